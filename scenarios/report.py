@@ -1,0 +1,76 @@
+"""Scenario reports: steps with timings and correlation ids, a rich table, a JSON file."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+    correlation_id: str = ""
+
+
+@dataclass
+class ScenarioReport:
+    scenario: str
+    steps: list[Step] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    @contextmanager
+    def step(self, name: str, correlation_id: str = ""):
+        """Time a step; an exception inside marks it failed and stops the scenario."""
+        start = time.perf_counter()
+        holder = {"detail": ""}
+        try:
+            yield holder
+        except Exception as exc:
+            self.steps.append(Step(name, False, time.perf_counter() - start,
+                                   f"{type(exc).__name__}: {exc}", correlation_id))
+            raise StepFailed(name) from exc
+        self.steps.append(Step(name, True, time.perf_counter() - start, holder["detail"],
+                               correlation_id))
+
+    def to_dict(self) -> dict:
+        return {"scenario": self.scenario, "ok": self.ok, "started": self.started,
+                "seconds": sum(s.seconds for s in self.steps),
+                "steps": [asdict(s) for s in self.steps], "summary": self.summary}
+
+    def write_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2), "utf-8")
+
+    def print(self, console: Console) -> None:
+        table = Table(title=f"scenario {self.scenario}")
+        table.add_column("step")
+        table.add_column("result")
+        table.add_column("ms", justify="right")
+        table.add_column("detail", overflow="fold")
+        table.add_column("correlation id", overflow="fold")
+        for s in self.steps:
+            table.add_row(s.name, "[green]ok[/]" if s.ok else "[red]FAILED[/]",
+                          f"{s.seconds * 1000:.1f}", s.detail, s.correlation_id)
+        console.print(table)
+        for key, value in self.summary.items():
+            console.print(f"  {key}: {value}")
+        verdict = "[green]passed[/]" if self.ok else "[red]failed[/]"
+        console.print(f"scenario {self.scenario} {verdict}")
+
+
+class StepFailed(Exception):
+    """A step failed; the report already holds why."""

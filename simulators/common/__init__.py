@@ -1,0 +1,1 @@
+"""Pieces every simulated node shares: configuration, HTTP client, FHIR helpers, storage."""

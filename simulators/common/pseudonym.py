@@ -1,0 +1,31 @@
+"""Recipient-specific encrypted pseudonyms of a BSN, in the manner of BSNk.
+
+DigiD hands the inspection function a pseudonym only the localisation service can open; the
+same BSN gives different, unlinkable pseudonyms for different recipients.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+
+def _key(secret: bytes, recipient: str) -> bytes:
+    return hashlib.sha512(secret + b"|pseudonym|" + recipient.encode()).digest()[:64]
+
+
+def pseudonymise(secret: bytes, recipient: str, bsn: str) -> str:
+    token = AESSIV(_key(secret, recipient)).encrypt(bsn.encode(), [recipient.encode()])
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def reveal(secret: bytes, recipient: str, pseudonym: str) -> str | None:
+    """The BSN behind a pseudonym meant for this recipient, or None when it is not one."""
+    try:
+        token = base64.urlsafe_b64decode(pseudonym + "=" * (-len(pseudonym) % 4))
+        return AESSIV(_key(secret, recipient)).decrypt(token, [recipient.encode()]).decode()
+    except (InvalidTag, ValueError):
+        return None

@@ -1,0 +1,108 @@
+"""The DVA node: authorization server + resource server for the providers it serves."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+from functools import lru_cache
+
+import httpx
+from fastapi import FastAPI
+
+from sandbox.topology import Provider
+from simulators.common.app import node_app
+from simulators.common.config import SandboxConfig
+from simulators.common.http import async_client
+from simulators.common.lists import ListCache, Lists
+from simulators.common.people import population_for
+from simulators.dva import authorize, resources
+from simulators.dva.grants import GrantStore
+from simulators.dva.search import Record
+
+log = logging.getLogger(__name__)
+
+
+class DVA:
+    """Everything one DVA node holds; the routers read it."""
+
+    def __init__(self, config: SandboxConfig, node_id: str) -> None:
+        self.config = config
+        self.node_id = node_id
+        node = config.topology.node(node_id)
+        self.hostname = node.hostname
+        self.name = node.name
+        self.providers = {p.slug: p for p in config.topology.providers_of(node.hostname)}
+        self.population = population_for(config)
+        self.grants = GrantStore(config.node_dir(node_id) / "dva.sqlite")
+        self.client: httpx.AsyncClient = async_client(config.addresses)
+        registry = config.topology.registry.hostname
+        self.lists = ListCache(config.public_base(registry), self.client,
+                               config.topology.list_refresh_seconds)
+        self.lists.listeners.append(self.on_lists)
+        self.digid_base = config.public_base(config.topology.digid.hostname)
+        self.record = lru_cache(maxsize=4096)(self._record)
+
+    def public_url(self, path: str) -> str:
+        return self.config.public_url(self.hostname, path)
+
+    def _record(self, index: int, provider: str, service: str) -> Record:
+        return Record.of(self.population.resources(index, provider, service))
+
+    def provider_for(self, slug: str, service: str) -> Provider | None:
+        provider = self.providers.get(slug)
+        if provider is None or service not in provider.gegevensdiensten:
+            return None
+        return provider
+
+    def parse_scope(self, scope: str) -> tuple[Provider, list[str]] | None:
+        """2.x collect: '<provider>' covers all its services; 1.x and share: '<provider>~<id>'."""
+        slug, tilde, service = scope.partition("~")
+        provider = self.providers.get(slug)
+        if provider is None:
+            return None
+        if tilde:
+            return (provider, [service]) if service in provider.gegevensdiensten else None
+        return provider, list(provider.gegevensdiensten)
+
+    @staticmethod
+    def session_services(session: dict) -> list[str]:
+        return json.loads(session["services"])
+
+    async def resolve_artifact(self, artifact: str) -> str | None:
+        try:
+            response = await self.client.post(
+                f"{self.digid_base}/artifact", data={"artifact": artifact, "rp": self.hostname})
+        except httpx.HTTPError as exc:
+            log.warning("DigiD artifact resolution failed: %s", exc)
+            return None
+        if response.status_code != 200:
+            return None
+        return response.json().get("bsn")
+
+    def on_lists(self, lists: Lists) -> None:
+        revoked = self.grants.revoke_clients_not_in(set(lists.ocl))
+        if revoked:
+            log.warning("%s revoked %d grants of clients that left the OCL", self.node_id, revoked)
+
+
+def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
+    dva = DVA(config, node_id)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        dva.lists.start()
+        yield
+        await dva.lists.stop()
+        await dva.client.aclose()
+
+    app = node_app(config, node_id, dva.name, lifespan)
+    app.state.dva = dva
+
+    async def ready() -> bool:
+        return dva.lists.ready.is_set()
+
+    app.state.ready = ready
+    app.include_router(authorize.build_router(dva))
+    app.include_router(resources.build_router(dva))
+    return app

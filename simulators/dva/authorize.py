@@ -1,0 +1,164 @@
+"""The DVA's authorization server: authorize, DigiD round trip, availability check, consent,
+token. Errors are those of SPEC.md section 3 (MedMij's OAuth profile)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from simulators.common.html import escape, hidden, page
+from simulators.dva.grants import GrantError
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def redirect_error(redirect_uri: str, state: str, error: str, description: str) -> RedirectResponse:
+    query = urlencode({"error": error, "error_description": description, "state": state})
+    sep = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(f"{redirect_uri}{sep}{query}", status_code=302)
+
+
+def error_page(error: str, description: str, status: int = 400) -> HTMLResponse:
+    """For errors where the redirect_uri cannot be trusted: tell the person, redirect nowhere."""
+    body = f"<p class='error' role='alert'><code>{error}</code>: {escape(description)}</p>"
+    return HTMLResponse(page("Er ging iets mis", body), status_code=status)
+
+
+def token_error(error: GrantError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="medmij"'
+    return JSONResponse({"error": error.error, "error_description": error.description},
+                        status_code=error.status, headers=headers)
+
+
+def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
+    router = APIRouter()
+    config = dva.config
+
+    @router.get("/oauth/authorize")
+    async def authorize(
+        request: Request,
+        response_type: str | None = None,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str | None = None,
+        state: str | None = None,
+        x_correlation_id: str | None = Header(None),
+    ):
+        lists = dva.lists.lists
+        if not client_id or client_id not in lists.ocl:
+            return error_page("invalid_request", "Unknown client: not on the OAuth Client List.")
+        if not redirect_uri or not config.is_on_host(redirect_uri, client_id):
+            return error_page("invalid_request", "redirect_uri is not on the client's host.")
+        if not state:
+            return redirect_error(redirect_uri, "", "invalid_request", "Missing state.")
+        if response_type != "code":
+            return redirect_error(redirect_uri, state, "unsupported_response_type",
+                                  "Only response_type=code is supported.")
+        target = dva.parse_scope(scope or "")
+        if target is None:
+            return redirect_error(redirect_uri, state, "invalid_scope",
+                                  f"Scope {scope!r} names no provider or service of this DVA.")
+        provider, services = target
+        session_id = dva.grants.start_session(client_id, redirect_uri, scope, state, provider.name,
+                                              services, x_correlation_id)
+        query = urlencode({
+            "rp": config.topology.node(dva.node_id).hostname,
+            "return_to": dva.public_url("/digid/acs"),
+            "RelayState": session_id,
+        })
+        return RedirectResponse(f"{dva.digid_base}/login?{query}", status_code=302)
+
+    @router.get("/digid/acs")
+    async def digid_return(saml_art: str = Query(alias="SAMLart"),
+                           relay_state: str = Query(alias="RelayState")):
+        session = dva.grants.session(relay_state)
+        if session is None:
+            return error_page("invalid_request", "Unknown or expired authorization session.")
+        bsn = await dva.resolve_artifact(saml_art)
+        if bsn is None:
+            dva.grants.finish_session(relay_state)
+            return redirect_error(session["redirect_uri"], session["state"],
+                                  "unauthorized_client", "Person could not be identified.")
+        index = dva.population.index_of(bsn)
+        provider = config.topology.provider(session["provider"])
+        wanted = set(dva.session_services(session))
+        held = set(dva.population.services(index, provider.name)) if index is not None else set()
+        if not wanted & held:
+            dva.grants.finish_session(relay_state)
+            return redirect_error(session["redirect_uri"], session["state"], "access_denied",
+                                  "No such resources.")
+        dva.grants.identify(relay_state, index)
+        return HTMLResponse(consent_page(dva, session, provider, sorted(wanted)))
+
+    @router.post("/oauth/consent")
+    async def consent(session_id: str = Form(...), decision: str = Form(...),
+                      long_lived: str | None = Form(None)):
+        session = dva.grants.session(session_id)
+        if session is None or session["patient_index"] is None:
+            return error_page("invalid_request", "Unknown or expired authorization session.")
+        if not dva.grants.finish_session(session_id):
+            return error_page("invalid_request", "This consent was already answered.")
+        if decision != "allow":
+            return redirect_error(session["redirect_uri"], session["state"], "access_denied",
+                                  "Authorization denied.")
+        code = dva.grants.issue_code(session, long_lived == "on")
+        query = urlencode({"code": code, "state": session["state"]})
+        sep = "&" if "?" in session["redirect_uri"] else "?"
+        return RedirectResponse(f"{session['redirect_uri']}{sep}{query}", status_code=302)
+
+    @router.post("/oauth/token")
+    async def token(
+        grant_type: str | None = Form(None),
+        code: str | None = Form(None),
+        client_id: str | None = Form(None),
+        redirect_uri: str | None = Form(None),
+        refresh_token: str | None = Form(None),
+    ):
+        lists = dva.lists.lists
+        try:
+            if not client_id or client_id not in lists.ocl or client_id not in lists.whitelist:
+                raise GrantError("invalid_client", "Client not on the OCL and Whitelist.", 401)
+            if grant_type == "authorization_code":
+                if not code or not redirect_uri:
+                    raise GrantError("invalid_request", "code and redirect_uri are required.")
+                body = dva.grants.exchange_code(code, client_id, redirect_uri)
+            elif grant_type == "refresh_token":
+                if not refresh_token:
+                    raise GrantError("invalid_request", "refresh_token is required.")
+                body = dva.grants.refresh(refresh_token, client_id)
+            else:
+                raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r}.")
+        except GrantError as error:
+            return token_error(error)
+        return JSONResponse(body, headers=NO_STORE)
+
+    @router.post("/oauth/revoke")
+    async def revoke(token: str = Form(...), client_id: str = Form(...)):
+        """RFC 7009 token revocation: the person withdraws a (long-lived) consent via the PGO."""
+        if client_id not in dva.lists.lists.whitelist:
+            return token_error(GrantError("invalid_client", "Client not on the Whitelist.", 401))
+        dva.grants.revoke_token(token, client_id)
+        return JSONResponse({}, headers=NO_STORE)
+
+    return router
+
+
+def consent_page(dva, session: dict, provider, services: list[str]) -> str:
+    lists = dva.lists.lists
+    client_name = lists.ocl.get(session["client_id"], session["client_id"])
+    names = ", ".join(escape(lists.gnl.get(s, s)) for s in services)
+    body = (
+        f"<p>Mag <strong>{escape(provider.display)}</strong> uw gegevens "
+        f"(<em>{names}</em>) delen met <strong>{escape(client_name)}</strong>?</p>"
+        "<form method='post' action='/oauth/consent'>" + hidden("session_id", session["id"])
+        + "<p><label><input type='checkbox' name='long_lived'> Ook later automatisch ophalen "
+        "(langdurige toestemming, tot u die intrekt of 6 maanden niet ophaalt)</label></p>"
+        "<button type='submit' name='decision' value='allow'>Ja, ik geef toestemming</button>"
+        "<button type='submit' name='decision' value='deny'>Nee</button></form>"
+        "<p class='note'>U kunt uw toestemming altijd intrekken in uw PGO.</p>"
+    )
+    return page("Toestemming geven", body, f"{dva.name} namens {provider.display}")

@@ -1,0 +1,1 @@
+"""A DVP (PGO vendor): person accounts, the OAuth client side, collected data and request log."""

@@ -1,0 +1,175 @@
+"""The DVP node: a PGO with person accounts that collects through the MedMij flow."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from contextlib import asynccontextmanager
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from simulators.common.app import node_app
+from simulators.common.config import SandboxConfig
+from simulators.common.html import escape, page
+from simulators.common.http import async_client
+from simulators.common.lists import ListCache
+from simulators.dvp.collect import CollectError, run_searches, token_request
+from simulators.dvp.store import DvpStore
+
+
+class PersonIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
+    node = config.topology.node(node_id)
+    store = DvpStore(config.node_dir(node_id) / "dvp.sqlite")
+    client = async_client(config.addresses)
+    lists = ListCache(config.public_base(config.topology.registry.hostname), client,
+                      config.topology.list_refresh_seconds)
+    redirect_uri = config.public_url(node.hostname, "/oauth/callback")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        lists.start()
+        yield
+        await lists.stop()
+        await client.aclose()
+
+    app = node_app(config, node_id, node.name, lifespan)
+    app.state.store = store
+    app.state.lists = lists
+
+    async def ready() -> bool:
+        return lists.ready.is_set()
+
+    app.state.ready = ready
+
+    def person_or_404(person_id: str) -> dict:
+        person = store.person(person_id)
+        if person is None:
+            raise HTTPException(404, "no such person")
+        return person
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home() -> str:
+        providers = "".join(f"<li>{escape(p)}</li>" for p in sorted(lists.lists.zal))
+        persons = "".join(
+            f"<li><a href='/persons/{p['id']}'>{escape(p['name'])}</a></li>"
+            for p in store.persons()
+        )
+        body = (f"<h2>Zorgaanbieders</h2><ul>{providers}</ul>"
+                f"<h2>Gebruikers</h2><ul>{persons or '<li>nog geen</li>'}</ul>")
+        return page(node.name, body, "PGO (sandbox)")
+
+    @app.post("/api/persons", status_code=201)
+    async def add_person(person: PersonIn) -> dict:
+        return {"id": store.add_person(person.name), "name": person.name}
+
+    @app.get("/api/persons/{person_id}")
+    async def get_person(person_id: str) -> dict:
+        person = person_or_404(person_id)
+        grants = [{k: g[k] for k in ("provider", "scope", "services", "updated")}
+                  | {"long_lived": g["refresh_token"] is not None}
+                  for g in store.grants(person_id)]
+        return {**person, "grants": grants}
+
+    @app.get("/persons/{person_id}/connect")
+    async def connect(person_id: str, provider: str, service: str | None = None,
+                      x_correlation_id: str | None = Header(None)):
+        """Start collecting from a provider: send the browser to its DVA's authorize endpoint."""
+        person_or_404(person_id)
+        services = lists.lists.zal.get(provider)
+        if not services:
+            raise HTTPException(404, f"{provider} is not on the Zorgaanbiederslijst")
+        if service is not None and service not in services:
+            raise HTTPException(404, f"{provider} offers no gegevensdienst {service}")
+        slug = provider.removesuffix("@medmij")
+        scope = f"{slug}~{service}" if service else slug
+        wanted = [service] if service else sorted(services)
+        correlation_id = x_correlation_id or str(uuid.uuid4())
+        state = store.start_authorization(person_id, provider, scope, wanted, correlation_id)
+        endpoints = services[wanted[0]]
+        query = urlencode({"response_type": "code", "client_id": node.hostname,
+                           "redirect_uri": redirect_uri, "scope": scope, "state": state})
+        return RedirectResponse(f"{endpoints.authorize}?{query}", status_code=302)
+
+    @app.get("/oauth/callback")
+    async def callback(request: Request, state: str = Query(...), code: str | None = None,
+                       error: str | None = None, error_description: str | None = None):
+        pending = store.take_authorization(state)
+        if pending is None:
+            raise HTTPException(400, "unknown or already used state")
+        correlation_id = pending["correlation_id"]
+        if error:
+            body = {"status": "refused", "error": error, "error_description": error_description,
+                    "provider": pending["provider"], "correlation_id": correlation_id}
+            return JSONResponse(body, status_code=400)
+        if not code:
+            raise HTTPException(400, "callback without code or error")
+        services = lists.lists.zal.get(pending["provider"], {})
+        available = [s for s in pending["services"] if s in services]
+        if not available:
+            raise HTTPException(409, f"{pending['provider']} left the Zorgaanbiederslijst")
+        try:
+            token = await token_request(client, services[available[0]], {
+                "grant_type": "authorization_code", "code": code, "client_id": node.hostname,
+                "redirect_uri": redirect_uri}, correlation_id)
+            results = []
+            for service in available:
+                results += await run_searches(client, services[service], service,
+                                              token["access_token"], correlation_id)
+        except CollectError as exc:
+            return JSONResponse({"status": "failed", "step": exc.step, "error": exc.error,
+                                 "error_description": exc.description,
+                                 "correlation_id": correlation_id}, status_code=502)
+        store.save_grant(pending["person_id"], pending["provider"], pending["scope"], available,
+                         token)
+        stored = store.store_collect(pending["person_id"], pending["provider"], results,
+                                     correlation_id)
+        failed = [r.request_uri for r in results if r.status != 200]
+        summary = {
+            "status": "collected" if not failed else "partial",
+            "person_id": pending["person_id"], "provider": pending["provider"],
+            "gegevensdiensten": available, "requests": len(results), "failed_requests": failed,
+            "resources": stored, "long_lived": "refresh_token" in token,
+            "correlation_id": correlation_id,
+        }
+        if wants_html(request):
+            return RedirectResponse(f"/persons/{pending['person_id']}", status_code=303)
+        return JSONResponse(summary, status_code=200 if not failed else 502)
+
+    @app.get("/api/persons/{person_id}/resources")
+    async def resources(person_id: str) -> dict:
+        person_or_404(person_id)
+        items = store.resources(person_id)
+        counts = Counter(i["resource"]["resourceType"] for i in items)
+        return {"total": len(items), "by_type": dict(sorted(counts.items())), "items": items}
+
+    @app.get("/api/persons/{person_id}/log")
+    async def request_log(person_id: str) -> list[dict]:
+        person_or_404(person_id)
+        return store.request_log(person_id)
+
+    @app.get("/persons/{person_id}", response_class=HTMLResponse)
+    async def person_page(person_id: str) -> str:
+        person = person_or_404(person_id)
+        items = store.resources(person_id)
+        counts = Counter((i["provider"], i["resource"]["resourceType"]) for i in items)
+        rows = "".join(f"<tr><td>{escape(p)}</td><td>{t}</td><td>{n}</td></tr>"
+                       for (p, t), n in sorted(counts.items()))
+        connect = "".join(
+            f"<li><a href='/persons/{person_id}/connect?provider={p}'>{escape(p)}</a></li>"
+            for p in sorted(lists.lists.zal))
+        body = (f"<h2>Opgehaald</h2><table><tr><th>Zorgaanbieder</th><th>Type</th><th>Aantal</th>"
+                f"</tr>{rows}</table><h2>Zorgaanbieder koppelen</h2><ul>{connect}</ul>")
+        return page(person["name"], body, node.name)
+
+    return app

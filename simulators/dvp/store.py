@@ -1,0 +1,125 @@
+"""A DVP's storage: persons, pending authorizations, grants, collected resources, request log.
+
+One SQLite file; each collect is stored in one transaction, so a kill mid-collect leaves the
+previous dossier, never half of a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import orjson
+
+from simulators.common import clock
+from simulators.common.storage import open_db, transaction
+from simulators.dvp.collect import SearchResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS person (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS auth_request (
+    state TEXT PRIMARY KEY, person_id TEXT NOT NULL REFERENCES person(id), provider TEXT NOT NULL,
+    scope TEXT NOT NULL, services TEXT NOT NULL, correlation_id TEXT NOT NULL,
+    created REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS grant_ (
+    person_id TEXT NOT NULL REFERENCES person(id), provider TEXT NOT NULL, scope TEXT NOT NULL,
+    services TEXT NOT NULL, access_token TEXT, access_expires REAL, refresh_token TEXT,
+    updated REAL NOT NULL, PRIMARY KEY (person_id, provider));
+CREATE TABLE IF NOT EXISTS resource (
+    person_id TEXT NOT NULL REFERENCES person(id), provider TEXT NOT NULL, service TEXT NOT NULL,
+    resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, body BLOB NOT NULL,
+    collected_at TEXT NOT NULL,
+    PRIMARY KEY (person_id, provider, service, resource_type, resource_id));
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL REFERENCES person(id),
+    provider TEXT NOT NULL, service TEXT NOT NULL, request_uri TEXT NOT NULL,
+    status INTEGER NOT NULL, timestamp TEXT NOT NULL, correlation_id TEXT);
+CREATE INDEX IF NOT EXISTS log_person ON request_log(person_id);
+"""
+
+
+class DvpStore:
+    def __init__(self, path: Path) -> None:
+        self.db = open_db(path, SCHEMA)
+
+    def add_person(self, name: str) -> str:
+        person_id = str(uuid.uuid4())
+        self.db.execute("INSERT INTO person (id, name, created) VALUES (?,?,?)",
+                        (person_id, name, clock.now()))
+        return person_id
+
+    def person(self, person_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM person WHERE id = ?", (person_id,)).fetchone()
+        return dict(row) if row else None
+
+    def persons(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM person ORDER BY created")]
+
+    def start_authorization(self, person_id: str, provider: str, scope: str,
+                            services: list[str], correlation_id: str) -> str:
+        state = str(uuid.uuid4())
+        self.db.execute(
+            "INSERT INTO auth_request (state, person_id, provider, scope, services,"
+            " correlation_id, created) VALUES (?,?,?,?,?,?,?)",
+            (state, person_id, provider, scope, json.dumps(services), correlation_id, clock.now()))
+        return state
+
+    def take_authorization(self, state: str) -> dict | None:
+        """The pending authorization for a callback's state, once (replays find nothing)."""
+        with transaction(self.db) as db:
+            row = db.execute("SELECT * FROM auth_request WHERE state = ? AND done = 0",
+                             (state,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE auth_request SET done = 1 WHERE state = ?", (state,))
+        request = dict(row)
+        request["services"] = json.loads(request["services"])
+        return request
+
+    def save_grant(self, person_id: str, provider: str, scope: str, services: list[str],
+                   token: dict) -> None:
+        now = clock.now()
+        self.db.execute(
+            "INSERT OR REPLACE INTO grant_ (person_id, provider, scope, services, access_token,"
+            " access_expires, refresh_token, updated) VALUES (?,?,?,?,?,?,?,?)",
+            (person_id, provider, scope, json.dumps(services), token["access_token"],
+             now + float(token.get("expires_in", 900)), token.get("refresh_token"), now))
+
+    def grants(self, person_id: str) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM grant_ WHERE person_id = ?", (person_id,))
+        return [dict(r) | {"services": json.loads(r["services"])} for r in rows]
+
+    def store_collect(self, person_id: str, provider: str, results: list[SearchResult],
+                      correlation_id: str) -> int:
+        """Log every request and store every resource of one collect, atomically."""
+        stored = 0
+        with transaction(self.db) as db:
+            for result in results:
+                db.execute(
+                    "INSERT INTO request_log (person_id, provider, service, request_uri, status,"
+                    " timestamp, correlation_id) VALUES (?,?,?,?,?,?,?)",
+                    (person_id, provider, result.service, result.request_uri, result.status,
+                     result.timestamp, correlation_id))
+                for r in result.resources:
+                    db.execute(
+                        "INSERT OR REPLACE INTO resource (person_id, provider, service,"
+                        " resource_type, resource_id, body, collected_at) VALUES (?,?,?,?,?,?,?)",
+                        (person_id, provider, result.service, r["resourceType"], r["id"],
+                         orjson.dumps(r), result.timestamp))
+                    stored += 1
+        return stored
+
+    def resources(self, person_id: str) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT provider, service, body FROM resource WHERE person_id = ?"
+            " ORDER BY provider, service, resource_type, resource_id", (person_id,))
+        return [{"provider": r["provider"], "gegevensdienst": r["service"],
+                 "resource": orjson.loads(r["body"])} for r in rows]
+
+    def request_log(self, person_id: str) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT provider, service, request_uri, status, timestamp, correlation_id"
+            " FROM request_log WHERE person_id = ? ORDER BY id", (person_id,))
+        return [dict(r) for r in rows]

@@ -1,0 +1,1 @@
+"""Mijn Gezondheidsoverzicht: the public inspection function, a DVP that stores nothing."""

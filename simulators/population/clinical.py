@@ -1,0 +1,339 @@
+"""The clinical life of one person, independent of who records it: conditions, medication,
+allergies, measurements, lab results, GP contacts, hospital admissions, lifestyle, directives.
+
+A ``Record`` is a pure function of (seed, index, demographics, as_of); provider views and FHIR
+renderings are cut from it, which keeps GP, hospital and pharmacy telling the same story.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from simulators.population import draw
+from simulators.population.catalog import (
+    ALLERGIES,
+    CONDITIONS,
+    LABS,
+    MEDICATIONS,
+    PROCEDURES,
+    AllergyDef,
+    ConditionDef,
+    LabDef,
+    MedicationDef,
+    ProcedureDef,
+)
+from simulators.population.demographics import Patient
+
+ACUTE_PROCEDURES = frozenset({"appendectomy", "pci"})
+DAY_PROCEDURES = frozenset({"cataract", "colonoscopy"})
+ACUTE_REASONS = (  # ICPC code, Dutch episode name: short GP episodes
+    ("R74", "Acute infectie bovenste luchtwegen"),
+    ("L03", "Lage rugpijn"),
+    ("D73", "Gastro-enteritis"),
+    ("U71", "Cystitis"),
+    ("R05", "Hoesten"),
+    ("A04", "Moeheid"),
+    ("S74", "Dermatomycose"),
+    ("H71", "Otitis media acuta"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    condition: ConditionDef
+    onset: date
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationUse:
+    medication: MedicationDef
+    start: date
+    reason: ConditionDef
+
+
+@dataclass(frozen=True, slots=True)
+class Allergy:
+    allergen: AllergyDef
+    onset: date
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """A vital sign: kind is "bp" (systolic, diastolic), "weight" (kg) or "height" (cm)."""
+
+    kind: str
+    when: date
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    test: LabDef
+    when: date
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class GpContact:
+    """A GP consultation, with the episode it belongs to (ICPC code and name)."""
+
+    when: date
+    icpc: str
+    episode: str
+    chronic: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A hospital stay; ``site`` in [0, 1) picks the hospital among the topology's hospitals."""
+
+    start: date
+    end: date
+    encounter_class: str  # v3 ActCode: IMP | ACUTE | SS
+    procedure: ProcedureDef
+    site: float
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Everything clinically true about one person, as of the population's reference date."""
+
+    diagnoses: tuple[Diagnosis, ...]
+    medications: tuple[MedicationUse, ...]
+    allergies: tuple[Allergy, ...]
+    measurements: tuple[Measurement, ...]
+    labs: tuple[LabResult, ...]
+    contacts: tuple[GpContact, ...]
+    admissions: tuple[Admission, ...]
+    planned: ProcedureDef | None  # an elective procedure on the waiting list
+    smoking: str | None  # "current" | "ex" | "never"; None when never asked (children)
+    alcohol: str | None  # "current" | "ex" | "none"
+    drugs: str | None  # "current" | "ex"; None when no use recorded
+    living_alone: bool | None  # recorded for 65+ only
+    needs_walking_aid: bool
+    resuscitation_refused: bool
+    diet: str | None  # SNOMED code of a prescribed diet
+    hearing_aid: bool
+    pharmacy_site: float  # picks the pharmacy among pharmacies, for people on medication
+
+    def has(self, key: str) -> bool:
+        return any(d.condition.key == key for d in self.diagnoses)
+
+
+def _prevalence(c: ConditionDef, age: int) -> float:
+    p = 0.0
+    for low, value in c.prevalence:
+        if age >= low:
+            p = value
+    return p
+
+
+def _days_back(r: random.Random, as_of: date, max_days: int, min_days: int = 0) -> date:
+    return as_of - timedelta(days=min_days + int(r.random() * max(1, max_days - min_days)))
+
+
+def _diagnoses(r: random.Random, p: Patient, as_of: date) -> list[Diagnosis]:
+    found: list[Diagnosis] = []
+    keys: set[str] = set()
+    for c in CONDITIONS:
+        prob = _prevalence(c, p.age)
+        for other, factor in c.boost:
+            if other in keys:
+                prob *= factor
+        if c.key == "copd" and p.sex == "male":
+            prob *= 1.2
+        if prob and r.random() < prob:
+            years = max(1, min(p.age - 1, int(r.random() * 15) + 1))
+            found.append(Diagnosis(c, _days_back(r, as_of, years * 365, 60)))
+            keys.add(c.key)
+    return found
+
+
+def _adult_height(r: random.Random, sex: str) -> float:
+    return r.gauss(181.0, 7.0) if sex == "male" else r.gauss(167.5, 6.5)
+
+
+def _height_at(adult: float, age_years: float) -> float:
+    if age_years >= 18:
+        return adult
+    return 50 + (adult - 50) * (1 - math.exp(-age_years / 5.5)) / (1 - math.exp(-18 / 5.5))
+
+
+def _measurements(r: random.Random, p: Patient, rec_keys: set[str], as_of: date,
+                  contacts: list[GpContact]) -> list[Measurement]:
+    out: list[Measurement] = []
+    adult = _adult_height(r, p.sex)
+    bmi = max(17.0, r.gauss(26.0 if p.age >= 40 else 23.5, 3.8) + 2.5 * ("diabetes2" in rec_keys))
+    hypertensive = "hypertension" in rec_keys
+    base_sys = 118 + 0.45 * max(0, p.age - 30) + (18 if hypertensive else 0) + r.gauss(0, 8)
+    base_dia = 76 + 0.1 * max(0, p.age - 30) + (8 if hypertensive else 0) + r.gauss(0, 5)
+    for contact in contacts:
+        if p.age < 16 and not contact.chronic:
+            continue
+        age_then = p.age - (as_of - contact.when).days / 365.25
+        height = round(_height_at(adult, max(age_then, 0.1)), 1)
+        weight = round(bmi * (height / 100) ** 2 + r.gauss(0, 1.2), 1)
+        if contact.chronic or r.random() < 0.3:
+            if p.age >= 16:
+                out.append(Measurement("bp", contact.when, (round(base_sys + r.gauss(0, 6)),
+                                                             round(base_dia + r.gauss(0, 4)))))
+            out.append(Measurement("weight", contact.when, (weight,)))
+            if r.random() < 0.5 or age_then < 18:
+                out.append(Measurement("height", contact.when, (height,)))
+    return out
+
+
+def _lab_value(r: random.Random, test: LabDef, p: Patient, keys: set[str]) -> float:
+    mid = (test.low + test.high) / 2
+    spread = (test.high - test.low) / 5
+    value = r.gauss(mid, spread)
+    if test.key == "hba1c" and "diabetes2" in keys:
+        value = r.gauss(56, 8)
+    elif test.key == "glucose" and "diabetes2" in keys:
+        value = r.gauss(8.2, 1.6)
+    elif test.key == "egfr":
+        value = 115 - 0.9 * max(0, p.age - 25) - 12 * ("diabetes2" in keys) + r.gauss(0, 9)
+    elif test.key == "creatinine":
+        value = r.gauss(85 if p.sex == "male" else 68, 12) + 0.4 * max(0, p.age - 50)
+    elif test.key == "ldl" and "hypercholesterolemia" in keys:
+        value = r.gauss(3.2, 0.7)
+    elif test.key == "ntprobnp" and "heart_failure" in keys:
+        value = r.lognormvariate(7.0, 0.6)
+    elif test.key == "hemoglobin":
+        value = r.gauss(9.3 if p.sex == "male" else 8.4, 0.6)
+    value = max(value, test.low * 0.3, 0.1)
+    return round(value, test.decimals) if test.decimals else float(round(value))
+
+
+def _labs(r: random.Random, p: Patient, keys: set[str], as_of: date,
+          diagnoses: list[Diagnosis]) -> list[LabResult]:
+    wanted: dict[str, int] = {}
+    for d in diagnoses:
+        for lab in d.condition.labs:
+            wanted[lab] = max(wanted.get(lab, 0), 4 if lab == "hba1c" else 2)
+    if p.age >= 45 and not wanted and r.random() < 0.3:
+        wanted = {"glucose": 1, "cholesterol": 1, "hemoglobin": 1}
+    out: list[LabResult] = []
+    for key, times in wanted.items():
+        for k in range(times):
+            when = as_of - timedelta(days=30 + k * (91 if times == 4 else 365) + int(r.random() * 20))
+            out.append(LabResult(LABS[key], when, _lab_value(r, LABS[key], p, keys)))
+    return out
+
+
+def _contacts(r: random.Random, p: Patient, as_of: date,
+              diagnoses: list[Diagnosis]) -> list[GpContact]:
+    out: list[GpContact] = []
+    for d in diagnoses:  # chronic care: control visits over the last two years
+        for k in range(2 if d.condition.key in ("depression", "osteoarthritis", "asthma") else 4):
+            when = as_of - timedelta(days=20 + k * 180 + int(r.random() * 60))
+            if when > d.onset:
+                out.append(GpContact(when, d.condition.icpc, d.condition.display, True))
+    mean = 1.5 + p.age / 30
+    n = min(6, int(r.expovariate(1 / mean)))
+    for _ in range(n):
+        icpc, name = ACUTE_REASONS[int(r.random() * len(ACUTE_REASONS))]
+        if icpc == "H71" and p.age > 12:
+            icpc, name = ACUTE_REASONS[0]
+        out.append(GpContact(_days_back(r, as_of, 730, 3), icpc, name, False))
+    out.sort(key=lambda c: c.when)
+    return out
+
+
+def _admission_probability(age: int) -> float:
+    return 0.04 if age < 18 else 0.08 if age < 45 else 0.15 if age < 65 else 0.28 if age < 80 else 0.4
+
+
+def has_hospital_history(seed: int, index: int, age: int) -> bool:
+    """Cheap placement test used by both the record and the holders model."""
+    return draw.unit("hosp", seed, index) < _admission_probability(age)
+
+
+def _admissions(r: random.Random, seed: int, p: Patient, as_of: date) -> list[Admission]:
+    if not has_hospital_history(seed, p.index, p.age):
+        return []
+    options = [d for d in PROCEDURES if d.min_age <= p.age]
+    out: list[Admission] = []
+    if not options:
+        return out
+    for k in range(1 + (r.random() < 0.25)):
+        proc = options[int(r.random() * len(options))]
+        start = _days_back(r, as_of, 5 * 365, 14)
+        cls = "ACUTE" if proc.key in ACUTE_PROCEDURES else "SS" if proc.key in DAY_PROCEDURES else "IMP"
+        site = draw.unit("site", seed, p.index) if k == 0 else r.random()
+        out.append(Admission(start, start + timedelta(days=proc.stay), cls, proc, site))
+    out.sort(key=lambda a: a.start)
+    return out
+
+
+def _lifestyle(r: random.Random, p: Patient) -> tuple[str | None, str | None, str | None]:
+    if p.age < 16:
+        return None, None, None
+    u = r.random()
+    current = 0.21 if p.sex == "male" else 0.16
+    ex = min(0.45, 0.1 + p.age / 150)
+    smoking = "current" if u < current else "ex" if u < current + ex else "never"
+    u = r.random()
+    alcohol = "none" if p.age < 18 or u < 0.18 else "ex" if u < 0.23 else "current"
+    drugs = None
+    if p.age < 45 and r.random() < 0.08:
+        drugs = "current" if r.random() < 0.5 else "ex"
+    return smoking, alcohol, drugs
+
+
+def make_record(seed: int, p: Patient, as_of: date) -> Record:
+    """The clinical record of patient ``p`` (demographics already drawn)."""
+    r = draw.rng(seed, p.index, draw.CLINICAL)
+    diagnoses = _diagnoses(r, p, as_of)
+    keys = {d.condition.key for d in diagnoses}
+    meds: list[MedicationUse] = []
+    seen: set[str] = set()
+    for d in diagnoses:
+        for k, mkey in enumerate(d.condition.meds):
+            if mkey in seen or (k > 0 and r.random() < 0.5):
+                continue
+            seen.add(mkey)
+            start = d.onset + timedelta(days=14 + int(r.random() * 60))
+            meds.append(MedicationUse(MEDICATIONS[mkey], min(start, as_of), d.condition))
+    allergies = [
+        Allergy(a, _days_back(r, as_of, max(1, p.age) * 365))
+        for a in ALLERGIES
+        if r.random() < a.prevalence
+    ]
+    contacts = _contacts(r, p, as_of, diagnoses)
+    measurements = _measurements(r, p, keys, as_of, contacts)
+    labs = _labs(r, p, keys, as_of, diagnoses)
+    admissions = _admissions(r, seed, p, as_of)
+    planned = None
+    if "osteoarthritis" in keys and p.age >= 55 and r.random() < 0.2:
+        wanted = "knee" if r.random() < 0.6 else "hip"
+        planned = next(d for d in PROCEDURES if d.key == wanted)
+    smoking, alcohol, drugs = _lifestyle(r, p)
+    frail = p.age >= 80 or (p.age >= 70 and "heart_failure" in keys)
+    diet = None
+    if "diabetes2" in keys and r.random() < 0.3:
+        diet = "160670007"
+    elif "heart_failure" in keys and r.random() < 0.5:
+        diet = "386619000"
+    return Record(
+        diagnoses=tuple(diagnoses),
+        medications=tuple(meds),
+        allergies=tuple(allergies),
+        measurements=tuple(measurements),
+        labs=tuple(labs),
+        contacts=tuple(contacts),
+        admissions=tuple(admissions),
+        planned=planned,
+        smoking=smoking,
+        alcohol=alcohol,
+        drugs=drugs,
+        living_alone=(r.random() < 0.2 + 0.004 * (p.age - 65)) if p.age >= 65 else None,
+        needs_walking_aid=p.age >= 75 and r.random() < 0.1 + 0.015 * (p.age - 75),
+        resuscitation_refused=frail and r.random() < 0.3,
+        diet=diet,
+        hearing_aid=p.age >= 65 and r.random() < 0.08 + 0.01 * (p.age - 65),
+        pharmacy_site=draw.unit("pharmacy", seed, p.index),
+    )

@@ -1,0 +1,244 @@
+"""FHIR building blocks shared by every gegevensdienst: codings, references, ids, profiles, and
+the resources every answer carries (Patient, the provider's Organization and Practitioners,
+the insurer and Coverage).
+
+Resources are plain JSON dicts (what a DVA serialises), shaped like the Nictiz reference
+resources under ``testscripts/*/_reference/``. References are relative (``Patient/<id>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from simulators.population import draw
+from simulators.population.catalog import SNOMED
+from simulators.population.demographics import Patient
+
+Resource = dict[str, Any]
+
+NICTIZ = "http://nictiz.nl/fhir/StructureDefinition/"
+NL_CORE = "http://fhir.nl/fhir/StructureDefinition/"
+BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
+UZOVI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzovi"
+BIG_SYSTEM = "http://fhir.nl/fhir/NamingSystem/big"
+LOCAL_ID_SYSTEM = "urn:oid:2.16.840.1.113883.2.4.3.11.999.7"  # as in the Nictiz test data
+TZ = "+01:00"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a renderer needs about the holder: provider name, display, kind and id prefix."""
+
+    provider: str
+    display: str
+    kind: str
+    token: str  # stable per (seed, index, provider): makes resource ids unique and repeatable
+    patient_id: str
+    patient_display: str
+    practitioner_id: str
+    practitioner_display: str
+
+    @property
+    def org_id(self) -> str:
+        return org_id(self.provider)
+
+    def rid(self, kind: str, n: int | str) -> str:
+        return f"{kind}-{self.token}-{n}"
+
+
+def slug(name: str) -> str:
+    return name.split("@", 1)[0].lower()
+
+
+def org_id(provider: str) -> str:
+    return f"org-{slug(provider)}"
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    c = {"system": system, "code": code}
+    if display:
+        c["display"] = display
+    return c
+
+
+def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    cc: dict[str, Any] = {"coding": [coding(system, code, display)]}
+    if display:
+        cc["text"] = display
+    return cc
+
+
+def snomed(code: str, display: str | None = None) -> dict[str, Any]:
+    return concept(SNOMED, code, display)
+
+
+def ref(resource_type: str, rid: str, display: str | None = None) -> dict[str, str]:
+    r = {"reference": f"{resource_type}/{rid}"}
+    if display:
+        r["display"] = display
+    return r
+
+
+def meta(profile: str) -> dict[str, list[str]]:
+    return {"profile": [profile]}
+
+
+def dt(day: date, hour: int = 10) -> str:
+    """A dateTime with a time of day: $lastn and sorting need more than a date."""
+    return f"{day.isoformat()}T{hour:02d}:00:00{TZ}"
+
+
+def ident(value: str) -> list[dict[str, str]]:
+    return [{"system": LOCAL_ID_SYSTEM, "value": value}]
+
+
+def quantity(value: float, unit: str, code: str | None = None) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": code or unit}
+
+
+def make_context(seed: int, p: Patient, provider: str, display: str, kind: str) -> Context:
+    token = draw.token(seed, p.index, provider)
+    n = int(draw.unit("prac", seed, p.index, provider) * PRACTITIONERS_PER_PROVIDER)
+    return Context(
+        provider=provider,
+        display=display,
+        kind=kind,
+        token=token,
+        patient_id=f"pat-{token}",
+        patient_display=p.name,
+        practitioner_id=f"prac-{slug(provider)}-{n}",
+        practitioner_display=practitioner_name(seed, provider, n),
+    )
+
+
+PRACTITIONERS_PER_PROVIDER = 8
+_GIVEN = ("Anna", "Bram", "Carla", "Daan", "Eva", "Floris", "Greet", "Hugo", "Iris", "Joost",
+          "Karin", "Lars", "Mirjam", "Niels", "Olga", "Pieter")
+_FAMILY = ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Visser",
+           "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks")
+
+
+def practitioner_name(seed: int, provider: str, n: int) -> str:
+    u = draw.unit("pracname", seed, provider, n)
+    return f"{_GIVEN[int(u * 16)]} {_FAMILY[int(u * 256) % 16]}"
+
+
+_ROLE = {
+    "gp": ("01.015", "Huisarts"),
+    "hospital": ("01.010", "Arts"),
+    "ggz": ("01.018", "Psychiater"),
+    "pharmacy": ("17.000", "Apotheker"),
+    "rivm": ("01.010", "Arts"),
+}
+
+
+def practitioner(ctx: Context) -> Resource:
+    given, family = ctx.practitioner_display.split(" ", 1)
+    return {
+        "resourceType": "Practitioner",
+        "id": ctx.practitioner_id,
+        "meta": meta(NL_CORE + "nl-core-practitioner"),
+        "identifier": [{"system": AGB_SYSTEM, "value": _agb(ctx.practitioner_id)}],
+        "name": [{"use": "official", "family": family, "given": [given],
+                  "text": ctx.practitioner_display}],
+        "qualification": [{"code": concept("urn:oid:2.16.840.1.113883.2.4.15.111",
+                                           *_ROLE.get(ctx.kind, ("01.010", "Arts")))}],
+    }
+
+
+def _agb(key: str) -> str:
+    return f"{int(draw.unit('agb', key) * 10**8):08d}"
+
+
+_ORG_TYPE = {  # RoleCodeNL (urn:oid:2.16.840.1.113883.2.4.15.1060)
+    "gp": ("Z3", "Huisartspraktijk"),
+    "hospital": ("V4", "Ziekenhuis"),
+    "pharmacy": ("J8", "Openbare apotheek"),
+    "ggz": ("X3", "Verpleeg- of zorginstelling"),
+    "rivm": ("G5", "Openbare gezondheidszorg"),
+}
+
+
+def organization(provider: str, display: str, kind: str) -> Resource:
+    type_code = _ORG_TYPE.get(kind, ("V6", "Algemeen ziekenhuis"))
+    return {
+        "resourceType": "Organization",
+        "id": org_id(provider),
+        "meta": meta(NL_CORE + "nl-core-organization"),
+        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/agb-z",
+                        "value": _agb(provider)}],
+        "type": [concept("urn:oid:2.16.840.1.113883.2.4.15.1060", *type_code)],
+        "name": display,
+    }
+
+
+def insurer_organization(p: Patient) -> Resource:
+    return {
+        "resourceType": "Organization",
+        "id": f"org-uzovi-{p.uzovi}",
+        "meta": meta(NL_CORE + "nl-core-organization"),
+        "identifier": [{"system": UZOVI_SYSTEM, "value": p.uzovi}],
+        "name": p.insurer,
+    }
+
+
+def patient_resource(p: Patient, ctx: Context, gp_ref: dict[str, str] | None,
+                     profile: str = NL_CORE + "nl-core-patient") -> Resource:
+    prefix, _, own = p.family.rpartition(" ")
+    family: dict[str, Any] = {"family": p.family}
+    if prefix:
+        family["_family"] = {"extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/humanname-own-prefix",
+             "valueString": prefix},
+            {"url": "http://hl7.org/fhir/StructureDefinition/humanname-own-name",
+             "valueString": own}]}
+    res: Resource = {
+        "resourceType": "Patient",
+        "id": ctx.patient_id,
+        "meta": meta(profile),
+        "identifier": [{"system": BSN_SYSTEM, "value": p.bsn}],
+        "name": [{"use": "official", **family, "given": [p.given], "text": p.name}],
+        "telecom": [{"system": "phone", "value": p.phone, "use": "mobile"}],
+        "gender": p.sex,
+        "birthDate": p.birth_date.isoformat(),
+        "address": [{
+            "use": "home",
+            "type": "physical",
+            "line": [f"{p.street} {p.house_number}"],
+            "city": p.city,
+            "district": p.municipality,
+            "postalCode": p.postcode,
+            "country": "NLD",
+        }],
+    }
+    if gp_ref:
+        res["generalPractitioner"] = [gp_ref]
+    return res
+
+
+def coverage(p: Patient, ctx: Context, as_of: date) -> Resource:
+    return {
+        "resourceType": "Coverage",
+        "id": ctx.rid("cov", 1),
+        "meta": meta(NICTIZ + "zib-Payer"),
+        "status": "active",
+        "type": concept("urn:oid:2.16.840.1.113883.2.4.3.11.60.101.5.1", "B",
+                        "Basisverzekering"),
+        "subscriberId": p.policy_number,
+        "subscriber": ref("Patient", ctx.patient_id, ctx.patient_display),
+        "beneficiary": ref("Patient", ctx.patient_id, ctx.patient_display),
+        "period": {"start": f"{as_of.year}-01-01", "end": f"{as_of.year}-12-31"},
+        "payor": [ref("Organization", f"org-uzovi-{p.uzovi}", p.insurer)],
+    }
+
+
+def subject(ctx: Context) -> dict[str, str]:
+    return {"reference": f"Patient/{ctx.patient_id}", "display": ctx.patient_display}
+
+
+def performer(ctx: Context) -> dict[str, str]:
+    return {"reference": f"Practitioner/{ctx.practitioner_id}",
+            "display": ctx.practitioner_display}

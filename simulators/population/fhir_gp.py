@@ -1,0 +1,119 @@
+"""Huisartsgegevens (gegevensdienst 49, STU3, HG 2.0): the GP's episodes (EpisodeOfCare),
+consultations (Encounter) with their SOAP journal (Composition), medication, allergies and lab
+results (gp-DiagnosticResult)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from simulators.population import fhir_bgz as bgz
+from simulators.population.catalog import ICPC, LOINC
+from simulators.population.clinical import GpContact, Record
+from simulators.population.fhir_common import (
+    NICTIZ,
+    Context,
+    Resource,
+    coding,
+    concept,
+    dt,
+    ident,
+    meta,
+    performer,
+    ref,
+    subject,
+)
+
+_SOAP = (("S", "Subjectief"), ("O", "Objectief"), ("E", "Evaluatie"), ("P", "Plan"))
+_SOAP_SYSTEM = "http://hl7.org/fhir/v3/ActCode"  # stand-in; HG 2.0 uses NHG Tabel 14 codes
+_JOURNAL = {
+    True: ("Komt voor controle.", "RR en gewicht gemeten.", "Stabiel.", "Beleid ongewijzigd."),
+    False: ("Klachten sinds enkele dagen.", "Lichamelijk onderzoek zonder bijzonderheden.",
+            "Waarschijnlijk self-limiting.", "Uitleg gegeven; terug bij aanhouden klachten."),
+}
+
+
+def _episode_id(ctx: Context, icpc: str) -> str:
+    return ctx.rid("eoc", icpc.replace(".", ""))
+
+
+def episode(ctx: Context, icpc: str, name: str, start: date, active: bool) -> Resource:
+    return {
+        "resourceType": "EpisodeOfCare",
+        "id": _episode_id(ctx, icpc),
+        "meta": meta(NICTIZ + "gp-EpisodeOfCare"),
+        "extension": [{"url": NICTIZ + "EpisodeOfCare-Title", "valueString": name}],
+        "identifier": ident(_episode_id(ctx, icpc)),
+        "status": "active" if active else "finished",
+        "type": [concept(ICPC, icpc, name)],
+        "patient": subject(ctx),
+        "managingOrganization": ref("Organization", ctx.org_id, ctx.display),
+        "period": {"start": start.isoformat()},
+        "careManager": performer(ctx),
+    }
+
+
+def encounter(ctx: Context, n: int, c: GpContact) -> Resource:
+    return {
+        "resourceType": "Encounter",
+        "id": ctx.rid("genc", n),
+        "meta": meta(NICTIZ + "gp-Encounter"),
+        "identifier": ident(ctx.rid("genc", n)),
+        "status": "finished",
+        "class": coding("http://hl7.org/fhir/v3/ActCode", "AMB", "ambulatory"),
+        "type": [concept("urn:oid:2.16.840.1.113883.2.4.4.30.14", "01", "Consult")],
+        "subject": subject(ctx),
+        "episodeOfCare": [ref("EpisodeOfCare", _episode_id(ctx, c.icpc), c.episode)],
+        "participant": [{"individual": performer(ctx)}],
+        "period": {"start": dt(c.when, 9), "end": f"{c.when.isoformat()}T09:10:00+01:00"},
+        "serviceProvider": ref("Organization", ctx.org_id, ctx.display),
+    }
+
+
+def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
+    texts = _JOURNAL[c.chronic]
+    return {
+        "resourceType": "Composition",
+        "id": ctx.rid("comp", n),
+        "meta": meta(NICTIZ + "gp-EncounterReport"),
+        "status": "final",
+        "type": concept(LOINC, "67781-5", "Summarization of encounter note"),
+        "subject": subject(ctx),
+        "encounter": ref("Encounter", encounter_id),
+        "date": dt(c.when, 9),
+        "author": [performer(ctx)],
+        "title": f"Consult {c.when:%d-%m-%Y}: {c.episode}",
+        "section": [
+            {"title": title, "code": concept(_SOAP_SYSTEM, code, title),
+             "text": {"status": "generated",
+                      "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{text}</div>'}}
+            for (code, title), text in zip(_SOAP, texts, strict=True)
+        ],
+    }
+
+
+def gp_record(r: Record, ctx: Context, out: list[Resource]) -> None:
+    starts: dict[str, tuple[str, date, bool]] = {}
+    for d in r.diagnoses:
+        starts[d.condition.icpc] = (d.condition.display, d.onset, True)
+    for c in r.contacts:
+        if c.icpc not in starts:
+            starts[c.icpc] = (c.episode, c.when, False)
+    out.extend(episode(ctx, icpc, name, start, active)
+               for icpc, (name, start, active) in starts.items())
+    for n, c in enumerate(r.contacts):
+        enc = encounter(ctx, n, c)
+        out += [enc, journal(ctx, n, c, enc["id"])]
+    out.extend(bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies))
+    products: dict[str, Resource] = {}
+    for n, u in enumerate(r.medications):
+        request = bgz.medication_request(ctx, n, u, None)
+        request["id"] = ctx.rid("gmr", n)  # the BgZ agreement has its own id (and a reason)
+        out.append(request)
+        products.setdefault(u.medication.key, bgz.medication(u.medication))
+    out.extend(products.values())
+    for n, result in enumerate(r.labs):
+        lab = bgz.lab(ctx, n, result, "")
+        del lab["specimen"]
+        lab["id"] = ctx.rid("gobs", n)
+        lab["meta"] = meta(NICTIZ + "gp-DiagnosticResult")
+        out.append(lab)

@@ -1,0 +1,68 @@
+"""Vaccinaties (gegevensdienst 63, FHIR R4, zib2020): Immunization per administered dose,
+profiled as ``nl-core-Vaccination-event`` (and the ``imm-Vaccination-event`` MedMij uses)."""
+
+from __future__ import annotations
+
+from simulators.population.catalog import SNOMED
+from simulators.population.demographics import Patient
+from simulators.population.fhir_common import (
+    NICTIZ,
+    Context,
+    Resource,
+    coding,
+    concept,
+    org_id,
+    ref,
+)
+from simulators.population.vaccination import ATC_SYSTEM, Dose
+
+PROFILES = [NICTIZ + "nl-core-Vaccination-event", NICTIZ + "imm-Vaccination-event"]
+
+
+def patient_r4(p: Patient, ctx: Context) -> Resource:
+    return {
+        "resourceType": "Patient",
+        "id": ctx.patient_id,
+        "meta": {"profile": [NICTIZ + "nl-core-Patient"]},
+        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": p.bsn}],
+        "name": [{"use": "official", "family": p.family, "given": [p.given], "text": p.name}],
+        "gender": p.sex,
+        "birthDate": p.birth_date.isoformat(),
+        "address": [{"use": "home", "line": [f"{p.street} {p.house_number}"], "city": p.city,
+                     "postalCode": p.postcode, "country": "NL"}],
+    }
+
+
+def organization_r4(ctx: Context) -> Resource:
+    return {
+        "resourceType": "Organization",
+        "id": ctx.org_id,
+        "meta": {"profile": [NICTIZ + "nl-core-HealthcareProvider-Organization"]},
+        "name": ctx.display,
+    }
+
+
+def immunization(ctx: Context, n: int, dose: Dose) -> Resource:
+    v = dose.vaccine
+    codings = [coding(ATC_SYSTEM, v.atc, v.display)]
+    if v.snomed:
+        codings.insert(0, coding(SNOMED, v.snomed, v.display))
+    return {
+        "resourceType": "Immunization",
+        "id": ctx.rid("vacc", n),
+        "meta": {"profile": list(PROFILES)},
+        "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.4.3.11.60.131.2",
+                        "value": ctx.rid("vacc", n)}],
+        "status": "completed",
+        "vaccineCode": {"coding": codings, "text": v.display},
+        "patient": {"reference": f"Patient/{ctx.patient_id}", "type": "Patient",
+                    "display": ctx.patient_display},
+        "occurrenceDateTime": dose.when.isoformat(),
+        "performer": [{
+            "function": concept("http://terminology.hl7.org/CodeSystem/v2-0443", "AP",
+                                "Administering Provider"),
+            "actor": {**ref("Organization", org_id(ctx.provider), ctx.display),
+                      "type": "Organization"},
+        }],
+        "protocolApplied": [{"doseNumberPositiveInt": dose.dose_number}],
+    }

@@ -1,0 +1,1 @@
+"""The Stelselnode: publishes the MedMij lists and answers localisation queries."""

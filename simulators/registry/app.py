@@ -1,0 +1,104 @@
+"""The registry node: MedMij lists at their official paths, an admin API for MedMij Beheer,
+and the localisation index keyed by pseudonymised BSN."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Query, Response
+from pydantic import BaseModel, Field
+
+from sandbox.topology import HOSTNAME, ZORGAANBIEDERNAAM
+from simulators.common import pseudonym
+from simulators.common.app import node_app
+from simulators.common.config import SandboxConfig
+from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.common.lists import PATHS
+from simulators.common.people import population_for
+from simulators.registry.lists import ProviderEntry
+from simulators.registry.state import RegistryState
+
+XML = "application/xml; charset=utf-8"
+SUPPORTED_API = {"1"}
+
+
+class ProviderIn(BaseModel):
+    name: str = Field(pattern=ZORGAANBIEDERNAAM.pattern, min_length=10, max_length=57)
+    dva: str = Field(pattern=HOSTNAME.pattern)
+    gegevensdiensten: list[str] = Field(min_length=1)
+
+
+class ClientIn(BaseModel):
+    hostname: str = Field(pattern=HOSTNAME.pattern)
+    name: str = Field(min_length=3, max_length=50)
+
+
+def create_app(config: SandboxConfig, node_id: str) -> object:
+    app = node_app(config, node_id, "MedMij Stelselnode (sandbox)")
+    state = RegistryState(config, config.node_dir(node_id) / "registry.json")
+    population = population_for(config)
+    app.state.registry = state
+
+    def list_route(kind: str):
+        async def serve(api: str = Query("1")) -> Response:
+            if api not in SUPPORTED_API:
+                raise HTTPException(400, f"unsupported api version {api!r}; supported: 1")
+            return Response(state.render(kind), media_type=XML)
+
+        return serve
+
+    for kind, path in PATHS.items():
+        app.add_api_route(path, list_route(kind), methods=["GET"], name=f"list_{kind}")
+
+    @app.get("/admin/state")
+    async def admin_state() -> dict:
+        return {
+            "providers": sorted(state.providers),
+            "clients": state.clients,
+            "whitelist": state.nodes,
+            "volgnummers": {k: h["volgnummer"] for k, h in state.headers.items()},
+        }
+
+    @app.post("/admin/providers", status_code=201)
+    async def add_provider(provider: ProviderIn) -> dict:
+        unknown = [g for g in provider.gegevensdiensten if g not in GEGEVENSDIENSTEN]
+        if unknown:
+            raise HTTPException(400, f"unknown gegevensdiensten: {unknown}")
+        entry = ProviderEntry(provider.name, provider.dva, tuple(provider.gegevensdiensten))
+        return {"changed": state.add_provider(entry)}
+
+    @app.delete("/admin/providers/{name}")
+    async def remove_provider(name: str) -> dict:
+        try:
+            return {"changed": state.remove_provider(name)}
+        except KeyError:
+            raise HTTPException(404, f"no provider {name} on the ZAL") from None
+
+    @app.post("/admin/clients", status_code=201)
+    async def add_client(client: ClientIn) -> dict:
+        return {"changed": state.add_client(client.hostname, client.name)}
+
+    @app.delete("/admin/clients/{hostname}")
+    async def remove_client(hostname: str) -> dict:
+        try:
+            return {"changed": state.remove_client(hostname)}
+        except KeyError:
+            raise HTTPException(404, f"no client {hostname} on the OCL") from None
+
+    @app.get("/localisation")
+    async def localise(pseudonym_: str = Query(alias="pseudonym", min_length=8)) -> dict:
+        """Which listed providers hold data on the person behind a localisation pseudonym."""
+        bsn = pseudonym.reveal(config.secret, config.topology.registry.hostname, pseudonym_)
+        if bsn is None:
+            raise HTTPException(400, "not a localisation pseudonym")
+        index = population.index_of(bsn)
+        holders = [] if index is None else population.holders(index)
+        found = []
+        for name in holders:
+            entry = state.providers.get(name)
+            if entry is None:
+                continue
+            services = [s for s in population.services(index, name) if s in entry.gegevensdiensten]
+            if services:
+                found.append({"provider": name, "gegevensdiensten": services})
+        return {"providers": found}
+
+    return app

@@ -1,0 +1,106 @@
+"""Writing the four MedMij lists (release2 ZAL/OCL/Whitelist, release1 GNL) from registry state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from simulators.common.config import SandboxConfig
+from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.common.lists import NS
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+ROOTS = {
+    "zal": ("Zorgaanbiederslijst", "MedMij_Zorgaanbiederslijst.xsd"),
+    "ocl": ("OAuthclientlist", "MedMij_OAuthclientlist.xsd"),
+    "whitelist": ("Whitelist", "MedMij_Whitelist.xsd"),
+    "gnl": ("Gegevensdienstnamenlijst", "MedMij_Gegevensdienstnamenlijst.xsd"),
+}
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    name: str
+    dva: str  # DVA hostname
+    gegevensdiensten: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListHeader:
+    tijdstempel: str  # xs:dateTime with timezone
+    volgnummer: int
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, etree.QName(parent.nsmap[None], tag))
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _root(kind: str, header: ListHeader | None) -> etree._Element:
+    tag, xsd = ROOTS[kind]
+    ns = NS[kind]
+    root = etree.Element(etree.QName(ns, tag), nsmap={None: ns, "xsi": XSI})
+    root.set(etree.QName(XSI, "schemaLocation"), f"{ns} {xsd}")
+    if header is not None:
+        _sub(root, "Tijdstempel", header.tijdstempel)
+        _sub(root, "Volgnummer", str(header.volgnummer))
+    return root
+
+
+def dva_endpoints(config: SandboxConfig, provider: ProviderEntry, service: str) -> dict:
+    """Where a provider's DVA serves one gegevensdienst (the paths our DVA app mounts)."""
+    base = config.public_base(provider.dva)
+    slug = provider.name.removesuffix("@medmij")
+    return {
+        "authorize": f"{base}/oauth/authorize",
+        "token": f"{base}/oauth/token",
+        "resource": f"{base}/fhir/{slug}/{service}",
+    }
+
+
+def build_list(
+    kind: str,
+    config: SandboxConfig,
+    providers: list[ProviderEntry],
+    clients: dict[str, str],
+    nodes: list[str],
+    header: ListHeader | None,
+) -> bytes:
+    """One list as XML bytes. Without a header it is the list's content only (for change checks)."""
+    root = _root(kind, header)
+    if kind == "zal":
+        parent = _sub(root, "Zorgaanbieders")
+        for provider in sorted(providers, key=lambda p: p.name):
+            za = _sub(parent, "Zorgaanbieder")
+            _sub(za, "Zorgaanbiedernaam", provider.name)
+            services = _sub(za, "Gegevensdiensten")
+            for service in provider.gegevensdiensten:
+                ends = dva_endpoints(config, provider, service)
+                gd = _sub(services, "Gegevensdienst")
+                _sub(gd, "GegevensdienstId", service)
+                authorize = _sub(gd, "AuthorizationEndpoint")
+                _sub(authorize, "AuthorizationEndpointuri", ends["authorize"])
+                _sub(_sub(gd, "TokenEndpoint"), "TokenEndpointuri", ends["token"])
+                role = _sub(_sub(gd, "Systeemrollen"), "Systeemrol")
+                _sub(role, "Systeemrolcode", GEGEVENSDIENSTEN[service].systeemrolcode)
+                _sub(_sub(role, "ResourceEndpoint"), "ResourceEndpointuri", ends["resource"])
+    elif kind == "ocl":
+        parent = _sub(root, "OAuthclients")
+        for hostname, name in sorted(clients.items()):
+            client = _sub(parent, "OAuthclient")
+            _sub(client, "Hostname", hostname)
+            _sub(client, "OAuthclientOrganisatienaam", name)
+    elif kind == "whitelist":
+        parent = _sub(root, "MedMijNodes")
+        for hostname in sorted(set(nodes)):
+            _sub(_sub(parent, "MedMijNode"), "Hostname", hostname)
+    elif kind == "gnl":
+        parent = _sub(root, "Gegevensdiensten")
+        for service in GEGEVENSDIENSTEN.values():
+            gd = _sub(parent, "Gegevensdienst")
+            _sub(gd, "GegevensdienstId", service.id)
+            _sub(gd, "Weergavenaam", service.weergavenaam)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
