@@ -208,7 +208,8 @@ def lists_cmd(
 
 @scenario_app.command("run")
 def scenario_run(
-    name: Annotated[str, typer.Argument(help="collect or inspection")],
+    name: Annotated[str, typer.Argument(
+        help="collect, inspection, portability or bankruptcy")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] =
     None,
     dvp: Annotated[str | None, typer.Option(help="DVP node id (default: the first).")] = None,
@@ -216,11 +217,16 @@ def scenario_run(
                                                  "umcsandbox@medmij.")] = None,
     service: Annotated[str | None, typer.Option(help="One gegevensdienst id (1.x scope).")] =
     None,
+    users: Annotated[int, typer.Option(help="bankruptcy: users of the failing vendor.")] = 3,
+    to: Annotated[str | None, typer.Option(help="portability: the new PGO's node id.")] = None,
+    keep: Annotated[bool, typer.Option(help="bankruptcy: leave the vendor out afterwards "
+                                       "instead of readmitting it empty.")] = False,
     state_dir: StateDir = None,
 ) -> None:
     """Run a scenario against the running sandbox; exits non-zero when a step fails.
 
-    Example: pgo-sandbox scenario run collect --provider rivmvaccinaties@medmij --json r.json
+    Examples: pgo-sandbox scenario run collect --provider rivmvaccinaties@medmij --json r.json;
+    pgo-sandbox scenario run bankruptcy --users 5 --json bankruptcy.json
     """
     try:
         sandbox = running(_state(state_dir))
@@ -235,14 +241,82 @@ def scenario_run(
         from scenarios import inspection
 
         report = inspection.run(sandbox)
+    elif name == "portability":
+        from scenarios import portability
+
+        report = portability.run(sandbox, old_dvp=dvp, new_dvp=to)
+    elif name == "bankruptcy":
+        from scenarios import bankruptcy
+
+        if users < 1:
+            raise typer.BadParameter("--users must be at least 1")
+        report = bankruptcy.run(sandbox, users=users, dvp=dvp, restore=not keep)
     else:
-        raise typer.BadParameter(f"unknown scenario {name!r}; known: collect, inspection")
+        raise typer.BadParameter(f"unknown scenario {name!r}; known: collect, inspection, "
+                                 "portability, bankruptcy")
     report.print(console)
     if json_out:
         report.write_json(json_out)
         console.print(f"report written to {json_out}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+vendor_app = typer.Typer(help="A PGO vendor's exit: bankruptcy, settlement, readmission.",
+                         no_args_is_help=True)
+app.add_typer(vendor_app, name="vendor")
+
+
+def _running_or_exit(state_dir: Path | None):
+    try:
+        return running(_state(state_dir))
+    except NotRunning as exc:
+        console.print(str(exc))
+        raise typer.Exit(2) from exc
+
+
+@vendor_app.command("bankrupt")
+def vendor_bankrupt(dvp: Annotated[str, typer.Argument(help="DVP node id, e.g. pgo-gamma.")],
+                    state_dir: StateDir = None) -> None:
+    """Declare a vendor bankrupt: curator mode at the DVP, removal from OCL and Whitelist.
+
+    DVAs refuse it after their next list refresh. Example: pgo-sandbox vendor bankrupt pgo-gamma
+    """
+    from sandbox import vendor
+
+    sandbox = _running_or_exit(state_dir)
+    outcome = vendor.bankrupt(sandbox, dvp)
+    console.print(f"{outcome['dvp']} is in curator mode; OCL Volgnummer "
+                  f"{outcome['ocl_volgnummer_before']} -> {outcome['ocl_volgnummer_after']}")
+    seconds = vendor.wait_cut_off(sandbox, dvp)
+    for dva, t in sorted(seconds.items()):
+        console.print(f"  {dva} refuses it after {t:.2f} s")
+
+
+@vendor_app.command("settle")
+def vendor_settle(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
+                  state_dir: StateDir = None) -> None:
+    """Settle the bankruptcy: the curator erases all personal data and logs it.
+
+    Example: pgo-sandbox vendor settle pgo-gamma
+    """
+    from sandbox import vendor
+
+    entry = vendor.settle(_running_or_exit(state_dir), dvp)
+    console.print_json(data=entry)
+
+
+@vendor_app.command("readmit")
+def vendor_readmit(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
+                   state_dir: StateDir = None) -> None:
+    """Admit the vendor again (an empty vendor under the same name): resets the drill.
+
+    Example: pgo-sandbox vendor readmit pgo-gamma
+    """
+    from sandbox import vendor
+
+    vendor.readmit(_running_or_exit(state_dir), dvp)
+    console.print(f"{dvp} is on the OCL and Whitelist again")
 
 
 @app.command()

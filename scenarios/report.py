@@ -27,6 +27,11 @@ class ScenarioReport:
     steps: list[Step] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+    def mark(self, event: str) -> None:
+        """A moment on the scenario's timeline, in seconds since it started."""
+        self.timeline.append((round(time.time() - self.started, 3), event))
 
     @property
     def ok(self) -> bool:
@@ -49,13 +54,21 @@ class ScenarioReport:
     def to_dict(self) -> dict:
         return {"scenario": self.scenario, "ok": self.ok, "started": self.started,
                 "seconds": sum(s.seconds for s in self.steps),
-                "steps": [asdict(s) for s in self.steps], "summary": self.summary}
+                "steps": [asdict(s) for s in self.steps], "summary": self.summary,
+                "timeline": [{"t": t, "event": e} for t, e in self.timeline]}
 
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2), "utf-8")
 
     def print(self, console: Console) -> None:
+        if self.timeline:
+            timeline = Table(title=f"timeline of {self.scenario}")
+            timeline.add_column("t (s)", justify="right")
+            timeline.add_column("event")
+            for t, event in self.timeline:
+                timeline.add_row(f"{t:.2f}", event)
+            console.print(timeline)
         table = Table(title=f"scenario {self.scenario}")
         table.add_column("step")
         table.add_column("result")
@@ -66,8 +79,13 @@ class ScenarioReport:
             table.add_row(s.name, "[green]ok[/]" if s.ok else "[red]FAILED[/]",
                           f"{s.seconds * 1000:.1f}", s.detail, s.correlation_id)
         console.print(table)
-        for key, value in self.summary.items():
-            console.print(f"  {key}: {value}")
+        if self.summary:
+            summary = Table(title="summary", show_header=False)
+            summary.add_column("what")
+            summary.add_column("value", overflow="fold")
+            for key, value in self.summary.items():
+                summary.add_row(key.replace("_", " "), str(value))
+            console.print(summary)
         verdict = "[green]passed[/]" if self.ok else "[red]failed[/]"
         console.print(f"scenario {self.scenario} {verdict}")
 

@@ -13,10 +13,13 @@ from pydantic import BaseModel, Field
 
 from simulators.common.app import node_app
 from simulators.common.config import SandboxConfig
+from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.html import escape, page
 from simulators.common.http import async_client
 from simulators.common.lists import ListCache
+from simulators.dvp import curator, portability
 from simulators.dvp.collect import CollectError, run_searches, token_request
+from simulators.dvp.curator import Curator
 from simulators.dvp.store import DvpStore
 
 
@@ -28,13 +31,32 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+class DVP:
+    """Everything one DVP node holds; its routers (collect, portability, share …) read it."""
+
+    def __init__(self, config: SandboxConfig, node_id: str) -> None:
+        self.config = config
+        self.node = config.topology.node(node_id)
+        self.hostname = self.node.hostname
+        self.node_dir = config.node_dir(node_id)
+        self.store = DvpStore(self.node_dir / "dvp.sqlite")
+        self.curator = Curator.load(self.node_dir / "curator.json")
+        self.client = async_client(config.addresses)
+        self.lists = ListCache(config.public_base(config.topology.registry.hostname),
+                               self.client, config.topology.list_refresh_seconds)
+        self.redirect_uri = config.public_url(self.hostname, "/oauth/callback")
+
+    def person_or_404(self, person_id: str) -> dict:
+        person = self.store.person(person_id)
+        if person is None:
+            raise HTTPException(404, "no such person")
+        return person
+
+
 def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
-    node = config.topology.node(node_id)
-    store = DvpStore(config.node_dir(node_id) / "dvp.sqlite")
-    client = async_client(config.addresses)
-    lists = ListCache(config.public_base(config.topology.registry.hostname), client,
-                      config.topology.list_refresh_seconds)
-    redirect_uri = config.public_url(node.hostname, "/oauth/callback")
+    dvp = DVP(config, node_id)
+    node, store, client, lists = dvp.node, dvp.store, dvp.client, dvp.lists
+    redirect_uri = dvp.redirect_uri
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -44,19 +66,13 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
         await client.aclose()
 
     app = node_app(config, node_id, node.name, lifespan)
-    app.state.store = store
-    app.state.lists = lists
+    app.state.dvp = dvp
 
     async def ready() -> bool:
         return lists.ready.is_set()
 
     app.state.ready = ready
-
-    def person_or_404(person_id: str) -> dict:
-        person = store.person(person_id)
-        if person is None:
-            raise HTTPException(404, "no such person")
-        return person
+    person_or_404 = dvp.person_or_404
 
     @app.get("/", response_class=HTMLResponse)
     async def home() -> str:
@@ -65,7 +81,9 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
             f"<li><a href='/persons/{p['id']}'>{escape(p['name'])}</a></li>"
             for p in store.persons()
         )
-        body = (f"<h2>Zorgaanbieders</h2><ul>{providers}</ul>"
+        notice = (f"<p class='error' role='alert'>{escape(dvp.curator.notice)}</p>"
+                  if dvp.curator.active else "")
+        body = (notice + f"<h2>Zorgaanbieders</h2><ul>{providers}</ul>"
                 f"<h2>Gebruikers</h2><ul>{persons or '<li>nog geen</li>'}</ul>")
         return page(node.name, body, "PGO (sandbox)")
 
@@ -86,6 +104,9 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
                       x_correlation_id: str | None = Header(None)):
         """Start collecting from a provider: send the browser to its DVA's authorize endpoint."""
         person_or_404(person_id)
+        if dvp.curator.active:
+            return JSONResponse({"error": "curator", "notice": dvp.curator.notice},
+                                status_code=403)
         services = lists.lists.zal.get(provider)
         if not services:
             raise HTTPException(404, f"{provider} is not on the Zorgaanbiederslijst")
@@ -114,6 +135,9 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
             return JSONResponse(body, status_code=400)
         if not code:
             raise HTTPException(400, "callback without code or error")
+        if dvp.curator.active:
+            return JSONResponse({"status": "refused", "error": "curator",
+                                 "notice": dvp.curator.notice}, status_code=403)
         services = lists.lists.zal.get(pending["provider"], {})
         available = [s for s in pending["services"] if s in services]
         if not available:
@@ -124,8 +148,17 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
                 "redirect_uri": redirect_uri}, correlation_id)
             results = []
             for service in available:
-                results += await run_searches(client, services[service], service,
-                                              token["access_token"], correlation_id)
+                replay = portability.pending_replay(dvp, pending["person_id"],
+                                                    pending["provider"], service)
+                if replay:  # an imported portability report: send exactly its requests
+                    results += await portability.replay(
+                        dvp, services[service], service, token["access_token"], replay,
+                        correlation_id, GEGEVENSDIENSTEN[service].fhir_version)
+                    portability.mark_replayed(dvp, pending["person_id"], pending["provider"],
+                                              service)
+                else:
+                    results += await run_searches(client, services[service], service,
+                                                  token["access_token"], correlation_id)
         except CollectError as exc:
             return JSONResponse({"status": "failed", "step": exc.step, "error": exc.error,
                                  "error_description": exc.description,
@@ -172,4 +205,7 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
                 f"</tr>{rows}</table><h2>Zorgaanbieder koppelen</h2><ul>{connect}</ul>")
         return page(person["name"], body, node.name)
 
+    # Further flows plug in as routers on the same DVP context:
+    app.include_router(portability.build_router(dvp))
+    app.include_router(curator.build_router(dvp))
     return app
