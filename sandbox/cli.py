@@ -14,6 +14,7 @@ from rich.table import Table
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
 from sandbox.topology import TopologyError, load_topology
+from scenarios.national.cli import register as register_national
 
 app = typer.Typer(
     help="A local MedMij ecosystem: registry, DigiD, DVAs, DVPs (PGOs) and the inspection "
@@ -22,7 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-scenario_app = typer.Typer(help="Run named scenarios against the running sandbox.",
+scenario_app = typer.Typer(help="Run named scenarios against the running sandbox.\n\n"
+                           "Example: pgo-sandbox scenario run collect --json collect.json",
                            no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 console = Console()
@@ -262,7 +264,8 @@ def scenario_run(
         raise typer.Exit(1)
 
 
-vendor_app = typer.Typer(help="A PGO vendor's exit: bankruptcy, settlement, readmission.",
+vendor_app = typer.Typer(help="A PGO vendor's exit: bankruptcy, settlement, readmission.\n\n"
+                         "Example: pgo-sandbox vendor bankrupt pgo-gamma",
                          no_args_is_help=True)
 app.add_typer(vendor_app, name="vendor")
 
@@ -356,12 +359,7 @@ def _register_optional() -> None:
         pass
     else:
         register_population(app)
-    try:
-        from scenarios.national.cli import register as register_national
-    except ImportError:
-        pass
-    else:
-        register_national(app)
+    register_national(app)
 
 
 _register_optional()

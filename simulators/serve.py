@@ -70,11 +70,16 @@ def main(argv: list[str] | None = None) -> None:
         host, port = "0.0.0.0", args.network_port
     else:
         parser.error("give --config (local runtime) or --network-port (containers)")
+    serve(config, args.node, args.host or host, args.port or port)
+
+
+def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
+    """Serve one node by host and port: one worker, no --reload (PERFORMANCE.md's trap)."""
     clock.configure(config.state_dir)
     uvicorn.run(
-        build_app(config, args.node),
-        host=args.host or host,
-        port=args.port or port,
+        build_app(config, node_id),
+        host=host,
+        port=port,
         log_level="warning",
         access_log=False,
         loop="uvloop",

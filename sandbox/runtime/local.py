@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ DEFAULT_BASE_PORT = 18400
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -68,27 +70,24 @@ class LocalRuntime:
         logs = self.state_dir / "logs"
         logs.mkdir(exist_ok=True)
         started = time.time()
-        pids: dict[str, int] = {}
-        procs: dict[str, subprocess.Popen] = {}
-        for node in topology.nodes:
-            with open(logs / f"{node.id}.log", "ab") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "simulators.serve", node.id, "--config",
-                     str(config_path)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True, cwd=self.state_dir,
-                )
-            procs[node.id] = proc
-            pids[node.id] = proc.pid
+        launched = subprocess.run(
+            [sys.executable, "-m", "simulators.launch", "--config", str(config_path),
+             "--logs", str(logs), *[n.id for n in topology.nodes]],
+            capture_output=True, text=True, cwd=self.state_dir, stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+        if launched.returncode != 0:
+            raise RuntimeError(f"launcher failed: {launched.stderr.strip()[-2000:]}")
+        pids = {node: int(pid) for node, pid in json.loads(launched.stdout).items()}
         info = RuntimeInfo("local", "loopback", addresses, pids, started)
         info.save(self.state_dir)
         urls = {n.id: addresses[n.hostname] for n in topology.nodes}
         try:
-            info.healthy_seconds = wait_healthy(
-                urls, timeout, alive=lambda n: procs[n].poll() is None, on_progress=on_progress)
+            wait_healthy(urls, timeout, alive=lambda n: _alive(pids[n]), on_progress=on_progress)
         except (TimeoutError, RuntimeError):
             self.down()
             raise
+        info.healthy_seconds = time.time() - started  # launch included
         info.save(self.state_dir)
         return info
 
@@ -113,7 +112,7 @@ class LocalRuntime:
         for pid in pids:
             try:
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(_alive(p) for p in pids):

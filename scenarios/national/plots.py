@@ -1,0 +1,120 @@
+"""PNG plots of a national run: adoption, load per DVA, latency, cost; and a comparison.
+
+matplotlib with the Agg backend: no display needed, same pixels on every machine.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: must precede pyplot's import
+import matplotlib.pyplot as plt  # noqa: E402
+
+from scenarios.national.model import Result  # noqa: E402
+
+
+def _dates(result: Result) -> list[date]:
+    return [date.fromisoformat(d) for d in result.series["date"]]
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _top_dvas(result: Result, key: str, n: int = 8) -> list[str]:
+    last = result.years[-1]["dva"]
+    return sorted(last, key=lambda name: -last[name][key])[:n]
+
+
+def _probe_series(result: Result, dva: str, key: str) -> tuple[list[date], list[float]]:
+    rows = [p for p in result.probes if p["dva"] == dva]
+    return [date.fromisoformat(p["period_end"]) for p in rows], [p[key] for p in rows]
+
+
+def adoption(result: Result, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    days = _dates(result)
+    for key, label in (("users", "PGO accounts"), ("consent_live", "consent live (26 wk)"),
+                       ("active", "active (4 wk)")):
+        ax.plot(days, [v / 1e6 for v in result.series[key]], label=label)
+    ax.set_ylabel("million persons")
+    ax.set_title("Adoption")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def load_per_dva(result: Result, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for dva in _top_dvas(result, "peak_rps"):
+        ax.plot(*_probe_series(result, dva, "rps"), marker=".", label=dva)
+    ax.set_ylabel("requests/s in the busiest hour")
+    ax.set_title("Peak load per DVA (8 busiest)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def latency(result: Result, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for dva in _top_dvas(result, "p95_ms"):
+        ax.plot(*_probe_series(result, dva, "p95_ms"), marker=".", label=dva)
+    ax.set_yscale("log")
+    ax.set_ylabel("p95 latency in the busiest hour (ms)")
+    ax.set_title("Latency per DVA (8 slowest)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def cost(result: Result, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    years = [y["year"] for y in result.years]
+    lines = [k for k in result.years[0]["government_cost_eur"] if k != "total"]
+    bottom = [0.0] * len(years)
+    for line in lines:
+        values = [y["government_cost_eur"][line] / 1e6 for y in result.years]
+        if any(values):
+            ax.bar(years, values, bottom=bottom, label=line.replace("_", " "))
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_ylabel("EUR million")
+    ax.set_title("Government cost per year")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def write_all(result: Result, directory: Path) -> list[Path]:
+    """The four plots of one run in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return [adoption(result, directory / "adoption.png"),
+            load_per_dva(result, directory / "load.png"),
+            latency(result, directory / "latency.png"),
+            cost(result, directory / "cost.png")]
+
+
+def compare(results: list[tuple[str, Result]], path: Path) -> Path:
+    """One figure, four panels, a line per scenario."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for name, result in results:
+        years = [y["year"] for y in result.years]
+        axes[0][0].plot(_dates(result), [v / 1e6 for v in result.series["users"]], label=name)
+        axes[0][1].plot(years, [y["collections_per_day"] / 1e3 for y in result.years],
+                        marker=".", label=name)
+        axes[1][0].plot(years, [y["p95_ms_max"] for y in result.years], marker=".", label=name)
+        axes[1][1].plot(years, [y["government_cost_eur"]["total"] / 1e6 for y in result.years],
+                        marker=".", label=name)
+    titles = ("PGO accounts (million)", "collections/day (thousand)",
+              "worst DVA p95 latency (ms)", "government cost (EUR million/yr)")
+    for ax, title in zip([a for row in axes for a in row], titles, strict=True):
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1][0].set_yscale("log")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,67 @@
+"""The command line: every command explains itself with an example, and up/status/down work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sandbox.cli import app
+from tests.conftest import free_base_port
+
+runner = CliRunner()
+
+
+def all_commands(group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        yield path
+        if hasattr(command, "commands"):  # a group (typer vendors its own click)
+            yield from all_commands(command, path)
+
+
+COMMANDS = list(all_commands(typer.main.get_command(app)))
+
+
+def test_core_commands_exist():
+    names = {" ".join(p) for p in COMMANDS}
+    assert {"up", "down", "status", "reset", "logs", "lists", "scenario run", "demo",
+            "vendor bankrupt", "vendor settle"} <= names
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p))
+def test_every_command_has_help_with_an_example(path):
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "example" in result.output.lower(), result.output
+
+
+def test_up_status_scenario_down_from_the_cli(tmp_path):
+    env = {"PGO_SANDBOX_HOME": str(tmp_path), "COLUMNS": "200"}
+    base = str(free_base_port())
+    result = runner.invoke(app, ["up", "--base-port", base], env=env)
+    try:
+        assert result.exit_code == 0, result.output
+        assert "healthy in" in result.output
+        status = runner.invoke(app, ["status", "--json"], env=env)
+        assert status.exit_code == 0, status.output
+        rows = json.loads(status.output)
+        assert len(rows) == 8 and all(r["healthy"] for r in rows)
+        report = tmp_path / "collect.json"
+        run = runner.invoke(app, ["scenario", "run", "collect", "--json", str(report)], env=env)
+        assert run.exit_code == 0, run.output
+        assert json.loads(report.read_text())["ok"] is True
+        again = runner.invoke(app, ["up", "--base-port", base], env=env)
+        assert again.exit_code == 1 and "already runs" in again.output
+    finally:
+        down = runner.invoke(app, ["down"], env=env)
+    assert down.exit_code == 0 and "stopped 8 nodes" in down.output
+    assert runner.invoke(app, ["status"], env=env).exit_code == 1
+
+
+def test_scenario_without_a_sandbox_says_so(tmp_path):
+    result = runner.invoke(app, ["scenario", "run", "collect"],
+                           env={"PGO_SANDBOX_HOME": str(tmp_path)})
+    assert result.exit_code == 2 and "pgo-sandbox up" in result.output
