@@ -14,6 +14,7 @@ from rich.table import Table
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
 from sandbox.topology import TopologyError, load_topology
+from sandbox.clock_cli import register as register_clock
 from scenarios.national.cli import register as register_national
 
 app = typer.Typer(
@@ -211,7 +212,7 @@ def lists_cmd(
 @scenario_app.command("run")
 def scenario_run(
     name: Annotated[str, typer.Argument(
-        help="collect, inspection, portability or bankruptcy")],
+        help="collect, inspection, share, long-lived-consent, portability or bankruptcy")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] =
     None,
     dvp: Annotated[str | None, typer.Option(help="DVP node id (default: the first).")] = None,
@@ -247,6 +248,14 @@ def scenario_run(
         from scenarios import portability
 
         report = portability.run(sandbox, old_dvp=dvp, new_dvp=to)
+    elif name == "share":
+        from scenarios import share
+
+        report = share.run(sandbox, dvp=dvp, provider=provider)
+    elif name == "long-lived-consent":
+        from scenarios import long_lived_consent
+
+        report = long_lived_consent.run(sandbox, dvp=dvp, provider=provider)
     elif name == "bankruptcy":
         from scenarios import bankruptcy
 
@@ -255,7 +264,7 @@ def scenario_run(
         report = bankruptcy.run(sandbox, users=users, dvp=dvp, restore=not keep)
     else:
         raise typer.BadParameter(f"unknown scenario {name!r}; known: collect, inspection, "
-                                 "portability, bankruptcy")
+                                 "share, long-lived-consent, portability, bankruptcy")
     report.print(console)
     if json_out:
         report.write_json(json_out)
@@ -360,6 +369,7 @@ def _register_optional() -> None:
     else:
         register_population(app)
     register_national(app)
+    register_clock(app)
 
 
 _register_optional()

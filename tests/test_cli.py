@@ -55,6 +55,16 @@ def test_up_status_scenario_down_from_the_cli(tmp_path):
         assert json.loads(report.read_text())["ok"] is True
         again = runner.invoke(app, ["up", "--base-port", base], env=env)
         assert again.exit_code == 1 and "already runs" in again.output
+        assert list((tmp_path / "nodes" / "pgo-alpha").glob("dvp.sqlite"))
+        reset = runner.invoke(app, ["reset"], env=env)
+        assert reset.exit_code == 0, reset.output
+        from sandbox.state import running
+        from simulators.common.http import sync_client
+
+        sandbox = running(tmp_path)
+        with sync_client(sandbox.info.addresses) as http:
+            home = http.get(sandbox.url("pgo-alpha", "/"))
+        assert home.status_code == 200 and "nog geen" in home.text  # no persons after reset
     finally:
         down = runner.invoke(app, ["down"], env=env)
     assert down.exit_code == 0 and "stopped 8 nodes" in down.output

@@ -44,7 +44,7 @@ def test_collect_scenario_passes_for_every_provider(sandbox, provider):
 
 
 def test_dvp_runs_every_bgz_search_and_logs_it(sandbox, http):
-    report = collect.run(sandbox, dvp="pgo-beta", provider=HOSPITAL)
+    report = collect.run(sandbox, dvp="pgo-beta", provider=HOSPITAL, service="48")
     assert report.ok, report.to_dict()
     assert report.summary["requests"] == len(BGZ_SEARCHES) == 28
     person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]

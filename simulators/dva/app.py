@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from sandbox.topology import Provider
 from simulators.common.app import node_app
 from simulators.common.config import SandboxConfig
+from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
 from simulators.common.http import async_client
 from simulators.common.lists import ListCache, Lists
 from simulators.common.people import population_for
 from simulators.dva import authorize, resources
 from simulators.dva.grants import GrantStore
+from simulators.dva.received import ReceivedStore
 from simulators.dva.search import Record
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class DVA:
         self.providers = {p.slug: p for p in config.topology.providers_of(node.hostname)}
         self.population = population_for(config)
         self.grants = GrantStore(config.node_dir(node_id) / "dva.sqlite")
+        self.received = ReceivedStore(config.node_dir(node_id) / "received.sqlite")
         self.client: httpx.AsyncClient = async_client(config.addresses)
         registry = config.topology.registry.hostname
         self.lists = ListCache(config.public_base(registry), self.client,
@@ -47,7 +50,31 @@ class DVA:
         return self.config.public_url(self.hostname, path)
 
     def _record(self, index: int, provider: str, service: str) -> Record:
-        return Record.of(self.population.resources(index, provider, service))
+        """The provider's source system for one patient: the population's record plus what
+        PGOs shared with this provider (Delen)."""
+        return Record.of([*self.population.resources(index, provider, service),
+                          *self.received.resources(provider, index, service)])
+
+    def held_services(self, index: int | None, provider: str) -> list[str]:
+        """Collect services with data for this patient at this provider (availability check)."""
+        if index is None:
+            return []
+        held = set(self.population.services(index, provider))
+        held |= self.received.services(provider, index)
+        return sorted(held)
+
+    def patient_reference(self, index: int, provider: str) -> dict:
+        """How the provider's own record names this patient: the subject of shared data."""
+        for service in self.held_services(index, provider):
+            for patient in self.record(index, provider, service).by_type.get("Patient", []):
+                name = (patient.get("name") or [{}])[0].get("text")
+                return {"reference": f"Patient/{patient['id']}"} | ({"display": name}
+                                                                     if name else {})
+        raise LookupError(f"{provider} has no Patient for index {index}")
+
+    def forget_records(self) -> None:
+        """After a share the cached records are stale."""
+        self.record.cache_clear()
 
     def provider_for(self, slug: str, service: str) -> Provider | None:
         provider = self.providers.get(slug)
@@ -56,14 +83,20 @@ class DVA:
         return provider
 
     def parse_scope(self, scope: str) -> tuple[Provider, list[str]] | None:
-        """2.x collect: '<provider>' covers all its services; 1.x and share: '<provider>~<id>'."""
+        """2.x collect: '<provider>' covers all its collect services; 1.x collect and share:
+        '<provider>~<id>'."""
         slug, tilde, service = scope.partition("~")
         provider = self.providers.get(slug)
         if provider is None:
             return None
         if tilde:
             return (provider, [service]) if service in provider.gegevensdiensten else None
-        return provider, list(provider.gegevensdiensten)
+        services = collect_services(provider.gegevensdiensten)
+        return (provider, services) if services else None
+
+    @staticmethod
+    def is_share(services: list[str]) -> bool:
+        return any(GEGEVENSDIENSTEN[s].is_share for s in services)
 
     @staticmethod
     def session_services(session: dict) -> list[str]:

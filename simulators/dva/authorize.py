@@ -85,14 +85,25 @@ def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
                                   "unauthorized_client", "Person could not be identified.")
         index = dva.population.index_of(bsn)
         provider = config.topology.provider(session["provider"])
-        wanted = set(dva.session_services(session))
-        held = set(dva.population.services(index, provider.name)) if index is not None else set()
-        if not wanted & held:
+        wanted = dva.session_services(session)
+        held = dva.held_services(index, provider.name)
+        if dva.is_share(wanted):
+            # receptiveness: a provider accepts shared data only for people in its care
+            if not held:
+                dva.grants.finish_session(relay_state)
+                return redirect_error(session["redirect_uri"], session["state"],
+                                      "access_denied", "Provider is not receptive for this data.")
+            dva.grants.identify(relay_state, index)
+            return HTMLResponse(confirmation_page(dva, session, provider, wanted))
+        granted = [s for s in wanted if s in held]
+        if not granted:
             dva.grants.finish_session(relay_state)
             return redirect_error(session["redirect_uri"], session["state"], "access_denied",
                                   "No such resources.")
-        dva.grants.identify(relay_state, index)
-        return HTMLResponse(consent_page(dva, session, provider, sorted(wanted)))
+        narrower = " ".join(f"{provider.slug}~{s}" for s in granted) \
+            if len(granted) < len(wanted) else None
+        dva.grants.identify(relay_state, index, granted, narrower)
+        return HTMLResponse(consent_page(dva, session, provider, granted))
 
     @router.post("/oauth/consent")
     async def consent(session_id: str = Form(...), decision: str = Form(...),
@@ -105,7 +116,8 @@ def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
         if decision != "allow":
             return redirect_error(session["redirect_uri"], session["state"], "access_denied",
                                   "Authorization denied.")
-        code = dva.grants.issue_code(session, long_lived == "on")
+        share = dva.is_share(dva.session_services(session))
+        code = dva.grants.issue_code(session, long_lived == "on" and not share)
         query = urlencode({"code": code, "state": session["state"]})
         sep = "&" if "?" in session["redirect_uri"] else "?"
         return RedirectResponse(f"{session['redirect_uri']}{sep}{query}", status_code=302)
@@ -162,3 +174,22 @@ def consent_page(dva, session: dict, provider, services: list[str]) -> str:
         "<p class='note'>U kunt uw toestemming altijd intrekken in uw PGO.</p>"
     )
     return page("Toestemming geven", body, f"{dva.name} namens {provider.display}")
+
+
+def confirmation_page(dva, session: dict, provider, services: list[str]) -> str:
+    """Delen: the Bevestigingsverklaring, with the PGO's name from the OCL and the
+    gegevensdienst's from the GNL."""
+    lists = dva.lists.lists
+    client_name = lists.ocl.get(session["client_id"], session["client_id"])
+    names = ", ".join(escape(lists.gnl.get(s, s)) for s in services)
+    body = (
+        f"<p>U staat op het punt gegevens (<em>{names}</em>) vanuit "
+        f"<strong>{escape(client_name)}</strong> te delen met "
+        f"<strong>{escape(provider.display)}</strong>.</p>"
+        "<p>Bevestigt u dat deze gegevens van u zijn en dat "
+        f"{escape(provider.display)} ze in uw dossier mag opnemen?</p>"
+        "<form method='post' action='/oauth/consent'>" + hidden("session_id", session["id"])
+        + "<button type='submit' name='decision' value='allow'>Ja, ik bevestig</button>"
+        "<button type='submit' name='decision' value='deny'>Nee, niet delen</button></form>"
+    )
+    return page("Bevestigingsverklaring", body, f"{dva.name} namens {provider.display}")

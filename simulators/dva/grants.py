@@ -96,9 +96,15 @@ class GrantStore:
         ).fetchone()
         return dict(row) if row else None
 
-    def identify(self, session_id: str, patient_index: int) -> None:
-        self.db.execute("UPDATE auth_session SET patient_index = ? WHERE id = ?",
-                        (patient_index, session_id))
+    def identify(self, session_id: str, patient_index: int, services: list[str] | None = None,
+                 scope: str | None = None) -> None:
+        """Bind the person; ``services``/``scope`` narrow the grant to what the provider holds
+        (the token response then names the narrower scope, RFC 6749 section 5.1)."""
+        self.db.execute(
+            "UPDATE auth_session SET patient_index = ?, services = COALESCE(?, services),"
+            " scope = COALESCE(?, scope) WHERE id = ?",
+            (patient_index, json.dumps(services) if services is not None else None, scope,
+             session_id))
 
     def finish_session(self, session_id: str) -> bool:
         return self.db.execute(

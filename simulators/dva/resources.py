@@ -1,8 +1,15 @@
-"""The DVA's FHIR resource server: Bearer token only, the token alone decides the patient."""
+"""The DVA's FHIR resource server: Bearer token only, the token alone decides the patient.
+
+Collect services answer searches and reads (Binary as FHIR JSON or the raw PDF); share
+services (Delen) take a transaction Bundle and store it for the provider."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import base64
+import uuid
+
+import orjson
+from fastapi import APIRouter, Request, Response
 
 from simulators.common.fhir import (
     FHIR_VERSIONS,
@@ -12,6 +19,7 @@ from simulators.common.fhir import (
     searchset,
 )
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.dva.received import ShareRefused
 from simulators.dva.search import RESOURCE_TYPE, SearchError, search
 
 FORBIDDEN_PARAMS = {"patient", "subject", "patient:Patient", "subject:Patient"}
@@ -33,8 +41,9 @@ def build_router(dva) -> APIRouter:
             "rest": [{"mode": "server", "security": {"service": [{"text": "OAuth2 Bearer"}]}}],
         }, fhir_version=dienst.fhir_version)
 
-    @router.get("/fhir/{slug}/{service}/{path:path}")
-    async def fhir(slug: str, service: str, path: str, request: Request):
+    def check(request: Request, slug: str, service: str):
+        """The resource server's gate: endpoint, FHIR version, Bearer token, scope, whitelist.
+        Returns (provider, gegevensdienst, grant) or the protocol's refusal."""
         dienst = GEGEVENSDIENSTEN.get(service)
         provider = dva.provider_for(slug, service) if dienst else None
         if provider is None:
@@ -60,14 +69,57 @@ def build_router(dva) -> APIRouter:
             return operation_outcome(
                 403, "forbidden", "Token does not cover this provider or gegevensdienst.", version,
                 {"WWW-Authenticate": f'{realm}, error="insufficient_scope"'})
+        if grant.client_id not in dva.lists.lists.whitelist:
+            return operation_outcome(401, "login", "Client no longer on the Whitelist.", version,
+                                     {"WWW-Authenticate": f'{realm}, error="invalid_token"'})
+        return provider, dienst, grant
+
+    @router.post("/fhir/{slug}/{service}")
+    async def share(slug: str, service: str, request: Request):
+        """Delen: the PGO writes a transaction Bundle into the provider's source system."""
+        checked = check(request, slug, service)
+        if isinstance(checked, Response):
+            return checked
+        provider, dienst, grant = checked
+        version = dienst.fhir_version
+        if not dienst.is_share:
+            return operation_outcome(405, "not-supported",
+                                     f"Gegevensdienst {service} is for collecting, not sharing.",
+                                     version)
+        try:
+            bundle = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return operation_outcome(400, "structure", "The body is not FHIR JSON.", version)
+        try:
+            stored = dva.received.accept(
+                provider.name, grant.patient_index,
+                dva.patient_reference(grant.patient_index, provider.name), grant.client_id,
+                service, dienst.accepts, bundle)
+        except ShareRefused as refused:
+            return operation_outcome(refused.status, refused.code, refused.diagnostics, version)
+        dva.forget_records()
+        return fhir_response({
+            "resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "transaction-response",
+            "entry": [{"fullUrl": s.source, "response": {
+                "status": "201 Created", "location": s.location}} for s in stored],
+        }, fhir_version=version)
+
+    @router.get("/fhir/{slug}/{service}/{path:path}")
+    async def fhir(slug: str, service: str, path: str, request: Request):
+        checked = check(request, slug, service)
+        if isinstance(checked, Response):
+            return checked
+        provider, dienst, grant = checked
+        version = dienst.fhir_version
+        if dienst.is_share:
+            return operation_outcome(405, "not-supported",
+                                     f"Gegevensdienst {service} is for sharing: POST a"
+                                     " transaction Bundle.", version)
         params = list(request.query_params.multi_items())
         if any(name in FORBIDDEN_PARAMS for name, _ in params):
             return operation_outcome(
                 400, "forbidden", "patient and subject parameters are not allowed: the token"
                 " determines the patient.", version)
-        if grant.client_id not in dva.lists.lists.whitelist:
-            return operation_outcome(401, "login", "Client no longer on the Whitelist.", version,
-                                     {"WWW-Authenticate": f'{realm}, error="invalid_token"'})
         record = dva.record(grant.patient_index, provider.name, service)
         parts = path.strip("/").split("/")
         resource_type = parts[0]
@@ -76,6 +128,12 @@ def build_router(dva) -> APIRouter:
                                      version)
         if len(parts) == 2 and parts[1] != "$lastn":  # read
             found = record.by_ref.get(f"{resource_type}/{parts[1]}")
+            if found is None and resource_type == "Binary":
+                found = population_binary(grant.patient_index, provider.name, parts[1])
+            if found is not None and resource_type == "Binary" \
+                    and "fhir" not in request.headers.get("accept", "fhir"):
+                return Response(base64.b64decode(found["content"]),
+                                media_type=found["contentType"])
             if found is None:
                 return operation_outcome(404, "not-found", f"{path} not found.", version)
             return fhir_response(found, fhir_version=version)
@@ -89,5 +147,14 @@ def build_router(dva) -> APIRouter:
         base = dva.public_url(f"/fhir/{slug}/{service}")
         self_url = f"{base}/{path}" + (f"?{request.url.query}" if request.url.query else "")
         return fhir_response(searchset(self_url, base, matches, includes), fhir_version=version)
+
+    def population_binary(index: int, provider: str, binary_id: str) -> dict | None:
+        """A document's PDF from the source system, as a FHIR Binary resource."""
+        found = dva.population.binary(index, provider, binary_id)
+        if found is None:
+            return None
+        content_type, data = found
+        return {"resourceType": "Binary", "id": binary_id, "contentType": content_type,
+                "content": base64.b64encode(data).decode()}
 
     return router

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 TOKEN_PARAMS = {"category": "category", "code": "code", "status": "status", "class": "class",
                 "type": "type"}
+PERIOD_OF_USE = "http://nictiz.nl/fhir/StructureDefinition/zib-Medication-PeriodOfUse"
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 RESULT_PARAMS = {"_include", "_revinclude", "_count", "_sort", "_format", "max", "_summary"}
 
 
@@ -59,11 +61,52 @@ def _parse_tokens(raw: str) -> list[tuple[str | None, str]]:
 
 
 def _matches(resource: dict, element: str, tokens: list[tuple[str | None, str]]) -> bool:
+    """FHIR token match; ``system|`` (empty code) matches any code of that system."""
     for system, code in _codings(resource.get(element)):
         for want_system, want_code in tokens:
-            if code == want_code and (want_system is None or want_system == system):
+            if want_code == "" and want_system is not None:
+                if system == want_system:
+                    return True
+            elif code == want_code and (want_system is None or want_system == system):
                 return True
     return False
+
+
+def _period(resource: dict, param: str) -> tuple[str, str] | None:
+    """(start, end) dates behind a date search parameter; '' means open. None: no such date."""
+    if param == "periodofuse":
+        for ext in resource.get("extension", []):
+            if ext.get("url") == PERIOD_OF_USE:
+                period = ext.get("valuePeriod") or {}
+                return period.get("start", "")[:10], period.get("end", "")[:10]
+        return None
+    if param == "indexed":
+        value = resource.get("indexed") or resource.get("created")
+    else:  # date: the clinically relevant time of an Observation, Encounter, Composition ...
+        period = resource.get("effectivePeriod") or resource.get("period")
+        if isinstance(period, dict):
+            return period.get("start", "")[:10], period.get("end", "")[:10]
+        value = (resource.get("effectiveDateTime") or resource.get("date")
+                 or resource.get("issued"))
+    if not value:
+        return None
+    return value[:10], value[:10]
+
+
+def _date_matches(resource: dict, param: str, raw: str) -> bool:
+    """FHIR date search with a prefix (ge2024-01-01), compared at day precision."""
+    prefix, value = (raw[:2], raw[2:]) if raw[:2] in DATE_PREFIXES else ("eq", raw)
+    value = value[:10]
+    span = _period(resource, param)
+    if span is None:
+        return False
+    start, end = span
+    if prefix in ("ge", "gt", "sa"):
+        return end == "" or (end > value if prefix != "ge" else end >= value)
+    if prefix in ("le", "lt", "eb"):
+        return start != "" and (start < value if prefix != "le" else start <= value)
+    inside = (start == "" or start <= value) and (end == "" or value <= end)
+    return inside if prefix == "eq" else not inside
 
 
 def _camel(name: str) -> str:
@@ -123,6 +166,11 @@ def search(record: Record, resource_type: str, params: list[tuple[str, str]],
                 ids = set(value.split(","))
                 candidates = [r for r in candidates if r["id"] in ids]
             continue
+        if key in DATE_PARAMS:
+            if not DATE_VALUE.match(value):
+                raise SearchError(f"{name}={value!r} is not a FHIR date search value")
+            candidates = [r for r in candidates if _date_matches(r, key, value)]
+            continue
         if key not in TOKEN_PARAMS:
             raise SearchError(f"unsupported search parameter {name!r} for {resource_type}")
         tokens = _parse_tokens(value)
@@ -152,3 +200,5 @@ def search(record: Record, resource_type: str, params: list[tuple[str, str]],
 
 
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
+DATE_PARAMS = {"date", "indexed", "periodofuse"}
+DATE_VALUE = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb)?\d{4}(-\d{2}(-\d{2}([T ][0-9:.+Z-]*)?)?)?$")

@@ -7,7 +7,7 @@ from collections import Counter
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -17,8 +17,13 @@ from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.html import escape, page
 from simulators.common.http import async_client
 from simulators.common.lists import ListCache
-from simulators.dvp import curator, portability
-from simulators.dvp.collect import CollectError, run_searches, token_request
+from simulators.dvp import consent, curator, portability, share
+from simulators.dvp.collect import (
+    CollectError,
+    granted_services,
+    run_searches,
+    token_request,
+)
 from simulators.dvp.curator import Curator
 from simulators.dvp.store import DvpStore
 
@@ -84,8 +89,15 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
         notice = (f"<p class='error' role='alert'>{escape(dvp.curator.notice)}</p>"
                   if dvp.curator.active else "")
         body = (notice + f"<h2>Zorgaanbieders</h2><ul>{providers}</ul>"
-                f"<h2>Gebruikers</h2><ul>{persons or '<li>nog geen</li>'}</ul>")
+                f"<h2>Gebruikers</h2><ul>{persons or '<li>nog geen</li>'}</ul>"
+                "<form method='post' action='/persons'><label>Naam <input name='name' required>"
+                "</label> <button type='submit'>Account aanmaken</button></form>")
         return page(node.name, body, "PGO (sandbox)")
+
+    @app.post("/persons")
+    async def add_person_form(name: str = Form(..., min_length=1, max_length=200)):
+        """The page's form: create an account and go to it."""
+        return RedirectResponse(f"/persons/{store.add_person(name)}", status_code=303)
 
     @app.post("/api/persons", status_code=201)
     async def add_person(person: PersonIn) -> dict:
@@ -146,6 +158,7 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
             token = await token_request(client, services[available[0]], {
                 "grant_type": "authorization_code", "code": code, "client_id": node.hostname,
                 "redirect_uri": redirect_uri}, correlation_id)
+            available = granted_services(token, pending["provider"], available)
             results = []
             for service in available:
                 replay = portability.pending_replay(dvp, pending["person_id"],
@@ -208,4 +221,6 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
     # Further flows plug in as routers on the same DVP context:
     app.include_router(portability.build_router(dvp))
     app.include_router(curator.build_router(dvp))
+    app.include_router(share.build_router(dvp))
+    app.include_router(consent.build_router(dvp))
     return app

@@ -13,7 +13,7 @@ from simulators.common.config import SandboxConfig
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.lists import PATHS
 from simulators.common.people import population_for
-from simulators.registry.lists import ProviderEntry
+from simulators.registry.lists import ListHeader, ProviderEntry, build_zal_release3
 from simulators.registry.state import RegistryState
 
 XML = "application/xml; charset=utf-8"
@@ -37,10 +37,27 @@ def create_app(config: SandboxConfig, node_id: str) -> object:
     population = population_for(config)
     app.state.registry = state
 
+    release3: dict[int, bytes] = {}  # Volgnummer -> the release3 ZAL of that publication
+
+    def zal_release3() -> bytes:
+        header = state.headers["zal"]
+        body = release3.get(header["volgnummer"])
+        if body is None:
+            release3.clear()
+            body = build_zal_release3(config, list(state.providers.values()),
+                                      ListHeader(header["tijdstempel"], header["volgnummer"]))
+            release3[header["volgnummer"]] = body
+        return body
+
     def list_route(kind: str):
         async def serve(api: str = Query("1")) -> Response:
+            """api=1: the release2 lists (GNL release1); api=2: the release3 ZAL."""
+            if api == "2" and kind == "zal":
+                return Response(zal_release3(), media_type=XML)
             if api not in SUPPORTED_API:
-                raise HTTPException(400, f"unsupported api version {api!r}; supported: 1")
+                supported = "1, 2" if kind == "zal" else "1"
+                raise HTTPException(400, f"unsupported api version {api!r}; supported: "
+                                    f"{supported}")
             return Response(state.render(kind), media_type=XML)
 
         return serve

@@ -1,4 +1,5 @@
-"""Writing the four MedMij lists (release2 ZAL/OCL/Whitelist, release1 GNL) from registry state."""
+"""Writing the four MedMij lists (release2 ZAL/OCL/Whitelist, release1 GNL) from registry state,
+and the newer release3 ZAL (``?api=2``: Aanbiedertype, Interfaceversies) beside it."""
 
 from __future__ import annotations
 
@@ -103,4 +104,39 @@ def build_list(
             gd = _sub(parent, "Gegevensdienst")
             _sub(gd, "GegevensdienstId", service.id)
             _sub(gd, "Weergavenaam", service.weergavenaam)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+ZAL_RELEASE3 = "xmlns://afsprakenstelsel.medmij.nl/zorgaanbiederslijst/release3/"
+AANBIEDERTYPE = "ZA"  # zorgaanbieder; BAZB and APD (a PGO as source) are not in the topology
+INTERFACEVERSIE = "2.0.0"  # the Afsprakenstelsel version the sandbox's DVAs speak
+
+
+def build_zal_release3(config: SandboxConfig, providers: list[ProviderEntry],
+                       header: ListHeader) -> bytes:
+    """The ZAL in the release3 shape of MedMij_Zorgaanbiederslijst_example.9.3.xml: per
+    provider its Aanbiedertype and, per interface version, its gegevensdiensten.
+    (Abonneren is left out: the sandbox has no subscriptions.)"""
+    root = etree.Element(etree.QName(ZAL_RELEASE3, "Zorgaanbiederslijst"),
+                         nsmap={None: ZAL_RELEASE3, "xsi": XSI})
+    root.set(etree.QName(XSI, "schemaLocation"), f"{ZAL_RELEASE3} {ROOTS['zal'][1]}")
+    _sub(root, "Tijdstempel", header.tijdstempel)
+    _sub(root, "Volgnummer", str(header.volgnummer))
+    parent = _sub(root, "Zorgaanbieders")
+    for provider in sorted(providers, key=lambda p: p.name):
+        za = _sub(parent, "Zorgaanbieder")
+        _sub(za, "Zorgaanbiedernaam", provider.name)
+        _sub(za, "Aanbiedertype", AANBIEDERTYPE)
+        version = _sub(_sub(za, "Interfaceversies"), "Interfaceversie")
+        _sub(version, "InterfaceversieId", INTERFACEVERSIE)
+        services = _sub(version, "Gegevensdiensten")
+        for service in provider.gegevensdiensten:
+            ends = dva_endpoints(config, provider, service)
+            gd = _sub(services, "Gegevensdienst")
+            _sub(gd, "GegevensdienstId", service)
+            _sub(_sub(gd, "AuthorizationEndpoint"), "AuthorizationEndpointuri", ends["authorize"])
+            _sub(_sub(gd, "TokenEndpoint"), "TokenEndpointuri", ends["token"])
+            role = _sub(_sub(gd, "Systeemrollen"), "Systeemrol")
+            _sub(role, "Systeemrolcode", GEGEVENSDIENSTEN[service].systeemrolcode)
+            _sub(_sub(role, "ResourceEndpoint"), "ResourceEndpointuri", ends["resource"])
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,103 @@
+"""`pgo-sandbox clock`: move the sandbox's time forward to show consent lapse and expiry.
+
+Every node reads ``<state>/clock.json`` (simulators.common.clock) and adds its offset to wall
+time, so `clock advance 200d` makes a 6-month consent lapse without waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sandbox.state import default_state_dir
+from simulators.common.config import write_atomic
+
+UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+console = Console()
+err = Console(stderr=True)
+
+StateDir = Annotated[Path | None, typer.Option(
+    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
+    "~/.pgo-sandbox).", show_default=False)]
+
+
+def parse_duration(text: str) -> float:
+    """'200d', '6h30m', '2w' -> seconds; a ValueError for anything else."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 200d, 6h30m, 2w)")
+    return sum(float(n) * UNITS[u] for n, u in parts)
+
+
+def clock_path(state_dir: Path | None) -> Path:
+    return (state_dir or default_state_dir()).resolve() / "clock.json"
+
+
+def read_offset(path: Path) -> float:
+    try:
+        return float(json.loads(path.read_text("utf-8")).get("offset_seconds", 0.0))
+    except FileNotFoundError:
+        return 0.0
+
+
+def set_offset(path: Path, seconds: float) -> None:
+    """Write the offset atomically; nodes pick it up at their next clock read."""
+    if seconds:
+        write_atomic(path, json.dumps({"offset_seconds": seconds}).encode())
+    else:
+        path.unlink(missing_ok=True)
+
+
+def describe(offset: float) -> str:
+    now = datetime.now(UTC) + timedelta(seconds=offset)
+    days = offset / 86400
+    return f"sandbox time {now.isoformat(timespec='seconds')} (offset {days:+.2f} days)"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `clock` command group to the pgo-sandbox CLI."""
+    clock_app = typer.Typer(help="Show or move the sandbox clock (consent lapse, token expiry).\n\n"
+                            "Example: pgo-sandbox clock advance 200d",
+                            no_args_is_help=True)
+    app.add_typer(clock_app, name="clock")
+
+    @clock_app.command("advance")
+    def advance(duration: Annotated[str, typer.Argument(help="How far: 200d, 6h30m, 2w.")],
+                state_dir: StateDir = None) -> None:
+        """Move the sandbox clock forward (it adds up).
+
+        Example: pgo-sandbox clock advance 200d
+        """
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(2) from exc
+        path = clock_path(state_dir)
+        set_offset(path, read_offset(path) + seconds)
+        console.print(describe(read_offset(path)))
+
+    @clock_app.command("show")
+    def show(state_dir: StateDir = None) -> None:
+        """Print the sandbox time and its offset from wall time.
+
+        Example: pgo-sandbox clock show
+        """
+        console.print(describe(read_offset(clock_path(state_dir))))
+
+    @clock_app.command("reset")
+    def reset(state_dir: StateDir = None) -> None:
+        """Back to wall time.
+
+        Example: pgo-sandbox clock reset
+        """
+        set_offset(clock_path(state_dir), 0.0)
+        console.print(describe(0.0))
