@@ -145,10 +145,14 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
                             params={"provider": hospital})
             if r.status_code != 403 or "curator" not in r.text:
                 raise FlowError(f"connect at the bankrupt vendor answered {r.status_code}")
+            r = browser.request("POST", running.url(
+                dvp, f"/api/persons/{person}/grants/{hospital}/refresh"))
+            if r.status_code != 403:
+                raise FlowError(f"re-collect by refresh at the bankrupt vendor: {r.status_code}")
             r = browser.get(running.url(dvp, f"/api/persons/{person}/portability"))
             if r.status_code != 200:
                 raise FlowError(f"export refused ({r.status_code})")
-            step["detail"] = "connect 403 with notice; export 200"
+            step["detail"] = "connect and re-collect 403 with notice; export 200"
         to_move = accounts[: round(len(accounts) * migrate_share)]
         start = time.perf_counter()
         for i, (bsn, person) in enumerate(to_move):

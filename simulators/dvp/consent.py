@@ -54,6 +54,9 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
         """Collect again without the person, on the long-lived consent (refresh token)."""
         grant = grant_or_404(person_id, provider)
         correlation_id = x_correlation_id or str(uuid.uuid4())
+        if dvp.curator.active:  # a bankrupt vendor collects nothing new
+            return JSONResponse({"status": "refused", "error": "curator",
+                                 "notice": dvp.curator.notice}, status_code=403)
         if not grant["refresh_token"]:
             return JSONResponse({"status": "refused", "error": "no_long_lived_consent",
                                  "provider": provider}, status_code=409)

@@ -191,8 +191,7 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
                                 status_code=400)
         if not code:
             raise HTTPException(400, "callback without code or error")
-        curator = getattr(dvp, "curator", None)
-        if curator is not None and curator.active:
+        if dvp.curator.active:
             return JSONResponse(base | {"status": "refused", "error": "curator"}, status_code=403)
         endpoints = dvp.lists.lists.zal.get(pending["provider"], {}).get(pending["service"])
         if endpoints is None:
