@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from sandbox.clock_cli import register as register_clock
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
 from sandbox.topology import TopologyError, load_topology
-from sandbox.clock_cli import register as register_clock
 from scenarios.national.cli import register as register_national
+from simulators.population.cli import register as register_population
 
 app = typer.Typer(
     help="A local MedMij ecosystem: registry, DigiD, DVAs, DVPs (PGOs) and the inspection "
@@ -75,6 +76,9 @@ def up(
     base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1 (local runtime).")] =
     DEFAULT_BASE_PORT,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all nodes.")] = 60.0,
+    reference: Annotated[list[str] | None, typer.Option(
+        help="PROVIDER=FOLDER: serve the FHIR test patients in FOLDER (e.g. the Nictiz "
+        "qualification data) as extra patients of PROVIDER. Repeatable; local runtime.")] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Start every node of the topology and wait until all are healthy.
@@ -86,6 +90,16 @@ def up(
         topo = load_topology(topology)
     except TopologyError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    reference_data = []
+    for item in reference or []:
+        provider, eq, folder = item.partition("=")
+        if not eq or provider not in {p.name for p in topo.providers}:
+            raise typer.BadParameter(f"--reference {item!r}: want PROVIDER=FOLDER with a "
+                                     "provider of the topology")
+        if not Path(folder).is_dir():
+            raise typer.BadParameter(f"--reference {item!r}: no folder {folder}")
+        reference_data.append((provider, str(Path(folder).resolve())))
+    extra = {"reference_data": tuple(reference_data)} if reference_data else {}
     rt = _runtime(runtime, state)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total}"), console=console, transient=True) as progress:
@@ -93,7 +107,7 @@ def up(
                                  total=len(topo.nodes))
         try:
             info = rt.up(topo, base_port=base_port, timeout=timeout,
-                         on_progress=lambda _: progress.advance(task))
+                         on_progress=lambda _: progress.advance(task), **extra)
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]up failed:[/] {exc}")
             raise typer.Exit(1) from exc
@@ -344,7 +358,8 @@ def demo(state_dir: StateDir = None,
 
     state = _state(state_dir)
     if RuntimeInfo.load(state) is None:
-        up(topology=None, runtime="local", base_port=base_port, timeout=60.0, state_dir=state)
+        up(topology=None, runtime="local", base_port=base_port, timeout=60.0, reference=None,
+           state_dir=state)
     sandbox = running(state)
     failed = False
     for provider in sandbox.topology.providers:
@@ -360,19 +375,10 @@ def demo(state_dir: StateDir = None,
         raise typer.Exit(1)
 
 
-def _register_optional() -> None:
-    """Commands that live with their own packages."""
-    try:
-        from simulators.population.cli import register as register_population
-    except ImportError:
-        pass
-    else:
-        register_population(app)
-    register_national(app)
-    register_clock(app)
-
-
-_register_optional()
+# Commands that live with their own packages.
+register_population(app)
+register_national(app)
+register_clock(app)
 
 if __name__ == "__main__":
     app()

@@ -38,10 +38,12 @@ def test_every_command_has_help_with_an_example(path):
     assert "example" in result.output.lower(), result.output
 
 
-def test_up_status_scenario_down_from_the_cli(tmp_path):
+def test_up_status_scenario_down_from_the_cli(tmp_path, medmij_dir):
     env = {"PGO_SANDBOX_HOME": str(tmp_path), "COLUMNS": "200"}
     base = str(free_base_port())
-    result = runner.invoke(app, ["up", "--base-port", base], env=env)
+    nictiz = medmij_dir / "testscripts" / "STU3" / "BgZ-3-0" / "MedMij" / "Test" / "_reference"
+    result = runner.invoke(app, ["up", "--base-port", base,
+                                 "--reference", f"umcsandbox@medmij={nictiz}"], env=env)
     try:
         assert result.exit_code == 0, result.output
         assert "healthy in" in result.output
@@ -53,6 +55,7 @@ def test_up_status_scenario_down_from_the_cli(tmp_path):
         run = runner.invoke(app, ["scenario", "run", "collect", "--json", str(report)], env=env)
         assert run.exit_code == 0, run.output
         assert json.loads(report.read_text())["ok"] is True
+        check_reference_patient_collects(tmp_path)
         again = runner.invoke(app, ["up", "--base-port", base], env=env)
         assert again.exit_code == 1 and "already runs" in again.output
         assert list((tmp_path / "nodes" / "pgo-alpha").glob("dvp.sqlite"))
@@ -75,3 +78,21 @@ def test_scenario_without_a_sandbox_says_so(tmp_path):
     result = runner.invoke(app, ["scenario", "run", "collect"],
                            env={"PGO_SANDBOX_HOME": str(tmp_path)})
     assert result.exit_code == 2 and "pgo-sandbox up" in result.output
+
+
+def check_reference_patient_collects(state_dir):
+    """A Nictiz qualification patient, loaded with --reference, collected through the flow."""
+    from sandbox.state import running
+    from scenarios import collect
+    from simulators.common.http import sync_client
+
+    sandbox = running(state_dir)
+    size = sandbox.topology.population
+    with sync_client(sandbox.info.addresses) as http:
+        persons = http.get(sandbox.url("digid", "/api/test-persons"), params={
+            "provider": "umcsandbox@medmij", "start": size, "n": 1}).json()
+    assert persons and persons[0]["index"] >= size
+    report = collect.run(sandbox, provider="umcsandbox@medmij", service="48",
+                         bsn=persons[0]["bsn"])
+    assert report.ok, report.to_dict()
+    assert report.summary["resources"] > 5

@@ -55,7 +55,7 @@ class LocalRuntime:
                 for i, node in enumerate(topology.nodes)}
 
     def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
-           on_progress=None) -> RuntimeInfo:
+           on_progress=None, reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo:
         if RuntimeInfo.load(self.state_dir) is not None:
             raise RuntimeError(f"a sandbox already runs under {self.state_dir}; "
                                "`pgo-sandbox down` first")
@@ -64,7 +64,7 @@ class LocalRuntime:
         if busy:
             raise RuntimeError(f"ports in use: {busy}; pick another --base-port")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        config = SandboxConfig(topology, "loopback", addresses, self.state_dir)
+        config = SandboxConfig(topology, "loopback", addresses, self.state_dir, reference_data)
         config_path = self.state_dir / "sandbox.json"
         config.save(config_path)
         logs = self.state_dir / "logs"

@@ -23,6 +23,8 @@ class SandboxConfig:
     profile: str  # "loopback": lists carry http://127.0.0.1:port; "medmij": https://hostname
     addresses: dict[str, str]  # hostname -> base URL where this node reaches that node
     state_dir: Path
+    # extra test patients: (provider name, folder of FHIR resources), loaded by every node
+    reference_data: tuple[tuple[str, str], ...] = ()
 
     @property
     def secret(self) -> bytes:
@@ -64,6 +66,7 @@ class SandboxConfig:
             "addresses": self.addresses,
             "state_dir": str(self.state_dir),
             "topology": self.topology.to_dict(),
+            "reference_data": [list(r) for r in self.reference_data],
         }
 
     def save(self, path: Path) -> None:
@@ -77,6 +80,7 @@ class SandboxConfig:
             profile=data["profile"],
             addresses=dict(data["addresses"]),
             state_dir=Path(data["state_dir"]),
+            reference_data=tuple((p, f) for p, f in data.get("reference_data", [])),
         )
 
 

@@ -9,11 +9,15 @@ from simulators.population import Population, ProviderRef
 
 
 @cache
-def _population(seed: int, size: int, providers: tuple[ProviderRef, ...]) -> Population:
-    return Population(seed, size, providers)
+def _population(seed: int, size: int, providers: tuple[ProviderRef, ...],
+                reference_data: tuple[tuple[str, str], ...]) -> Population:
+    population = Population(seed, size, providers)
+    for provider, folder in reference_data:  # e.g. the Nictiz qualification test patients
+        population.add_reference(provider, folder)
+    return population
 
 
 def population_for(config: SandboxConfig) -> Population:
     topology = config.topology
     refs = tuple(ProviderRef(p.name, p.kind, p.display) for p in topology.providers)
-    return _population(topology.seed, topology.population, refs)
+    return _population(topology.seed, topology.population, refs, config.reference_data)

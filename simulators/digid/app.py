@@ -128,7 +128,7 @@ def create_app(config: SandboxConfig, node_id: str) -> object:
     ) -> list[dict]:
         """Test persons for automation: optionally only those a provider holds data for."""
         found, index = [], start
-        while len(found) < n and index < population.size:
+        while len(found) < n and index < population.size + population.extra_count:
             if provider:
                 try:
                     index = population.find(provider, index, service)

@@ -1,7 +1,8 @@
 """Synthetic Dutch population: deterministic, lazy, national scale (issue 3).
 
     from simulators.population import Population, ProviderRef
-    pop = Population(seed=1, size=1_000_000, providers=[ProviderRef("hapraktijk@medmij", "gp", "HA")])
+    gp = ProviderRef("hapraktijk@medmij", "gp", "Huisartsenpraktijk")
+    pop = Population(seed=1, size=1_000_000, providers=[gp])
     pop.resources(pop.find("hapraktijk@medmij"), "hapraktijk@medmij", "48")
 """
 

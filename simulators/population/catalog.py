@@ -77,7 +77,8 @@ class MedicationDef(NamedTuple):
 
 
 MEDICATIONS: dict[str, MedicationDef] = {m.key: m for m in (
-    MedicationDef("simvastatine", "C10AA01", "Simvastatine 40mg tablet", "1 maal per dag 1 tablet", 1),
+    MedicationDef("simvastatine", "C10AA01", "Simvastatine 40mg tablet",
+                  "1 maal per dag 1 tablet", 1),
     MedicationDef("metformine", "A10BA02", "Metformine 500mg tablet", "2 maal per dag 1 tablet", 2),
     MedicationDef("gliclazide", "A10BB09", "Gliclazide 80mg tablet", "1 maal per dag 1 tablet", 1),
     MedicationDef("amlodipine", "C08CA01", "Amlodipine 5mg tablet", "1 maal per dag 1 tablet", 1),

@@ -170,19 +170,25 @@ def _measurements(r: random.Random, p: Patient, rec_keys: set[str], as_of: date,
     hypertensive = "hypertension" in rec_keys
     base_sys = 118 + 0.45 * max(0, p.age - 30) + (18 if hypertensive else 0) + r.gauss(0, 8)
     base_dia = 76 + 0.1 * max(0, p.age - 30) + (8 if hypertensive else 0) + r.gauss(0, 5)
-    for contact in contacts:
+    cardio = bool(rec_keys & {"hypertension", "diabetes2", "heart_failure"})
+    height_done = False
+    for contact in reversed(contacts):  # newest first: the latest values always exist
         if p.age < 16 and not contact.chronic:
+            continue
+        if not (contact.chronic or r.random() < 0.3):
             continue
         age_then = p.age - (as_of - contact.when).days / 365.25
         height = round(_height_at(adult, max(age_then, 0.1)), 1)
-        weight = round(bmi * (height / 100) ** 2 + r.gauss(0, 1.2), 1)
-        if contact.chronic or r.random() < 0.3:
-            if p.age >= 16:
-                out.append(Measurement("bp", contact.when, (round(base_sys + r.gauss(0, 6)),
-                                                             round(base_dia + r.gauss(0, 4)))))
+        if p.age >= 16 and (cardio or not contact.chronic or not out):
+            out.append(Measurement("bp", contact.when, (round(base_sys + r.gauss(0, 6)),
+                                                         round(base_dia + r.gauss(0, 4)))))
+        if not out or r.random() < 0.5:
+            weight = round(bmi * (height / 100) ** 2 + r.gauss(0, 1.2), 1)
             out.append(Measurement("weight", contact.when, (weight,)))
-            if r.random() < 0.5 or age_then < 18:
-                out.append(Measurement("height", contact.when, (height,)))
+        if not height_done or age_then < 18:
+            out.append(Measurement("height", contact.when, (height,)))
+            height_done = True
+    out.reverse()
     return out
 
 
@@ -219,7 +225,8 @@ def _labs(r: random.Random, p: Patient, keys: set[str], as_of: date,
     out: list[LabResult] = []
     for key, times in wanted.items():
         for k in range(times):
-            when = as_of - timedelta(days=30 + k * (91 if times == 4 else 365) + int(r.random() * 20))
+            gap = 91 if times == 4 else 365
+            when = as_of - timedelta(days=30 + k * gap + int(r.random() * 20))
             out.append(LabResult(LABS[key], when, _lab_value(r, LABS[key], p, keys)))
     return out
 
@@ -244,12 +251,15 @@ def _contacts(r: random.Random, p: Patient, as_of: date,
 
 
 def _admission_probability(age: int) -> float:
-    return 0.04 if age < 18 else 0.08 if age < 45 else 0.15 if age < 65 else 0.28 if age < 80 else 0.4
+    for limit, p in ((18, 0.04), (45, 0.08), (65, 0.15), (80, 0.28)):
+        if age < limit:
+            return p
+    return 0.4
 
 
 def has_hospital_history(seed: int, index: int, age: int) -> bool:
     """Cheap placement test used by both the record and the holders model."""
-    return draw.unit("hosp", seed, index) < _admission_probability(age)
+    return draw.unit(draw.HOSPITAL, seed, index) < _admission_probability(age)
 
 
 def _admissions(r: random.Random, seed: int, p: Patient, as_of: date) -> list[Admission]:
@@ -262,8 +272,9 @@ def _admissions(r: random.Random, seed: int, p: Patient, as_of: date) -> list[Ad
     for k in range(1 + (r.random() < 0.25)):
         proc = options[int(r.random() * len(options))]
         start = _days_back(r, as_of, 5 * 365, 14)
-        cls = "ACUTE" if proc.key in ACUTE_PROCEDURES else "SS" if proc.key in DAY_PROCEDURES else "IMP"
-        site = draw.unit("site", seed, p.index) if k == 0 else r.random()
+        cls = ("ACUTE" if proc.key in ACUTE_PROCEDURES
+               else "SS" if proc.key in DAY_PROCEDURES else "IMP")
+        site = draw.unit(draw.SITE, seed, p.index) if k == 0 else r.random()
         out.append(Admission(start, start + timedelta(days=proc.stay), cls, proc, site))
     out.sort(key=lambda a: a.start)
     return out
@@ -335,5 +346,5 @@ def make_record(seed: int, p: Patient, as_of: date) -> Record:
         resuscitation_refused=frail and r.random() < 0.3,
         diet=diet,
         hearing_aid=p.age >= 65 and r.random() < 0.08 + 0.01 * (p.age - 65),
-        pharmacy_site=draw.unit("pharmacy", seed, p.index),
+        pharmacy_site=draw.unit(draw.PHARMACY, seed, p.index),
     )

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from simulators.population import bsn as bsn_codec
 from simulators.population import draw
@@ -20,6 +21,9 @@ from simulators.population.tables import (
     MUNICIPALITIES,
     POSTCODE_LETTERS_EXCLUDED,
 )
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +66,25 @@ class Pools:
     practices: tuple[str, ...]
 
 
+@lru_cache(maxsize=1)
+def _faker() -> Faker:
+    """One nl_NL Faker (creating one costs ~0.2 s); reseeded per pool."""
+    from faker import Faker
+
+    return Faker("nl_NL")
+
+
 @lru_cache(maxsize=8)
 def pools(seed: int) -> Pools:
     """Faker is slow per call and its names repeat anyway, so sample it once per seed."""
-    from faker import Faker
-
-    fake = Faker("nl_NL")
+    fake = _faker()
     fake.seed_instance(seed)
-    family = tuple(dict.fromkeys(fake.last_name() for _ in range(3000)))
+    family = tuple(dict.fromkeys(fake.last_name() for _ in range(1500)))
     return Pools(
-        male=tuple(dict.fromkeys(fake.first_name_male() for _ in range(2000))),
-        female=tuple(dict.fromkeys(fake.first_name_female() for _ in range(2000))),
+        male=tuple(dict.fromkeys(fake.first_name_male() for _ in range(800))),
+        female=tuple(dict.fromkeys(fake.first_name_female() for _ in range(800))),
         family=family,
-        streets=tuple(dict.fromkeys(fake.street_name() for _ in range(4000))),
+        streets=tuple(dict.fromkeys(fake.street_name() for _ in range(2500))),
         practices=tuple(f"Huisartsenpraktijk {name}" for name in family[:400]),
     )
 
@@ -104,20 +114,23 @@ def make_patient(seed: int, index: int, as_of: date, gps: tuple[tuple[str, str],
     pool = pools(seed)
     age, sex = age_and_sex(r)
     birth_date = as_of - timedelta(days=age * 365 + int(r.random() * 365) + age // 4 + 1)
-    age = as_of.year - birth_date.year - ((as_of.month, as_of.day) < (birth_date.month, birth_date.day))
+    before_birthday = (as_of.month, as_of.day) < (birth_date.month, birth_date.day)
+    age = as_of.year - birth_date.year - before_birthday
     names = pool.male if sex == "male" else pool.female
     given = names[int(r.random() * len(names))]
     family = pool.family[int(r.random() * len(pool.family))]
     place = _PLACE.pick(r)
-    postcode = f"{r.randint(place.pc_low, place.pc_high)}{_LETTERS[int(r.random() * len(_LETTERS))]}"
+    letters = _LETTERS[int(r.random() * len(_LETTERS))]
+    postcode = f"{r.randint(place.pc_low, place.pc_high)}{letters}"
     house = str(1 + int(r.random() ** 2 * 180))
     if r.random() < 0.08:
         house += "ABC"[int(r.random() * 3)]
-    if gps:
-        gp, practice = gps[int(draw.unit("gp", seed, index) * len(gps))]
-    else:
-        gp, practice = None, pool.practices[index % len(pool.practices)]
     insurer = _INSURER.pick(r)
+    u_gp = r.random()  # always drawn, so the GP count never shifts other draws
+    if gps:
+        gp, practice = gps[int(u_gp * len(gps))]
+    else:
+        gp, practice = None, pool.practices[int(u_gp * len(pool.practices))]
     return Patient(
         index=index,
         bsn=bsn_codec.bsn_of(seed, index),

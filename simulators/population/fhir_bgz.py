@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from simulators.population.catalog import ATC, ICPC, LOINC, SNOMED, UCUM
+from simulators.population.catalog import (
+    ATC,
+    ICPC,
+    LOINC,
+    SNOMED,
+    UCUM,
+    MedicationDef,
+    ProcedureDef,
+)
 from simulators.population.clinical import (
     Admission,
     Allergy,
@@ -17,7 +25,6 @@ from simulators.population.clinical import (
     Measurement,
     MedicationUse,
 )
-from simulators.population.catalog import MedicationDef, ProcedureDef
 from simulators.population.fhir_common import (
     NICTIZ,
     Context,
@@ -129,7 +136,7 @@ def medication_request(ctx: Context, n: int, u: MedicationUse, cond_id: str | No
                        "valuePeriod": {"start": dt(u.start, 0)}}],
         "identifier": ident(ctx.rid("mr", n)),
         "intent": "order",
-        "category": [snomed("16076005", "Voorschrijven (verrichting)")],
+        "category": snomed("16076005", "Voorschrijven (verrichting)"),  # STU3: 0..1
         "medicationReference": ref("Medication", f"med-{m.atc.lower()}", m.display),
         "subject": subject(ctx),
         "authoredOn": dt(u.start, 11),

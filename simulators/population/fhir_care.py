@@ -36,7 +36,7 @@ def treatment_directive(ctx: Context, when: date, advance_id: str) -> Resource:
         "modifierExtension": [{"url": NICTIZ + "zib-TreatmentDirective-TreatmentPermitted",
                                "valueCodeableConcept": concept(
                                    "urn:oid:2.16.840.1.113883.2.4.3.11.60.40.4", "NEE", "Nee")}],
-        "identifier": ident(ctx.rid("cons", "td")),
+        "identifier": ident(ctx.rid("cons", "td"))[0],
         "status": "active",
         "category": [snomed("11291000146105", "Behandelaanwijzing")],
         "patient": subject(ctx),
@@ -52,7 +52,7 @@ def advance_directive(ctx: Context, when: date) -> Resource:
         "resourceType": "Consent",
         "id": ctx.rid("cons", "ad"),
         "meta": meta(NICTIZ + "zib-AdvanceDirective"),
-        "identifier": ident(ctx.rid("cons", "ad")),
+        "identifier": ident(ctx.rid("cons", "ad"))[0],  # STU3 Consent: one identifier
         "status": "active",
         "category": [
             snomed("11341000146107", "Wilsverklaring"),

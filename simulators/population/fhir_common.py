@@ -25,6 +25,7 @@ AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
 UZOVI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzovi"
 BIG_SYSTEM = "http://fhir.nl/fhir/NamingSystem/big"
 LOCAL_ID_SYSTEM = "urn:oid:2.16.840.1.113883.2.4.3.11.999.7"  # as in the Nictiz test data
+UCUM = "http://unitsofmeasure.org"
 TZ = "+01:00"
 
 
@@ -96,12 +97,12 @@ def ident(value: str) -> list[dict[str, str]]:
 
 
 def quantity(value: float, unit: str, code: str | None = None) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": code or unit}
+    return {"value": value, "unit": unit, "system": UCUM, "code": code or unit}
 
 
 def make_context(seed: int, p: Patient, provider: str, display: str, kind: str) -> Context:
     token = draw.token(seed, p.index, provider)
-    n = int(draw.unit("prac", seed, p.index, provider) * PRACTITIONERS_PER_PROVIDER)
+    n = int(draw.unit_key("prac", seed, p.index, provider) * PRACTITIONERS_PER_PROVIDER)
     return Context(
         provider=provider,
         display=display,
@@ -122,7 +123,7 @@ _FAMILY = ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker"
 
 
 def practitioner_name(seed: int, provider: str, n: int) -> str:
-    u = draw.unit("pracname", seed, provider, n)
+    u = draw.unit_key("pracname", seed, provider, n)
     return f"{_GIVEN[int(u * 16)]} {_FAMILY[int(u * 256) % 16]}"
 
 
@@ -150,7 +151,7 @@ def practitioner(ctx: Context) -> Resource:
 
 
 def _agb(key: str) -> str:
-    return f"{int(draw.unit('agb', key) * 10**8):08d}"
+    return f"{int(draw.unit_key('agb', key) * 10**8):08d}"
 
 
 _ORG_TYPE = {  # RoleCodeNL (urn:oid:2.16.840.1.113883.2.4.15.1060)

@@ -38,6 +38,15 @@ class ProviderRef:
     display: str
 
 
+POSSIBLE = {"gp": ("48", "49", "51"), "hospital": ("48", "51"), "pharmacy": ("48",),
+            "ggz": ("48",), "rivm": ("63",)}
+
+
+def possible_services(kind: str) -> tuple[str, ...]:
+    """Every gegevensdienst a provider of this kind can hold for someone."""
+    return POSSIBLE.get(kind, ("48",))
+
+
 def _pick(providers: Sequence[ProviderRef], u: float) -> str | None:
     return providers[int(u * len(providers))].name if providers else None
 
@@ -70,7 +79,7 @@ class Placement:
         if kind == "hospital":
             admitted = any(self.hospital_of(a.site) == name for a in record.admissions)
             waiting = record.planned is not None and self.hospital_of(
-                draw.unit("site", seed, i)) == name
+                draw.unit(draw.SITE, seed, i)) == name
             if admitted:
                 return ["48", "51"]
             return ["48"] if waiting else []
@@ -79,12 +88,12 @@ class Placement:
                 return ["48"]
             return []
         if kind == "ggz":
-            if (record.has("depression") and draw.unit("ggz", seed, i) < GGZ_SHARE_OF_DEPRESSED
-                    and _pick(self.by_kind["ggz"], draw.unit("ggzsite", seed, i)) == name):
+            if (record.has("depression") and draw.unit(draw.GGZ, seed, i) < GGZ_SHARE_OF_DEPRESSED
+                    and _pick(self.by_kind["ggz"], draw.unit(draw.GGZ_SITE, seed, i)) == name):
                 return ["48"]
             return []
         if kind == "rivm":
-            if vaccinated and _pick(self.by_kind["rivm"], draw.unit("rivm", seed, i)) == name:
+            if vaccinated and _pick(self.by_kind["rivm"], draw.unit(draw.RIVM, seed, i)) == name:
                 return ["63"]
             return []
-        return ["48"] if draw.unit("other", seed, i, name) < OTHER_KIND_SHARE else []
+        return ["48"] if draw.unit_key("other", seed, i, name) < OTHER_KIND_SHARE else []

@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from itertools import chain
+from pathlib import Path
 
-from simulators.population import bgz_view, fhir_documents, fhir_gp, fhir_r4
+from simulators.population import bgz_view, fhir_documents, fhir_gp, fhir_r4, reference
 from simulators.population import bsn as bsn_codec
 from simulators.population.clinical import Record, make_record
 from simulators.population.demographics import Patient, make_patient
@@ -28,7 +30,7 @@ from simulators.population.fhir_common import (
     ref,
     slug,
 )
-from simulators.population.holders import Placement, ProviderRef
+from simulators.population.holders import Placement, ProviderRef, possible_services
 from simulators.population.vaccination import Dose, doses, flu_doses
 
 AS_OF = date(2025, 1, 1)  # the population's "today": fixed, so every render is repeatable
@@ -53,16 +55,63 @@ class Population:
         self._patient = lru_cache(maxsize=_CACHE)(self._make_patient)
         self._record = lru_cache(maxsize=_CACHE)(self._make_record)
         self._vaccinations = lru_cache(maxsize=_CACHE)(self._make_vaccinations)
+        self._extras: list[tuple[str, Patient, reference.ReferencePatient]] = []
+        self._extra_bsn: dict[str, int] = {}
+
+    # -- official test data ---------------------------------------------------------------
+    def add_reference(self, provider: str, folder: str | Path,
+                      gegevensdienst: str | None = None) -> list[int]:
+        """Load the FHIR test patients under ``folder`` as extra patients held by ``provider``.
+
+        They get indices from ``size`` on; their BSN is the one in the file when present and
+        free, otherwise the population's BSN for that index (so it stays unique and 11-proof).
+        """
+        if provider not in self.placement.by_name:
+            raise KeyError(f"unknown provider {provider}")
+        added: list[int] = []
+        for ref_patient in reference.load(folder, self.as_of, gegevensdienst):
+            index = self.size + len(self._extras)
+            bsn = reference.bsn_of(ref_patient.patient)
+            if bsn is None or self.index_of(bsn) is not None or not bsn_codec.is_valid(bsn):
+                bsn = bsn_codec.bsn_of(self.seed, index)
+            patient = reference.to_patient(ref_patient.patient, index, bsn, self.as_of)
+            self._extras.append((provider, patient, ref_patient))
+            self._extra_bsn[bsn] = index
+            added.append(index)
+        return added
+
+    @property
+    def extra_count(self) -> int:
+        """How many reference test patients were added (indices size .. size+extra_count-1)."""
+        return len(self._extras)
+
+    def _extra(self, index: int) -> tuple[str, Patient, reference.ReferencePatient] | None:
+        k = index - self.size
+        return self._extras[k] if 0 <= k < len(self._extras) else None
 
     # -- demographics -------------------------------------------------------------------
     def patient(self, index: int) -> Patient:
         """Demographics of member ``index`` (0 <= index < size)."""
+        extra = self._extra(index)
+        if extra is not None:
+            return extra[1]
         self._check(index)
         return self._patient(index)
 
     def index_of(self, bsn: str) -> int | None:
         """The index behind a BSN, or None when it is not a BSN of this population."""
-        return bsn_codec.index_of(self.seed, bsn, self.size)
+        found = bsn_codec.index_of(self.seed, bsn, self.size)
+        return found if found is not None else self._extra_bsn.get(bsn)
+
+    def record(self, index: int) -> Record:
+        """The clinical record of synthetic member ``index`` (not for reference patients)."""
+        self._check(index)
+        return self._record(index)
+
+    def vaccinations(self, index: int) -> tuple[list[Dose], list[Dose]]:
+        """(programme doses, flu doses) of synthetic member ``index``."""
+        self._check(index)
+        return self._vaccinations(index)
 
     # -- where data lives -----------------------------------------------------------------
     def holders(self, index: int) -> list[str]:
@@ -74,13 +123,19 @@ class Population:
         ref_ = self.placement.by_name.get(provider)
         if ref_ is None:
             return []
+        extra = self._extra(index)
+        if extra is not None:
+            return [extra[2].gegevensdienst] if extra[0] == provider else []
         p = self.patient(index)
         rvp, flu = self._vaccinations(index)
         return self.placement.services(self.seed, p, self._record(index), bool(rvp or flu), ref_)
 
     def find(self, provider: str, start: int = 0, service: str | None = None) -> int:
         """First index >= start whose data ``provider`` holds (for ``service``, if given)."""
-        stop = min(self.size, start + FIND_SCAN_LIMIT)
+        stop = min(self.size + len(self._extras), start + FIND_SCAN_LIMIT)
+        ref_ = self.placement.by_name.get(provider)
+        if ref_ is None or (service is not None and service not in possible_services(ref_.kind)):
+            stop = start
         for i in range(start, stop):
             held = self.services(i, provider)
             if held and (service is None or service in held):
@@ -93,6 +148,9 @@ class Population:
         with the resources they reference; [] when it holds nothing there."""
         if gegevensdienst not in self.services(index, provider):
             return []
+        extra = self._extra(index)
+        if extra is not None:
+            return copy.deepcopy(list(extra[2].resources))  # callers may mutate; rare path
         p, r = self.patient(index), self._record(index)
         ctx = self._context(p, provider)
         out: list[Resource] = []
@@ -113,7 +171,7 @@ class Population:
 
     def binary(self, index: int, provider: str, binary_id: str) -> tuple[str, bytes] | None:
         """(contentType, bytes) of a document's Binary, or None when there is no such Binary."""
-        if "51" not in self.services(index, provider):
+        if "51" not in self.services(index, provider) or self._extra(index) is not None:
             return None
         p, r = self.patient(index), self._record(index)
         ctx = self._context(p, provider)
@@ -182,5 +240,3 @@ class Population:
         else:
             bgz_view.other_bgz(r, ctx, out)
 
-
-__all__ = ["AS_OF", "Population", "timedelta"]

@@ -1,7 +1,8 @@
 """Dutch population tables: age pyramid, municipalities with postcode ranges, health insurers.
 
 Figures are rounded from CBS StatLine (population on 1 January 2024) and Vektis market shares
-(2024, the six largest groups only); close enough for a sandbox, and what the distribution tests check against.
+(2024, the six largest groups only); close enough for a sandbox, and what the distribution
+tests check against.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def rvp_schedule(birth: date, sex: str) -> list[tuple[str, date]]:
 
 def participation(seed: int, index: int) -> float:
     """How far along the programme this person went: 1.0 complete, 0.0 none (hesitant)."""
-    u = draw.unit("rvp", seed, index)
+    u = draw.unit(draw.RVP, seed, index)
     if u < 0.04:
         return 0.0
     if u < 0.07:
@@ -132,14 +132,14 @@ def doses(seed: int, index: int, birth: date, sex: str, as_of: date) -> list[Dos
 
 def flu_doses(seed: int, index: int, birth: date, as_of: date) -> list[Dose]:
     """Flu shots of the last seasons for people of 60 and over (uptake ~55%, habitual)."""
-    habit = draw.unit("flu", seed, index)
+    habit = draw.unit(draw.FLU, seed, index)
     out: list[Dose] = []
     last_season = as_of.year if as_of >= date(as_of.year, 11, 1) else as_of.year - 1
     n = 0
     for year in range(last_season - FLU_SEASONS_KEPT + 1, last_season + 1):
         if year - birth.year < FLU_FROM_AGE:
             continue
-        if draw.unit("flu", seed, index, year) < 0.35 + 0.4 * (habit < 0.6):
+        if draw.unit(draw.FLU_SEASON, seed, index, year) < 0.35 + 0.4 * (habit < 0.6):
             n += 1
             out.append(Dose(VACCINES["flu"], date(year, 10, 1 + int(habit * 28)), n))
     return out

@@ -1,0 +1,147 @@
+"""``pgo-sandbox population``: look at one synthetic person, or export many as FHIR.
+
+The main CLI (sandbox/cli.py) calls :func:`register`; this module owns only its sub-commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from simulators.population.holders import ProviderRef
+from simulators.population.population import Population
+from simulators.population.summary import summarize
+
+DEFAULT_PROVIDERS = (
+    ProviderRef("huisartsenpraktijksandbox@medmij", "gp", "Huisartsenpraktijk Sandbox"),
+    ProviderRef("umcsandbox@medmij", "hospital", "UMC Sandbox"),
+    ProviderRef("apotheeksandbox@medmij", "pharmacy", "Apotheek Sandbox"),
+    ProviderRef("ggzsandbox@medmij", "ggz", "GGZ Sandbox"),
+    ProviderRef("rivm@medmij", "rivm", "RIVM"),
+)
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    ndjson = "ndjson"
+    bundle = "bundle"
+
+
+Seed = Annotated[int, typer.Option(help="Population seed: same seed, same people.")]
+Size = Annotated[int, typer.Option(help="Population size (up to 81,000,000; NL is ~18M).")]
+
+
+def _population(seed: int, size: int) -> Population:
+    return Population(seed, size, DEFAULT_PROVIDERS)
+
+
+def show(
+    bsn: Annotated[str | None, typer.Option(help="BSN of the person.")] = None,
+    index: Annotated[int | None, typer.Option(help="Index of the person.")] = None,
+    seed: Seed = 1,
+    size: Size = 18_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+) -> None:
+    """Print a readable summary of one person.
+
+    Example: pgo-sandbox population show --index 42   (or --bsn 296348429)
+    """
+    pop = _population(seed, size)
+    if (bsn is None) == (index is None):
+        err.print("[red]UsageError[/red]: give exactly one of --bsn or --index")
+        raise typer.Exit(2)
+    if bsn is not None:
+        index = pop.index_of(bsn)
+        if index is None:
+            err.print(f"[red]LookupError[/red]: {escape(bsn)} is no BSN of this population")
+            raise typer.Exit(1)
+    assert index is not None
+    if not 0 <= index < pop.size:
+        err.print(f"[red]IndexError[/red]: index outside 0..{pop.size - 1}")
+        raise typer.Exit(1)
+    summary = summarize(pop, index)
+    if as_json or not sys.stdout.isatty():
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=None if not as_json else 2))
+        return
+    table = Table(title=escape(f"{summary['name']} (index {index})"), show_header=False)
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = "; ".join(f"{k}: {','.join(v)}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = "\n".join(value) or "-"
+        table.add_row(key, escape(str(value)))
+    Console().print(table)
+
+
+def export(
+    n: Annotated[int, typer.Option("--n", help="How many people (indices 0..n-1).")] = 100,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("population-export"),
+    fmt: Annotated[Format, typer.Option("--format", help="ndjson or one Bundle per person.")] =
+    Format.ndjson,
+    seed: Seed = 1,
+    size: Size = 18_000_000,
+    summaries: Annotated[bool, typer.Option(help="Also write summaries.ndjson.")] = False,
+) -> None:
+    """Write the FHIR resources of the first N people, per provider and gegevensdienst.
+
+    Example: pgo-sandbox population export --n 1000 --format ndjson --out /tmp/pop
+    """
+    pop = _population(seed, max(size, n))
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, object] = {}
+    summary_file = (out / "summaries.ndjson").open("w", encoding="utf-8") if summaries else None
+    progress = Progress("[progress.description]{task.description}", BarColumn(),
+                        MofNCompleteColumn(), TimeRemainingColumn(),
+                        disable=not sys.stderr.isatty(), console=err)
+    try:
+        with progress:
+            task = progress.add_task("exporting", total=n)
+            for index in range(n):
+                _export_one(pop, index, out, fmt, files)
+                if summary_file:
+                    summary_file.write(json.dumps(summarize(pop, index), ensure_ascii=False) + "\n")
+                progress.update(task, advance=1)
+    finally:
+        for handle in files.values():
+            handle.close()  # type: ignore[attr-defined]
+        if summary_file:
+            summary_file.close()
+    err.print(f"wrote {n} people to {escape(str(out))}")
+
+
+def _export_one(pop: Population, index: int, out: Path, fmt: Format,
+                files: dict[str, object]) -> None:
+    for provider in pop.holders(index):
+        for service in pop.services(index, provider):
+            resources = pop.resources(index, provider, service)
+            stem = f"{provider.split('@')[0]}-{service}"
+            if fmt is Format.bundle:
+                bundle = {"resourceType": "Bundle", "type": "collection",
+                          "entry": [{"resource": r} for r in resources]}
+                folder = out / stem
+                folder.mkdir(exist_ok=True)
+                (folder / f"{index}.json").write_text(json.dumps(bundle, ensure_ascii=False))
+                continue
+            handle = files.get(stem)
+            if handle is None:
+                handle = files[stem] = (out / f"{stem}.ndjson").open("w", encoding="utf-8")
+            for r in resources:
+                handle.write(json.dumps(r, ensure_ascii=False) + "\n")  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``population`` sub-command group to the main CLI."""
+    group = typer.Typer(help="Synthetic Dutch population. Example: population show --index 42",
+                        no_args_is_help=True)
+    group.command("show")(show)
+    group.command("export")(export)
+    app.add_typer(group, name="population")
