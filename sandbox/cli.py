@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from sandbox.clock_cli import register as register_clock
+from sandbox.load_cli import register as register_load
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
 from sandbox.topology import TopologyError, load_topology
@@ -379,6 +380,7 @@ def demo(state_dir: StateDir = None,
 register_population(app)
 register_national(app)
 register_clock(app)
+register_load(app)
 
 if __name__ == "__main__":
     app()

@@ -32,6 +32,7 @@ def _child(config: SandboxConfig, node_id: str, log_path: Path) -> None:
     os.dup2(fd, 2)
     logging.basicConfig(level=os.environ.get("PGO_SANDBOX_LOG", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # list polling is not news
     bind = urlsplit(config.addresses[config.topology.node(node_id).hostname])
     serve(config, node_id, bind.hostname, bind.port)
 

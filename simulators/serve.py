@@ -22,6 +22,7 @@ import uvicorn
 
 from sandbox.topology import load_topology
 from simulators.common import clock
+from simulators.common.app import serving_app
 from simulators.common.config import SandboxConfig
 
 
@@ -40,9 +41,26 @@ ROLE_MODULES = {
 }
 
 
+# How every node is served (and the load tests' bare ceiling endpoint, for a fair ratio).
+UVICORN_OPTIONS = {
+    "log_level": "warning",
+    "access_log": False,
+    "loop": "uvloop",
+    "http": "httptools",
+    "timeout_graceful_shutdown": 3,
+    "proxy_headers": False,  # nodes are reached directly, never through a proxy
+    "server_header": False,
+}
+
+
 def build_app(config: SandboxConfig, node_id: str):
     role = config.topology.node(node_id).role
     return importlib.import_module(ROLE_MODULES[role]).create_app(config, node_id)
+
+
+def build_asgi(config: SandboxConfig, node_id: str):
+    """The node's app as served: with hop logging and its fast routes."""
+    return serving_app(build_app(config, node_id), node_id)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # list polling is not news
     if args.config:
         config = SandboxConfig.load(args.config)
         bind = urlsplit(config.addresses[config.topology.node(args.node).hostname])
@@ -76,16 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
     """Serve one node by host and port: one worker, no --reload (PERFORMANCE.md's trap)."""
     clock.configure(config.state_dir)
-    uvicorn.run(
-        build_app(config, node_id),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=3,
-    )
+    uvicorn.run(build_asgi(config, node_id), host=host, port=port, **UVICORN_OPTIONS)
 
 
 if __name__ == "__main__":

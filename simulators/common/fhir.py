@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import orjson
@@ -43,6 +44,15 @@ def accept_fhir_version(accept: str | None) -> str | None:
     return None
 
 
+_BUNDLE_PREFIX = uuid.uuid4().hex[:12]
+_bundle_count = itertools.count(1)
+
+
+def bundle_id() -> str:
+    """Unique per answer without a system call (uuid4 reads os.urandom every time)."""
+    return f"{_BUNDLE_PREFIX}-{next(_bundle_count)}"
+
+
 def searchset(self_url: str, base: str, matches: list[dict], includes: list[dict]) -> dict:
     entries = [
         {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
@@ -55,7 +65,7 @@ def searchset(self_url: str, base: str, matches: list[dict], includes: list[dict
     ]
     return {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": bundle_id(),
         "type": "searchset",
         "total": len(matches),
         "link": [{"relation": "self", "url": self_url}],

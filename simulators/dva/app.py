@@ -45,6 +45,7 @@ class DVA:
         self.lists.listeners.append(self.on_lists)
         self.digid_base = config.public_base(config.topology.digid.hostname)
         self.record = lru_cache(maxsize=4096)(self._record)
+        self.fast_routes: list = []  # filled by the resource router
 
     def public_url(self, path: str) -> str:
         return self.config.public_url(self.hostname, path)
@@ -138,4 +139,5 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
     app.state.ready = ready
     app.include_router(authorize.build_router(dva))
     app.include_router(resources.build_router(dva))
+    app.state.fast_routes = dva.fast_routes
     return app

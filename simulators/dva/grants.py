@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from simulators.common import clock
@@ -187,7 +187,7 @@ class GrantStore:
             db.execute("INSERT INTO token (token, kind, grant_id, expires) VALUES (?,?,?,?)",
                        (refresh, "refresh", grant_id, now + CONSENT_LAPSE_SECONDS))
             body["refresh_token"] = refresh
-        self._access[access] = AccessToken(grant, now + ACCESS_SECONDS)
+        self._remember(access, AccessToken(grant, now + ACCESS_SECONDS))
         return body
 
     # the resource server's check ---------------------------------------------------------
@@ -204,14 +204,23 @@ class GrantStore:
             if row is None:
                 return None
             cached = AccessToken(_grant(row), row["expires"])
-            self._access[token] = cached
+            self._remember(token, cached)
         now = clock.now()
         if cached.expires < now:
             self._access.pop(token, None)
             return None
         if now - cached.grant.last_used > 3600:  # consent stays alive while collecting
             self.db.execute("UPDATE grant_ SET last_used = ? WHERE id = ?", (now, cached.grant.id))
+            cached = AccessToken(replace(cached.grant, last_used=now), cached.expires)
+            self._access[token] = cached
         return cached.grant
+
+    def _remember(self, token: str, access: AccessToken) -> None:
+        """Cache an access token; expired ones are dropped as the cache grows (load runs)."""
+        if len(self._access) >= 20_000:
+            now = clock.now()
+            self._access = {t: a for t, a in self._access.items() if a.expires >= now}
+        self._access[token] = access
 
     # revocation --------------------------------------------------------------------------
     def _revoke_grant(self, db, grant_id: str) -> None:

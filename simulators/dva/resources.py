@@ -6,6 +6,7 @@ services (Delen) take a transaction Bundle and store it for the provider."""
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 
 import orjson
@@ -22,6 +23,7 @@ from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.dva.received import ShareRefused
 from simulators.dva.search import RESOURCE_TYPE, SearchError, search
 
+FAST_SEARCH = re.compile(r"^/fhir/(?P<slug>[^/]+)/(?P<service>[^/]+)/(?!metadata$)(?P<path>.+)$")
 FORBIDDEN_PARAMS = {"patient", "subject", "patient:Patient", "subject:Patient"}
 
 
@@ -104,8 +106,11 @@ def build_router(dva) -> APIRouter:
                 "status": "201 Created", "location": s.location}} for s in stored],
         }, fhir_version=version)
 
-    @router.get("/fhir/{slug}/{service}/{path:path}")
-    async def fhir(slug: str, service: str, path: str, request: Request):
+    async def fhir(request: Request):
+        """Searches and reads: the hot path, so a plain Starlette route (no FastAPI parameter
+        solving) and the self link taken from the raw query string."""
+        slug, service = request.path_params["slug"], request.path_params["service"]
+        path = request.path_params["path"]
         checked = check(request, slug, service)
         if isinstance(checked, Response):
             return checked
@@ -145,8 +150,14 @@ def build_router(dva) -> APIRouter:
         except SearchError as exc:
             return operation_outcome(400, "not-supported", str(exc), version)
         base = dva.public_url(f"/fhir/{slug}/{service}")
-        self_url = f"{base}/{path}" + (f"?{request.url.query}" if request.url.query else "")
+        query = request.scope["query_string"].decode("latin-1")
+        self_url = f"{base}/{path}" + (f"?{query}" if query else "")
         return fhir_response(searchset(self_url, base, matches, includes), fhir_version=version)
+
+    router.add_route("/fhir/{slug}/{service}/{path:path}", fhir, methods=["GET"],
+                     include_in_schema=False)
+    # served ahead of FastAPI when the node runs (simulators.common.app.FastRoutes)
+    dva.fast_routes.append(("GET", FAST_SEARCH, fhir))
 
     def population_binary(index: int, provider: str, binary_id: str) -> dict | None:
         """A document's PDF from the source system, as a FHIR Binary resource."""

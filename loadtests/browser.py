@@ -1,0 +1,47 @@
+"""The scripted browser of scenarios/useragent.py, sending through Locust's HTTP session.
+
+Same forms, same redirects, same cookies; each request is reported under its MedMij step
+(``common.step_name``) and MedMij hostnames are resolved through the runtime's address map.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from locust.clients import HttpSession
+from requests import Response
+
+from loadtests.common import step_name
+from loadtests.target import Target
+from scenarios.useragent import Browser
+
+
+class LocustBrowser(Browser):
+    """A person's browser inside a Locust user: ``LocustBrowser(self.client, target())``."""
+
+    def __init__(self, session: HttpSession, target: Target) -> None:  # no httpx client
+        self.client = session  # type: ignore[assignment]
+        self.target = target
+        self.correlation_id = str(uuid.uuid4())
+        self.hops: list[tuple[str, str, int]] = []
+
+    def new_visit(self) -> None:
+        """A fresh browser session: no cookies (no DigiD single sign-on), a new correlation id."""
+        self.client.cookies.clear()
+        self.correlation_id = str(uuid.uuid4())
+        self.hops.clear()
+
+    def close(self) -> None:
+        """The Locust user owns the session."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Response:  # type: ignore[override]
+        url = self.target.resolve(url)
+        name = kwargs.pop("name", None) or step_name(self.target.node_of(url), method,
+                                                     urlsplit(url).path)
+        headers = {"X-Correlation-ID": self.correlation_id, **kwargs.pop("headers", {})}
+        response = self.client.request(method, url, name=name, headers=headers,
+                                       allow_redirects=False, **kwargs)
+        self.hops.append((method, url, response.status_code))
+        return response

@@ -1,0 +1,58 @@
+"""A PGO user collects: authorize -> DigiD -> consent -> token -> every search (48 or 63).
+
+Scope is the provider (2.x collect); the searches are those of the gegevensdiensten in
+``PGO_LOAD_SERVICES`` (default 48 and 63) that the provider offers.
+
+Locust plays both the person's browser and the PGO's back-end (client_id of one of the
+topology's DVPs), so each MedMij step is its own statistic and the whole flow is one
+transaction "collect flow (<gegevensdienst>)". A new visit each time: no DigiD single sign-on.
+Debug one user: ``python -m loadtests.collect``.
+"""
+
+from __future__ import annotations
+
+import random
+
+from locust import HttpUser, task
+
+from loadtests.browser import LocustBrowser
+from loadtests.common import Transaction, flow_name, pause
+from loadtests.medmij import PgoBackend, consent_code
+from loadtests.target import target
+
+
+class CollectUser(HttpUser):
+    """A person who opens their PGO in the morning and collects from one provider."""
+
+    wait_time = pause(20, 60)  # between visits
+    host = "http://127.0.0.1"  # every request is absolute; see loadtests.target
+    weight = 10
+
+    def on_start(self) -> None:
+        self.target = target()
+        self.browser = LocustBrowser(self.client, self.target)
+        self.backend = PgoBackend(self, self.target)
+
+    @task
+    def collect(self) -> None:
+        topology = self.target.topology
+        provider, services = random.choice(self.target.collects())
+        client = random.choice(topology.dvps)
+        bsn = self.target.person(provider.name)
+        self.browser.new_visit()
+        corr = self.browser.correlation_id
+        with Transaction(self.environment, flow_name("collect", services)) as flow:
+            code, redirect_uri = consent_code(self.browser, flow, client, provider, services[0],
+                                              bsn)
+            first = self.target.endpoints(provider.name, services[0])
+            token = self.backend.token(first.token, {
+                "grant_type": "authorization_code", "code": code, "client_id": client.hostname,
+                "redirect_uri": redirect_uri}, corr)
+            for service in services:
+                self.backend.searches(provider, service, token["access_token"], corr)
+
+
+if __name__ == "__main__":
+    from locust import run_single_user
+
+    run_single_user(CollectUser)

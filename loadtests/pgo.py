@@ -1,0 +1,49 @@
+"""A person collects through the sandbox's own PGO (a DVP node), as the collect scenario does.
+
+account (once) -> connect -> authorize -> DigiD -> consent -> the PGO's callback, which
+exchanges the code and sends every search itself: its token and searches show as one step,
+"pgo collect (token + searches)". Transaction "pgo collect flow (48)". Use ``collect`` for
+per-search figures; this flow loads the DVP as well.
+"""
+
+from __future__ import annotations
+
+import random
+
+from locust import HttpUser, task
+
+from loadtests.browser import LocustBrowser
+from loadtests.common import Transaction, flow_name, pause
+from loadtests.medmij import pgo_account, pgo_collect
+from loadtests.target import target
+
+
+class PgoCollectUser(HttpUser):
+    """One person with an account at one PGO, collecting from one provider per visit."""
+
+    wait_time = pause(20, 60)
+    host = "http://127.0.0.1"
+    weight = 3
+
+    def on_start(self) -> None:
+        self.target = target()
+        self.browser = LocustBrowser(self.client, self.target)
+        self.dvp = random.choice(self.target.topology.dvps)
+        self.person_id: str | None = None
+
+    @task
+    def collect(self) -> None:
+        provider, services = random.choice(self.target.collects())
+        bsn = self.target.person(provider.name)
+        self.browser.new_visit()
+        name = flow_name("pgo collect", services)
+        with Transaction(self.environment, name) as flow:
+            if self.person_id is None:
+                self.person_id = pgo_account(self.browser, self.dvp, f"load {bsn}")
+            pgo_collect(self.browser, flow, self.dvp, self.person_id, provider, bsn)
+
+
+if __name__ == "__main__":
+    from locust import run_single_user
+
+    run_single_user(PgoCollectUser)

@@ -1,0 +1,262 @@
+"""Run Locust headless against the running sandbox, then the ceiling, and summarise both.
+
+The control-plane side of ``pgo-sandbox load`` (sandbox/load_cli.py is only its CLI). Locust
+runs in a child process (gevent patches everything it imports), one module per flow; the ceiling
+endpoint is a child uvicorn process on a free 127.0.0.1 port. Every run is bounded: users,
+duration, a request budget, and a hard deadline on each child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from loadtests.summary import summarise
+from sandbox.state import Running
+
+HERE = Path(__file__).resolve().parent
+FLOWS: dict[str, str] = {
+    "collect": "collect.py",        # authorize -> DigiD -> consent -> token -> every search
+    "longlived": "longlived.py",    # long-lived consent, refresh_token, re-collect
+    "inspection": "inspection.py",  # Mijn Gezondheidsoverzicht
+    "registry": "registry.py",      # nodes polling the four lists
+    "search": "search.py",          # one BgZ search at saturation (the ceiling comparison)
+    "pgo": "pgo.py",                # collect through the sandbox's own PGO
+    "share": "share.py",            # Delen: write to a provider
+    "portability": "portability.py",  # mass export of portability reports (bankruptcy)
+    "mixed": "locustfile.py",       # a weighted mix of the person-facing flows
+}
+MAX_USERS = 5000
+MAX_DURATION = 4 * 3600
+DEFAULT_MAX_REQUESTS = 2_000_000
+
+
+class LoadError(RuntimeError):
+    """The run could not be started or did not finish."""
+
+
+@dataclass
+class LoadOptions:
+    flow: str  # one of FLOWS, or several joined by commas
+    users: int = 10
+    spawn_rate: float = 5.0
+    duration: float = 60.0
+    out_dir: Path = Path("load-reports")
+    workers: int = 0
+    shape: str | None = None  # "morning"
+    ceiling: bool = True
+    ceiling_users: int | None = None  # default: min(users, 100)
+    ceiling_duration: float | None = None  # default: min(duration, 20)
+    think_scale: float = 1.0
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    services: str = "48,63"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def flows(self) -> list[str]:
+        names = [f.strip() for f in self.flow.split(",") if f.strip()]
+        unknown = [f for f in names if f not in FLOWS]
+        if not names or unknown:
+            raise LoadError(f"unknown flow {','.join(unknown) or self.flow!r}; "
+                            f"known: {', '.join(FLOWS)}")
+        return names
+
+    def check(self) -> None:
+        if not 1 <= self.users <= MAX_USERS:
+            raise LoadError(f"--users must be 1..{MAX_USERS}")
+        if not 0 < self.duration <= MAX_DURATION:
+            raise LoadError(f"--duration must be 1..{MAX_DURATION} s")
+        if not 0 < self.spawn_rate <= 1000:
+            raise LoadError("--spawn-rate must be in (0, 1000]")
+        if not 0 <= self.workers <= (os.cpu_count() or 1) * 4:
+            raise LoadError("--workers must be 0..4 x cores")
+        if not 0 < self.max_requests <= 50_000_000:
+            raise LoadError("--max-requests must be 1..50,000,000")
+        if self.shape not in (None, "morning"):
+            raise LoadError("--shape: only 'morning'")
+        self.flows()
+
+
+def availability(sandbox: Running, flows: list[str]) -> dict[str, str]:
+    """Flows whose server side this sandbox does not have yet, with the reason."""
+    from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+    from simulators.common.http import sync_client
+    from simulators.common.lists import PATHS, parse_list
+
+    missing: dict[str, str] = {}
+    probes = {"portability": "/api/persons/load-probe/portability",
+              "share": "/persons/load-probe/share?provider=x&service=52"}
+    dvp = sandbox.topology.dvps[0].id
+    with sync_client(sandbox.info.addresses, timeout=10) as client:
+        for flow in flows:
+            if flow in probes:
+                r = client.get(sandbox.url(dvp, probes[flow]))
+                if r.status_code == 404 and r.json().get("detail") == "Not Found":
+                    missing[flow] = f"the DVP has no {probes[flow].split('?')[0]} route"
+    if "share" in flows and "share" not in missing:
+        with sync_client(sandbox.info.addresses, timeout=10) as client:
+            r = client.get(sandbox.url("registry", PATHS["zal"]), params={"api": "1"})
+        zal = parse_list("zal", r.content)[1] if r.status_code == 200 else {}
+        if not any(getattr(GEGEVENSDIENSTEN.get(s), "is_share", False)
+                   for services in zal.values() for s in services):
+            missing["share"] = "no provider offers a share gegevensdienst (52/53) on the ZAL"
+    return missing
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a child we started (its own process group), gently first."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class CeilingServer:
+    """The bare endpoint in a child process, for the length of a ``with`` block."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> CeilingServer:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "loadtests.ceiling_app", "--port", str(self.port)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise LoadError(f"the ceiling endpoint did not start; see {self.log}")
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+
+def locust_command(files: list[Path], opts: LoadOptions, users: int, duration: float,
+                   prefix: Path | None, web_port: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join(str(f) for f in files),
+           "-u", str(users), "-r", str(opts.spawn_rate), "--loglevel", "WARNING",
+           "--exit-code-on-error", "0", "--stop-timeout", "5"]
+    if web_port is not None:
+        cmd += ["--web-host", "127.0.0.1", "--web-port", str(web_port)]
+    else:
+        cmd += ["--headless", "--only-summary", "-t", f"{max(1, round(duration))}s",
+                "--csv", str(prefix), "--html", f"{prefix}.html", "--json-file", str(prefix)]
+    if opts.workers:
+        cmd += ["--processes", str(opts.workers)]
+    return cmd
+
+
+def run_locust(cmd: list[str], env: dict[str, str], log: Path, deadline: float) -> int:
+    """Run one Locust child to the end (or the deadline); its output goes to ``log``."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            return proc.wait(deadline)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+            raise LoadError(f"Locust did not finish within {deadline:.0f} s; see {log}") from None
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+
+
+def environment(sandbox: Running, opts: LoadOptions, processes: int) -> dict[str, str]:
+    return os.environ | {
+        "PGO_LOAD_STATE": str(sandbox.state_dir),
+        "PGO_LOAD_THINK_SCALE": str(opts.think_scale),
+        "PGO_LOAD_MAX_REQUESTS": str(max(1, opts.max_requests // max(1, processes))),
+        "PGO_LOAD_USERS": str(opts.users),
+        "PGO_LOAD_SPAWN_RATE": str(opts.spawn_rate),
+        "PGO_LOAD_DURATION": str(opts.duration),
+        "PGO_LOAD_SERVICES": opts.services,
+    } | opts.extra_env
+
+
+def flow_files(opts: LoadOptions) -> list[Path]:
+    files = [HERE / FLOWS[f] for f in opts.flows()]
+    if opts.shape == "morning":
+        files.append(HERE / "shape.py")
+    return files
+
+
+def run(sandbox: Running, opts: LoadOptions,
+        say: Callable[[str], None] = print) -> dict:
+    """The flow phase, then the ceiling phase (same users and workers); returns the summary."""
+    opts.check()
+    missing = availability(sandbox, opts.flows())
+    if missing:
+        raise LoadError("; ".join(f"{f}: not available in this sandbox ({why})"
+                                  for f, why in missing.items()))
+    out = opts.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(sandbox, opts, opts.workers or 1)
+    say(f"flow {opts.flow}: {opts.users} users, {opts.spawn_rate}/s, {opts.duration:.0f} s"
+        + (f", {opts.workers} worker processes" if opts.workers else "")
+        + (", morning shape" if opts.shape else ""))
+    run_locust(locust_command(flow_files(opts), opts, opts.users, opts.duration, out / "flow"),
+               env, out / "flow.log", opts.duration + 120)
+    if not (out / "flow.json").exists():
+        raise LoadError(f"Locust wrote no statistics; see {out / 'flow.log'}")
+    ceiling_stats = None
+    c_users = opts.ceiling_users or min(opts.users, 100)
+    if opts.ceiling:
+        c_duration = opts.ceiling_duration or min(opts.duration, 20.0)
+        say(f"ceiling: bare ASGI endpoint, {c_users} users, {c_duration:.0f} s")
+        with CeilingServer(out / "ceiling-server.log") as server:
+            c_opts = LoadOptions(opts.flow, c_users, max(opts.spawn_rate, c_users),
+                                 c_duration, out, opts.workers)
+            c_env = env | {"PGO_LOAD_CEILING_URL": server.url}
+            run_locust(locust_command([HERE / "ceiling.py"], c_opts, c_users, c_duration,
+                                      out / "ceiling"), c_env, out / "ceiling.log",
+                       c_duration + 120)
+        ceiling_stats = out / "ceiling.json"
+    summary = summarise(opts.flow, opts.users, out / "flow.json", ceiling_stats, c_users)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def web(sandbox: Running, opts: LoadOptions, port: int) -> int:
+    """Locust's web UI on 127.0.0.1:port with the flow loaded; runs until Ctrl-C or the deadline
+    (duration + 1 h). Users, spawn rate and the request budget are bounded as headless runs."""
+    opts.check()
+    env = environment(sandbox, opts, opts.workers or 1)
+    cmd = locust_command(flow_files(opts), opts, opts.users, opts.duration, None, port)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return run_locust(cmd, env, opts.out_dir / "web.log", opts.duration + 3600)
+    except KeyboardInterrupt:
+        return 0

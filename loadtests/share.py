@@ -1,0 +1,75 @@
+"""A person shares (Delen) self-measurements or a document from their PGO with a provider.
+
+account (once) -> share start at the PGO -> authorize (scope ``<provider>~<52|53>``) -> DigiD ->
+Bevestigingsverklaring -> the PGO's share callback, which exchanges the code and writes one FHIR
+transaction Bundle to the provider's DVA (step "share write (token + write)"). Transaction
+"share flow (52)" or "(53)". Needs a topology with a share gegevensdienst on the ZAL.
+"""
+
+from __future__ import annotations
+
+import random
+
+from locust import HttpUser, task
+
+from loadtests.browser import LocustBrowser
+from loadtests.common import FlowError, Transaction, flow_name, pause
+from loadtests.medmij import person_consents, pgo_account
+from loadtests.target import target
+from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+
+
+def share_services() -> list[tuple[str, str]]:
+    """(provider, share gegevensdienst) pairs of the topology that the ZAL lists."""
+    pairs = []
+    for p in target().topology.providers:
+        for s in p.gegevensdiensten:
+            if getattr(GEGEVENSDIENSTEN.get(s), "is_share", False):
+                try:
+                    target().endpoints(p.name, s)
+                except KeyError:
+                    continue
+                pairs.append((p.name, s))
+    return pairs
+
+
+class ShareUser(HttpUser):
+    """One person at one PGO sending a measurement or a document to a provider now and then."""
+
+    wait_time = pause(60, 180)
+    host = "http://127.0.0.1"
+    weight = 1
+
+    def on_start(self) -> None:
+        self.target = target()
+        self.browser = LocustBrowser(self.client, self.target)
+        self.dvp = random.choice(self.target.topology.dvps)
+        self.pairs = share_services()
+        if not self.pairs:
+            raise FlowError("no provider offers a share gegevensdienst (52/53) on the ZAL")
+        self.person_ids: dict[str, str] = {}  # BSN -> account at the PGO
+
+    @task
+    def share(self) -> None:
+        provider, service = random.choice(self.pairs)
+        bsn = self.target.person(provider)
+        self.browser.new_visit()
+        with Transaction(self.environment, flow_name("share", (service,))) as flow:
+            person_id = self.person_ids.get(bsn)
+            if person_id is None:
+                person_id = self.person_ids[bsn] = pgo_account(self.browser, self.dvp,
+                                                               f"share {bsn}")
+            r = self.browser.get(self.target.url(self.dvp.id, f"/persons/{person_id}/share"),
+                                 params={"provider": provider, "service": service})
+            r = person_consents(self.browser, flow, r, bsn)
+            r = self.browser.get(self.browser.location(r), headers={"Accept": "application/json"})
+            body = r.json() if r.headers.get("content-type", "").startswith("application/json") \
+                else {}
+            if r.status_code != 200 or body.get("status") != "shared":
+                raise FlowError(f"share: {r.status_code} {body.get('status')} {body.get('error')}")
+
+
+if __name__ == "__main__":
+    from locust import run_single_user
+
+    run_single_user(ShareUser)

@@ -1,0 +1,91 @@
+"""The load tests run: a short, bounded Locust run against the session sandbox (issue 5).
+
+Few users, a few seconds, no think time, a request budget; flows must complete without a
+single failed request, and the JSON summary must have the documented shape.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from loadtests.run import LoadOptions, run
+from loadtests.summary import FIELDS, summarise
+from sandbox.load_cli import register
+
+TOP = {"flow": str, "duration_s": float, "users": int, "flows_per_s": float,
+       "requests_per_s": float, "failures": int, "steps": dict, "ceiling": dict, "ratios": dict}
+
+
+def check_shape(summary: dict) -> None:
+    assert set(summary) == set(TOP)
+    for key, kind in TOP.items():
+        assert isinstance(summary[key], int | float if kind is float else kind), key
+    for name, step in summary["steps"].items():
+        assert set(step) == set(FIELDS), name
+    assert set(FIELDS) <= set(summary["ceiling"])
+
+
+@pytest.mark.slow
+def test_bounded_collect_run(sandbox, tmp_path) -> None:
+    opts = LoadOptions("collect", users=3, spawn_rate=3, duration=6, out_dir=tmp_path,
+                       think_scale=0, max_requests=3000, ceiling_users=2, ceiling_duration=2)
+    summary = run(sandbox, opts, say=lambda _: None)
+    check_shape(summary)
+    steps = summary["steps"]
+    flows = {n: s for n, s in steps.items() if n.startswith("collect flow")}
+    assert sum(s["requests"] for s in flows.values()) >= 1, steps.keys()
+    assert summary["failures"] == 0, {n: s for n, s in steps.items() if s["failures"]}
+    for name in ("authorize", "login", "consent", "token"):
+        assert steps[name]["requests"] >= 1, name
+    assert any(n.startswith("search ") for n in steps)
+    assert summary["flows_per_s"] > 0 and summary["ceiling"]["rps"] > 0
+    assert summary["ratios"]["requests_per_s"] > 0
+    # the request budget stops the run; requests already in flight then still complete
+    assert sum(s["requests"] for n, s in steps.items() if n not in flows) <= 3000 * 1.1
+    for report in ("flow_stats.csv", "flow.html", "ceiling_stats.csv", "flow.json",
+                   "summary.json"):
+        assert (tmp_path / report).exists(), report
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+
+
+def _entry(name: str, method: str, times: dict[int, int], start: float, end: float) -> dict:
+    count = sum(times.values())
+    return {"name": name, "method": method, "start_time": start, "last_request_timestamp": end,
+            "num_requests": count, "num_none_requests": 0, "num_failures": 0,
+            "total_response_time": sum(t * n for t, n in times.items()),
+            "max_response_time": max(times), "min_response_time": min(times),
+            "total_content_length": 0, "response_times": {str(t): n for t, n in times.items()},
+            "num_reqs_per_sec": {}, "num_fail_per_sec": {}}
+
+
+def test_summary_from_locust_json(tmp_path) -> None:
+    """Locust's --json-file shape in, the documented summary out, ratios to the ceiling."""
+    (tmp_path / "f.json").write_text(json.dumps([
+        _entry("search Condition", "GET", {10: 90, 40: 10}, 100.0, 105.0),
+        _entry("collect flow (48)", "FLOW", {300: 5}, 100.5, 104.0),
+    ]))
+    (tmp_path / "c.json").write_text(json.dumps([_entry("ceiling", "GET", {1: 1000}, 0, 5)]))
+    summary = summarise("collect", 5, tmp_path / "f.json", tmp_path / "c.json", 5)
+    check_shape(summary)
+    assert summary["duration_s"] == 5.0
+    assert summary["flows_per_s"] == 1 and summary["requests_per_s"] == 20
+    assert summary["steps"]["search Condition"]["p50_ms"] == 10
+    assert summary["steps"]["search Condition"]["p95_ms"] == 40
+    assert summary["ratios"]["search_requests_per_s"] == 0.1
+
+
+def test_load_command_help_has_an_example() -> None:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """pgo-sandbox"""
+
+    register(app)
+    result = CliRunner().invoke(app, ["load", "--help"])
+    assert result.exit_code == 0
+    assert "Example: pgo-sandbox load collect" in result.output
