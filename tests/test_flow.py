@@ -11,9 +11,9 @@ from simulators.common.gegevensdiensten import BGZ_SEARCHES
 from tests.flowhelpers import (
     authorize_url,
     get_code,
+    pick_person,
     resource_base,
     set_clock,
-    pick_person,
     token_endpoint,
 )
 
