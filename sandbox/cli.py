@@ -55,8 +55,12 @@ def _runtime(name: str, state_dir: Path):
 
 
 def _runtime_of(state_dir: Path):
+    """The runtime of the sandbox under state_dir: the running one, else the last one used
+    (so `reset` after `down` also removes a docker sandbox's volume)."""
     info = RuntimeInfo.load(state_dir)
-    return _runtime(info.runtime if info else "local", state_dir), info
+    last = state_dir / "last-runtime"
+    name = info.runtime if info else (last.read_text().strip() if last.exists() else "local")
+    return _runtime(name, state_dir), info
 
 
 def _nodes_table(title: str, rows) -> Table:
@@ -112,6 +116,7 @@ def up(
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]up failed:[/] {exc}")
             raise typer.Exit(1) from exc
+    (state / "last-runtime").write_text(runtime)
     console.print(_nodes_table(f"pgo-sandbox ({runtime}, profile {info.profile})",
                                rt.status(info, topo)))
     console.print(f"healthy in [bold]{info.healthy_seconds:.2f} s[/]; state in {state}")

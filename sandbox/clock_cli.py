@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sandbox.state import default_state_dir
+from sandbox.state import RuntimeInfo, default_state_dir
 from simulators.common.config import write_atomic
 
 UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -49,11 +49,18 @@ def read_offset(path: Path) -> float:
 
 
 def set_offset(path: Path, seconds: float) -> None:
-    """Write the offset atomically; nodes pick it up at their next clock read."""
-    if seconds:
-        write_atomic(path, json.dumps({"offset_seconds": seconds}).encode())
+    """Write the offset atomically; nodes pick it up at their next clock read. Containers
+    read it from their shared state volume, so a docker sandbox gets a copy there too."""
+    data = json.dumps({"offset_seconds": seconds}).encode() if seconds else None
+    if data:
+        write_atomic(path, data)
     else:
         path.unlink(missing_ok=True)
+    info = RuntimeInfo.load(path.parent)
+    if info is not None and info.runtime == "docker":
+        from sandbox.runtime.docker import DockerRuntime
+
+        DockerRuntime(path.parent).write_state_file("clock.json", data)
 
 
 def describe(offset: float) -> str:

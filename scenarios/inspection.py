@@ -14,7 +14,7 @@ from scenarios.useragent import Browser, FlowError
 def view(running: Running, browser: Browser, report: ScenarioReport, bsn: str) -> dict:
     corr = browser.correlation_id
     with report.step("DigiD login at the inspection function", corr) as step:
-        page = browser.follow(browser.get(running.url("mgo", "/start")))
+        page = browser.follow(browser.get(running.public_url("mgo", "/start")))
         if page.status_code != 200:
             raise FlowError(f"no DigiD page ({page.status_code})")
         r = browser.submit(page, {"bsn": bsn})

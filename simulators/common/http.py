@@ -13,15 +13,18 @@ from urllib.parse import urlsplit
 import httpx
 
 
-def _rewrite(request: httpx.Request, addresses: dict[str, str]) -> None:
+def _rewrite(request: httpx.Request, addresses: dict[str, str]) -> httpx.Request:
+    """The request as sent to the mapped address. A copy: the client keeps the original, so
+    cookies and redirects stay bound to the MedMij hostname, as in a browser."""
     base = addresses.get(request.url.host)
     if base is None:
-        return
+        return request
     target = urlsplit(base)
-    request.url = request.url.copy_with(
-        scheme=target.scheme, host=target.hostname, port=target.port
-    )
-    request.headers["Host"] = request.url.netloc.decode()
+    url = request.url.copy_with(scheme=target.scheme, host=target.hostname, port=target.port)
+    headers = request.headers.copy()
+    headers["Host"] = url.netloc.decode()
+    return httpx.Request(request.method, url, headers=headers, stream=request.stream,
+                         extensions=request.extensions)
 
 
 class ResolvingTransport(httpx.HTTPTransport):
@@ -30,8 +33,7 @@ class ResolvingTransport(httpx.HTTPTransport):
         self.addresses = addresses
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        _rewrite(request, self.addresses)
-        return super().handle_request(request)
+        return super().handle_request(_rewrite(request, self.addresses))
 
 
 class AsyncResolvingTransport(httpx.AsyncHTTPTransport):
@@ -40,8 +42,7 @@ class AsyncResolvingTransport(httpx.AsyncHTTPTransport):
         self.addresses = addresses
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        _rewrite(request, self.addresses)
-        return await super().handle_async_request(request)
+        return await super().handle_async_request(_rewrite(request, self.addresses))
 
 
 def medmij_headers(correlation_id: str | None = None) -> dict[str, str]:
@@ -53,8 +54,10 @@ def medmij_headers(correlation_id: str | None = None) -> dict[str, str]:
 
 
 def _name_only(addresses: dict[str, str]) -> dict[str, str]:
-    """Only hostnames (not already-reachable base URLs) need rewriting."""
-    return {host: base for host, base in addresses.items() if urlsplit(base).hostname != host}
+    """Rewrite a hostname unless its address already is the https://<hostname> the lists name
+    (in containers the map is hostname -> http://hostname:8000: still a rewrite)."""
+    return {host: base for host, base in addresses.items()
+            if base.rstrip("/") != f"https://{host}"}
 
 
 def async_client(addresses: dict[str, str], timeout: float = 60.0) -> httpx.AsyncClient:

@@ -1,0 +1,379 @@
+"""The docker runtime: every node a container from one image, on one network per sandbox.
+
+Inside the network each node listens on port 8000 under its MedMij hostname (a network alias),
+so the registry publishes the ``medmij`` addressing profile. From this machine each node is
+reached only through a port published on 127.0.0.1 (``RuntimeInfo.addresses``); the HTTP
+client rewrites https://<hostname> URLs to those, so scenarios run unchanged.
+
+    runtime = DockerRuntime(state_dir)
+    info = runtime.up(load_topology(), base_port=18400)
+    runtime.down()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import tarfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from docker.errors import DockerException
+
+from sandbox.compose_gen import topology_toml
+from sandbox.runtime import NodeStatus, probe_all, wait_healthy
+from sandbox.runtime.local import DEFAULT_BASE_PORT, _port_free
+from sandbox.state import RuntimeInfo
+from sandbox.topology import Topology
+from simulators.common.config import SandboxConfig
+
+log = logging.getLogger("pgo_sandbox.docker")
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = "compose/Dockerfile"
+IMAGE_REPO = "pgo-sandbox-node"
+DEFAULT_BASE_IMAGE = "python:3.12-slim"
+NETWORK_PORT = 8000
+TOPOLOGY_IN_CONTAINER = "/tmp/pgo-topology.toml"
+LABEL = "pgo-sandbox.project"
+# What enters the image (mirrors .dockerignore): a change here means a new image tag.
+IMAGE_INPUTS = ("pyproject.toml", "README.md", DOCKERFILE, ".dockerignore")
+IMAGE_PACKAGES = ("sandbox", "simulators", "scenarios", "loadtests")
+
+
+def _engine():
+    """A Docker SDK client, or RuntimeError saying why there is none (the CLI prints it)."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        raise RuntimeError(f"no Docker engine reachable ({exc}); start one, or use "
+                           "--runtime local") from exc
+    return client
+
+
+def base_image() -> str:
+    return os.environ.get("PGO_SANDBOX_BASE_IMAGE", DEFAULT_BASE_IMAGE)
+
+
+def source_hash(root: Path = ROOT, base: str | None = None) -> str:
+    """A digest of everything the image is built from, so a stale image is never reused."""
+    digest = hashlib.sha256(f"base={base or base_image()}\n".encode())
+    files = [root / name for name in IMAGE_INPUTS]
+    for package in IMAGE_PACKAGES:
+        files += sorted(p for p in (root / package).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts
+                        and p.suffix not in (".pyc", ".sqlite"))
+    for path in files:
+        if path.is_file():
+            digest.update(f"{path.relative_to(root)}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def ensure_image(client, root: Path = ROOT, base: str | None = None) -> str:
+    """The node image for the current sources: taken from $PGO_SANDBOX_IMAGE, found, or built."""
+    from docker.errors import ImageNotFound
+
+    if os.environ.get("PGO_SANDBOX_IMAGE"):
+        return os.environ["PGO_SANDBOX_IMAGE"]
+    base = base or base_image()
+    tag = f"{IMAGE_REPO}:{source_hash(root, base)}"
+    try:
+        client.images.get(tag)
+        return tag
+    except ImageNotFound:
+        pass
+    if not (root / DOCKERFILE).is_file():
+        raise RuntimeError(f"image {tag} is not built and {root / DOCKERFILE} is missing: "
+                           "build from a checkout, or set PGO_SANDBOX_IMAGE")
+    # a warning, so that even an unconfigured logger tells the CLI user why `up` waits
+    log.warning("building image %s on %s (minutes the first time, seconds after)", tag, base)
+    start = time.perf_counter()
+    stream = client.api.build(path=str(root), dockerfile=DOCKERFILE, tag=tag, decode=True,
+                              buildargs={"BASE_IMAGE": base}, rm=True, forcerm=True,
+                              labels={"pgo-sandbox.source": tag.split(":")[1]})
+    tail: list[str] = []
+    for chunk in stream:
+        if "error" in chunk:
+            raise RuntimeError(f"image build failed: {chunk['error']}\n" + "".join(tail[-30:]))
+        line = chunk.get("stream", "")
+        if line.strip():
+            tail.append(line)
+            if line.startswith("Step "):
+                log.info("%s", line.rstrip())
+    image = client.images.get(tag)
+    image.tag(IMAGE_REPO, "latest")
+    log.info("built %s in %.1f s", tag, time.perf_counter() - start)
+    _prune_old_images(client, keep=tag)
+    return tag
+
+
+def _prune_old_images(client, keep: str) -> None:
+    """Older source tags pile up while developing; drop those no container uses."""
+    from docker.errors import APIError
+
+    for image in client.images.list(name=IMAGE_REPO):
+        if any(t in (keep, f"{IMAGE_REPO}:latest") for t in image.tags):
+            continue
+        for t in image.tags:
+            try:
+                client.images.remove(t)
+            except APIError:
+                pass  # still used by a container: kept
+
+
+def project_name(state_dir: Path) -> str:
+    """Names of containers, network and volume: distinct per state directory."""
+    return "pgo-sandbox-" + hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:8]
+
+
+def _tar_one(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _save_config(state_dir: Path, topology: Topology) -> None:
+    """sandbox.json for commands on this machine: medmij profile, the in-network address map."""
+    network_map = {n.hostname: f"http://{n.hostname}:{NETWORK_PORT}" for n in topology.nodes}
+    state_dir.mkdir(parents=True, exist_ok=True)
+    SandboxConfig(topology, "medmij", network_map, state_dir).save(state_dir / "sandbox.json")
+
+
+def attach_compose(state_dir: Path, topology: Topology,
+                   base_port: int = DEFAULT_BASE_PORT) -> RuntimeInfo:
+    """Point this machine's commands (scenarios, status) at a `docker compose up` sandbox,
+    whose ports compose/docker-compose.yml publishes from base_port on."""
+    _save_config(state_dir, topology)
+    addresses = {n.hostname: f"http://127.0.0.1:{base_port + i}"
+                 for i, n in enumerate(topology.nodes)}
+    info = RuntimeInfo("docker", "medmij", addresses, {}, time.time())
+    info.save(state_dir)
+    return info
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, state_dir: Path, client=None) -> None:
+        self.state_dir = state_dir
+        self.project = project_name(state_dir)
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = _engine()
+        return self._client
+
+    def addresses(self, topology: Topology, base_port: int) -> dict[str, str]:
+        return {node.hostname: f"http://127.0.0.1:{base_port + i}"
+                for i, node in enumerate(topology.nodes)}
+
+    def _containers(self) -> list:
+        return self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.project}"})
+
+    def write_state_file(self, name: str, data: bytes | None) -> None:
+        """Put (or remove, with None) a file in the nodes' shared /state volume, e.g. the
+        sandbox clock: host-side commands cannot write into a named volume directly."""
+        running = [c for c in self._containers() if c.status == "running"]
+        if not running:
+            raise RuntimeError("no running container of this sandbox")
+        container = running[0]
+        if data is None:
+            container.exec_run(["rm", "-f", f"/state/{name}"])
+            return
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mode, entry.mtime = len(data), 0o644, int(time.time())
+            entry.uid = entry.gid = 10001
+            tar.addfile(entry, io.BytesIO(data))
+        container.put_archive("/state", buffer.getvalue())
+
+    def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
+           on_progress: Callable[[str], None] | None = None) -> RuntimeInfo:
+        if RuntimeInfo.load(self.state_dir) is not None:
+            raise RuntimeError(f"a sandbox already runs under {self.state_dir}; "
+                               "`pgo-sandbox down` first")
+        addresses = self.addresses(topology, base_port)
+        busy = [a for a in addresses.values() if not _port_free(int(a.rsplit(":", 1)[1]))]
+        if busy:
+            raise RuntimeError(f"ports in use: {busy}; pick another --base-port")
+        self.down()  # leftovers of a crashed run under the same state directory, if any
+        image = ensure_image(self.client)
+        _save_config(self.state_dir, topology)
+        started = time.time()
+        try:
+            ids = self._start(topology, image, addresses)
+        except DockerException as exc:
+            self.down()
+            raise RuntimeError(f"could not start the containers: {exc}") from exc
+        info = RuntimeInfo("docker", "medmij", addresses, ids, started)
+        info.save(self.state_dir)
+        urls = {n.id: addresses[n.hostname] for n in topology.nodes}
+        try:
+            wait_healthy(urls, timeout, alive=_Liveness(self), on_progress=on_progress)
+        except (TimeoutError, RuntimeError) as exc:
+            self.down()
+            raise RuntimeError(f"{exc}; container logs under {self.state_dir / 'logs'}") from exc
+        # from the first container created: creating and starting eight takes seconds too
+        info.healthy_seconds = time.time() - started
+        info.save(self.state_dir)
+        return info
+
+    def _start(self, topology: Topology, image: str, addresses: dict[str, str]) -> dict[str, str]:
+        """Create the network, the state volume and one container per node; start them all."""
+        labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
+        network = self.client.networks.create(self.project, driver="bridge", labels=labels)
+        volume = self.client.volumes.create(f"{self.project}-state", labels=labels)
+        topology_tar = _tar_one(Path(TOPOLOGY_IN_CONTAINER).name,
+                                topology_toml(topology).encode())
+        containers = []
+        for node in topology.nodes:
+            port = int(addresses[node.hostname].rsplit(":", 1)[1])
+            container = self.client.containers.create(
+                image,
+                command=[node.id, "--topology", TOPOLOGY_IN_CONTAINER],
+                name=f"{self.project}-{node.id}",
+                hostname=node.hostname,
+                labels={**labels, "pgo-sandbox.node": node.id},
+                ports={f"{NETWORK_PORT}/tcp": ("127.0.0.1", port)},
+                volumes={volume.name: {"bind": "/state", "mode": "rw"}},
+                network=network.name,
+                networking_config={network.name: self.client.api.create_endpoint_config(
+                    aliases=[node.hostname])},
+            )
+            container.put_archive(str(Path(TOPOLOGY_IN_CONTAINER).parent), topology_tar)
+            containers.append((node.id, container))
+        for _, container in containers:
+            container.start()
+        return {node_id: container.id for node_id, container in containers}
+
+    def status(self, info: RuntimeInfo, topology: Topology) -> list[NodeStatus]:
+        urls = {n.id: info.addresses[n.hostname] for n in topology.nodes}
+        probes = probe_all(urls)
+        states = {c.labels.get("pgo-sandbox.node"): c for c in self._containers()}
+        out = []
+        for node in topology.nodes:
+            ok, detail = probes[node.id]
+            container = states.get(node.id)
+            if not info.processes:  # attached to `docker compose up`: compose owns them
+                out.append(NodeStatus(node.id, node.role, node.hostname, urls[node.id], ok,
+                                      f"compose, {detail}"))
+                continue
+            if container is None:
+                ok, detail = False, "container gone"
+            elif container.status != "running":
+                ok, detail = False, f"container {container.status}"
+            short = container.short_id if container else "-"
+            out.append(NodeStatus(node.id, node.role, node.hostname, urls[node.id], ok,
+                                  f"container {short}, {detail}"))
+        return out
+
+    def down(self, timeout: float = 5.0) -> int:
+        """Stop and remove every container and the network; the state volume stays (reset)."""
+        containers = self._containers()
+        logs = self.state_dir / "logs"
+        if containers:
+            logs.mkdir(parents=True, exist_ok=True)
+
+        def stop(container) -> None:
+            node = container.labels.get("pgo-sandbox.node", container.name)
+            if container.status == "running":
+                container.stop(timeout=int(timeout))
+            (logs / f"{node}.log").write_bytes(container.logs())  # kept for `logs` after down
+            container.remove(force=True)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+            list(pool.map(stop, containers))
+        for network in self.client.networks.list(filters={"label": f"{LABEL}={self.project}"}):
+            network.remove()
+        (self.state_dir / "runtime.json").unlink(missing_ok=True)
+        return len(containers)
+
+    def logs(self, node_id: str) -> str | Path:
+        for container in self._containers():
+            if container.labels.get("pgo-sandbox.node") == node_id:
+                return container.logs().decode("utf-8", errors="replace")
+        return self.state_dir / "logs" / f"{node_id}.log"
+
+    def wipe(self) -> None:
+        """Forget all node data (the state volume, saved logs): back to the seed."""
+        for volume in self.client.volumes.list(filters={"label": f"{LABEL}={self.project}"}):
+            volume.remove(force=True)
+        for name in ("nodes", "logs", "clock.json"):
+            path = self.state_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
+class _Liveness:
+    """``alive(node)`` for wait_healthy, asking the engine at most twice a second."""
+
+    def __init__(self, runtime: DockerRuntime) -> None:
+        self.runtime = runtime
+        self.checked = 0.0
+        self.running: set[str] = set()
+
+    def __call__(self, node_id: str) -> bool:
+        if time.monotonic() - self.checked > 0.5:
+            self.running = {c.labels.get("pgo-sandbox.node") for c in self.runtime._containers()
+                            if c.status in ("created", "running")}
+            self.checked = time.monotonic()
+        return node_id in self.running
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Helpers around the runtime, for scripts and compose users:
+
+    build            make sure the node image for the current sources exists; print its tag
+    size IMAGE       print the image's size next to its base image's
+    attach           after `docker compose up`: write the state files that let
+                     `pgo-sandbox status` and `pgo-sandbox scenario run` reach that sandbox
+    """
+    import argparse
+
+    from sandbox.state import default_state_dir
+    from sandbox.topology import load_topology
+
+    parser = argparse.ArgumentParser(prog="python -m sandbox.runtime.docker",
+                                     description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build")
+    sub.add_parser("size").add_argument("image")
+    attach = sub.add_parser("attach")
+    attach.add_argument("--state-dir", type=Path, default=None)
+    attach.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT)
+    args = parser.parse_args(argv)
+    if args.command == "attach":
+        state = args.state_dir or default_state_dir()
+        attach_compose(state, load_topology(), args.base_port)
+        print(f"attached {state} to the compose sandbox on 127.0.0.1:{args.base_port}+")
+        return
+    client = _engine()
+    if args.command == "build":
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        print(ensure_image(client))
+    else:
+        size = client.images.get(args.image).attrs["Size"] / 1e6
+        base = client.images.get(base_image()).attrs["Size"] / 1e6
+        print(f"image {args.image}: {size:.0f} MB ({base_image()} {base:.0f} MB + "
+              f"{size - base:.0f} MB of sandbox and dependencies)")
+
+if __name__ == "__main__":
+    main()

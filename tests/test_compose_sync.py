@@ -1,0 +1,87 @@
+"""compose/docker-compose.yml stays in step with the topology, and the compose tool accepts it.
+
+The file is generated (``python -m sandbox.compose_gen``); these tests fail when someone edits
+the topology or the generator without regenerating, or breaks a rule of issue 7.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.compose_gen import COMPOSE_FILE, compose_yaml, topology_toml
+from sandbox.topology import load_topology, parse_topology
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER_READY = Path(os.environ.get("PGO_SANDBOX_DOCKER_WORK", "/tmp/pgo-sandbox-docker")) / "ready"
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text("utf-8"))
+
+
+def test_compose_file_is_generated_from_the_topology():
+    assert COMPOSE_FILE.read_text("utf-8") == compose_yaml(load_topology()), (
+        "compose/docker-compose.yml is out of date: run python -m sandbox.compose_gen")
+
+
+def test_one_service_per_node_with_its_medmij_hostname_as_alias():
+    topology, services = load_topology(), compose()["services"]
+    assert set(services) == {n.id for n in topology.nodes}
+    for node in topology.nodes:
+        service = services[node.id]
+        assert service["command"] == [node.id]
+        assert service["networks"]["medmij"]["aliases"] == [node.hostname]
+        assert service["volumes"] == ["state:/state"]
+        assert "test" in service["healthcheck"]
+
+
+def test_every_node_waits_for_a_healthy_registry():
+    topology, services = load_topology(), compose()["services"]
+    for node in topology.nodes[1:]:
+        assert services[node.id]["depends_on"] == {
+            topology.registry.id: {"condition": "service_healthy"}}
+    assert "build" in services[topology.registry.id]
+
+
+def test_ports_are_published_on_loopback_only():
+    for service in compose()["services"].values():
+        for port in service["ports"]:
+            assert port.startswith("127.0.0.1:"), port
+
+
+def test_topology_round_trips_through_toml():
+    """The docker runtime hands containers the host's topology as TOML."""
+    topology = load_topology()
+    assert parse_topology(tomllib.loads(topology_toml(topology))) == topology
+    odd = parse_topology(tomllib.loads(topology_toml(topology).replace(
+        'name = "Nexus DVA"', 'name = "Nexus \\"DVA\\" – ziekenhuis"')))
+    assert parse_topology(tomllib.loads(topology_toml(odd))) == odd
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker") and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return None
+
+
+@pytest.mark.container
+def test_compose_tool_accepts_the_file():
+    command = _compose_command()
+    if command is None:
+        reason = "neither docker-compose nor the docker compose plugin is installed"
+        if os.environ.get("CI") == "true" and DOCKER_READY.exists():
+            pytest.fail(f".ci/docker-setup.sh succeeded, yet {reason}")
+        pytest.skip(reason)
+    result = subprocess.run([*command, "-f", str(COMPOSE_FILE), "config", "-q"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,239 @@
+"""The docker runtime against a real engine: up healthy, hostnames inside, collect, down clean.
+
+Skips with the reason when no engine (or no base image) is at hand; fails instead when CI ran
+.ci/docker-setup.sh successfully (it leaves a marker), so a broken runtime never hides as a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+from typer.testing import CliRunner
+
+from sandbox.cli import app
+from sandbox.compose_gen import IMAGE, compose_yaml
+from sandbox.runtime import wait_healthy
+from sandbox.state import running
+from sandbox.topology import load_topology
+from scenarios import collect
+from tests.conftest import ROOT, free_base_port
+from tests.test_compose_sync import _compose_command
+
+pytestmark = pytest.mark.container
+
+DOCKER_READY = Path(os.environ.get("PGO_SANDBOX_DOCKER_WORK", "/tmp/pgo-sandbox-docker")) / "ready"
+TIMINGS: dict[str, float] = {}
+
+
+def _expected() -> bool:
+    return os.environ.get("CI") == "true" and DOCKER_READY.exists()
+
+
+def _unavailable(reason: str):
+    if _expected():
+        pytest.fail(f".ci/docker-setup.sh succeeded, yet {reason}")
+    pytest.skip(reason)
+
+
+def _marker_base_image() -> str | None:
+    if not DOCKER_READY.exists():
+        return None
+    for line in DOCKER_READY.read_text("utf-8").splitlines():
+        if line.startswith("base_image="):
+            return line.split("=", 1)[1]
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_timings(request):
+    """The figures issue 7 asks for, on the terminal even under -q."""
+    yield
+    if TIMINGS:
+        plugins = request.config.pluginmanager
+        with plugins.getplugin("capturemanager").global_and_fixture_disabled():
+            plugins.getplugin("terminalreporter").write_line("\ncontainer timings: " + ", ".join(
+                f"{k} {v:.1f} s" for k, v in TIMINGS.items() if v is not None))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """The Docker SDK client, with the base image the node image is built on."""
+    from sandbox.runtime.docker import _engine, base_image
+
+    try:
+        client = _engine()
+    except RuntimeError as exc:
+        _unavailable(str(exc))
+    with pytest.MonkeyPatch.context() as mp:
+        if "PGO_SANDBOX_BASE_IMAGE" not in os.environ and _marker_base_image():
+            mp.setenv("PGO_SANDBOX_BASE_IMAGE", _marker_base_image())
+        try:
+            client.images.get(base_image())
+        except Exception:  # noqa: BLE001 - any lookup failure means: not here
+            _unavailable(f"base image {base_image()} is not local: run .ci/docker-setup.sh "
+                         f"or `docker pull {base_image()}`")
+        yield client
+
+
+def _log_tails(logs: Path, lines: int = 5) -> str:
+    """The last lines of every node's log, saved by `down` (the failure says why)."""
+    return "".join(f"\n--- {p.stem}\n" + "\n".join(p.read_text("utf-8").splitlines()[-lines:])
+                   for p in sorted(logs.glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def docker_sandbox(engine, tmp_path_factory):
+    """`pgo-sandbox up --runtime docker` on the default topology, for this module."""
+    from sandbox.runtime.docker import DockerRuntime
+
+    state = tmp_path_factory.mktemp("docker-sandbox")
+    runtime = DockerRuntime(state, client=engine)
+    args = ["--state-dir", str(state)]
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, ["up", "--runtime", "docker", "--base-port",
+                                      str(free_base_port()), "--timeout", "90", *args])
+    TIMINGS["up (build if needed + start + healthy)"] = time.perf_counter() - start
+    try:
+        assert result.exit_code == 0, result.output + _log_tails(state / "logs")
+        yield state, runtime, args
+    finally:
+        runtime.down()
+        runtime.wipe()
+
+
+def test_up_prints_the_node_table_and_every_node_is_healthy(docker_sandbox):
+    state, _, args = docker_sandbox
+    result = CliRunner().invoke(app, ["status", "--json", *args])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {r["node"] for r in rows} == {n.id for n in running(state).topology.nodes}
+    assert all(r["healthy"] for r in rows)
+    assert all(r["url"].startswith("http://127.0.0.1:") for r in rows)
+    TIMINGS["healthy after start"] = running(state).info.healthy_seconds
+
+
+def test_nodes_run_as_non_root_and_reach_each_other_by_medmij_hostname(docker_sandbox, engine):
+    _, runtime, _ = docker_sandbox
+    (alpha,) = [c for c in runtime._containers() if c.labels["pgo-sandbox.node"] == "pgo-alpha"]
+    assert alpha.exec_run(["id", "-u"]).output.strip() == b"10001"
+    probe = ("import urllib.request as u; "
+             "print(u.urlopen('http://dva-nexus.sandbox.test:8000/health').status)")
+    result = alpha.exec_run(["python", "-c", probe])
+    assert result.exit_code == 0 and result.output.strip() == b"200", result.output
+
+
+def test_registry_publishes_medmij_profile_lists_valid_against_the_xsd(docker_sandbox,
+                                                                       medmij_dir):
+    state, _, _ = docker_sandbox
+    sandbox = running(state)
+    assert sandbox.info.profile == sandbox.config.profile == "medmij"
+    schema = etree.XMLSchema(etree.parse(
+        str(medmij_dir / "lists" / "xsd" / "MedMij_Zorgaanbiederslijst.xsd")))
+    zal = httpx.get(sandbox.url("registry", "/MedMij_Zorgaanbiederslijst.xml?api=1"))
+    assert zal.status_code == 200
+    document = etree.fromstring(zal.content)
+    assert schema.validate(document), schema.error_log
+    assert b"https://dva-nexus.sandbox.test/" in zal.content
+
+
+def test_collect_scenario_passes_in_containers(docker_sandbox):
+    state, _, args = docker_sandbox
+    start = time.perf_counter()
+    report = collect.run(running(state))
+    TIMINGS["collect scenario"] = time.perf_counter() - start
+    assert report.ok, report.to_dict()
+    logs = CliRunner().invoke(app, ["logs", "dva-nexus", "--lines", "200", *args])
+    assert logs.exit_code == 0 and report.summary["correlation_id"] in logs.output
+
+
+@pytest.mark.parametrize("name", ["inspection", "share", "long-lived-consent", "portability",
+                                  "bankruptcy"])
+def test_every_scenario_runs_unchanged_in_containers(docker_sandbox, name):
+    """The same scenarios as on the local runtime (long-lived consent moves the clock in the
+    containers' shared volume; bankruptcy waits for the DVAs' list refresh)."""
+    state, _, args = docker_sandbox
+    extra = ["--users", "1"] if name == "bankruptcy" else []
+    result = CliRunner().invoke(app, ["scenario", "run", name, *extra, *args],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"scenario {name} passed" in result.output
+
+
+def test_bounded_load_run_in_containers(docker_sandbox, tmp_path):
+    state, _, args = docker_sandbox
+    summary = tmp_path / "summary.json"
+    result = CliRunner().invoke(app, [
+        "load", "collect", "--users", "2", "--spawn-rate", "2", "--duration", "4",
+        "--think-scale", "0", "--max-requests", "400", "--ceiling-users", "2",
+        "--ceiling-duration", "2", "--out", str(tmp_path), "--json", str(summary), *args])
+    assert result.exit_code == 0, result.output
+    data = json.loads(summary.read_text())
+    assert data["failures"] == 0 and data["requests_per_s"] > 0
+
+
+def test_reset_forgets_node_data(docker_sandbox):
+    state, _, args = docker_sandbox
+    sandbox = running(state)
+    person = httpx.post(sandbox.url("pgo-alpha", "/api/persons"), json={"name": "reset test"})
+    person_url = sandbox.url("pgo-alpha", f"/api/persons/{person.json()['id']}")
+    assert httpx.get(person_url).status_code == 200
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, ["reset", *args])
+    TIMINGS["reset (down + wipe + up, warm)"] = time.perf_counter() - start
+    assert result.exit_code == 0, result.output
+    assert httpx.get(running(state).url("pgo-alpha", "/health")).status_code == 200
+    assert httpx.get(person_url).status_code == 404
+
+
+def test_down_leaves_nothing_behind(docker_sandbox, engine):
+    state, runtime, args = docker_sandbox
+    result = CliRunner().invoke(app, ["down", *args])
+    assert result.exit_code == 0, result.output
+    label = {"label": f"pgo-sandbox.project={runtime.project}"}
+    assert engine.containers.list(all=True, filters=label) == []
+    assert engine.networks.list(filters=label) == []
+    assert not (state / "runtime.json").exists()
+    logs = CliRunner().invoke(app, ["logs", "registry", *args])  # saved at down
+    assert logs.exit_code == 0 and logs.output.strip()
+    runtime.wipe()
+    assert engine.volumes.list(filters=label) == []
+
+
+def test_compose_file_runs_the_collect_scenario(engine, tmp_path):
+    """`docker compose up` on the generated file (own ports and project name, so it can run
+    beside a developer's sandbox), then the collect scenario from this machine."""
+    from sandbox.runtime.docker import attach_compose, ensure_image
+
+    command = _compose_command()
+    if command is None:
+        _unavailable("neither docker-compose nor the docker compose plugin is installed")
+    topology, base_port = load_topology(), free_base_port()
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text(compose_yaml(topology, base_port).replace(IMAGE, ensure_image(engine)))
+    project = f"pgo-test-{os.getpid()}"
+    compose = [*command, "-f", str(compose_file), "--project-directory", str(ROOT / "compose"),
+               "-p", project]
+    state = tmp_path / "state"
+    addresses = attach_compose(state, topology, base_port).addresses
+    start = time.perf_counter()
+    try:
+        up = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True)
+        assert up.returncode == 0, up.stderr
+        wait_healthy({n.id: addresses[n.hostname] for n in topology.nodes}, timeout=90)
+        TIMINGS["compose up to healthy"] = time.perf_counter() - start
+        report = collect.run(running(state))
+        assert report.ok, report.to_dict()
+    finally:
+        down = subprocess.run([*compose, "down", "-v", "--timeout", "5"], capture_output=True,
+                              text=True)
+    assert down.returncode == 0, down.stderr
+    label = {"label": f"com.docker.compose.project={project}"}
+    assert engine.containers.list(all=True, filters=label) == []
+    assert engine.volumes.list(filters=label) == []
