@@ -1,7 +1,7 @@
 """The sandbox clock: wall time plus an offset that tests and demos can move forward.
 
 The offset lives in ``clock.json`` in the state directory so every node agrees on it; it is
-re-read only when the file changes.
+re-read when the file changes (and for two seconds after, see ``offset``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def offset() -> float:
     except FileNotFoundError:
         _mtime, _offset = None, 0.0
         return 0.0
-    if mtime != _mtime:
+    # Re-read when the file changed, and while it is fresh: a copy into a container volume
+    # carries whole-second mtimes, so two changes within a second look alike by mtime alone.
+    if mtime != _mtime or time.time() - mtime < 2.0:
         try:
             _offset = float(json.loads(_path.read_text("utf-8")).get("offset_seconds", 0.0))
             _mtime = mtime
