@@ -1,7 +1,7 @@
 """The sandbox clock: wall time plus an offset that tests and demos can move forward.
 
 The offset lives in ``clock.json`` in the state directory so every node agrees on it; it is
-re-read when the file changes (and for two seconds after, see ``offset``).
+re-read only when the file changes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 _path: Path | None = None
-_mtime: float | None = None
+_mtime: tuple | None = None
 _offset = 0.0
 
 
@@ -26,16 +26,17 @@ def offset() -> float:
     if _path is None:
         return 0.0
     try:
-        mtime = os.stat(_path).st_mtime
+        st = os.stat(_path)
     except FileNotFoundError:
         _mtime, _offset = None, 0.0
         return 0.0
-    # Re-read when the file changed, and while it is fresh: a copy into a container volume
-    # carries whole-second mtimes, so two changes within a second look alike by mtime alone.
-    if mtime != _mtime or time.time() - mtime < 2.0:
+    # A copy into a container volume carries a whole-second mtime, so two changes within one
+    # second look alike by mtime; the inode change time (set by the kernel, in ns) does not.
+    signature = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
+    if signature != _mtime:
         try:
             _offset = float(json.loads(_path.read_text("utf-8")).get("offset_seconds", 0.0))
-            _mtime = mtime
+            _mtime = signature
         except (ValueError, OSError):
             pass  # a half-written file is re-read at the next call
     return _offset
