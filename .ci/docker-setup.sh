@@ -52,6 +52,12 @@ if docker info >/dev/null 2>&1; then
     done_step "engine already running"
 else
     mkdir -p "$WORK/data"
+    # an engine killed with the previous session leaves pid files behind: dockerd then refuses
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+            rm -f "$pidfile"
+        fi
+    done
     # setsid: the engine outlives this script (the tests need it) but not the CI run
     setsid dockerd --data-root "$WORK/data" --host "$DOCKER_HOST" \
         >"$WORK/dockerd.log" 2>&1 </dev/null &
