@@ -64,9 +64,14 @@ def _runtime_of(state_dir: Path):
 
 
 def _nodes_table(title: str, rows) -> Table:
+    rows = list(rows)
     table = Table(title=title)
-    for column in ("node", "role", "hostname", "url", "health"):
-        table.add_column(column)
+    table.add_column("node", no_wrap=True)
+    table.add_column("role")
+    table.add_column("hostname", overflow="fold")
+    # people copy the URL: never cut it, whatever the terminal's width
+    table.add_column("url", no_wrap=True, min_width=max((len(s.url) for s in rows), default=3))
+    table.add_column("health")
     for s in rows:
         table.add_row(s.node, s.role, s.hostname, s.url,
                       "[green]healthy[/]" if s.healthy else f"[red]down[/] {s.detail}")
