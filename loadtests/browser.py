@@ -6,15 +6,17 @@ Same forms, same redirects, same cookies; each request is reported under its Med
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from locust import HttpUser
 from locust.clients import HttpSession
 from requests import Response
 
 from loadtests.common import step_name
-from loadtests.target import Target
+from loadtests.target import Target, target
 from scenarios.useragent import Browser
 
 
@@ -45,3 +47,17 @@ class LocustBrowser(Browser):
                                        allow_redirects=False, **kwargs)
         self.hops.append((method, url, response.status_code))
         return response
+
+
+class PersonUser(HttpUser):
+    """A person with a browser, known at one of the topology's PGOs: what every browser-flow
+    user (collect, long-lived consent, inspection, PGO, share, portability) starts from."""
+
+    abstract = True
+    host = "http://127.0.0.1"  # every request is absolute; see loadtests.target
+
+    def on_start(self) -> None:
+        self.target = target()
+        self.browser = LocustBrowser(self.client, self.target)
+        self.dvp = random.choice(self.target.topology.dvps)
+        self.person_id: str | None = None

@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import random
 
-from locust import HttpUser, task
+from locust import task
 
-from loadtests.browser import LocustBrowser
+from loadtests.browser import PersonUser
 from loadtests.common import Transaction, flow_name, pause
 from loadtests.medmij import PgoBackend, consent_code
-from loadtests.target import target
 
 
-class CollectUser(HttpUser):
+class CollectUser(PersonUser):
     """A person who opens their PGO in the morning and collects from one provider."""
 
     wait_time = pause(20, 60)  # between visits
-    host = "http://127.0.0.1"  # every request is absolute; see loadtests.target
     weight = 10
 
     def on_start(self) -> None:
-        self.target = target()
-        self.browser = LocustBrowser(self.client, self.target)
+        super().on_start()
         self.backend = PgoBackend(self, self.target)
 
     @task

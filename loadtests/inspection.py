@@ -6,23 +6,20 @@ the step "inspection collect (token + searches)".
 
 from __future__ import annotations
 
-from locust import HttpUser, task
+from locust import task
 
-from loadtests.browser import LocustBrowser
+from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, pause
-from loadtests.target import target
 
 
-class InspectionUser(HttpUser):
+class InspectionUser(PersonUser):
     """A person who looks once which providers hold data, without choosing a PGO."""
 
     wait_time = pause(60, 180)
-    host = "http://127.0.0.1"
     weight = 1
 
     def on_start(self) -> None:
-        self.target = target()
-        self.browser = LocustBrowser(self.client, self.target)
+        super().on_start()
 
     @task
     def view(self) -> None:

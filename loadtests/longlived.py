@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import random
 
-from locust import HttpUser, task
+from locust import task
 
-from loadtests.browser import LocustBrowser
+from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, flow_name, pause
 from loadtests.medmij import PgoBackend, consent_code
-from loadtests.target import target
 
 
-class LongLivedUser(HttpUser):
+class LongLivedUser(PersonUser):
     """One person's standing consent, refreshed and re-collected by the PGO."""
 
     wait_time = pause(30, 90)  # between re-collects
-    host = "http://127.0.0.1"
     weight = 3
 
     def on_start(self) -> None:
-        self.target = target()
-        self.browser = LocustBrowser(self.client, self.target)
+        super().on_start()
         self.backend = PgoBackend(self, self.target)
         self.provider, self.services = random.choice(self.target.collects())
         self.client_node = random.choice(self.target.topology.dvps)

@@ -10,26 +10,21 @@ from __future__ import annotations
 
 import random
 
-from locust import HttpUser, task
+from locust import task
 
-from loadtests.browser import LocustBrowser
+from loadtests.browser import PersonUser
 from loadtests.common import Transaction, flow_name, pause
 from loadtests.medmij import pgo_account, pgo_collect
-from loadtests.target import target
 
 
-class PgoCollectUser(HttpUser):
+class PgoCollectUser(PersonUser):
     """One person with an account at one PGO, collecting from one provider per visit."""
 
     wait_time = pause(20, 60)
-    host = "http://127.0.0.1"
     weight = 3
 
     def on_start(self) -> None:
-        self.target = target()
-        self.browser = LocustBrowser(self.client, self.target)
-        self.dvp = random.choice(self.target.topology.dvps)
-        self.person_id: str | None = None
+        super().on_start()
 
     @task
     def collect(self) -> None:

@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import random
 
-from locust import HttpUser, task
+from locust import task
 
-from loadtests.browser import LocustBrowser
+from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, flow_name, pause
 from loadtests.medmij import pgo_account, pgo_collect
-from loadtests.target import target
 
 
-class PortabilityExportUser(HttpUser):
+class PortabilityExportUser(PersonUser):
     """A person of the failed vendor taking their data elsewhere."""
 
     wait_time = pause(10, 40)
-    host = "http://127.0.0.1"
     weight = 1
 
     def on_start(self) -> None:
-        self.target = target()
-        self.browser = LocustBrowser(self.client, self.target)
-        self.dvp = random.choice(self.target.topology.dvps)
-        self.person_id: str | None = None
+        super().on_start()
 
     @task
     def export(self) -> None:

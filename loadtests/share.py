@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-from locust import HttpUser, task
+from locust import task
 
-from loadtests.browser import LocustBrowser
+from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, flow_name, pause
 from loadtests.medmij import person_consents, pgo_account
 from loadtests.target import target
@@ -33,17 +33,14 @@ def share_services() -> list[tuple[str, str]]:
     return pairs
 
 
-class ShareUser(HttpUser):
+class ShareUser(PersonUser):
     """One person at one PGO sending a measurement or a document to a provider now and then."""
 
     wait_time = pause(60, 180)
-    host = "http://127.0.0.1"
     weight = 1
 
     def on_start(self) -> None:
-        self.target = target()
-        self.browser = LocustBrowser(self.client, self.target)
-        self.dvp = random.choice(self.target.topology.dvps)
+        super().on_start()
         self.pairs = share_services()
         if not self.pairs:
             raise FlowError("no provider offers a share gegevensdienst (52/53) on the ZAL")

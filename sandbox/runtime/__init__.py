@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+
+from sandbox.state import RuntimeInfo
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_can_start(state_dir: Path, addresses: dict[str, str]) -> None:
+    """Refuse a second sandbox under one state directory, or ports another program holds."""
+    if RuntimeInfo.load(state_dir) is not None:
+        raise RuntimeError(f"a sandbox already runs under {state_dir}; `pgo-sandbox down` first")
+    busy = [a for a in addresses.values() if not port_free(int(a.rsplit(":", 1)[1]))]
+    if busy:
+        raise RuntimeError(f"ports in use: {busy}; pick another --base-port")
 
 
 @dataclass

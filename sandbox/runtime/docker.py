@@ -26,8 +26,8 @@ from pathlib import Path
 from docker.errors import DockerException
 
 from sandbox.compose_gen import topology_toml
-from sandbox.runtime import NodeStatus, probe_all, wait_healthy
-from sandbox.runtime.local import DEFAULT_BASE_PORT, _port_free
+from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
+from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
 from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
@@ -135,11 +135,12 @@ def project_name(state_dir: Path) -> str:
     return "pgo-sandbox-" + hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:8]
 
 
-def _tar_one(name: str, data: bytes) -> bytes:
+def _tar_one(name: str, data: bytes, owner: int = 0) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        info.uid = info.gid = owner
         tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -194,23 +195,12 @@ class DockerRuntime:
         if data is None:
             container.exec_run(["rm", "-f", f"/state/{name}"])
             return
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            entry = tarfile.TarInfo(name)
-            entry.size, entry.mode, entry.mtime = len(data), 0o644, int(time.time())
-            entry.uid = entry.gid = 10001
-            tar.addfile(entry, io.BytesIO(data))
-        container.put_archive("/state", buffer.getvalue())
+        container.put_archive("/state", _tar_one(name, data, owner=10001))
 
     def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
            on_progress: Callable[[str], None] | None = None) -> RuntimeInfo:
-        if RuntimeInfo.load(self.state_dir) is not None:
-            raise RuntimeError(f"a sandbox already runs under {self.state_dir}; "
-                               "`pgo-sandbox down` first")
         addresses = self.addresses(topology, base_port)
-        busy = [a for a in addresses.values() if not _port_free(int(a.rsplit(":", 1)[1]))]
-        if busy:
-            raise RuntimeError(f"ports in use: {busy}; pick another --base-port")
+        check_can_start(self.state_dir, addresses)
         self.down()  # leftovers of a crashed run under the same state directory, if any
         image = ensure_image(self.client)
         _save_config(self.state_dir, topology)

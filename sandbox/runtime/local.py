@@ -6,28 +6,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from sandbox.runtime import NodeStatus, probe_all, wait_healthy
+from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
 from sandbox.state import RuntimeInfo
 from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
 
 DEFAULT_BASE_PORT = 18400
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _alive(pid: int) -> bool:
@@ -56,13 +45,8 @@ class LocalRuntime:
 
     def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
            on_progress=None, reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo:
-        if RuntimeInfo.load(self.state_dir) is not None:
-            raise RuntimeError(f"a sandbox already runs under {self.state_dir}; "
-                               "`pgo-sandbox down` first")
         addresses = self.addresses(topology, base_port)
-        busy = [a for a in addresses.values() if not _port_free(int(a.rsplit(":", 1)[1]))]
-        if busy:
-            raise RuntimeError(f"ports in use: {busy}; pick another --base-port")
+        check_can_start(self.state_dir, addresses)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         config = SandboxConfig(topology, "loopback", addresses, self.state_dir, reference_data)
         config_path = self.state_dir / "sandbox.json"
