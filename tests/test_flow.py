@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -254,3 +255,14 @@ def test_lists_served_with_rising_volgnummer(sandbox, http):
         assert parse_list("ocl", after.content)[0] == parse_list("ocl", before.content)[0] + 1
     finally:
         assert http.delete(f"{admin}/pgo-delta.sandbox.test").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["Bad\u001bName", "Lone \ud83c surrogate", " padded "])
+def test_registry_refuses_client_names_that_cannot_be_published(sandbox, http, name):
+    """A name the OCL's XML cannot carry is a 400 at the admin API, never a broken list."""
+    r = http.post(sandbox.url("registry", "/admin/clients"),
+                  content=json.dumps({"hostname": "pgo-odd.sandbox.test", "name": name}),
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert http.get(sandbox.url("registry", "/MedMij_OAuthclientlist.xml?api=1")).status_code \
+        == 200

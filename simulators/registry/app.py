@@ -4,7 +4,7 @@ and the localisation index keyed by pseudonymised BSN."""
 from __future__ import annotations
 
 from fastapi import HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sandbox.topology import HOSTNAME, ZORGAANBIEDERNAAM
 from simulators.common import pseudonym
@@ -29,6 +29,18 @@ class ProviderIn(BaseModel):
 class ClientIn(BaseModel):
     hostname: str = Field(pattern=HOSTNAME.pattern)
     name: str = Field(min_length=3, max_length=50)
+
+    @field_validator("name")
+    @classmethod
+    def printable(cls, name: str) -> str:
+        """The OCL is XML and shown on consent screens: printable text only."""
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not valid Unicode text") from None
+        if not name.isprintable() or name != name.strip():
+            raise ValueError("only printable characters, no leading or trailing spaces")
+        return name
 
 
 def create_app(config: SandboxConfig, node_id: str) -> object:
