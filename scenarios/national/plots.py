@@ -11,7 +11,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # headless: must precede pyplot's import
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from scenarios.national.model import Result  # noqa: E402
 
@@ -21,6 +23,11 @@ def _dates(result: Result) -> list[date]:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
+    for ax in fig.axes:  # dates as 2025, Jul …; whole years as 2025, never 2024.75
+        if isinstance(ax.xaxis.get_major_formatter(), mdates.AutoDateFormatter):
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
