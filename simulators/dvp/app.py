@@ -159,7 +159,7 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
                 "grant_type": "authorization_code", "code": code, "client_id": node.hostname,
                 "redirect_uri": redirect_uri}, correlation_id)
             available = granted_services(token, pending["provider"], available)
-            results = []
+            results, replayed = [], []
             for service in available:
                 replay = portability.pending_replay(dvp, pending["person_id"],
                                                     pending["provider"], service)
@@ -167,8 +167,7 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
                     results += await portability.replay(
                         dvp, services[service], service, token["access_token"], replay,
                         correlation_id, GEGEVENSDIENSTEN[service].fhir_version)
-                    portability.mark_replayed(dvp, pending["person_id"], pending["provider"],
-                                              service)
+                    replayed.append(service)
                 else:
                     results += await run_searches(client, services[service], service,
                                                   token["access_token"], correlation_id)
@@ -180,6 +179,8 @@ def create_app(config: SandboxConfig, node_id: str) -> FastAPI:
                          token)
         stored = store.store_collect(pending["person_id"], pending["provider"], results,
                                      correlation_id)
+        for service in replayed:  # only once what they rebuilt is stored
+            portability.mark_replayed(dvp, pending["person_id"], pending["provider"], service)
         failed = [r.request_uri for r in results if r.status != 200]
         summary = {
             "status": "collected" if not failed else "partial",
