@@ -26,6 +26,7 @@ from simulators.dvp.report import (
     parse_report,
     xml_from_package,
 )
+from simulators.population import pdf
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS import_request (
@@ -43,6 +44,17 @@ def person_report(dvp, person_id: str) -> Report:
     log = dvp.store.request_log(person_id)
     stamps = [e["timestamp"] for e in log] or [_now()]
     return Report(dvp.hostname, min(stamps), max(stamps), _now(), actions_from_log(log))
+
+
+def dossier(dvp, person: dict, report: Report) -> bytes:
+    """A one-page PDF of what the PGO holds, for the person (the report is for the next PGO)."""
+    held = Counter((i["provider"], i["gegevensdienst"], i["resource"]["resourceType"])
+                   for i in dvp.store.resources(person["id"]))
+    lines = [f"Deelnemer: {report.deelnemer}", f"Periode: {report.van} tot {report.tot}",
+             f"Ophaalacties: {len(report.actions)}", ""]
+    lines += [f"{provider} ({service}): {kind} x {n}"
+              for (provider, service, kind), n in sorted(held.items())]
+    return pdf.render(f"Dossier van {person['name']}", lines or ["Geen gegevens."])
 
 
 def pending_replay(dvp, person_id: str, provider: str, service: str) -> list[str]:
@@ -94,9 +106,10 @@ def build_router(dvp) -> APIRouter:
 
     @router.get("/api/persons/{person_id}/portability/fhir")
     async def export_fhir(person_id: str) -> Response:
-        dvp.person_or_404(person_id)
+        person = dvp.person_or_404(person_id)
         report = person_report(dvp, person_id)
-        package = fhir_package(build_report(report), report.tijdstempel)
+        package = fhir_package(build_report(report), report.tijdstempel,
+                               dossier(dvp, person, report))
         return Response(orjson.dumps(package),
                         media_type="application/fhir+json; fhirVersion=3.0")
 

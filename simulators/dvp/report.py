@@ -134,26 +134,39 @@ def parse_report(content: bytes) -> Report:
                   _text(meta, "Tijdstempel"), actions)
 
 
-def fhir_package(xml: bytes, tijdstempel: str) -> dict:
-    """The 2025 packaging: DocumentReference (EXPORT/REPORT) pointing at the XML Binary."""
-    binary_id = str(uuid.uuid4())
-    binary = {"resourceType": "Binary", "id": binary_id, "contentType": "application/xml",
-              "content": base64.b64encode(xml).decode()}
-    document = {
+def _document(kind: str, display: str, binary: dict, tijdstempel: str, size: int) -> dict:
+    return {
         "resourceType": "DocumentReference",
         "id": str(uuid.uuid4()),
         "status": "current",
         "class": {"coding": [{"system": PORTABILITY_SYSTEM, "code": "EXPORT",
                               "display": "Export"}]},
-        "type": {"coding": [{"system": PORTABILITY_SYSTEM, "code": "REPORT",
-                             "display": "Portabiliteitsrapport"}]},
+        "type": {"coding": [{"system": PORTABILITY_SYSTEM, "code": kind, "display": display}]},
         "indexed": tijdstempel,
-        "content": [{"attachment": {"contentType": "application/xml", "url":
-                                    f"Binary/{binary_id}", "size": len(xml)}}],
+        "content": [{"attachment": {"contentType": binary["contentType"],
+                                    "url": f"Binary/{binary['id']}", "size": size}}],
     }
+
+
+def _binary(content_type: str, data: bytes) -> dict:
+    return {"resourceType": "Binary", "id": str(uuid.uuid4()), "contentType": content_type,
+            "content": base64.b64encode(data).decode()}
+
+
+def fhir_package(xml: bytes, tijdstempel: str, dossier_pdf: bytes | None = None) -> dict:
+    """The 2025 packaging: DocumentReference (EXPORT/REPORT) pointing at the XML Binary, and
+    with a PDF, a second one (EXPORT/DOSSIER) for the person to read."""
+    parts = [("REPORT", "Portabiliteitsrapport", _binary("application/xml", xml), len(xml))]
+    if dossier_pdf is not None:
+        parts.append(("DOSSIER", "Dossier", _binary("application/pdf", dossier_pdf),
+                      len(dossier_pdf)))
+    entries = []
+    for kind, display, binary, size in parts:
+        document = _document(kind, display, binary, tijdstempel, size)
+        entries += [{"fullUrl": f"urn:uuid:{document['id']}", "resource": document},
+                    {"fullUrl": f"urn:uuid:{binary['id']}", "resource": binary}]
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection",
-            "entry": [{"fullUrl": f"urn:uuid:{document['id']}", "resource": document},
-                      {"fullUrl": f"urn:uuid:{binary_id}", "resource": binary}]}
+            "entry": entries}
 
 
 def xml_from_package(bundle: dict) -> bytes:
