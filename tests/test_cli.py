@@ -96,3 +96,17 @@ def check_reference_patient_collects(state_dir):
                          bsn=persons[0]["bsn"])
     assert report.ok, report.to_dict()
     assert report.summary["resources"] > 5
+
+
+def test_population_show_finds_a_person_of_the_running_sandbox(sandbox):
+    """The population command and the sandbox's nodes agree on who is who and where."""
+    from simulators.common.http import sync_client
+
+    with sync_client(sandbox.info.addresses) as http:
+        person = http.get(sandbox.url("digid", "/api/test-persons"),
+                          params={"provider": "rivmvaccinaties@medmij", "n": 1}).json()[0]
+    result = runner.invoke(app, ["population", "show", "--bsn", person["bsn"], "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["index"] == person["index"] and shown["name"] == person["name"]
+    assert "rivmvaccinaties@medmij" in shown["holders"]

@@ -21,13 +21,6 @@ from simulators.population.holders import ProviderRef
 from simulators.population.population import Population
 from simulators.population.summary import summarize
 
-DEFAULT_PROVIDERS = (
-    ProviderRef("huisartsenpraktijksandbox@medmij", "gp", "Huisartsenpraktijk Sandbox"),
-    ProviderRef("umcsandbox@medmij", "hospital", "UMC Sandbox"),
-    ProviderRef("apotheeksandbox@medmij", "pharmacy", "Apotheek Sandbox"),
-    ProviderRef("ggzsandbox@medmij", "ggz", "GGZ Sandbox"),
-    ProviderRef("rivm@medmij", "rivm", "RIVM"),
-)
 err = Console(stderr=True)
 
 
@@ -36,26 +29,40 @@ class Format(StrEnum):
     bundle = "bundle"
 
 
-Seed = Annotated[int, typer.Option(help="Population seed: same seed, same people.")]
-Size = Annotated[int, typer.Option(help="Population size (up to 81,000,000; NL is ~18M).")]
+Seed = Annotated[int | None, typer.Option(
+    help="Population seed (default: the topology's): same seed, same people.")]
+Size = Annotated[int | None, typer.Option(
+    help="Population size (default: the topology's; up to 81,000,000, NL is ~18M).")]
+TopologyFile = Annotated[Path | None, typer.Option(
+    "--topology", help="Topology TOML (default: the packaged one the sandbox runs).",
+    exists=True, dir_okay=False)]
 
 
-def _population(seed: int, size: int) -> Population:
-    return Population(seed, size, DEFAULT_PROVIDERS)
+def _population(seed: int | None, size: int | None, topology: Path | None = None,
+                at_least: int = 0) -> Population:
+    """The population a sandbox with this topology serves: its providers, seed and size, so a
+    BSN seen in the running sandbox is found here too."""
+    from sandbox.topology import load_topology
+
+    topo = load_topology(topology)
+    providers = tuple(ProviderRef(p.name, p.kind, p.display) for p in topo.providers)
+    return Population(topo.seed if seed is None else seed,
+                      max(topo.population if size is None else size, at_least), providers)
 
 
 def show(
     bsn: Annotated[str | None, typer.Option(help="BSN of the person.")] = None,
     index: Annotated[int | None, typer.Option(help="Index of the person.")] = None,
-    seed: Seed = 1,
-    size: Size = 18_000_000,
+    seed: Seed = None,
+    size: Size = None,
+    topology: TopologyFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
 ) -> None:
     """Print a readable summary of one person.
 
     Example: pgo-sandbox population show --index 42   (or --bsn 296348429)
     """
-    pop = _population(seed, size)
+    pop = _population(seed, size, topology)
     if (bsn is None) == (index is None):
         err.print("[red]UsageError[/red]: give exactly one of --bsn or --index")
         raise typer.Exit(2)
@@ -87,15 +94,16 @@ def export(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("population-export"),
     fmt: Annotated[Format, typer.Option("--format", help="ndjson or one Bundle per person.")] =
     Format.ndjson,
-    seed: Seed = 1,
-    size: Size = 18_000_000,
+    seed: Seed = None,
+    size: Size = None,
+    topology: TopologyFile = None,
     summaries: Annotated[bool, typer.Option(help="Also write summaries.ndjson.")] = False,
 ) -> None:
     """Write the FHIR resources of the first N people, per provider and gegevensdienst.
 
     Example: pgo-sandbox population export --n 1000 --format ndjson --out /tmp/pop
     """
-    pop = _population(seed, max(size, n))
+    pop = _population(seed, size, topology, at_least=n)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, object] = {}
     summary_file = (out / "summaries.ndjson").open("w", encoding="utf-8") if summaries else None
