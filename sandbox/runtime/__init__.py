@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def wipe_state(state_dir: Path) -> None:
+    """Forget what the nodes stored on this machine (grants, collected data, registry edits,
+    logs, the clock): back to the seeded state. The topology and config stay."""
+    for name in ("nodes", "logs", "clock.json"):
+        path = state_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def check_can_start(state_dir: Path, addresses: dict[str, str]) -> None:

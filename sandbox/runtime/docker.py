@@ -16,7 +16,6 @@ import hashlib
 import io
 import logging
 import os
-import shutil
 import tarfile
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from pathlib import Path
 from docker.errors import DockerException
 
 from sandbox.compose_gen import topology_toml
-from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
+from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy, wipe_state
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
 from sandbox.topology import Topology
@@ -303,12 +302,7 @@ class DockerRuntime:
         """Forget all node data (the state volume, saved logs): back to the seed."""
         for volume in self.client.volumes.list(filters={"label": f"{LABEL}={self.project}"}):
             volume.remove(force=True)
-        for name in ("nodes", "logs", "clock.json"):
-            path = self.state_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+        wipe_state(self.state_dir)
 
 
 class _Liveness:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
+from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy, wipe_state
 from sandbox.state import RuntimeInfo
 from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
@@ -115,9 +114,4 @@ class LocalRuntime:
 
     def wipe(self) -> None:
         """Forget all node data (grants, collected data, registry edits): back to the seed."""
-        for name in ("nodes", "logs", "clock.json"):
-            path = self.state_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+        wipe_state(self.state_dir)
