@@ -71,6 +71,13 @@ def test_share_scenario_end_to_end_and_second_pgo_sees_it(sandbox):
     assert report.ok, report.to_dict()
     assert report.summary["shared_resources"] == 4  # 2 Observations, a document and its PDF
     assert report.summary["reader"] == "pgo-beta"
+    # what the PGO keeps of a share sits in its one store, which a curator's erasure empties
+    import sqlite3
+
+    node_dir = sandbox.state_dir / "nodes" / report.summary["dvp"]
+    db = sqlite3.connect(node_dir / "dvp.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM share_log WHERE status = 'shared'").fetchone()[0]
+    assert not list(node_dir.glob("share.sqlite*"))
 
 
 def test_shared_measurement_is_the_latest_in_the_bgz_of_any_pgo(sandbox, http):

@@ -3,8 +3,8 @@ PGO to a provider.
 
 Scope ``<provider>~<gegevensdienst>``; the DVA logs the person in with DigiD, checks the
 provider is receptive and shows the Bevestigingsverklaring; the PGO then writes one FHIR
-transaction Bundle to the provider's resource endpoint. Kept in its own SQLite file beside the
-DVP's store, so the collect path stays untouched.
+transaction Bundle to the provider's resource endpoint. Pending shares and the share log are
+kept in the DVP's own store.
 """
 
 from __future__ import annotations
@@ -22,19 +22,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from simulators.common import clock
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.http import medmij_headers
-from simulators.common.storage import open_db, transaction
 from simulators.dvp.collect import CollectError, token_request
 from simulators.population import pdf
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS share_request (
-    state TEXT PRIMARY KEY, person_id TEXT NOT NULL, provider TEXT NOT NULL,
-    service TEXT NOT NULL, correlation_id TEXT NOT NULL, created REAL NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS share_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL, provider TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL REFERENCES person(id),
+    provider TEXT NOT NULL,
     service TEXT NOT NULL, status TEXT NOT NULL, error TEXT, locations TEXT NOT NULL,
     timestamp TEXT NOT NULL, correlation_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS share_log_person ON share_log(person_id);
@@ -117,26 +113,30 @@ def share_bundle(service: str, person: dict) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
+def share_scope(provider: str, service: str) -> str:
+    """Delen always names one gegevensdienst: ``<provider>~<id>``."""
+    return f"{provider.removesuffix('@medmij')}~{service}"
+
+
 class ShareStore:
+    """Pending shares are ordinary pending authorizations of the DVP's store, and the share log
+    lives in the same database: one place for a person's data, which the curator's erasure
+    empties whole."""
+
     def __init__(self, dvp) -> None:
-        self.db = open_db(dvp.config.node_dir(dvp.node.id) / "share.sqlite", SCHEMA)
+        self.store = dvp.store
+        self.db = dvp.store.db
+        self.db.executescript(SCHEMA)
 
     def start(self, person_id: str, provider: str, service: str, correlation_id: str) -> str:
-        state = str(uuid.uuid4())
-        self.db.execute(
-            "INSERT INTO share_request (state, person_id, provider, service, correlation_id,"
-            " created) VALUES (?,?,?,?,?,?)",
-            (state, person_id, provider, service, correlation_id, clock.now()))
-        return state
+        return self.store.start_authorization(person_id, provider, share_scope(provider, service),
+                                              [service], correlation_id)
 
     def take(self, state: str) -> dict | None:
-        with transaction(self.db) as db:
-            row = db.execute("SELECT * FROM share_request WHERE state = ? AND done = 0",
-                             (state,)).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE share_request SET done = 1 WHERE state = ?", (state,))
-        return dict(row)
+        pending = self.store.take_authorization(state)
+        if pending is None or len(pending["services"]) != 1:
+            return None
+        return pending | {"service": pending["services"][0]}
 
     def log(self, pending: dict, status: str, error: str | None, locations: list[str]) -> None:
         self.db.execute(
@@ -171,7 +171,7 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
         state = shares.start(person_id, provider, service, correlation_id)
         query = urlencode({"response_type": "code", "client_id": dvp.hostname,
                            "redirect_uri": redirect_uri,
-                           "scope": f"{provider.removesuffix('@medmij')}~{service}",
+                           "scope": share_scope(provider, service),
                            "state": state})
         return RedirectResponse(f"{endpoints.authorize}?{query}", status_code=302)
 
