@@ -57,27 +57,28 @@ def adoption(result: Result, path: Path) -> Path:
     return _save(fig, path)
 
 
-def load_per_dva(result: Result, path: Path) -> Path:
+def _per_dva(result: Result, path: Path, rank: str, series: str, title: str, ylabel: str,
+             log_scale: bool = False) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
-    for dva in _top_dvas(result, "peak_rps"):
-        ax.plot(*_probe_series(result, dva, "rps"), marker=".", label=dva)
-    ax.set_ylabel("requests/s in the busiest hour")
-    ax.set_title("Peak load per DVA (8 busiest)")
+    for dva in _top_dvas(result, rank):
+        ax.plot(*_probe_series(result, dva, series), marker=".", label=dva)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def load_per_dva(result: Result, path: Path) -> Path:
+    return _per_dva(result, path, "peak_rps", "rps", "Peak load per DVA (8 busiest)",
+                    "requests/s in the busiest hour")
 
 
 def latency(result: Result, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for dva in _top_dvas(result, "p95_ms"):
-        ax.plot(*_probe_series(result, dva, "p95_ms"), marker=".", label=dva)
-    ax.set_yscale("log")
-    ax.set_ylabel("p95 latency in the busiest hour (ms)")
-    ax.set_title("Latency per DVA (8 slowest)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _per_dva(result, path, "p95_ms", "p95_ms", "Latency per DVA (8 slowest)",
+                    "p95 latency in the busiest hour (ms)", log_scale=True)
 
 
 def cost(result: Result, path: Path) -> Path:

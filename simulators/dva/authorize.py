@@ -159,10 +159,15 @@ def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
     return router
 
 
-def consent_page(dva, session: dict, provider, services: list[str]) -> str:
+def _names(dva, session: dict, services: list[str]) -> tuple[str, str]:
+    """The PGO's organisation name from the OCL and the services' names from the GNL."""
     lists = dva.lists.lists
     client_name = lists.ocl.get(session["client_id"], session["client_id"])
-    names = ", ".join(escape(lists.gnl.get(s, s)) for s in services)
+    return client_name, ", ".join(escape(lists.gnl.get(s, s)) for s in services)
+
+
+def consent_page(dva, session: dict, provider, services: list[str]) -> str:
+    client_name, names = _names(dva, session, services)
     body = (
         f"<p>Mag <strong>{escape(provider.display)}</strong> uw gegevens "
         f"(<em>{names}</em>) delen met <strong>{escape(client_name)}</strong>?</p>"
@@ -179,9 +184,7 @@ def consent_page(dva, session: dict, provider, services: list[str]) -> str:
 def confirmation_page(dva, session: dict, provider, services: list[str]) -> str:
     """Delen: the Bevestigingsverklaring, with the PGO's name from the OCL and the
     gegevensdienst's from the GNL."""
-    lists = dva.lists.lists
-    client_name = lists.ocl.get(session["client_id"], session["client_id"])
-    names = ", ".join(escape(lists.gnl.get(s, s)) for s in services)
+    client_name, names = _names(dva, session, services)
     body = (
         f"<p>U staat op het punt gegevens (<em>{names}</em>) vanuit "
         f"<strong>{escape(client_name)}</strong> te delen met "
