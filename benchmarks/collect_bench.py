@@ -15,6 +15,7 @@ import time
 from sandbox.state import running
 from scenarios import collect
 from scenarios.oauth_probe import exchange, get_code, resource_base
+from scenarios.persons import find_persons
 from simulators.common.http import sync_client
 
 
@@ -56,9 +57,8 @@ def main() -> None:
     sandbox = running()
     collect_flows(sandbox, args.flows, args.provider)
     with sync_client(sandbox.info.addresses) as http:
-        r = http.get(sandbox.url("digid", "/api/test-persons"),
-                     params={"provider": args.provider, "n": 1})
-        code, redirect_uri = get_code(sandbox, args.provider, r.json()[0]["bsn"])
+        bsn = find_persons(http, sandbox, args.provider)[0]["bsn"]
+        code, redirect_uri = get_code(sandbox, args.provider, bsn)
         token = exchange(http, sandbox, args.provider, code, redirect_uri,
                          "pgo-alpha.sandbox.test").json()["access_token"]
         headers = {"Authorization": f"Bearer {token}",

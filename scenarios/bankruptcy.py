@@ -14,6 +14,7 @@ from sandbox import vendor
 from sandbox.state import Running
 from scenarios import collect
 from scenarios.oauth_probe import exchange, get_code, refresh, resource_base
+from scenarios.persons import find_persons
 from scenarios.portability import migrate
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
@@ -56,16 +57,6 @@ class Background:
         return self.ok / total if total else 0.0
 
 
-def _users(browser: Browser, running: Running, provider: str, n: int) -> list[str]:
-    r = browser.get(running.url("digid", "/api/test-persons"),
-                    params={"provider": provider, "n": n, "start": 500})
-    r.raise_for_status()
-    found = [p["bsn"] for p in r.json()]
-    if len(found) < n:
-        raise FlowError(f"only {len(found)} test persons at {provider}")
-    return found
-
-
 def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share: float = 1.0,
         restore: bool = True) -> ScenarioReport:
     topology = running.topology
@@ -86,7 +77,7 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
     http = sync_client(running.info.addresses)
     try:
         with report.step(f"{users} users collect at {dvp}", corr) as step:
-            bsns = _users(browser, running, hospital, users)
+            bsns = [p["bsn"] for p in find_persons(browser, running, hospital, users, start=500)]
             for bsn in bsns:
                 person = None
                 for provider in providers:

@@ -7,6 +7,7 @@ every search of the gegevensdienst -> stored in the PGO. Works against any runti
 from __future__ import annotations
 
 from sandbox.state import Running
+from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 
@@ -85,15 +86,9 @@ def run(running: Running, dvp: str | None = None, provider: str | None = None,
     try:
         with report.step("pick a test person", browser.correlation_id) as step:
             if bsn is None:
-                r = browser.get(running.url("digid", "/api/test-persons"),
-                                params={"provider": provider, "n": 1} |
-                                ({"service": service} if service else {}))
-                r.raise_for_status()
-                persons = r.json()
-                if not persons:
-                    raise FlowError(f"no test person with data at {provider}")
-                bsn = persons[0]["bsn"]
-                step["detail"] = f"{persons[0]['name']} (BSN {bsn})"
+                person = find_persons(browser, running, provider, service=service)[0]
+                bsn = person["bsn"]
+                step["detail"] = f"{person['name']} (BSN {bsn})"
             else:
                 step["detail"] = f"BSN {bsn}"
         summary = collect(running, browser, report, dvp, provider, bsn, service)

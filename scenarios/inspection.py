@@ -7,6 +7,7 @@ DigiD login at the function, localisation by pseudonym, then per provider the Me
 from __future__ import annotations
 
 from sandbox.state import Running
+from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 
@@ -45,10 +46,7 @@ def run(running: Running, bsn: str | None = None) -> ScenarioReport:
         with report.step("pick a test person", browser.correlation_id) as step:
             if bsn is None:
                 provider = running.topology.providers[0].name
-                r = browser.get(running.url("digid", "/api/test-persons"),
-                                params={"provider": provider, "n": 1})
-                r.raise_for_status()
-                bsn = r.json()[0]["bsn"]
+                bsn = find_persons(browser, running, provider)[0]["bsn"]
             step["detail"] = f"BSN {bsn}"
         overview = view(running, browser, report, bsn)
         with report.step("nothing kept by the function", browser.correlation_id) as step:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sandbox.clock_cli import read_offset, set_offset
 from sandbox.state import Running
 from scenarios.collect import collect
+from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 
@@ -44,10 +45,7 @@ def run(running: Running, dvp: str | None = None,
 
     try:
         with report.step("pick a test person", corr) as step:
-            r = browser.get(running.url("digid", "/api/test-persons"),
-                            params={"provider": provider, "n": 1, "start": 200})
-            r.raise_for_status()
-            bsn = r.json()[0]["bsn"]
+            bsn = find_persons(browser, running, provider, start=200)[0]["bsn"]
             step["detail"] = f"BSN {bsn} at {provider}"
         summary = collect(running, browser, report, dvp, provider, bsn, long_lived=True)
         person_id = summary["person_id"]

@@ -13,6 +13,7 @@ import orjson
 
 from sandbox.state import Running
 from scenarios import collect
+from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 from simulators.dvp.report import parse_report, xml_from_package
@@ -90,10 +91,7 @@ def run(running: Running, old_dvp: str | None = None, new_dvp: str | None = None
     providers = [p.name for p in running.topology.providers if p.kind in ("hospital", "gp")]
     try:
         with report.step("pick a test person", browser.correlation_id) as step:
-            r = browser.get(running.url("digid", "/api/test-persons"),
-                            params={"provider": providers[0], "n": 1})
-            r.raise_for_status()
-            bsn = r.json()[0]["bsn"]
+            bsn = find_persons(browser, running, providers[0])[0]["bsn"]
             step["detail"] = f"BSN {bsn}"
         report.mark(f"collecting at {old_dvp}")
         person = None

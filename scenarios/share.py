@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sandbox.state import Running
 from scenarios.collect import collect
+from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 from simulators.dva.received import SHARED_BY
@@ -60,10 +61,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
     browser = Browser(running.info.addresses)
     try:
         with report.step("pick a test person", browser.correlation_id) as step:
-            r = browser.get(running.url("digid", "/api/test-persons"),
-                            params={"provider": provider, "n": 1, "start": 500})
-            r.raise_for_status()
-            person = r.json()[0]
+            person = find_persons(browser, running, provider, start=500)[0]
             bsn = person["bsn"]
             step["detail"] = f"{person['name']} (BSN {bsn}), patient of {provider}"
         with report.step("account at the PGO", browser.correlation_id) as step:

@@ -7,6 +7,7 @@ import json
 from sandbox.state import Running
 from scenarios.oauth_probe import authorize_url, get_code, resource_base
 from scenarios.oauth_probe import token_url as token_endpoint
+from scenarios.persons import find_persons
 from scenarios.useragent import Browser
 
 __all__ = ["authorize_url", "get_code", "pick_person", "resource_base", "set_clock",
@@ -16,10 +17,7 @@ __all__ = ["authorize_url", "get_code", "pick_person", "resource_base", "set_clo
 def pick_person(sandbox: Running, provider: str, start: int = 0) -> str:
     browser = Browser(sandbox.info.addresses)
     try:
-        r = browser.get(sandbox.url("digid", "/api/test-persons"),
-                        params={"provider": provider, "n": 1, "start": start})
-        r.raise_for_status()
-        return r.json()[0]["bsn"]
+        return find_persons(browser, sandbox, provider, start=start)[0]["bsn"]
     finally:
         browser.close()
 
