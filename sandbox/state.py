@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig, write_atomic
+from simulators.common.security import admin_headers
 
 
 def default_state_dir() -> Path:
@@ -59,6 +60,11 @@ class Running:
         """A URL on a node, as clients on this machine reach it (hostnames resolved)."""
         hostname = self.topology.node(hostname_or_id).hostname
         return self.info.addresses[hostname] + path
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for the nodes' admin APIs (registry, curator, test hooks)."""
+        return admin_headers(self.state_dir)
 
     def public_url(self, hostname_or_id: str, path: str = "") -> str:
         """The URL as the lists name it (what a browser is sent to)."""

@@ -89,11 +89,14 @@ class Browser:
 
     def submit(self, page: httpx.Response, values: dict[str, str] | None = None,
                button: tuple[str, str] | None = None,
-               checked: tuple[str, ...] = ()) -> httpx.Response:
-        """Submit the page's first form with the given field values, button and checkboxes."""
-        found = forms(page.text)
+               checked: tuple[str, ...] = (), action: str | None = None) -> httpx.Response:
+        """Submit a form of the page (the first, or the first whose action ends with
+        ``action``) with the given field values, button and checkboxes. Hidden fields (CSRF
+        tokens, session ids) are sent as the page gave them, as a browser does."""
+        found = [f for f in forms(page.text) if action is None or f.action.endswith(action)]
         if not found:
-            raise FlowError(f"no form on {page.url} ({page.status_code})")
+            raise FlowError(f"no form{f' to {action}' if action else ''} on {page.url} "
+                            f"({page.status_code})")
         form = found[0]
         data = dict(form.fields)
         data.update(values or {})

@@ -14,6 +14,7 @@ from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
 from sandbox.state import RuntimeInfo
 from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
+from simulators.common.security import ensure_admin_token
 
 DEFAULT_BASE_PORT = 18400
 
@@ -48,6 +49,7 @@ class LocalRuntime:
         check_can_start(self.state_dir, addresses)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         config = SandboxConfig(topology, "loopback", addresses, self.state_dir, reference_data)
+        ensure_admin_token(self.state_dir)
         config_path = self.state_dir / "sandbox.json"
         config.save(config_path)
         logs = self.state_dir / "logs"

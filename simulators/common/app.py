@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from simulators.common.config import SandboxConfig
+from simulators.common.security import SecurityHeaders, check_admin
 
 log = logging.getLogger("pgo_sandbox.hop")
 FLUSH_SECONDS = 0.2
@@ -80,6 +81,7 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
     app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.config = config
     app.state.node_id = node_id
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:
@@ -98,6 +100,11 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
 
     app.state.fast_routes = []  # (method, compiled path pattern, handler): see FastRoutes
     return app
+
+
+def require_admin(request: Request) -> None:
+    """FastAPI dependency for admin routes: the sandbox's admin token as a Bearer token."""
+    check_admin(request, request.app.state.config.admin_token)
 
 
 class FastRoutes:

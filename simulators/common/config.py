@@ -31,6 +31,12 @@ class SandboxConfig:
         """Sandbox-wide key material (pseudonyms), derived from the seed so resets reproduce."""
         return hashlib.sha256(f"pgo-sandbox:{self.topology.seed}".encode()).digest()
 
+    @property
+    def admin_token(self) -> str | None:
+        """The admin API token the runtime wrote before starting the nodes (see security.py)."""
+        from simulators.common.security import read_admin_token
+        return read_admin_token(self.state_dir)
+
     def public_base(self, hostname: str) -> str:
         """The base URL under which a node is known in the lists and in redirect URIs."""
         if self.profile == "medmij":

@@ -1,0 +1,153 @@
+"""Front-channel and admin security every node shares (ARCHITECTURE.md principle 8).
+
+- ``SecurityHeaders``: pages may not be framed (clickjacking on consent and login screens),
+  HTML is never cached (a back button must not show another person's data), no MIME sniffing,
+  and no Referer leaves the origin (codes and states ride in URLs).
+- CSRF: every form post carries a per-session token that the server compares in constant
+  time (``csrf_ok``), and a present ``Origin`` or ``Referer`` must be one of the node's own
+  origins (``same_origin``). Browser binding: a session lives in an HttpOnly, SameSite cookie
+  (``set_session_cookie``), never in a value carried in the URL.
+- Admin APIs (MedMij Beheer, the curator, test hooks) require ``Authorization: Bearer
+  <admin token>``; the runtime writes the token into the state directory (``admin.token``,
+  mode 0600) before any node starts, and the CLI reads it from there.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+NO_STORE: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: frame, sniff and referrer headers on every response, and
+    ``Cache-Control: no-store`` on HTML and redirects (unless the app already set a policy)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in PAGE_HEADERS if k not in names]
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                redirect = 300 <= message["status"] < 400
+                if (content_type.startswith(b"text/html") or redirect) \
+                        and b"cache-control" not in names:
+                    headers += list(NO_STORE)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+# CSRF and browser binding ---------------------------------------------------------------
+
+def new_token() -> str:
+    """A fresh unguessable value (session ids, CSRF tokens)."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison of the session's CSRF token with the one the form posted."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _origin_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(request: Request, own_origins: set[str] | frozenset[str]) -> bool:
+    """Whether a state-changing request comes from one of the node's own pages.
+
+    ``Origin`` is checked where the browser sends one (``null`` counts as foreign); otherwise
+    ``Referer``; a request with neither (a script, an old browser) passes this check and must
+    still present the CSRF token.
+    """
+    own = {o.rstrip("/").lower() for o in own_origins}
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin.rstrip("/").lower() in own
+    referer = request.headers.get("referer")
+    if referer is not None:
+        return _origin_of(referer) in own
+    return True
+
+
+def set_session_cookie(response: Response, name: str, value: str, *, secure: bool,
+                       max_age: int | None = None, path: str = "/") -> None:
+    """A browser-bound session: HttpOnly (no script reads it), SameSite=Lax (not sent on
+    cross-site posts), Secure on https."""
+    response.set_cookie(name, value, httponly=True, samesite="lax", secure=secure,
+                        max_age=max_age, path=path)
+
+
+# Admin token ---------------------------------------------------------------------------
+
+def ensure_admin_token(state_dir: Path) -> str:
+    """The sandbox's admin token: created once per state directory (mode 0600), reused after."""
+    path = Path(state_dir) / ADMIN_TOKEN_FILE
+    if path.exists():
+        return path.read_text("utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = new_token()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    os.replace(tmp, path)
+    return token
+
+
+def read_admin_token(state_dir: Path) -> str | None:
+    path = Path(state_dir) / ADMIN_TOKEN_FILE
+    return path.read_text("utf-8").strip() if path.exists() else None
+
+
+def admin_headers(state_dir: Path) -> dict[str, str]:
+    """What the CLI and scenarios send to an admin API."""
+    token = read_admin_token(state_dir)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def check_admin(request: Request, token: str | None) -> None:
+    """Raise 401 unless the request carries the admin token (FastAPI dependency body)."""
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode(), token.encode()):
+        raise HTTPException(401, "admin API: send Authorization: Bearer <admin token> "
+                                 "(the runtime wrote it to admin.token in the state directory)",
+                            headers={"WWW-Authenticate": 'Bearer realm="pgo-sandbox-admin"'})
