@@ -10,6 +10,7 @@ from locust import task
 
 from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, pause
+from scenarios.inspection import sso_continue
 
 
 class InspectionUser(PersonUser):
@@ -31,12 +32,18 @@ class InspectionUser(PersonUser):
             if page.status_code != 200:
                 raise FlowError(f"no DigiD page ({page.status_code})")
             flow.think(3, 8)
-            r = browser.follow(browser.submit(page, {"bsn": bsn}))
+            r = browser.follow(browser.submit(page, {"bsn": bsn}, action="/login"))
             consents = 0
-            while r.status_code == 200 and "Toestemming" in r.text:
-                consents += 1
-                flow.think(2, 6)
-                r = browser.follow(browser.submit(r, button=("decision", "allow")))
+            while r.status_code == 200 and "text/html" in r.headers.get("content-type", ""):
+                sso = sso_continue(browser, r)  # DigiD single sign-on: "Doorgaan als ..."
+                if sso is not None:
+                    r = browser.follow(sso)
+                elif "Toestemming" in r.text:
+                    consents += 1
+                    flow.think(2, 6)
+                    r = browser.follow(browser.submit(r, button=("decision", "allow")))
+                else:
+                    break
             if r.status_code != 200:
                 raise FlowError(f"overview answered {r.status_code}")
             overview = r.json()

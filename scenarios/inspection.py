@@ -1,7 +1,8 @@
 """The inspection scenario: a citizen views Mijn Gezondheidsoverzicht without choosing a PGO.
 
 DigiD login at the function, localisation by pseudonym, then per provider the MedMij flow
-(DigiD single sign-on at each DVA, consent) and one overview at the end.
+(DigiD single sign-on at each DVA: the person confirms "Doorgaan als ...", then consent) and one
+overview at the end. Afterwards the function holds nothing, and at no point the BSN.
 """
 
 from __future__ import annotations
@@ -9,7 +10,32 @@ from __future__ import annotations
 from sandbox.state import Running
 from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
-from scenarios.useragent import Browser, FlowError
+from scenarios.useragent import Browser, FlowError, forms
+
+
+def sso_continue(browser: Browser, page):
+    """DigiD's single sign-on page (who is logged in, "Doorgaan als ..."): continue, as the
+    person does; None when ``page`` is not that page."""
+    if any(f.action.endswith("/login/continue") for f in forms(page.text)):
+        return browser.submit(page, button=("continue", "yes"), action="/login/continue")
+    return None
+
+
+def through_providers(browser: Browser, r) -> tuple:
+    """Follow the function's per-provider round trips (DigiD single sign-on, consent screens)
+    to the overview; returns (final response, number of consent screens)."""
+    consents = 0
+    r = browser.follow(r)
+    while r.status_code == 200 and "text/html" in r.headers.get("content-type", ""):
+        sso = sso_continue(browser, r)
+        if sso is not None:
+            r = browser.follow(sso)
+        elif "Toestemming" in r.text:
+            consents += 1
+            r = browser.follow(browser.submit(r, button=("decision", "allow")))
+        else:
+            break
+    return r, consents
 
 
 def view(running: Running, browser: Browser, report: ScenarioReport, bsn: str) -> dict:
@@ -18,15 +44,11 @@ def view(running: Running, browser: Browser, report: ScenarioReport, bsn: str) -
         page = browser.follow(browser.get(running.public_url("mgo", "/start")))
         if page.status_code != 200:
             raise FlowError(f"no DigiD page ({page.status_code})")
-        r = browser.submit(page, {"bsn": bsn})
+        r = sso_continue(browser, page) or browser.submit(page, {"bsn": bsn}, action="/login")
         step["detail"] = f"BSN {bsn}"
-    consents = 0
     with report.step("localisation + consent per provider", corr) as step:
-        r = browser.follow(r)
-        while r.status_code == 200 and "Toestemming" in r.text:
-            consents += 1
-            r = browser.follow(browser.submit(r, button=("decision", "allow")))
-        if r.status_code != 200:
+        r, consents = through_providers(browser, r)
+        if r.status_code != 200 or "json" not in r.headers.get("content-type", ""):
             raise FlowError(f"overview answered {r.status_code}: {r.text[:200]}")
         step["detail"] = f"{consents} consent screens"
     with report.step("overview", corr) as step:
@@ -50,10 +72,14 @@ def run(running: Running, bsn: str | None = None) -> ScenarioReport:
             step["detail"] = f"BSN {bsn}"
         overview = view(running, browser, report, bsn)
         with report.step("nothing kept by the function", browser.correlation_id) as step:
-            held = browser.get(running.url("mgo", "/admin/state")).json()
-            if held["results_held"]:
+            answer = browser.get(running.url("mgo", "/admin/state"),
+                                 headers=running.admin_headers)
+            if answer.status_code != 200:
+                raise FlowError(f"/admin/state answered {answer.status_code}")
+            held = answer.json()
+            if held["results_held"] or bsn in answer.text:
                 raise FlowError(f"the inspection function still holds data: {held}")
-            step["detail"] = f"{held}"
+            step["detail"] = f"sessions {held['sessions']}, results {held['results_held']}"
         report.summary = {"bsn": bsn, "providers": len(overview["providers"]),
                           "resources": overview["total"]}
     except StepFailed:

@@ -24,6 +24,7 @@ BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
 AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
 UZOVI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzovi"
 BIG_SYSTEM = "http://fhir.nl/fhir/NamingSystem/big"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 LOCAL_ID_SYSTEM = "urn:oid:2.16.840.1.113883.2.4.3.11.999.7"  # as in the Nictiz test data
 UCUM = "http://unitsofmeasure.org"
 TZ = "+01:00"
@@ -186,6 +187,25 @@ def insurer_organization(p: Patient) -> Resource:
     }
 
 
+def masked_bsn() -> dict[str, Any]:
+    """The Patient's BSN identifier as the Nictiz reference patients carry it: the system, and
+    instead of the value a ``data-absent-reason`` "masked". MedMij forbids the BSN to reach a
+    PGO; the DVA knows it (DigiD), the PGO only needs to know which system was masked."""
+    return {"system": BSN_SYSTEM,
+            "_value": {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]}}
+
+
+def mask_bsn(patient: Resource) -> Resource:
+    """A copy of ``patient`` with every BSN identifier masked (other identifiers unchanged)."""
+    identifiers = patient.get("identifier")
+    if not isinstance(identifiers, list) or not any(
+            isinstance(i, dict) and i.get("system") == BSN_SYSTEM for i in identifiers):
+        return patient
+    masked = [masked_bsn() if isinstance(i, dict) and i.get("system") == BSN_SYSTEM else i
+              for i in identifiers]
+    return {**patient, "identifier": masked}
+
+
 def patient_resource(p: Patient, ctx: Context, gp_ref: dict[str, str] | None,
                      profile: str = NL_CORE + "nl-core-patient") -> Resource:
     prefix, _, own = p.family.rpartition(" ")
@@ -200,7 +220,7 @@ def patient_resource(p: Patient, ctx: Context, gp_ref: dict[str, str] | None,
         "resourceType": "Patient",
         "id": ctx.patient_id,
         "meta": meta(profile),
-        "identifier": [{"system": BSN_SYSTEM, "value": p.bsn}],
+        "identifier": [masked_bsn()],
         "name": [{"use": "official", **family, "given": [p.given], "text": p.name}],
         "telecom": [{"system": "phone", "value": p.phone, "use": "mobile"}],
         "gender": p.sex,

@@ -11,6 +11,7 @@ from simulators.population.fhir_common import (
     Resource,
     coding,
     concept,
+    masked_bsn,
     org_id,
     ref,
 )
@@ -24,7 +25,7 @@ def patient_r4(p: Patient, ctx: Context) -> Resource:
         "resourceType": "Patient",
         "id": ctx.patient_id,
         "meta": {"profile": [NICTIZ + "nl-core-Patient"]},
-        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": p.bsn}],
+        "identifier": [masked_bsn()],  # as the Nictiz reference patients: never the BSN
         "name": [{"use": "official", "family": p.family, "given": [p.given], "text": p.name}],
         "gender": p.sex,
         "birthDate": p.birth_date.isoformat(),

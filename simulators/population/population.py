@@ -71,7 +71,7 @@ class Population:
         added: list[int] = []
         for ref_patient in reference.load(folder, self.as_of, gegevensdienst):
             index = self.size + len(self._extras)
-            bsn = reference.bsn_of(ref_patient.patient)
+            bsn = ref_patient.bsn
             if bsn is None or self.index_of(bsn) is not None or not bsn_codec.is_valid(bsn):
                 bsn = bsn_codec.bsn_of(self.seed, index)
             patient = reference.to_patient(ref_patient.patient, index, bsn, self.as_of)
