@@ -1,5 +1,13 @@
 """The DVA's authorization server: authorize, DigiD round trip, availability check, consent,
-token. Errors are those of SPEC.md section 3 (MedMij's OAuth profile)."""
+token. Errors are those of SPEC.md section 3 (MedMij's OAuth profile).
+
+Browser binding: ``/oauth/authorize`` sets a cookie (``<node id>_authz``, HttpOnly,
+SameSite=Lax) with a fresh secret whose hash is kept with the authorization session. The
+session id travels in URLs (DigiD's RelayState) and forms, so on its own it proves nothing:
+``/digid/acs`` and ``POST /oauth/consent`` also require the cookie of that session, and the
+consent form carries the session's CSRF token and must come from the DVA's own origin. Without
+that, whoever starts an authorization could collect the consent of whoever logs in with it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from fastapi import APIRouter, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simulators.common.html import escape, hidden, page
-from simulators.dva.grants import GrantError
+from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.dva.grants import CODE_SECONDS, GrantError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -26,6 +35,19 @@ def error_page(error: str, description: str, status: int = 400) -> HTMLResponse:
     return HTMLResponse(page("Er ging iets mis", body), status_code=status)
 
 
+def refused_page(message: str, status: int = 403) -> HTMLResponse:
+    """A Dutch page for the person when the browser is not the one that started the
+    authorization: no redirect, no code, the session stays as it was."""
+    body = (f"<p class='error' role='alert'>{escape(message)}</p>"
+            "<p>Start opnieuw vanuit uw PGO. Klik nooit op een inloglink die iemand anders u"
+            " stuurt.</p>")
+    return HTMLResponse(page("Niet toegestaan", body), status_code=status)
+
+
+NOT_THIS_BROWSER = ("Deze toestemmingsaanvraag is niet in deze browser gestart. Om uw gegevens"
+                    " te beschermen gaan we niet verder.")
+
+
 def token_error(error: GrantError) -> JSONResponse:
     headers = dict(NO_STORE)
     if error.status == 401:
@@ -37,6 +59,9 @@ def token_error(error: GrantError) -> JSONResponse:
 def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
     router = APIRouter()
     config = dva.config
+    cookie_name = f"{dva.node_id}_authz"
+    own_origins = {config.public_base(dva.hostname).rstrip("/"),
+                   config.addresses[dva.hostname].rstrip("/")}
 
     @router.get("/oauth/authorize")
     async def authorize(
@@ -63,21 +88,29 @@ def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
             return redirect_error(redirect_uri, state, "invalid_scope",
                                   f"Scope {scope!r} names no provider or service of this DVA.")
         provider, services = target
+        browser_secret = new_token()
         session_id = dva.grants.start_session(client_id, redirect_uri, scope, state, provider.name,
-                                              services, x_correlation_id)
+                                              services, x_correlation_id, browser_secret,
+                                              new_token())
         query = urlencode({
             "rp": config.topology.node(dva.node_id).hostname,
             "return_to": dva.public_url("/digid/acs"),
             "RelayState": session_id,
         })
-        return RedirectResponse(f"{dva.digid_base}/login?{query}", status_code=302)
+        response = RedirectResponse(f"{dva.digid_base}/login?{query}", status_code=302)
+        set_session_cookie(response, cookie_name, browser_secret,
+                           secure=request.url.scheme == "https", max_age=CODE_SECONDS)
+        return response
 
     @router.get("/digid/acs")
-    async def digid_return(saml_art: str = Query(alias="SAMLart"),
+    async def digid_return(request: Request, saml_art: str = Query(alias="SAMLart"),
                            relay_state: str = Query(alias="RelayState")):
         session = dva.grants.session(relay_state)
         if session is None:
             return error_page("invalid_request", "Unknown or expired authorization session.")
+        if not dva.grants.bound_to(session, request.cookies.get(cookie_name)):
+            # checked before the artifact is resolved: nobody is identified for a stranger
+            return refused_page(NOT_THIS_BROWSER)
         bsn = await dva.resolve_artifact(saml_art)
         if bsn is None:
             dva.grants.finish_session(relay_state)
@@ -106,11 +139,22 @@ def build_router(dva) -> APIRouter:  # dva: simulators.dva.app.DVA
         return HTMLResponse(consent_page(dva, session, provider, granted))
 
     @router.post("/oauth/consent")
-    async def consent(session_id: str = Form(...), decision: str = Form(...),
-                      long_lived: str | None = Form(None)):
+    async def consent(request: Request, session_id: str = Form(...), decision: str = Form(...),
+                      long_lived: str | None = Form(None), csrf_token: str | None = Form(None)):
+        """The person's answer on the consent (or Bevestigingsverklaring) screen. Only the
+        browser that started the session, posting the screen's own form, can answer it; any
+        refusal leaves the session unanswered."""
+        if not same_origin(request, own_origins):
+            return refused_page("Dit formulier komt niet van de toestemmingspagina van"
+                                f" {dva.name}.")
         session = dva.grants.session(session_id)
         if session is None or session["patient_index"] is None:
             return error_page("invalid_request", "Unknown or expired authorization session.")
+        if not dva.grants.bound_to(session, request.cookies.get(cookie_name)):
+            return refused_page(NOT_THIS_BROWSER)
+        if not csrf_ok(session["csrf"], csrf_token):
+            return refused_page("Het formulier is verlopen of niet van deze pagina. Start"
+                                " opnieuw vanuit uw PGO.")
         if not dva.grants.finish_session(session_id):
             return error_page("invalid_request", "This consent was already answered.")
         if decision != "allow":
@@ -172,6 +216,7 @@ def consent_page(dva, session: dict, provider, services: list[str]) -> str:
         f"<p>Mag <strong>{escape(provider.display)}</strong> uw gegevens "
         f"(<em>{names}</em>) delen met <strong>{escape(client_name)}</strong>?</p>"
         "<form method='post' action='/oauth/consent'>" + hidden("session_id", session["id"])
+        + hidden("csrf_token", session["csrf"])
         + "<p><label><input type='checkbox' name='long_lived'> Ook later automatisch ophalen "
         "(langdurige toestemming, tot u die intrekt of 6 maanden niet ophaalt)</label></p>"
         "<button type='submit' name='decision' value='allow'>Ja, ik geef toestemming</button>"
@@ -192,6 +237,7 @@ def confirmation_page(dva, session: dict, provider, services: list[str]) -> str:
         "<p>Bevestigt u dat deze gegevens van u zijn en dat "
         f"{escape(provider.display)} ze in uw dossier mag opnemen?</p>"
         "<form method='post' action='/oauth/consent'>" + hidden("session_id", session["id"])
+        + hidden("csrf_token", session["csrf"])
         + "<button type='submit' name='decision' value='allow'>Ja, ik bevestig</button>"
         "<button type='submit' name='decision' value='deny'>Nee, niet delen</button></form>"
     )
