@@ -1,4 +1,8 @@
-"""A PGO vendor's exit, as MedMij Beheer and the curator carry it out over the nodes' APIs."""
+"""A PGO vendor's exit, as MedMij Beheer and the curator carry it out over the nodes' APIs.
+
+Every call to an admin API (the DVP's curator routes, the registry's) carries the sandbox's
+admin token (``Running.admin_headers``).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +26,12 @@ def bankrupt(sandbox: Running, dvp: str, notice: str | None = None) -> dict:
     node = sandbox.topology.node(dvp)
     with sync_client(sandbox.info.addresses) as client:
         r = client.post(sandbox.url(node.id, "/admin/curator"),
-                        json={"notice": notice} if notice else None)
+                        json={"notice": notice} if notice else None,
+                        headers=sandbox.admin_headers)
         r.raise_for_status()
         before = _ocl_volgnummer(client, sandbox)
-        r = client.delete(sandbox.url("registry", f"/admin/clients/{node.hostname}"))
+        r = client.delete(sandbox.url("registry", f"/admin/clients/{node.hostname}"),
+                          headers=sandbox.admin_headers)
         if r.status_code not in (200, 404):
             r.raise_for_status()
         published = time.time()
@@ -35,10 +41,22 @@ def bankrupt(sandbox: Running, dvp: str, notice: str | None = None) -> dict:
             "already_removed": r.status_code == 404}
 
 
+class ErasureFailed(RuntimeError):
+    """The curator's check found personal data left after erasure."""
+
+    def __init__(self, answer: dict) -> None:
+        hits = ", ".join(f"{h['file']} ({h['held_in']})" for h in answer.get("hits", [])[:10])
+        super().__init__(f"erasure incomplete: {answer.get('error_description')}; {hits}")
+        self.answer = answer
+
+
 def settle(sandbox: Running, dvp: str) -> dict:
-    """The bankruptcy is settled: the curator erases all personal data."""
+    """The bankruptcy is settled: the curator erases all personal data and checks every file
+    of the vendor for it; raises ErasureFailed when anything is found."""
     with sync_client(sandbox.info.addresses) as client:
-        r = client.post(sandbox.url(dvp, "/admin/erase"))
+        r = client.post(sandbox.url(dvp, "/admin/erase"), headers=sandbox.admin_headers)
+        if r.status_code == 409 and r.json().get("error") == "erasure_incomplete":
+            raise ErasureFailed(r.json())
         r.raise_for_status()
         return r.json()
 
@@ -47,9 +65,11 @@ def readmit(sandbox: Running, dvp: str) -> None:
     """Put the vendor back (a fresh, empty vendor under the same name): resets the drill."""
     node = sandbox.topology.node(dvp)
     with sync_client(sandbox.info.addresses) as client:
-        client.post(sandbox.url(node.id, "/admin/reopen")).raise_for_status()
+        client.post(sandbox.url(node.id, "/admin/reopen"),
+                    headers=sandbox.admin_headers).raise_for_status()
         client.post(sandbox.url("registry", "/admin/clients"),
-                    json={"hostname": node.hostname, "name": node.name}).raise_for_status()
+                    json={"hostname": node.hostname, "name": node.name},
+                    headers=sandbox.admin_headers).raise_for_status()
     wait_admitted(sandbox, dvp)
 
 

@@ -28,6 +28,28 @@ WRITER = textwrap.dedent("""
         store.store_collect(person, "umcsandbox@medmij", results, f"corr-{n}")
 """)
 
+IMPORT_WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from simulators.dvp import portability
+    from simulators.dvp.report import CollectAction, Report
+    from simulators.dvp.store import DvpStore
+
+    store = DvpStore(Path(sys.argv[1]))
+    portability.ensure_schema(store.db)
+    person = store.add_person("crash test")
+    providers = [f"za{i}@medmij" for i in range(50)]
+    zal = {p: {"48": None} for p in providers}
+    print(person, flush=True)
+    n = 0
+    while True:  # imports of 50 x 100 = 5,000 requests, each from another PGO, until killed
+        n += 1
+        actions = [CollectAction(p, "48", "t", [(f"https://dva.test/fhir/{p}/48/R{n}-{k}", "t")
+                                                for k in range(100)]) for p in providers]
+        portability.record_plan(store.db, person, Report(f"pgo-{n}", "t", "t", "t", actions),
+                                zal)
+""")
+
 REGISTRY_WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
@@ -70,6 +92,22 @@ def test_dvp_store_killed_mid_collect_keeps_whole_collects_only(tmp_path):
     resources = db.execute("SELECT COUNT(*) FROM resource WHERE person_id = ?",
                            (person,)).fetchone()[0]
     assert resources == len(per_collect) * 20 * 10  # and never half of its resources
+
+
+def test_import_killed_midway_leaves_whole_plans_only(tmp_path):
+    """Issue 11 item 10: a kill during a portability import leaves either the whole plan
+    (its rows and the plan row that counts them) or nothing of it, never a partial set."""
+    db_path = tmp_path / "dvp.sqlite"
+    person = run_and_kill(IMPORT_WRITER, str(db_path), seconds=1.5)
+    db = sqlite3.connect(db_path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    plans = dict(db.execute("SELECT source, requests FROM import_plan WHERE person_id = ?",
+                            (person,)).fetchall())
+    rows = dict(db.execute("SELECT source, COUNT(*) FROM import_request WHERE person_id = ?"
+                           " GROUP BY source", (person,)).fetchall())
+    assert len(plans) > 1, "the writer did not get far enough to test anything"
+    assert rows == plans  # no rows of an unrecorded import, none missing from a recorded one
+    assert set(plans.values()) == {5000}
 
 
 def test_registry_killed_mid_publication_keeps_a_whole_state(tmp_path):

@@ -86,14 +86,99 @@ def test_malformed_reports_are_refused(content):
 
 
 def test_import_of_garbage_is_a_400(sandbox):
-    from simulators.common.http import sync_client
+    from scenarios.accounts import create_account
+    from scenarios.useragent import Browser
 
-    with sync_client(sandbox.info.addresses) as http:
-        person = http.post(sandbox.url("pgo-beta", "/api/persons"), json={"name": "x"}).json()
-        url = sandbox.url("pgo-beta", f"/api/persons/{person['id']}/portability/import")
-        assert http.post(url, content=b"<nope/>").status_code == 400
-        assert http.post(url, content=b"{]", headers={"Content-Type": "application/json"}
-                         ).status_code == 400
+    browser = Browser(sandbox.info.addresses)
+    try:
+        account = create_account(browser, sandbox.url("pgo-beta"), "x")
+        url = account.url(f"/api/persons/{account.person_id}/portability/import")
+        assert browser.request("POST", url, content=b"<nope/>").status_code == 400
+        assert browser.request("POST", url, content=b"{]", headers={
+            "Content-Type": "application/json"}).status_code == 400
+    finally:
+        browser.close()
+
+
+def migrated_person(sandbox, lossy: bool = False) -> dict:
+    """Collect at two providers at the first PGO, move to the second (scenario ``migrate``);
+    with ``lossy`` the new PGO's dossier, as the scenario reads it, lacks one resource."""
+    from scenarios import collect
+    from scenarios.persons import find_persons
+    from scenarios.report import ScenarioReport, StepFailed
+    from scenarios.useragent import Browser
+
+    old_dvp, new_dvp = sandbox.topology.dvps[0].id, sandbox.topology.dvps[1].id
+    providers = [p.name for p in sandbox.topology.providers if p.kind in ("hospital", "gp")]
+    browser = Browser(sandbox.info.addresses)
+    real = portability.dossier
+
+    def lossy_dossier(browser, running, dvp, person_id):
+        held = real(browser, running, dvp, person_id)
+        if dvp == new_dvp:
+            held[next(iter(held))] -= 1
+        return +held
+
+    try:
+        bsn = find_persons(browser, sandbox, providers[0], start=60 + 5 * lossy)[0]["bsn"]
+        report = ScenarioReport("setup")
+        account = None
+        for provider in providers:
+            account = collect.collect(sandbox, browser, report, old_dvp, provider, bsn,
+                                      account=account)["account"]
+        moving = ScenarioReport("migration")
+        if lossy:
+            portability.dossier = lossy_dossier
+        try:
+            moved = portability.migrate(sandbox, browser, moving, old_dvp, account, new_dvp, bsn)
+        except StepFailed:
+            return {"report": moving}
+        finally:
+            portability.dossier = real
+        return {"report": moving, "bsn": bsn, "old": account, "new": moved["new_account"],
+                "old_dvp": old_dvp, "new_dvp": new_dvp, "browser": browser,
+                "close": browser.close}
+    except BaseException:
+        browser.close()
+        raise
+
+
+def test_both_pgos_hold_exactly_what_the_dva_serves_after_a_move(sandbox):
+    """Issue 11 item 11: the old PGO's dossier and the new one's, each compared resource by
+    resource with a second, independent read at the DVAs (the test's own token)."""
+    from tests.test_collect_integrity import (
+        assert_holds_what_was_served,
+        dva_reread,
+        pgo_holdings,
+        pgo_log,
+    )
+
+    moved = migrated_person(sandbox)
+    browser = moved["browser"]
+    try:
+        assert moved["report"].ok, moved["report"].to_dict()
+        old_log = pgo_log(browser, moved["old"])
+        served = dva_reread(sandbox, moved["old_dvp"], moved["bsn"], old_log)
+        assert_holds_what_was_served(pgo_holdings(browser, moved["old"]), served)
+        new_held = pgo_holdings(browser, moved["new"])
+        assert_holds_what_was_served(new_held, served)
+        # the new PGO replayed exactly the old one's answered requests, nothing else
+        new_log = pgo_log(browser, moved["new"])
+        assert {(e["provider"], e["request_uri"]) for e in new_log} == {
+            (e["provider"], e["request_uri"]) for e in old_log if e["status"] == 200}
+    finally:
+        moved["close"]()
+
+
+def test_the_scenarios_dossier_comparison_catches_a_lost_resource(sandbox):
+    """The scenario's own check (``migrate``'s "compare dossiers") fails when the new PGO holds
+    one resource less: switching that comparison off fails this test."""
+    moved = migrated_person(sandbox, lossy=True)
+    if "close" in moved:
+        moved["close"]()
+    failed = [s for s in moved["report"].steps if not s.ok]
+    assert failed and failed[0].name == "compare dossiers", moved["report"].to_dict()
+    assert "1 resources lost in the move" in failed[0].detail
 
 
 def test_voluntary_switch_loses_nothing_and_round_trips(sandbox):
@@ -116,9 +201,9 @@ def test_bankruptcy_drill_keeps_every_invariant(sandbox):
     assert summary["users_migrated"] == 2 and summary["resources_compared"] > 0
     # other vendors unaffected
     assert summary["background_collects"] > 0 and summary["background_success_rate"] == 1.0
-    # nothing left after erasure: not in the tables, not in the file's bytes
+    # nothing left after erasure: not in the tables, not in any file's bytes
     node_dir = sandbox.state_dir / "nodes" / "pgo-gamma"
     raw = b"".join(p.read_bytes() for p in node_dir.glob("dvp.sqlite*"))
     assert b"resourceType" not in raw and b"persoon " not in raw
     log = (node_dir / "erasure.log").read_text().strip().splitlines()
-    assert log and '"by": "curator"' in log[-1]
+    assert log and '"by": "curator"' in log[-1] and '"ok": true' in log[-1]

@@ -1,13 +1,21 @@
 """The portabiliteitsrapport: which collect actions a PGO performed for one person.
 
 Written in the shape of MedMij's published example (un-namespaced elements, the release1
-schemaLocation), read leniently (the published example itself leaves the xsi prefix undeclared),
-and packaged the 2025 way as a FHIR DocumentReference (class EXPORT, type REPORT) + Binary.
+schemaLocation), and packaged the 2025 way as a FHIR DocumentReference (class EXPORT, type
+REPORT) + Binary.
+
+A report comes from another vendor, so it is read strictly: well-formed XML only (a truncated
+file is an error, never "a report of 0 actions"), no entities, no network, and at most
+``MAX_ACTIONS`` collect actions and ``MAX_REQUESTS`` request URIs. The one tolerance is the
+published example's own quirk: it uses the ``xsi`` prefix on the root without declaring it, so a
+document failing on exactly that is parsed again with the declaration added.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import re
 import uuid
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -19,8 +27,17 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 PORTABILITY_SYSTEM = "http://medmij.nl/fhir/CodeSystem/Portability"
 
 
+MAX_ACTIONS = 500  # Gegevensdienst elements per report
+MAX_REQUESTS = 1000  # ResourceRequest elements per report
+UNDECLARED_XSI = re.compile(r"Namespace prefix xsi for \w+ on PortabiliteitsRapport is not defined")
+
+
 class ReportError(ValueError):
     """Not a portabiliteitsrapport this sandbox can read."""
+
+
+class ReportTooLarge(ReportError):
+    """A report beyond the stated maximum of actions or requests."""
 
 
 @dataclass
@@ -93,7 +110,12 @@ def build_report(report: Report) -> bytes:
 
 
 def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+    if not isinstance(el.tag, str):
+        return ""
+    try:
+        return etree.QName(el).localname
+    except ValueError:
+        return ""
 
 
 def _child(el: etree._Element, name: str) -> etree._Element | None:
@@ -111,23 +133,50 @@ def _text(el: etree._Element, name: str) -> str:
     return child.text.strip()
 
 
-def parse_report(content: bytes) -> Report:
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False)
+
+
+def parse_xml(content: bytes) -> etree._Element:
+    """Strictly well-formed, namespace-correct XML; only the published example's undeclared
+    ``xsi`` prefix on the root is declared for it (one documented repair, nothing else)."""
+    if not isinstance(content, bytes | bytearray) or not content.strip():
+        raise ReportError("empty document")
     try:
-        root = etree.fromstring(content, parser=parser)
+        return etree.fromstring(content, parser=_parser())
     except etree.XMLSyntaxError as exc:
-        raise ReportError(f"not XML: {exc}") from exc
-    if root is None or _local(root) != "PortabiliteitsRapport":
+        if not UNDECLARED_XSI.search(str(exc)):
+            raise ReportError(f"not well-formed XML: {exc}") from exc
+    repaired = re.sub(rb"<PortabiliteitsRapport(?=[\s>/])",
+                      b'<PortabiliteitsRapport xmlns:xsi="' + XSI.encode() + b'"', content,
+                      count=1)
+    try:
+        return etree.fromstring(repaired, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise ReportError(f"not well-formed XML: {exc}") from exc
+
+
+def parse_report(content: bytes, max_actions: int = MAX_ACTIONS,
+                 max_requests: int = MAX_REQUESTS) -> Report:
+    root = parse_xml(content)
+    if _local(root) != "PortabiliteitsRapport":
         raise ReportError("root element is not PortabiliteitsRapport")
     meta = _child(root, "PortabiliteitsRapportMeta")
     if meta is None:
         raise ReportError("no PortabiliteitsRapportMeta")
-    actions = []
+    actions: list[CollectAction] = []
+    n_requests = 0
     for za in _children(_child(root, "Zorgaanbieders"), "Zorgaanbieder"):
         name = _text(za, "Zorgaanbiedernaam")
         for gd in _children(_child(za, "Gegevensdiensten"), "Gegevensdienst"):
-            requests = [(_text(rr, "RequestUri"), _text(rr, "Tijdstempel"))
-                        for rr in _children(_child(gd, "ResourceRequests"), "ResourceRequest")]
+            if len(actions) >= max_actions:
+                raise ReportTooLarge(f"more than {max_actions} collect actions (Gegevensdienst)")
+            elements = _children(_child(gd, "ResourceRequests"), "ResourceRequest")
+            n_requests += len(elements)
+            if n_requests > max_requests:
+                raise ReportTooLarge(f"more than {max_requests} request URIs (ResourceRequest)")
+            requests = [(_text(rr, "RequestUri"), _text(rr, "Tijdstempel")) for rr in elements]
             actions.append(CollectAction(name, _text(gd, "GegevensdienstId"),
                                          _text(gd, "Tijdstempel"), requests))
     return Report(_text(meta, "Deelnemer"), _text(meta, "Van"), _text(meta, "Tot"),
@@ -169,15 +218,41 @@ def fhir_package(xml: bytes, tijdstempel: str, dossier_pdf: bytes | None = None)
             "entry": entries}
 
 
-def xml_from_package(bundle: dict) -> bytes:
-    """The report XML inside a FHIR package, found through the DocumentReference."""
+def _is_report_document(resource: dict) -> bool:
+    if resource.get("resourceType") != "DocumentReference":
+        return False
+    kind = resource.get("type")
+    codings = kind.get("coding") if isinstance(kind, dict) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, dict) and c.get("code") == "REPORT" for c in codings)
+
+
+def xml_from_package(bundle: object) -> bytes:
+    """The report XML inside a FHIR package, found through the DocumentReference (type
+    REPORT) and its attachment's Binary reference. Every malformed shape is a ReportError."""
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
+        raise ReportError("not a portability package: not a Bundle with entries")
+    resources: dict[str, dict] = {}
+    for entry in bundle["entry"]:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str) \
+                and isinstance(resource.get("id"), str):
+            resources[f"{resource['resourceType']}/{resource['id']}"] = resource
+    document = next((r for r in resources.values() if _is_report_document(r)), None)
+    if document is None:
+        raise ReportError("not a portability package: no DocumentReference of type REPORT")
+    content = document.get("content")
+    attachment = content[0].get("attachment") if isinstance(content, list) and content \
+        and isinstance(content[0], dict) else None
+    url = attachment.get("url") if isinstance(attachment, dict) else None
+    if not isinstance(url, str):
+        raise ReportError("not a portability package: the REPORT has no attachment url")
+    binary = resources.get(url)
+    if binary is None or binary.get("resourceType") != "Binary" \
+            or not isinstance(binary.get("content"), str):
+        raise ReportError(f"not a portability package: no Binary {url} with content")
     try:
-        resources = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
-                     for e in bundle["entry"]}
-        document = next(r for r in resources.values()
-                        if r["resourceType"] == "DocumentReference"
-                        and any(c.get("code") == "REPORT" for c in r["type"]["coding"]))
-        binary = resources[document["content"][0]["attachment"]["url"]]
-        return base64.b64decode(binary["content"])
-    except (KeyError, StopIteration, TypeError, ValueError) as exc:
-        raise ReportError(f"not a portability package: {exc}") from exc
+        return base64.b64decode(binary["content"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ReportError(f"not a portability package: Binary content is not base64: {exc}") \
+            from exc
