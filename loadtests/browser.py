@@ -1,6 +1,8 @@
 """The scripted browser of scenarios/useragent.py, sending through Locust's HTTP session.
 
-Same forms, same redirects, same cookies; each request is reported under its MedMij step
+Same forms (hidden fields such as CSRF tokens included), same redirects, same cookies (the
+session's cookie jar; every node's cookie has its own name, so nodes on one host do not mix),
+the PGO session's CSRF token on POSTs; each request is reported under its MedMij step
 (``common.step_name``) and MedMij hostnames are resolved through the runtime's address map.
 """
 
@@ -17,6 +19,7 @@ from requests import Response
 
 from loadtests.common import step_name
 from loadtests.target import Target, target
+from scenarios.accounts import PgoAccount
 from scenarios.useragent import Browser
 
 
@@ -28,10 +31,13 @@ class LocustBrowser(Browser):
         self.target = target
         self.correlation_id = str(uuid.uuid4())
         self.hops: list[tuple[str, str, int]] = []
+        self.csrf: dict[str, str] = {}
 
     def new_visit(self) -> None:
-        """A fresh browser session: no cookies (no DigiD single sign-on), a new correlation id."""
+        """A fresh browser session: no cookies (no DigiD single sign-on, logged out of the PGO),
+        a new correlation id."""
         self.client.cookies.clear()
+        self.csrf.clear()
         self.correlation_id = str(uuid.uuid4())
         self.hops.clear()
 
@@ -42,7 +48,8 @@ class LocustBrowser(Browser):
         url = self.target.resolve(url)
         name = kwargs.pop("name", None) or step_name(self.target.node_of(url), method,
                                                      urlsplit(url).path)
-        headers = {"X-Correlation-ID": self.correlation_id, **kwargs.pop("headers", {})}
+        headers = {"X-Correlation-ID": self.correlation_id,
+                   **self.csrf_headers(method, url, kwargs.pop("headers", None))}
         response = self.client.request(method, url, name=name, headers=headers,
                                        allow_redirects=False, **kwargs)
         self.hops.append((method, url, response.status_code))
@@ -60,4 +67,4 @@ class PersonUser(HttpUser):
         self.target = target()
         self.browser = LocustBrowser(self.client, self.target)
         self.dvp = random.choice(self.target.topology.dvps)
-        self.person_id: str | None = None
+        self.account: PgoAccount | None = None

@@ -16,6 +16,7 @@ from locust import task
 from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, flow_name, pause
 from loadtests.medmij import PgoBackend, consent_code
+from simulators.dvp.collect import granted_services
 
 
 class LongLivedUser(PersonUser):
@@ -59,7 +60,7 @@ class LongLivedUser(PersonUser):
         self.refresh_token = token.get("refresh_token")  # rotated on every use
         if self.refresh_token is None:
             raise FlowError("long-lived consent gave no refresh_token")
-        for service in self.services:
+        for service in granted_services(token, self.provider.name, list(self.services)):
             self.backend.searches(self.provider, service, token["access_token"], corr)
 
 

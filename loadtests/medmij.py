@@ -20,10 +20,20 @@ from loadtests.browser import LocustBrowser
 from loadtests.common import FlowError, Transaction, search_name
 from loadtests.target import Target
 from sandbox.topology import Node, Provider
+from scenarios.accounts import PgoAccount, create_account, login, start
 from scenarios.useragent import forms
+from simulators.common import clock
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.dvp.collect import SearchResult, binary_refs, collect_queries
 
 PARALLEL_SEARCHES = 6  # as simulators/dvp/collect.py
+
+
+def digid(browser: LocustBrowser, flow: Transaction, page: Response, bsn: str) -> Response:
+    """DigiD: continue a live DigiD session (single sign-on, a click) or type the BSN."""
+    if page.status_code == 200:
+        flow.think(3, 8)  # types the BSN (in real life: DigiD app), or reads who is logged in
+    return browser.digid_login(page, bsn)
 
 
 def consent_code(browser: LocustBrowser, flow: Transaction, client: Node, provider: Provider,
@@ -44,14 +54,7 @@ def consent_code(browser: LocustBrowser, flow: Transaction, client: Node, provid
     r = browser.get(f"{authorize}?{query}")
     if r.status_code != 302:
         raise FlowError(f"authorize answered {r.status_code}")
-    page = browser.get(browser.location(r))
-    if page.status_code == 303:  # DigiD single sign-on
-        r = page
-    elif page.status_code == 200:
-        flow.think(3, 8)  # types the BSN (in real life: DigiD app)
-        r = browser.submit(page, {"bsn": bsn})
-    else:
-        raise FlowError(f"DigiD login page answered {page.status_code}")
+    r = digid(browser, flow, browser.get(browser.location(r)), bsn)
     if r.status_code != 303:
         raise FlowError(f"DigiD login answered {r.status_code}")
     consent = browser.get(browser.location(r))
@@ -74,6 +77,7 @@ class PgoBackend:
 
     def __init__(self, user: User, target: Target) -> None:
         self.target = target
+        clock.configure(target.sandbox.state_dir)  # the sandbox date, for the date templates
         self.session = FastHttpSession(
             None, user.environment.events.request, user, concurrency=PARALLEL_SEARCHES,
             network_timeout=60.0, connection_timeout=60.0, max_retries=0)
@@ -95,32 +99,47 @@ class PgoBackend:
             r.success()
         return body
 
-    def search(self, url: str, name: str, headers: dict[str, str]) -> int:
+    def search(self, url: str, name: str, headers: dict[str, str]) -> tuple[int, list[dict]]:
+        """One search (a searchset Bundle) or Binary read; its status and the resources."""
+        binary = "/Binary/" in url
         with self.session.get(url, name=name, catch_response=True,
                               headers={**headers, "MedMij-Request-ID": str(uuid.uuid4())}) as r:
             if r.status_code != 200:
                 r.failure(f"{r.status_code}")
-            elif b'"resourceType":"Bundle"' not in (r.content or b""):
-                r.failure("not a searchset Bundle")
-            else:
-                r.success()
-            return r.status_code
+                return r.status_code, []
+            body = r.json() if r.content else {}
+            kind = "Binary" if binary else "Bundle"
+            if body.get("resourceType") != kind:
+                r.failure(f"not a {kind}")
+                return r.status_code, []
+            r.success()
+        resources = [body] if binary else [e["resource"] for e in body.get("entry", [])]
+        return 200, resources
 
     def searches(self, provider: Provider, service: str, access_token: str,
                  correlation_id: str) -> int:
-        """Every search the PGO query list prescribes, six at a time; returns how many."""
+        """Every search the PGO query list prescribes (date templates filled in with the
+        sandbox date, as the DVP does), six at a time; for Documenten (51) then a read of every
+        Binary the DocumentReferences point to. Returns how many requests were sent."""
         dienst = GEGEVENSDIENSTEN[service]
         endpoints = self.target.endpoints(provider.name, service)
         base = self.target.resolve(next(iter(endpoints.resources.values())))
         headers = {"Authorization": f"Bearer {access_token}", "X-Correlation-ID": correlation_id,
                    "Accept": f"application/fhir+json; fhirVersion={dienst.fhir_version}"}
-        statuses = Pool(PARALLEL_SEARCHES).map(
+        pool = Pool(PARALLEL_SEARCHES)
+        answers = pool.map(
             lambda q: self.search(f"{base}/{q}", search_name(q, service), headers),
-            dienst.searches)
-        failed = [s for s in statuses if s != 200]
+            collect_queries(service))
+        if dienst.binary_reads:
+            found = [SearchResult(service, "", status, "", 0.0, resources)
+                     for status, resources in answers]
+            answers += pool.map(
+                lambda ref: self.search(f"{base}/{ref}", f"read Binary ({service})", headers),
+                binary_refs(found))
+        failed = [status for status, _ in answers if status != 200]
         if failed:
-            raise FlowError(f"{len(failed)} of {len(statuses)} searches failed: {failed[:3]}")
-        return len(statuses)
+            raise FlowError(f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}")
+        return len(answers)
 
 
 def person_consents(browser: LocustBrowser, flow: Transaction, r: Response, bsn: str) -> Response:
@@ -133,10 +152,7 @@ def person_consents(browser: LocustBrowser, flow: Transaction, r: Response, bsn:
     r = browser.get(browser.location(r))  # authorize
     if r.status_code != 302:
         raise FlowError(f"authorize answered {r.status_code}")
-    page = browser.get(browser.location(r))
-    if page.status_code == 200:
-        flow.think(3, 8)
-        page = browser.submit(page, {"bsn": bsn})
+    page = digid(browser, flow, browser.get(browser.location(r)), bsn)
     if page.status_code != 303:
         raise FlowError(f"DigiD login answered {page.status_code}")
     consent = browser.get(browser.location(page))
@@ -149,22 +165,25 @@ def person_consents(browser: LocustBrowser, flow: Transaction, r: Response, bsn:
     return r
 
 
-def pgo_account(browser: LocustBrowser, dvp: Node, name: str) -> str:
-    """A person's account at the sandbox's PGO; returns its id."""
-    r = browser.request("POST", browser.target.url(dvp.id, "/api/persons"), json={"name": name})
-    if r.status_code != 201:
-        raise FlowError(f"account answered {r.status_code}")
-    return r.json()["id"]
+def pgo_account(browser: LocustBrowser, dvp: Node, name: str) -> PgoAccount:
+    """A person's account at the sandbox's PGO (with a password; creating it logs in)."""
+    return create_account(browser, browser.target.url(dvp.id), name)
 
 
-def pgo_collect(browser: LocustBrowser, flow: Transaction, dvp: Node, person_id: str,
+def pgo_login(browser: LocustBrowser, account: PgoAccount) -> None:
+    """A new visit: the person logs in to their PGO again."""
+    login(browser, account)
+
+
+def pgo_collect(browser: LocustBrowser, flow: Transaction, account: PgoAccount,
                 provider: Provider, bsn: str) -> dict:
-    """connect -> authorize -> DigiD -> consent -> the PGO's callback (token + searches)."""
-    r = browser.get(browser.target.url(dvp.id, f"/persons/{person_id}/connect"),
-                    params={"provider": provider.name})
+    """connect page + form -> authorize -> DigiD -> consent -> the PGO's callback (token +
+    searches), in the person's PGO session."""
+    r = start(browser, account, "connect", {"provider": provider.name})
     r = person_consents(browser, flow, r, bsn)
     r = browser.get(browser.location(r), headers={"Accept": "application/json"})
-    summary = r.json() if r.status_code in (200, 502) else {}
+    summary = r.json() if r.status_code in (200, 502, 504) else {}
     if r.status_code != 200 or summary.get("status") != "collected":
-        raise FlowError(f"collect at the PGO: {r.status_code} {summary.get('status')}")
+        raise FlowError(f"collect at the PGO: {r.status_code} {summary.get('status')} "
+                        f"{summary.get('error', '')}")
     return summary

@@ -1,9 +1,9 @@
 """A person collects through the sandbox's own PGO (a DVP node), as the collect scenario does.
 
-account (once) -> connect -> authorize -> DigiD -> consent -> the PGO's callback, which
-exchanges the code and sends every search itself: its token and searches show as one step,
-"pgo collect (token + searches)". Transaction "pgo collect flow (48)". Use ``collect`` for
-per-search figures; this flow loads the DVP as well.
+account (once; later visits log in) -> connect page + form -> authorize -> DigiD -> consent ->
+the PGO's callback, which exchanges the code and sends every search itself: its token and
+searches show as one step, "pgo collect (token + searches)". Transaction "pgo collect flow
+(48)". Use ``collect`` for per-search figures; this flow loads the DVP as well.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from locust import task
 
 from loadtests.browser import PersonUser
 from loadtests.common import Transaction, flow_name, pause
-from loadtests.medmij import pgo_account, pgo_collect
+from loadtests.medmij import pgo_account, pgo_collect, pgo_login
 
 
 class PgoCollectUser(PersonUser):
@@ -33,9 +33,11 @@ class PgoCollectUser(PersonUser):
         self.browser.new_visit()
         name = flow_name("pgo collect", services)
         with Transaction(self.environment, name) as flow:
-            if self.person_id is None:
-                self.person_id = pgo_account(self.browser, self.dvp, f"load {bsn}")
-            pgo_collect(self.browser, flow, self.dvp, self.person_id, provider, bsn)
+            if self.account is None:
+                self.account = pgo_account(self.browser, self.dvp, f"load {bsn}")
+            else:
+                pgo_login(self.browser, self.account)
+            pgo_collect(self.browser, flow, self.account, provider, bsn)
 
 
 if __name__ == "__main__":

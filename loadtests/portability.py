@@ -1,10 +1,10 @@
 """Mass export during a bankruptcy: every person of a PGO downloads their portability report.
 
-Each user is a person at one PGO who collected there once (account + collect, before the
-vendor failed), then asks for the portabiliteitsrapport (``GET /api/persons/{id}/portability``,
-XML; it works in curator mode too) and comes back now and then to try again. Turn curator mode
-on first to load the bankrupt vendor; the collect then fails, and the user exports what it holds.
-Steps "portability report"; transaction "portability export".
+Each user is a person at one PGO who collected there once (account + collect, before the vendor
+failed), then asks for the portabiliteitsrapport (``GET /api/persons/{id}/portability``, XML; it
+works in curator mode too; each visit logs in again) and comes back now and then to try again.
+Turn curator mode on first to load the bankrupt vendor; the collect then fails, and the user
+exports what it holds. Steps "portability report"; transaction "portability export".
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from locust import task
 
 from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, flow_name, pause
-from loadtests.medmij import pgo_account, pgo_collect
+from loadtests.medmij import pgo_account, pgo_collect, pgo_login
 
 
 class PortabilityExportUser(PersonUser):
@@ -29,11 +29,13 @@ class PortabilityExportUser(PersonUser):
 
     @task
     def export(self) -> None:
-        if self.person_id is None:
+        if self.account is None:
             self._before_the_bankruptcy()
             return
-        url = self.target.url(self.dvp.id, f"/api/persons/{self.person_id}/portability")
+        url = self.account.url(f"/api/persons/{self.account.person_id}/portability")
+        self.browser.new_visit()
         with Transaction(self.environment, "portability export"):
+            pgo_login(self.browser, self.account)
             r = self.browser.get(url)
             if r.status_code != 200 or b"<" not in r.content[:100]:
                 raise FlowError(f"portability report answered {r.status_code}")
@@ -43,8 +45,8 @@ class PortabilityExportUser(PersonUser):
         bsn = self.target.person(provider.name)
         self.browser.new_visit()
         with Transaction(self.environment, flow_name("pgo collect", services)) as flow:
-            self.person_id = pgo_account(self.browser, self.dvp, f"export {bsn}")
-            pgo_collect(self.browser, flow, self.dvp, self.person_id, provider, bsn)
+            self.account = pgo_account(self.browser, self.dvp, f"export {bsn}")
+            pgo_collect(self.browser, flow, self.account, provider, bsn)
 
 
 if __name__ == "__main__":

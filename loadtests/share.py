@@ -1,9 +1,10 @@
 """A person shares (Delen) self-measurements or a document from their PGO with a provider.
 
-account (once) -> share start at the PGO -> authorize (scope ``<provider>~<52|53>``) -> DigiD ->
-Bevestigingsverklaring -> the PGO's share callback, which exchanges the code and writes one FHIR
-transaction Bundle to the provider's DVA (step "share write (token + write)"). Transaction
-"share flow (52)" or "(53)". Needs a topology with a share gegevensdienst on the ZAL.
+account (once; later visits log in) -> share page + form at the PGO -> authorize (scope
+``<provider>~<52|53>``) -> DigiD -> Bevestigingsverklaring -> the PGO's share callback, which
+exchanges the code and writes one FHIR transaction Bundle to the provider's DVA (step "share
+write (token + write)"). Transaction "share flow (52)" or "(53)". Needs a topology with a share
+gegevensdienst on the ZAL.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from locust import task
 
 from loadtests.browser import PersonUser
 from loadtests.common import FlowError, Transaction, flow_name, pause
-from loadtests.medmij import person_consents, pgo_account
+from loadtests.medmij import person_consents, pgo_account, pgo_login
 from loadtests.target import target
+from scenarios.accounts import PgoAccount, start
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 
 
@@ -44,7 +46,7 @@ class ShareUser(PersonUser):
         self.pairs = share_services()
         if not self.pairs:
             raise FlowError("no provider offers a share gegevensdienst (52/53) on the ZAL")
-        self.person_ids: dict[str, str] = {}  # BSN -> account at the PGO
+        self.accounts: dict[str, PgoAccount] = {}  # BSN -> account at the PGO
 
     @task
     def share(self) -> None:
@@ -52,12 +54,13 @@ class ShareUser(PersonUser):
         bsn = self.target.person(provider)
         self.browser.new_visit()
         with Transaction(self.environment, flow_name("share", (service,))) as flow:
-            person_id = self.person_ids.get(bsn)
-            if person_id is None:
-                person_id = self.person_ids[bsn] = pgo_account(self.browser, self.dvp,
-                                                               f"share {bsn}")
-            r = self.browser.get(self.target.url(self.dvp.id, f"/persons/{person_id}/share"),
-                                 params={"provider": provider, "service": service})
+            account = self.accounts.get(bsn)
+            if account is None:
+                account = self.accounts[bsn] = pgo_account(self.browser, self.dvp,
+                                                           f"share {bsn}")
+            else:
+                pgo_login(self.browser, account)
+            r = start(self.browser, account, "share", {"provider": provider, "service": service})
             r = person_consents(self.browser, flow, r, bsn)
             r = self.browser.get(self.browser.location(r), headers={"Accept": "application/json"})
             body = r.json() if r.headers.get("content-type", "").startswith("application/json") \

@@ -13,6 +13,7 @@ import time
 from sandbox import vendor
 from sandbox.state import Running
 from scenarios import collect
+from scenarios.accounts import PgoAccount, login
 from scenarios.oauth_probe import exchange, get_code, refresh, resource_base
 from scenarios.persons import find_persons
 from scenarios.portability import migrate
@@ -69,7 +70,7 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
     browser = Browser(running.info.addresses)
     background = Background(running, others, [p.name for p in topology.providers])
     corr = browser.correlation_id
-    accounts: list[tuple[str, str]] = []  # (bsn, person id at the vendor)
+    accounts: list[tuple[str, PgoAccount]] = []  # (bsn, account at the vendor)
     migrated: list[dict] = []
     cut_off: dict[str, float] = {}
     erasure: dict = {}
@@ -79,21 +80,23 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
         with report.step(f"{users} users collect at {dvp}", corr) as step:
             bsns = [p["bsn"] for p in find_persons(browser, running, hospital, users, start=500)]
             for bsn in bsns:
-                person = None
+                account = None
                 for provider in providers:
-                    user = Browser(running.info.addresses)
+                    user = Browser(running.info.addresses)  # each visit its own browser
                     try:
                         sub = ScenarioReport("setup")
                         try:
-                            person = collect.collect(running, user, sub, dvp, provider, bsn,
-                                                     long_lived=True, person_id=person)[
-                                "person_id"]
+                            if account is not None:
+                                login(user, account)
+                            account = collect.collect(running, user, sub, dvp, provider, bsn,
+                                                      long_lived=True, account=account)[
+                                "account"]
                         except StepFailed as exc:
                             raise FlowError(next(s.detail for s in sub.steps if not s.ok)) \
                                 from exc
                     finally:
                         user.close()
-                accounts.append((bsn, person))
+                accounts.append((bsn, account))
             step["detail"] = f"{len(accounts)} users, {len(providers)} providers each"
         with report.step("vendor's back end holds live tokens", corr) as step:
             probe_bsn = bsns[0]
@@ -131,7 +134,9 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
             step["detail"] = (f"authorize 400, token {refused['token'].json()['error']}, "
                               f"refresh {refused['refresh'].json()['error']}, resource 401")
         with report.step("curator mode: no collecting, export still works", corr) as step:
-            bsn, person = accounts[0]
+            bsn, account = accounts[0]
+            login(browser, account)  # people can still log in at a bankrupt vendor
+            person = account.person_id
             r = browser.get(running.url(dvp, f"/persons/{person}/connect"),
                             params={"provider": hospital})
             if r.status_code != 403 or "curator" not in r.text:
@@ -146,18 +151,19 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
             step["detail"] = "connect and re-collect 403 with notice; export 200"
         to_move = accounts[: round(len(accounts) * migrate_share)]
         start = time.perf_counter()
-        for i, (bsn, person) in enumerate(to_move):
+        for i, (bsn, account) in enumerate(to_move):
             user = Browser(running.info.addresses)
             new_dvp = others[i % len(others)]
             try:
                 with report.step(f"user {i + 1} moves to {new_dvp}", user.correlation_id) as step:
                     sub = ScenarioReport("migration")
                     try:
-                        moved = migrate(running, user, sub, dvp, person, new_dvp, bsn,
+                        moved = migrate(running, user, sub, dvp, account, new_dvp, bsn,
                                         packaged=bool(i % 2))
                     except StepFailed as exc:
                         raise FlowError(next(s.detail for s in sub.steps if not s.ok)) from exc
-                    migrated.append({"bsn": bsn, "to": new_dvp} | moved)
+                    migrated.append({"bsn": bsn, "to": new_dvp}
+                                    | {k: v for k, v in moved.items() if k != "new_account"})
                     step["detail"] = (f"{moved['actions']} actions replayed, "
                                       f"{moved['resources_compared']} resources equal "
                                       f"({'FHIR package' if i % 2 else 'XML'})")

@@ -1,12 +1,14 @@
 """The collect scenario: one synthetic person collects from one provider through the real flow.
 
-PGO connect -> DVA authorize -> DigiD login -> availability + consent -> callback -> token ->
-every search of the gegevensdienst -> stored in the PGO. Works against any runtime.
+PGO account (password, session) -> PGO connect page and form -> DVA authorize -> DigiD login
+-> availability + consent -> callback (in the same PGO session) -> token -> every search of the
+gegevensdienst -> stored in the PGO. Works against any runtime.
 """
 
 from __future__ import annotations
 
 from sandbox.state import Running
+from scenarios.accounts import PgoAccount, create_account, start
 from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
@@ -14,19 +16,19 @@ from scenarios.useragent import Browser, FlowError
 
 def collect(running: Running, browser: Browser, report: ScenarioReport, dvp: str,
             provider: str, bsn: str, service: str | None = None, long_lived: bool = False,
-            person_id: str | None = None) -> dict:
-    """Drive one collect as a person's browser would; returns the DVP's collect summary."""
+            account: PgoAccount | None = None) -> dict:
+    """Drive one collect as a person's browser would; returns the DVP's collect summary with
+    ``person_id`` and ``account``. Without ``account`` the person first creates one; with it,
+    the browser must hold that account's session (``scenarios.accounts.login``)."""
     corr = browser.correlation_id
     with report.step("account at the PGO", corr) as step:
-        if person_id is None:
-            response = browser.request("POST", running.url(dvp, "/api/persons"),
-                                       json={"name": f"persoon {bsn}"})
-            response.raise_for_status()
-            person_id = response.json()["id"]
+        if account is None:
+            account = create_account(browser, running.url(dvp), f"persoon {bsn}")
+        person_id = account.person_id
         step["detail"] = f"person {person_id} at {dvp}"
     with report.step("authorize", corr) as step:
         params = {"provider": provider} | ({"service": service} if service else {})
-        r = browser.get(running.url(dvp, f"/persons/{person_id}/connect"), params=params)
+        r = start(browser, account, "connect", params)
         if r.status_code != 302:
             raise FlowError(f"connect answered {r.status_code}: {r.text[:200]}")
         authorize = browser.location(r)
@@ -36,13 +38,7 @@ def collect(running: Running, browser: Browser, report: ScenarioReport, dvp: str
         login_url = browser.location(r)
         step["detail"] = authorize.split("?")[0]
     with report.step("DigiD login", corr) as step:
-        page = browser.get(login_url)
-        if page.status_code == 303:  # DigiD single sign-on: no form this time
-            r = page
-        else:
-            if page.status_code != 200:
-                raise FlowError(f"DigiD page answered {page.status_code}")
-            r = browser.submit(page, {"bsn": bsn})
+        r = browser.digid_login(browser.get(login_url), bsn)
         if r.status_code != 303:
             raise FlowError(f"DigiD login answered {r.status_code}: {r.text[:200]}")
         step["detail"] = f"BSN {bsn}"
@@ -67,22 +63,27 @@ def collect(running: Running, browser: Browser, report: ScenarioReport, dvp: str
             raise FlowError(f"collect {r.status_code}: {summary}")
         step["detail"] = f"{summary['requests']} requests, {summary['resources']} resources"
     with report.step("data visible in the PGO", corr) as step:
-        r = browser.get(running.url(dvp, f"/api/persons/{person_id}/resources"))
+        r = browser.get(account.url(f"/api/persons/{person_id}/resources"))
         r.raise_for_status()
         held = r.json()
         if held["total"] == 0:
             raise FlowError("the PGO shows no data")
         step["detail"] = ", ".join(f"{t} {n}" for t, n in held["by_type"].items())
-    return summary | {"person_id": person_id, "resources_held": held["total"]}
+    return summary | {"person_id": person_id, "resources_held": held["total"],
+                      "account": account}
 
 
 def run(running: Running, dvp: str | None = None, provider: str | None = None,
-        service: str | None = None, bsn: str | None = None) -> ScenarioReport:
+        service: str | None = None, bsn: str | None = None,
+        browser: Browser | None = None) -> ScenarioReport:
+    """The scenario; pass a ``browser`` to keep the person's PGO session afterwards (the
+    caller closes it)."""
     topology = running.topology
     dvp = dvp or topology.dvps[0].id
     provider = provider or topology.providers[0].name
     report = ScenarioReport("collect")
-    browser = Browser(running.info.addresses)
+    own = browser is None
+    browser = browser or Browser(running.info.addresses)
     try:
         with report.step("pick a test person", browser.correlation_id) as step:
             if bsn is None:
@@ -99,5 +100,6 @@ def run(running: Running, dvp: str | None = None, provider: str | None = None,
         report.summary = {"dvp": dvp, "provider": provider, "correlation_id":
                           browser.correlation_id}
     finally:
-        browser.close()
+        if own:
+            browser.close()
     return report

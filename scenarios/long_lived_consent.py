@@ -48,7 +48,7 @@ def run(running: Running, dvp: str | None = None,
             bsn = find_persons(browser, running, provider, start=200)[0]["bsn"]
             step["detail"] = f"BSN {bsn} at {provider}"
         summary = collect(running, browser, report, dvp, provider, bsn, long_lived=True)
-        person_id = summary["person_id"]
+        person_id, account = summary["person_id"], summary["account"]
         with report.step("refresh token held by the PGO", corr) as step:
             if not summary.get("long_lived"):
                 raise FlowError("the token response carried no refresh_token")
@@ -72,7 +72,7 @@ def run(running: Running, dvp: str | None = None,
             step["detail"] = refused(person_id, "revocation")
         with report.step("new long-lived consent", corr) as step:
             again = collect(running, browser, ScenarioReport("collect"), dvp, provider, bsn,
-                            long_lived=True, person_id=person_id)
+                            long_lived=True, account=account)
             step["detail"] = f"{again['requests']} requests, long-lived {again['long_lived']}"
         with report.step("clock +200 days without collecting", corr) as step:
             advance(200)

@@ -29,8 +29,7 @@ def get_code(sandbox: Running, provider: str, bsn: str, dvp: str = "pgo-alpha",
         r = browser.get(authorize_url(sandbox, provider, client, redirect_uri))
         if r.status_code != 302:
             raise FlowError(f"authorize answered {r.status_code}")
-        page = browser.get(browser.location(r))
-        r = browser.submit(page, {"bsn": bsn})
+        r = browser.digid_login(browser.get(browser.location(r)), bsn)
         consent = browser.get(browser.location(r))
         if consent.status_code != 200:
             raise FlowError(f"no consent screen ({consent.status_code})")

@@ -13,6 +13,7 @@ import orjson
 
 from sandbox.state import Running
 from scenarios import collect
+from scenarios.accounts import PgoAccount, create_account, login
 from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
@@ -43,20 +44,21 @@ def export(browser: Browser, running: Running, dvp: str, person_id: str,
 
 
 def migrate(running: Running, browser: Browser, report: ScenarioReport, old_dvp: str,
-            old_person: str, new_dvp: str, bsn: str, packaged: bool = False) -> dict:
-    """Export at the old PGO, import at the new one, re-collect, compare. Returns figures."""
+            old: PgoAccount, new_dvp: str, bsn: str, packaged: bool = False) -> dict:
+    """Log in at the old PGO, export, import at a new account at the new one, re-collect,
+    compare. Returns figures."""
     corr = browser.correlation_id
     start = time.perf_counter()
+    old_person = old.person_id
     with report.step(f"export from {old_dvp}", corr) as step:
+        login(browser, old)
         content, kind = export(browser, running, old_dvp, old_person, packaged)
         xml = xml_from_package(orjson.loads(content)) if packaged else content
         actions = parse_report(xml).actions
         step["detail"] = f"{len(actions)} collect actions ({'FHIR package' if packaged else 'XML'})"
     with report.step(f"import at {new_dvp}", corr) as step:
-        r = browser.request("POST", running.url(new_dvp, "/api/persons"),
-                            json={"name": f"persoon {bsn}"})
-        r.raise_for_status()
-        new_person = r.json()["id"]
+        new_account = create_account(browser, running.url(new_dvp), f"persoon {bsn}")
+        new_person = new_account.person_id
         r = browser.request("POST", running.url(new_dvp, f"/api/persons/{new_person}/"
                                                 "portability/import"),
                             content=content, headers={"Content-Type": kind})
@@ -66,7 +68,7 @@ def migrate(running: Running, browser: Browser, report: ScenarioReport, old_dvp:
         step["detail"] = (f"{plan['requests']} requests to replay at "
                           f"{len(plan['providers'])} providers")
     for provider in plan["providers"]:
-        collect.collect(running, browser, report, new_dvp, provider, bsn, person_id=new_person)
+        collect.collect(running, browser, report, new_dvp, provider, bsn, account=new_account)
     with report.step("compare dossiers", corr) as step:
         status = browser.get(running.url(new_dvp, f"/api/persons/{new_person}/portability/"
                                          "import")).json()
@@ -78,7 +80,8 @@ def migrate(running: Running, browser: Browser, report: ScenarioReport, old_dvp:
         if missing:
             raise FlowError(f"{sum(missing.values())} resources lost in the move")
         step["detail"] = f"{sum(old.values())} resources equal, ids aside"
-    return {"new_person": new_person, "resources_compared": sum(old.values()),
+    return {"new_person": new_person, "new_account": new_account,
+            "resources_compared": sum(old.values()),
             "seconds": time.perf_counter() - start, "actions": len(actions)}
 
 
@@ -94,13 +97,13 @@ def run(running: Running, old_dvp: str | None = None, new_dvp: str | None = None
             bsn = find_persons(browser, running, providers[0])[0]["bsn"]
             step["detail"] = f"BSN {bsn}"
         report.mark(f"collecting at {old_dvp}")
-        person = None
+        account = None
         for provider in providers:
-            done = collect.collect(running, browser, report, old_dvp, provider, bsn,
-                                   person_id=person)
-            person = done["person_id"]
+            account = collect.collect(running, browser, report, old_dvp, provider, bsn,
+                                      account=account)["account"]
+        person = account.person_id
         report.mark(f"switching to {new_dvp}")
-        moved = migrate(running, browser, report, old_dvp, person, new_dvp, bsn,
+        moved = migrate(running, browser, report, old_dvp, account, new_dvp, bsn,
                         packaged=True)
         report.mark("migrated")
         with report.step("round trip: export at the new PGO", browser.correlation_id) as step:

@@ -10,6 +10,7 @@ receptive, confirmation declined) come back as OAuth errors.
 from __future__ import annotations
 
 from sandbox.state import Running
+from scenarios.accounts import PgoAccount, create_account, start
 from scenarios.collect import collect
 from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
@@ -19,18 +20,17 @@ from simulators.dva.received import SHARED_BY
 SELF_MEASUREMENTS, DOCUMENTS = "52", "53"
 
 
-def share(running: Running, browser: Browser, dvp: str, person_id: str, provider: str,
+def share(running: Running, browser: Browser, account: PgoAccount, provider: str,
           service: str, bsn: str, decision: str = "allow") -> dict:
-    """Drive one share as the person's browser would; the DVP's answer (shared or refused)."""
-    r = browser.get(running.url(dvp, f"/persons/{person_id}/share"),
-                    params={"provider": provider, "service": service})
+    """Drive one share as the person's browser would (logged in to ``account``); the DVP's
+    answer (shared or refused)."""
+    r = start(browser, account, "share", {"provider": provider, "service": service})
     if r.status_code != 302:
         raise FlowError(f"share answered {r.status_code}: {r.text[:200]}")
     r = browser.get(browser.location(r))
     if r.status_code != 302:
         raise FlowError(f"authorize answered {r.status_code}: {r.text[:200]}")
-    page = browser.get(browser.location(r))
-    r = page if page.status_code == 303 else browser.submit(page, {"bsn": bsn})
+    r = browser.digid_login(browser.get(browser.location(r)), bsn)
     if r.status_code != 303:
         raise FlowError(f"DigiD login answered {r.status_code}")
     screen = browser.get(browser.location(r))
@@ -65,16 +65,13 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
             bsn = person["bsn"]
             step["detail"] = f"{person['name']} (BSN {bsn}), patient of {provider}"
         with report.step("account at the PGO", browser.correlation_id) as step:
-            r = browser.request("POST", running.url(dvp, "/api/persons"),
-                                json={"name": person["name"]})
-            r.raise_for_status()
-            person_id = r.json()["id"]
-            step["detail"] = f"person {person_id} at {dvp}"
+            account = create_account(browser, running.url(dvp), person["name"])
+            step["detail"] = f"person {account.person_id} at {dvp}"
         shared = 0
         for service, what in ((SELF_MEASUREMENTS, "self-measurements"), (DOCUMENTS, "document")):
             with report.step(f"share {what} ({provider}~{service})",
                              browser.correlation_id) as step:
-                answer = share(running, browser, dvp, person_id, provider, service, bsn)
+                answer = share(running, browser, account, provider, service, bsn)
                 if answer.get("status") != "shared":
                     raise FlowError(f"share refused: {answer}")
                 shared += answer["resources"]
@@ -85,8 +82,8 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
                 summary = collect(running, browser, inner, reader, provider, bsn)
             except StepFailed:
                 raise FlowError(f"collect failed: {inner.steps[-1].detail}") from None
-            items = browser.get(running.url(reader, f"/api/persons/{summary['person_id']}"
-                                                    "/resources")).json()["items"]
+            items = browser.get(summary["account"].url(
+                f"/api/persons/{summary['person_id']}/resources")).json()["items"]
             seen = [i["resource"] for i in items if _shared_by(i["resource"], client)]
             kinds = sorted({r["resourceType"] for r in seen})
             binaries = [i for i in items if i["resource"]["resourceType"] == "Binary"]
@@ -95,7 +92,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
             step["detail"] = (f"{len(seen)} shared resources found ({', '.join(kinds)}), "
                               f"{len(binaries)} PDF(s)")
         with report.step("refused: confirmation declined", browser.correlation_id) as step:
-            answer = share(running, browser, dvp, person_id, provider, SELF_MEASUREMENTS, bsn,
+            answer = share(running, browser, account, provider, SELF_MEASUREMENTS, bsn,
                            decision="deny")
             if answer.get("error") != "access_denied":
                 raise FlowError(f"expected access_denied, got {answer}")
@@ -104,9 +101,8 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
             target, outsider = _not_in_care(running)
             other = Browser(running.info.addresses)
             try:
-                r = other.request("POST", running.url(dvp, "/api/persons"),
-                                  json={"name": "geen patiënt"})
-                answer = share(running, other, dvp, r.json()["id"], target, DOCUMENTS, outsider)
+                stranger = create_account(other, running.url(dvp), "geen patiënt")
+                answer = share(running, other, stranger, target, DOCUMENTS, outsider)
             finally:
                 other.close()
             if answer.get("error") != "access_denied":

@@ -1,14 +1,16 @@
 """A scripted browser: follows the real redirects and submits the real forms of the flow.
 
 It holds cookies like a browser, resolves MedMij hostnames through the runtime's address map,
-and sends X-Correlation-ID on every request so each hop's log can be tied to the flow.
+and sends X-Correlation-ID on every request so each hop's log can be tied to the flow. Where it
+logged in to a PGO's API it sends that session's CSRF token (``X-CSRF-Token``) on every POST
+and DELETE to that origin, as the PGO's own page script would.
 """
 
 from __future__ import annotations
 
 import uuid
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -54,17 +56,39 @@ class FlowError(Exception):
     """The flow did not go as a real person's browser would expect."""
 
 
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 class Browser:
     def __init__(self, addresses: dict[str, str], correlation_id: str | None = None) -> None:
         self.correlation_id = correlation_id or str(uuid.uuid4())
         self.client: httpx.Client = sync_client(addresses, timeout=60.0)
         self.client.headers["X-Correlation-ID"] = self.correlation_id
         self.hops: list[tuple[str, str, int]] = []
+        self.csrf: dict[str, str] = {}  # origin -> CSRF token of the session held there
 
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def csrf_headers(self, method: str, url: str, headers: dict | None) -> dict:
+        """The request's headers plus the origin's CSRF token on a state-changing request."""
+        headers = dict(headers or {})
+        token = self.csrf.get(origin(url))
+        if token and method.upper() not in ("GET", "HEAD", "OPTIONS") and not any(
+                k.lower() == "x-csrf-token" for k in headers):
+            headers["X-CSRF-Token"] = token
+        return headers
+
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        kwargs["headers"] = self.csrf_headers(method, url, kwargs.get("headers"))
         response = self.client.request(method, url, **kwargs)
         self.hops.append((method, url, response.status_code))
         return response
@@ -112,3 +136,17 @@ class Browser:
         if form.method == "post":
             return self.request("POST", action, data=data)
         return self.get(action, params=data)
+
+    def digid_login(self, page: httpx.Response, bsn: str):
+        """DigiD's login page: with a live DigiD session for this BSN it shows who is logged in
+        and a form to continue (single sign-on); otherwise the BSN form. Returns DigiD's answer
+        (a 303 back to the relying party). A DigiD that passes through silently (303) is
+        accepted as well."""
+        if page.status_code == 303:
+            return page
+        if page.status_code != 200:
+            raise FlowError(f"DigiD login page answered {page.status_code}")
+        continues = [f for f in forms(page.text) if f.action.endswith("/login/continue")]
+        if continues and f"BSN {bsn}" in page.text:
+            return self.submit(page, button=("continue", "yes"), action="/login/continue")
+        return self.submit(page, {"bsn": bsn}, action="/login")

@@ -59,15 +59,20 @@ def test_up_status_scenario_down_from_the_cli(tmp_path, medmij_dir):
         again = runner.invoke(app, ["up", "--base-port", base], env=env)
         assert again.exit_code == 1 and "already runs" in again.output
         assert list((tmp_path / "nodes" / "pgo-alpha").glob("dvp.sqlite"))
+        from sandbox.state import running
+        from scenarios.accounts import create_account
+        from scenarios.useragent import Browser
+
+        with Browser(running(tmp_path).info.addresses) as browser:
+            account = create_account(browser, running(tmp_path).url("pgo-alpha"), "reset test")
         reset = runner.invoke(app, ["reset"], env=env)
         assert reset.exit_code == 0, reset.output
-        from sandbox.state import running
-        from simulators.common.http import sync_client
-
-        sandbox = running(tmp_path)
-        with sync_client(sandbox.info.addresses) as http:
-            home = http.get(sandbox.url("pgo-alpha", "/"))
-        assert home.status_code == 200 and "nog geen" in home.text  # no persons after reset
+        with Browser(running(tmp_path).info.addresses) as browser:
+            home = browser.get(account.url("/"))
+            again = browser.request("POST", account.url("/api/login"), json={
+                "person_id": account.person_id, "password": account.password})
+        assert home.status_code == 200 and "Account aanmaken" in home.text
+        assert again.status_code == 401  # the account is gone after reset
     finally:
         down = runner.invoke(app, ["down"], env=env)
     assert down.exit_code == 0 and "stopped 8 nodes" in down.output

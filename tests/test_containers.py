@@ -181,15 +181,21 @@ def test_bounded_load_run_in_containers(docker_sandbox, tmp_path):
 def test_reset_forgets_node_data(docker_sandbox):
     state, _, args = docker_sandbox
     sandbox = running(state)
-    person = httpx.post(sandbox.url("pgo-alpha", "/api/persons"), json={"name": "reset test"})
-    person_url = sandbox.url("pgo-alpha", f"/api/persons/{person.json()['id']}")
-    assert httpx.get(person_url).status_code == 200
+    from scenarios.accounts import create_account
+    from scenarios.useragent import Browser
+
+    with Browser(sandbox.info.addresses) as browser:
+        account = create_account(browser, sandbox.url("pgo-alpha"), "reset test")
+        person_url = account.url(f"/api/persons/{account.person_id}")
+        assert browser.get(person_url).status_code == 200
     start = time.perf_counter()
     result = CliRunner().invoke(app, ["reset", *args])
     TIMINGS["reset (down + wipe + up, warm)"] = time.perf_counter() - start
     assert result.exit_code == 0, result.output
     assert httpx.get(running(state).url("pgo-alpha", "/health")).status_code == 200
-    assert httpx.get(person_url).status_code == 404
+    login = httpx.post(account.url("/api/login"), json={"person_id": account.person_id,
+                                                       "password": account.password})
+    assert login.status_code == 401  # the account went with the reset
 
 
 def test_down_leaves_nothing_behind(docker_sandbox, engine):

@@ -45,11 +45,17 @@ def test_collect_scenario_passes_for_every_provider(sandbox, provider):
 
 
 def test_dvp_runs_every_bgz_search_and_logs_it(sandbox, http):
-    report = collect.run(sandbox, dvp="pgo-beta", provider=HOSPITAL, service="48")
-    assert report.ok, report.to_dict()
-    assert report.summary["requests"] == len(BGZ_SEARCHES) == 28
-    person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
-    log = http.get(sandbox.url("pgo-beta", f"/api/persons/{person}/log")).json()
+    from scenarios.useragent import Browser
+
+    with Browser(sandbox.info.addresses) as browser:  # keeps the person's PGO session
+        report = collect.run(sandbox, dvp="pgo-beta", provider=HOSPITAL, service="48",
+                             browser=browser)
+        assert report.ok, report.to_dict()
+        assert report.summary["requests"] == len(BGZ_SEARCHES) == 28
+        person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
+        url = sandbox.url("pgo-beta", f"/api/persons/{person}/log")
+        assert http.get(url).status_code == 401  # not without the person's session
+        log = browser.get(url).json()
     assert len(log) == 28 and all(e["status"] == 200 for e in log)
     assert {e["correlation_id"] for e in log} == {report.summary["correlation_id"]}
     assert all(e["request_uri"].startswith(resource_base(sandbox, HOSPITAL)) for e in log)
@@ -184,7 +190,7 @@ def test_consent_refused_comes_back_as_access_denied(sandbox):
     browser = Browser(sandbox.info.addresses)
     try:
         r = browser.get(authorize_url(sandbox, HOSPITAL, "pgo-alpha.sandbox.test", redirect_uri))
-        r = browser.submit(browser.get(browser.location(r)), {"bsn": bsn})
+        r = browser.digid_login(browser.get(browser.location(r)), bsn)
         consent = browser.get(browser.location(r))
         r = browser.submit(consent, button=("decision", "deny"))
         location = browser.location(r)
@@ -209,7 +215,7 @@ def test_no_data_at_provider_is_access_denied(sandbox):
     browser = Browser(sandbox.info.addresses)
     try:
         r = browser.get(authorize_url(sandbox, rivm, "pgo-alpha.sandbox.test", redirect_uri))
-        r = browser.submit(browser.get(browser.location(r)), {"bsn": bsn})
+        r = browser.digid_login(browser.get(browser.location(r)), bsn)
         r = browser.get(browser.location(r))
     finally:
         browser.close()
@@ -245,7 +251,8 @@ def test_lists_served_with_rising_volgnummer(sandbox, http):
     before = http.get(url)
     assert before.status_code == 200 and b"pgo-gamma.sandbox.test" in before.content
     admin = sandbox.url("registry", "/admin/clients")
-    r = http.post(admin, json={"hostname": "pgo-delta.sandbox.test", "name": "Delta PGO"})
+    r = http.post(admin, json={"hostname": "pgo-delta.sandbox.test", "name": "Delta PGO"},
+                  headers=sandbox.admin_headers)
     assert r.status_code == 201
     try:
         after = http.get(url)
@@ -254,7 +261,8 @@ def test_lists_served_with_rising_volgnummer(sandbox, http):
 
         assert parse_list("ocl", after.content)[0] == parse_list("ocl", before.content)[0] + 1
     finally:
-        assert http.delete(f"{admin}/pgo-delta.sandbox.test").status_code == 200
+        assert http.delete(f"{admin}/pgo-delta.sandbox.test",
+                           headers=sandbox.admin_headers).status_code == 200
 
 
 @pytest.mark.parametrize("name", ["Bad\u001bName", "Lone \ud83c surrogate", " padded "])
@@ -262,7 +270,7 @@ def test_registry_refuses_client_names_that_cannot_be_published(sandbox, http, n
     """A name the OCL's XML cannot carry is a 400 at the admin API, never a broken list."""
     r = http.post(sandbox.url("registry", "/admin/clients"),
                   content=json.dumps({"hostname": "pgo-odd.sandbox.test", "name": name}),
-                  headers={"Content-Type": "application/json"})
+                  headers={"Content-Type": "application/json", **sandbox.admin_headers})
     assert r.status_code == 400
     assert http.get(sandbox.url("registry", "/MedMij_OAuthclientlist.xml?api=1")).status_code \
         == 200

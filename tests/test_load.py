@@ -89,3 +89,50 @@ def test_load_command_help_has_an_example() -> None:
     result = CliRunner().invoke(app, ["load", "--help"])
     assert result.exit_code == 0
     assert "Example: pgo-sandbox load collect" in result.output
+
+
+@pytest.mark.slow
+def test_bounded_collect_run_of_templated_and_document_services(sandbox, tmp_path) -> None:
+    """49 (date templates) and 51 (Binary reads): the Locust PGO sends what the DVP sends."""
+    opts = LoadOptions("collect", users=2, spawn_rate=2, duration=5, out_dir=tmp_path,
+                       think_scale=0, max_requests=2000, ceiling_users=1, ceiling_duration=1,
+                       services="49,51")
+    summary = run(sandbox, opts, say=lambda _: None)
+    steps = summary["steps"]
+    assert summary["failures"] == 0, {n: s for n, s in steps.items() if s["failures"]}
+    assert any(n.startswith("collect flow") for n in steps), steps.keys()
+    assert any(n.startswith("read Binary (51)") for n in steps), steps.keys()
+
+
+def test_locust_queries_are_the_dvps_rendered_queries() -> None:
+    """loadtests/medmij.py imports ``collect_queries`` from the DVP's collect (checked here
+    by source, not by import: importing Locust monkey-patches this test process)."""
+    from pathlib import Path
+
+    source = (Path(__file__).parents[1] / "loadtests" / "medmij.py").read_text()
+    assert "collect_queries(service)" in source and "dienst.searches" not in source
+    from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+    from simulators.dvp.collect import collect_queries, render_query
+
+    for service in ("48", "49", "51", "63"):
+        queries = collect_queries(service)
+        assert not any("${" in q for q in queries), service
+        assert queries == [render_query(q) for q in GEGEVENSDIENSTEN[service].searches]
+    assert any("${" in q for q in GEGEVENSDIENSTEN["49"].searches)  # there was a template
+
+
+@pytest.mark.parametrize("today,template,expected", [
+    ("2026-03-31", "${CURRENTDATE,M,-14}", "2025-01-31"),  # not clamped to the 28th
+    ("2026-03-31", "${CURRENTDATE,M,-1}", "2026-02-28"),  # February has no 31st
+    ("2024-03-30", "${CURRENTDATE,M,-1}", "2024-02-29"),  # leap year
+    ("2026-05-29", "${CURRENTDATE,M,-3}", "2026-02-28"),
+    ("2024-02-29", "${DATE, T, Y, -1}", "2023-02-28"),
+    ("2026-03-15", "${CURRENTDATE,M,-14}", "2025-01-15"),
+])
+def test_month_steps_keep_the_day_of_the_month(today, template, expected) -> None:
+    from datetime import date
+
+    from simulators.dvp.collect import render_query
+
+    assert render_query(f"X?date=ge{template}", date.fromisoformat(today)) == \
+        f"X?date=ge{expected}"

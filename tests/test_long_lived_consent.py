@@ -118,13 +118,17 @@ def test_pgo_recollects_by_refresh_then_revokes(sandbox):
 
 def test_recollect_without_long_lived_consent_is_refused_by_the_pgo(sandbox, http):
     from scenarios.collect import run as collect_run
+    from scenarios.useragent import Browser
 
-    report = collect_run(sandbox, dvp="pgo-beta", provider=HOSPITAL)
-    person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
-    r = http.post(sandbox.url("pgo-beta", f"/api/persons/{person}/grants/{HOSPITAL}/refresh"))
-    assert r.status_code == 409 and r.json()["error"] == "no_long_lived_consent"
-    consents = http.get(sandbox.url("pgo-beta", f"/api/persons/{person}/consents")).json()
-    assert consents[0]["long_lived"] is False
+    with Browser(sandbox.info.addresses) as browser:
+        report = collect_run(sandbox, dvp="pgo-beta", provider=HOSPITAL, browser=browser)
+        person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
+        url = sandbox.url("pgo-beta", f"/api/persons/{person}/grants/{HOSPITAL}/refresh")
+        assert http.post(url).status_code == 401  # not without the person's session
+        r = browser.request("POST", url)
+        assert r.status_code == 409 and r.json()["error"] == "no_long_lived_consent"
+        consents = browser.get(sandbox.url("pgo-beta", f"/api/persons/{person}/consents")).json()
+        assert consents[0]["long_lived"] is False
 
 
 @pytest.mark.parametrize("text,seconds", [("200d", 200 * DAY), ("6h30m", 6.5 * 3600),

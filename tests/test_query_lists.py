@@ -55,7 +55,7 @@ def test_date_templates_are_filled_with_the_sandbox_date():
 
     today = date(2026, 3, 31)
     assert render_query("X?d=ge${DATE, T, D, -730}", today) == "X?d=ge2024-03-31"
-    assert render_query("X?d=ge${CURRENTDATE,M,-14}", today) == "X?d=ge2025-01-28"
+    assert render_query("X?d=ge${CURRENTDATE,M,-14}", today) == "X?d=ge2025-01-31"
     assert render_query("X?periodofuse=ge${DATE, T, D, -0}", today) == \
         "X?periodofuse=ge2026-03-31"
 
@@ -67,15 +67,15 @@ def test_date_templates_are_filled_with_the_sandbox_date():
 def test_dvp_sends_exactly_the_official_queries(sandbox, medmij_dir, provider, services):
     """A real collect: every logged request matches one official entry, and every official
     search was sent."""
-    from simulators.common.http import sync_client
-
     population = population_for(sandbox.config)
     index = population.find(provider, 0, services[-1])
-    report = collect.run(sandbox, dvp="pgo-gamma", provider=provider,
-                         bsn=population.patient(index).bsn)
-    assert report.ok, report.to_dict()
-    person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
-    with sync_client(sandbox.info.addresses) as http:
+    from scenarios.useragent import Browser
+
+    with Browser(sandbox.info.addresses) as http:  # keeps the person's PGO session
+        report = collect.run(sandbox, dvp="pgo-gamma", provider=provider,
+                             bsn=population.patient(index).bsn, browser=http)
+        assert report.ok, report.to_dict()
+        person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
         log = http.get(sandbox.url("pgo-gamma", f"/api/persons/{person}/log")).json()
     assert log and all(e["status"] == 200 for e in log)
     p = sandbox.topology.provider(provider)

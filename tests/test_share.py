@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from scenarios import share as share_scenario
+from scenarios.accounts import create_account
 from scenarios.useragent import Browser
 from simulators.common.http import sync_client
 from tests.flowhelpers import authorize_url, pick_person, resource_base, token_endpoint
@@ -34,7 +35,7 @@ def share_token(sandbox, http, provider: str, service: str, bsn: str,
     try:
         r = browser.get(authorize_url(sandbox, provider, client, redirect_uri,
                                       scope=f"{slug}~{service}"))
-        r = browser.submit(browser.get(browser.location(r)), {"bsn": bsn})
+        r = browser.digid_login(browser.get(browser.location(r)), bsn)
         screen = browser.get(browser.location(r))
         assert screen.status_code == 200 and "Bevestigingsverklaring" in screen.text
         assert "Alpha Gezond PGO" in screen.text  # OCL name
@@ -118,10 +119,12 @@ def test_shared_document_is_collected_with_its_pdf(sandbox, http):
     assert r.status_code == 200, r.text
     from scenarios.collect import run as collect_run
 
-    report = collect_run(sandbox, dvp="pgo-beta", provider=GP, bsn=bsn)
-    assert report.ok, report.to_dict()
-    person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
-    items = http.get(sandbox.url("pgo-beta", f"/api/persons/{person}/resources")).json()["items"]
+    with Browser(sandbox.info.addresses) as browser:
+        report = collect_run(sandbox, dvp="pgo-beta", provider=GP, bsn=bsn, browser=browser)
+        assert report.ok, report.to_dict()
+        person = next(s for s in report.steps if s.name == "account at the PGO").detail.split()[1]
+        items = browser.get(sandbox.url("pgo-beta", f"/api/persons/{person}/resources")
+                            ).json()["items"]
     binaries = [i["resource"] for i in items if i["resource"]["resourceType"] == "Binary"]
     assert any(base64.b64decode(b["content"]) == pdf for b in binaries)
 
@@ -130,10 +133,8 @@ def test_declined_confirmation_is_access_denied(sandbox):
     bsn = pick_person(sandbox, GP, start=900)
     browser = Browser(sandbox.info.addresses)
     try:
-        r = browser.request("POST", sandbox.url("pgo-alpha", "/api/persons"),
-                            json={"name": "weigeraar"})
-        answer = share_scenario.share(sandbox, browser, "pgo-alpha", r.json()["id"], GP, "52",
-                                      bsn, decision="deny")
+        account = create_account(browser, sandbox.url("pgo-alpha"), "weigeraar")
+        answer = share_scenario.share(sandbox, browser, account, GP, "52", bsn, decision="deny")
     finally:
         browser.close()
     assert answer["status"] == "refused" and answer["error"] == "access_denied"
@@ -144,10 +145,8 @@ def test_provider_not_receptive_for_someone_outside_its_care(sandbox):
     provider, outsider = share_scenario._not_in_care(sandbox)
     browser = Browser(sandbox.info.addresses)
     try:
-        r = browser.request("POST", sandbox.url("pgo-alpha", "/api/persons"),
-                            json={"name": "buitenstaander"})
-        answer = share_scenario.share(sandbox, browser, "pgo-alpha", r.json()["id"], provider,
-                                      "53", outsider)
+        account = create_account(browser, sandbox.url("pgo-alpha"), "buitenstaander")
+        answer = share_scenario.share(sandbox, browser, account, provider, "53", outsider)
     finally:
         browser.close()
     assert answer["error"] == "access_denied"
@@ -159,9 +158,14 @@ def test_share_service_the_provider_does_not_offer_is_invalid_scope(sandbox, htt
     r = http.get(authorize_url(sandbox, HOSPITAL, "pgo-alpha.sandbox.test", redirect_uri,
                                scope="umcsandbox~52"))
     assert r.status_code == 302 and "error=invalid_scope" in r.headers["location"]
-    r = http.get(sandbox.url("pgo-alpha", "/persons/nobody/share"),
-                 params={"provider": HOSPITAL, "service": "52"})
-    assert r.status_code == 404
+    with Browser(sandbox.info.addresses) as browser:
+        account = create_account(browser, sandbox.url("pgo-alpha"), "deler")
+        r = browser.get(account.url(f"/persons/{account.person_id}/share"),
+                        params={"provider": HOSPITAL, "service": "52"})
+        assert r.status_code == 404
+        r = browser.get(account.url("/persons/nobody/share"),
+                        params={"provider": GP, "service": "52"})
+        assert r.status_code == 403  # another person's id
 
 
 def test_writes_outside_what_the_provider_accepts_are_operation_outcomes(sandbox, http):

@@ -4,6 +4,8 @@ exchange the code, then send every search of the gegevensdienst to the resource 
 from __future__ import annotations
 
 import asyncio
+import calendar
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,6 +19,11 @@ from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
 
 PARALLEL_SEARCHES = 6
+# MedMij expects a DVA's token answer within 10 s; a search gets more (a large BgZ). Past these
+# the PGO stops waiting: a clear 504 (``temporarily_unavailable``), never a 500 after 60 s.
+# PGO_TOKEN_TIMEOUT_SECONDS / PGO_SEARCH_TIMEOUT_SECONDS lower them for tests and drills.
+TOKEN_TIMEOUT_SECONDS = float(os.environ.get("PGO_TOKEN_TIMEOUT_SECONDS", "10"))
+SEARCH_TIMEOUT_SECONDS = float(os.environ.get("PGO_SEARCH_TIMEOUT_SECONDS", "30"))
 TEMPLATE = re.compile(r"\$\{([A-Z]+ *(?:, *[A-Za-z]+ *)*, *[-+]?\d+)\}")
 
 
@@ -44,8 +51,20 @@ def now_iso() -> str:
 
 async def token_request(client: httpx.AsyncClient, endpoints: ServiceEndpoints, form: dict,
                         correlation_id: str) -> dict:
-    response = await client.post(endpoints.token, data=form,
-                                 headers=medmij_headers(correlation_id))
+    """The token request; no answer within ``TOKEN_TIMEOUT_SECONDS`` (in all, so a DVA that
+    answers byte by byte counts too) or no connection is ``temporarily_unavailable``."""
+    try:
+        async with asyncio.timeout(TOKEN_TIMEOUT_SECONDS):
+            response = await client.post(endpoints.token, data=form,
+                                         headers=medmij_headers(correlation_id),
+                                         timeout=TOKEN_TIMEOUT_SECONDS)
+    except (TimeoutError, httpx.TimeoutException):
+        raise CollectError("token", 504, "temporarily_unavailable",
+                           f"the DVA gave no token answer within {TOKEN_TIMEOUT_SECONDS:g} s"
+                           ) from None
+    except httpx.TransportError as exc:
+        raise CollectError("token", 502, "temporarily_unavailable",
+                           f"the DVA could not be reached ({type(exc).__name__})") from None
     if response.status_code != 200:
         try:
             body = response.json()
@@ -53,29 +72,49 @@ async def token_request(client: httpx.AsyncClient, endpoints: ServiceEndpoints, 
             body = {}
         raise CollectError("token", response.status_code, body.get("error", "error"),
                            body.get("error_description", ""))
-    return response.json()
+    try:
+        token = response.json()
+    except ValueError:
+        token = None
+    if not isinstance(token, dict) or "access_token" not in token:
+        raise CollectError("token", 502, "invalid_response", "the token answer had no "
+                           "access_token")
+    return token
 
 
 def render_query(query: str, today: date | None = None) -> str:
     """Fill in the query list's date templates with the sandbox date.
 
     ``${DATE, T, D, -730}`` is today plus -730 days, ``${CURRENTDATE,M,-14}`` today plus -14
-    months (the Touchstone variables of the MedMij PHR-Client test scripts).
+    months (the Touchstone variables of the MedMij PHR-Client test scripts). A month or year
+    step keeps the day of the month, or the month's last day where it has fewer days
+    (31 March - 1 month = 28 February), as calendar arithmetic does: clamping every day to 28
+    would start the window up to three days early.
     """
     today = today or datetime.fromtimestamp(clock.now(), UTC).date()
+
+    def shifted(months: int) -> date:
+        month = today.month - 1 + months
+        year, month = today.year + month // 12, month % 12 + 1
+        return today.replace(year=year, month=month,
+                             day=min(today.day, calendar.monthrange(year, month)[1]))
 
     def fill(match: re.Match) -> str:
         parts = [p.strip() for p in match.group(1).split(",")]
         unit, amount = parts[-2].upper(), int(parts[-1])
         if unit == "M":
-            month = today.month - 1 + amount
-            year, month = today.year + month // 12, month % 12 + 1
-            return today.replace(year=year, month=month, day=min(today.day, 28)).isoformat()
+            return shifted(amount).isoformat()
         if unit == "Y":
-            return today.replace(year=today.year + amount, day=min(today.day, 28)).isoformat()
+            return shifted(12 * amount).isoformat()
         return (today + timedelta(days=amount)).isoformat()
 
     return TEMPLATE.sub(fill, query)
+
+
+def collect_queries(service: str) -> list[str]:
+    """The searches of a gegevensdienst as a PGO sends them: the query list's date templates
+    filled in with the sandbox date. The DVP and the Locust PGO both send exactly these."""
+    return [render_query(q) for q in GEGEVENSDIENSTEN[service].searches]
 
 
 def granted_services(token: dict, provider: str, requested: list[str]) -> list[str]:
@@ -107,8 +146,19 @@ async def run_searches(client: httpx.AsyncClient, endpoints: ServiceEndpoints, s
         uri = f"{base}/{query}"
         async with gate:
             start = time.perf_counter()
-            response = await client.get(uri, headers={**headers, **medmij_headers(correlation_id)})
+            try:
+                async with asyncio.timeout(SEARCH_TIMEOUT_SECONDS):
+                    response = await client.get(uri, timeout=SEARCH_TIMEOUT_SECONDS, headers={
+                        **headers, **medmij_headers(correlation_id)})
+            except (TimeoutError, httpx.TimeoutException):
+                response = None
+                status = 504  # logged as a failed request: the collect is "partial"
+            except httpx.TransportError:
+                response = None
+                status = 502
             seconds = time.perf_counter() - start
+        if response is None:
+            return SearchResult(service, uri, status, now_iso(), seconds)
         result = SearchResult(service, uri, response.status_code, now_iso(), seconds)
         if response.status_code == 200:
             body = response.json()
@@ -118,7 +168,7 @@ async def run_searches(client: httpx.AsyncClient, endpoints: ServiceEndpoints, s
                 result.resources = [body]
         return result
 
-    results = list(await asyncio.gather(*(one(render_query(q)) for q in dienst.searches)))
+    results = list(await asyncio.gather(*(one(q) for q in collect_queries(service))))
     if dienst.binary_reads:
         results += await asyncio.gather(*(one(b) for b in binary_refs(results)))
     return results

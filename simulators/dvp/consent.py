@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 
 from simulators.common import clock
@@ -48,7 +48,9 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
             raise HTTPException(409, f"{grant['provider']} left the Zorgaanbiederslijst")
         return services, listed
 
-    @router.post("/api/persons/{person_id}/grants/{provider}/refresh")
+    person = Depends(dvp.accounts.person)  # the logged-in person only; POSTs need CSRF
+
+    @router.post("/api/persons/{person_id}/grants/{provider}/refresh", dependencies=[person])
     async def recollect(person_id: str, provider: str,
                         x_correlation_id: str | None = Header(None)):
         """Collect again without the person, on the long-lived consent (refresh token)."""
@@ -90,7 +92,7 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
             "correlation_id": correlation_id,
         }, status_code=200 if not failed else 502)
 
-    @router.post("/api/persons/{person_id}/grants/{provider}/revoke")
+    @router.post("/api/persons/{person_id}/grants/{provider}/revoke", dependencies=[person])
     async def revoke(person_id: str, provider: str,
                      x_correlation_id: str | None = Header(None)):
         """The person withdraws the consent: RFC 7009 revocation of the refresh token (which
@@ -115,7 +117,7 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
                    (person_id, provider, revoked_at))
         return {"status": "revoked", "provider": provider, "revoked_at": revoked_at}
 
-    @router.get("/api/persons/{person_id}/consents")
+    @router.get("/api/persons/{person_id}/consents", dependencies=[person])
     async def consents(person_id: str) -> list[dict]:
         """Per provider: long-lived or not, and when the person revoked it."""
         dvp.person_or_404(person_id)

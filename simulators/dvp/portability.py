@@ -3,12 +3,23 @@
 Import does not copy data between vendors: it records which collect actions to replay. The
 person then connects each provider again (DigiD + consent at each DVA), and the callback sends
 exactly the report's request URIs instead of the default searches.
+
+An import is all or nothing: its plan (every request to replay, and an ``import_plan`` row that
+records how many there are) is written in one transaction, and replay and status read only
+plans whose recorded count matches the rows held, so a kill mid-import leaves no plan at all,
+never a partial one that claims to be the whole report. Limits, each a 4xx with a reason: a body
+of at most ``MAX_BODY_BYTES`` (413), the report's ``MAX_ACTIONS``/``MAX_REQUESTS`` (413), at most
+``MAX_REPLAY_PER_PROVIDER`` distinct request URIs per provider (413: one callback replays them,
+and MedMij expects it to answer within seconds), and request URIs without dot segments (422).
 """
 
 from __future__ import annotations
 
+import posixpath
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -16,10 +27,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from simulators.common import clock
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
+from simulators.common.storage import transaction
 from simulators.dvp.collect import SearchResult, now_iso
 from simulators.dvp.report import (
     Report,
     ReportError,
+    ReportTooLarge,
     actions_from_log,
     build_report,
     fhir_package,
@@ -33,7 +46,115 @@ CREATE TABLE IF NOT EXISTS import_request (
     person_id TEXT NOT NULL REFERENCES person(id), provider TEXT NOT NULL, service TEXT NOT NULL,
     request_uri TEXT NOT NULL, source TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (person_id, provider, service, request_uri));
+CREATE TABLE IF NOT EXISTS import_plan (
+    person_id TEXT NOT NULL REFERENCES person(id), source TEXT NOT NULL,
+    requests INTEGER NOT NULL, created TEXT NOT NULL, PRIMARY KEY (person_id, source));
 """
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_REPLAY_PER_PROVIDER = 300
+
+# Plans whose recorded request count matches the rows held: the only ones replayed or reported.
+COMPLETE_PLANS = """
+SELECT p.person_id, p.source FROM import_plan p
+WHERE p.requests = (SELECT COUNT(*) FROM import_request r
+                    WHERE r.person_id = p.person_id AND r.source = p.source)
+"""
+
+
+class PlanError(ValueError):
+    """A report that cannot become an import plan; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def ensure_schema(db: sqlite3.Connection) -> None:
+    db.executescript(SCHEMA)
+
+
+def clean_path(path: str) -> bool:
+    """Whether a URL path names itself: no ``.``/``..`` segment, also not percent-encoded
+    (``%2e%2e``, decoded repeatedly), and no backslash, so what the prefix check sees is where
+    the request goes."""
+    decoded = path
+    for _ in range(3):
+        decoded = unquote(decoded)
+    if "\\" in decoded or any(seg in (".", "..") for seg in decoded.split("/")):
+        return False
+    return posixpath.normpath(decoded) == decoded.rstrip("/") or decoded == "/"
+
+
+def under_endpoint(uri: str, base: str) -> bool:
+    """Whether ``uri`` lies under the resource endpoint ``base``: same scheme and host, no
+    userinfo or fragment, a clean path, and the endpoint's path as a whole-segment prefix."""
+    try:
+        u, b = urlsplit(uri), urlsplit(base)
+    except ValueError:
+        return False
+    if (u.scheme.lower(), u.netloc.lower()) != (b.scheme.lower(), b.netloc.lower()):
+        return False
+    if u.username or u.password or u.fragment or not clean_path(u.path):
+        return False
+    return u.path.startswith(b.path.rstrip("/") + "/")
+
+
+def record_plan(db: sqlite3.Connection, person_id: str, report: Report, zal: dict) -> dict:
+    """Turn a report into the person's import plan, in one transaction (all or nothing).
+
+    Actions at providers not on the ZAL are left out (and named); a request URI with dot
+    segments refuses the whole report, as does more than ``MAX_REPLAY_PER_PROVIDER`` distinct
+    URIs at one provider."""
+    wanted: dict[tuple[str, str, str], None] = {}
+    unknown: set[str] = set()
+    for action in report.actions:
+        if action.service not in zal.get(action.provider, {}):
+            unknown.add(action.provider)
+            continue
+        for uri, _ in action.requests:
+            try:
+                parts = urlsplit(uri)
+            except ValueError:
+                raise PlanError(422, f"request URI is not a URL: {uri[:200]}") from None
+            if parts.scheme not in ("http", "https") or not parts.netloc \
+                    or not clean_path(parts.path):
+                raise PlanError(422, f"request URI is not a plain absolute URL (dot segments?): "
+                                     f"{uri[:200]}")
+            wanted.setdefault((action.provider, action.service, uri), None)
+    per_provider = Counter(provider for provider, _, _ in wanted)
+    crowded = sorted(p for p, n in per_provider.items() if n > MAX_REPLAY_PER_PROVIDER)
+    if crowded:
+        raise PlanError(413, f"more than {MAX_REPLAY_PER_PROVIDER} distinct request URIs at "
+                             f"{', '.join(crowded)}")
+    with transaction(db):
+        for provider, service, uri in wanted:
+            db.execute(
+                "INSERT OR IGNORE INTO import_request (person_id, provider, service,"
+                " request_uri, source) VALUES (?,?,?,?,?)",
+                (person_id, provider, service, uri, report.deelnemer))
+        held = db.execute("SELECT COUNT(*) FROM import_request WHERE person_id = ?"
+                          " AND source = ?", (person_id, report.deelnemer)).fetchone()[0]
+        db.execute("INSERT OR REPLACE INTO import_plan (person_id, source, requests, created)"
+                   " VALUES (?,?,?,?)", (person_id, report.deelnemer, held, _now()))
+    return {"source": report.deelnemer, "actions": len(report.actions),
+            "providers": sorted(per_provider), "requests": len(wanted),
+            "not_on_zal": sorted(unknown)}
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request body, read as a stream and refused (413) once it passes ``limit``
+    (default ``MAX_BODY_BYTES``): a 200 MB upload is never held in memory."""
+    limit = MAX_BODY_BYTES if limit is None else limit
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"a portability report may be at most {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"a portability report may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _now() -> str:
@@ -60,7 +181,8 @@ def dossier(dvp, person: dict, report: Report) -> bytes:
 def pending_replay(dvp, person_id: str, provider: str, service: str) -> list[str]:
     rows = dvp.store.db.execute(
         "SELECT request_uri FROM import_request WHERE person_id = ? AND provider = ?"
-        " AND service = ? AND done = 0 ORDER BY rowid", (person_id, provider, service))
+        " AND service = ? AND done = 0 AND (person_id, source) IN (" + COMPLETE_PLANS + ")"
+        " ORDER BY rowid", (person_id, provider, service))
     return [r["request_uri"] for r in rows]
 
 
@@ -74,10 +196,10 @@ async def replay(dvp, endpoints: ServiceEndpoints, service: str, access_token: s
                  uris: list[str], correlation_id: str, fhir_version: str) -> list[SearchResult]:
     """Send the imported request URIs, but only those under the provider's listed resource
     endpoint: a token never goes to an address the ZAL does not name."""
-    bases = [b.rstrip("/") + "/" for b in endpoints.resources.values()]
+    bases = list(endpoints.resources.values())
     results = []
     for uri in dict.fromkeys(uris):
-        if not any(uri.startswith(b) for b in bases):
+        if not any(under_endpoint(uri, b) for b in bases):
             results.append(SearchResult(service, uri, 0, now_iso(), 0.0))
             continue
         response = await dvp.client.get(uri, headers={
@@ -95,16 +217,18 @@ async def replay(dvp, endpoints: ServiceEndpoints, service: str, access_token: s
 
 def build_router(dvp) -> APIRouter:
     router = APIRouter()
-    dvp.store.db.executescript(SCHEMA)
+    ensure_schema(dvp.store.db)
 
-    @router.get("/api/persons/{person_id}/portability")
+    @router.get("/api/persons/{person_id}/portability",
+                dependencies=dvp.accounts.required)
     async def export_xml(person_id: str) -> Response:
         """The portabiliteitsrapport (XML); works in curator mode too."""
         dvp.person_or_404(person_id)
         return Response(build_report(person_report(dvp, person_id)),
                         media_type="application/xml; charset=utf-8")
 
-    @router.get("/api/persons/{person_id}/portability/fhir")
+    @router.get("/api/persons/{person_id}/portability/fhir",
+                dependencies=dvp.accounts.required)
     async def export_fhir(person_id: str) -> Response:
         person = dvp.person_or_404(person_id)
         report = person_report(dvp, person_id)
@@ -113,47 +237,44 @@ def build_router(dvp) -> APIRouter:
         return Response(orjson.dumps(package),
                         media_type="application/fhir+json; fhirVersion=3.0")
 
-    @router.post("/api/persons/{person_id}/portability/import", status_code=201)
+    @router.post("/api/persons/{person_id}/portability/import", status_code=201,
+                 dependencies=dvp.accounts.required)
     async def import_report(person_id: str, request: Request) -> dict:
         """Accept a report (XML, or the FHIR package as JSON) from another PGO."""
         dvp.person_or_404(person_id)
         if dvp.curator.active:
             raise HTTPException(403, dvp.curator.notice)
-        body = await request.body()
+        body = await read_body(request)
         try:
             if request.headers.get("content-type", "").split(";")[0].endswith("json"):
                 body = xml_from_package(orjson.loads(body))
-            report = parse_report(body)
+            plan = record_plan(dvp.store.db, person_id, parse_report(body),
+                               dvp.lists.lists.zal)
+        except ReportTooLarge as exc:
+            raise HTTPException(413, f"portabiliteitsrapport too large: {exc}") from exc
         except (ReportError, orjson.JSONDecodeError) as exc:
             raise HTTPException(400, f"not a portabiliteitsrapport: {exc}") from exc
-        zal = dvp.lists.lists.zal
-        plan, unknown = Counter(), set()
-        with dvp.store.db:
-            for action in report.actions:
-                if action.service not in zal.get(action.provider, {}):
-                    unknown.add(action.provider)
-                    continue
-                for uri, _ in action.requests:
-                    dvp.store.db.execute(
-                        "INSERT OR IGNORE INTO import_request (person_id, provider, service,"
-                        " request_uri, source) VALUES (?,?,?,?,?)",
-                        (person_id, action.provider, action.service, uri, report.deelnemer))
-                    plan[action.provider] += 1
-        return {"source": report.deelnemer, "actions": len(report.actions),
-                "providers": sorted(plan), "requests": sum(plan.values()),
-                "not_on_zal": sorted(unknown),
-                "next": [f"/persons/{person_id}/connect?provider={p}" for p in sorted(plan)]}
+        except PlanError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return plan | {"next": [f"/persons/{person_id}/connect?provider={p}"
+                                for p in plan["providers"]]}
 
-    @router.get("/api/persons/{person_id}/portability/import")
+    @router.get("/api/persons/{person_id}/portability/import",
+                dependencies=dvp.accounts.required)
     async def import_status(person_id: str) -> dict:
         """What an import rebuilt so far: per provider, requests replayed and resources held."""
         dvp.person_or_404(person_id)
         rows = dvp.store.db.execute(
-            "SELECT provider, service, source, SUM(done) AS done, COUNT(*) AS total"
+            "SELECT provider, service, source, SUM(done) AS done, COUNT(*) AS total,"
+            " (person_id, source) IN (" + COMPLETE_PLANS + ") AS planned"
             " FROM import_request WHERE person_id = ? GROUP BY provider, service, source",
             (person_id,)).fetchall()
         held = Counter(i["provider"] for i in dvp.store.resources(person_id))
-        return {"actions": [dict(r) | {"resources_held": held[r["provider"]]} for r in rows],
-                "complete": all(r["done"] == r["total"] for r in rows)}
+        actions = [{k: r[k] for k in ("provider", "service", "source", "done", "total")}
+                   | {"resources_held": held[r["provider"]], "complete_plan": bool(r["planned"])}
+                   for r in rows]
+        return {"actions": actions,
+                "complete": all(a["done"] == a["total"] and a["complete_plan"]
+                                for a in actions)}
 
     return router

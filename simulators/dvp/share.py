@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simulators.common import clock
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.common.html import escape, hidden, page
 from simulators.common.http import medmij_headers
+from simulators.dvp.accounts import Session
 from simulators.dvp.collect import CollectError, token_request
 from simulators.population import pdf
 
@@ -156,17 +158,38 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
     shares = ShareStore(dvp)
     redirect_uri = dvp.config.public_url(dvp.hostname, "/oauth/share/callback")
 
-    @router.get("/persons/{person_id}/share")
-    async def start_share(person_id: str, provider: str, service: str,
-                          x_correlation_id: str | None = Header(None)):
-        """Send the person's browser to the provider's DVA to share data (Delen)."""
-        dvp.person_or_404(person_id)
+    person = Depends(dvp.accounts.person)
+
+    def share_endpoints(service: str, provider: str):
         dienst = GEGEVENSDIENSTEN.get(service)
         if dienst is None or not dienst.is_share:
             raise HTTPException(400, f"gegevensdienst {service} is not a share service")
         endpoints = dvp.lists.lists.zal.get(provider, {}).get(service)
         if endpoints is None:
             raise HTTPException(404, f"{provider} offers no gegevensdienst {service} on the ZAL")
+        return endpoints
+
+    @router.get("/persons/{person_id}/share", response_class=HTMLResponse)
+    async def share_page(person_id: str, provider: str, service: str,
+                         session: Session = person) -> HTMLResponse:
+        """Ask before sending anything: the form on this page starts the share (a link alone
+        could be followed from any site)."""
+        dvp.person_or_404(person_id)
+        share_endpoints(service, provider)
+        body = (f"<p>Gegevens delen met <strong>{escape(provider)}</strong> (gegevensdienst "
+                f"{escape(service)}). U logt in met DigiD en bevestigt bij de zorgaanbieder.</p>"
+                f"<form method='post' action='/persons/{escape(person_id)}/share'>"
+                + hidden("csrf_token", session.csrf_token) + hidden("provider", provider)
+                + hidden("service", service) + "<button type='submit'>Delen</button></form>")
+        return HTMLResponse(page("Gegevens delen", body, dvp.node.name))
+
+    @router.post("/persons/{person_id}/share", dependencies=[person])
+    async def start_share(person_id: str, provider: str = Form(..., max_length=300),
+                          service: str = Form(..., max_length=20),
+                          x_correlation_id: str | None = Header(None)):
+        """Send the person's browser to the provider's DVA to share data (Delen)."""
+        dvp.person_or_404(person_id)
+        endpoints = share_endpoints(service, provider)
         correlation_id = x_correlation_id or str(uuid.uuid4())
         state = shares.start(person_id, provider, service, correlation_id)
         query = urlencode({"response_type": "code", "client_id": dvp.hostname,
@@ -176,9 +199,19 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
         return RedirectResponse(f"{endpoints.authorize}?{query}", status_code=302)
 
     @router.get("/oauth/share/callback")
-    async def share_callback(request: Request, state: str = Query(...), code: str | None = None,
-                             error: str | None = None, error_description: str | None = None):
-        """The DVA's answer: a code to write with, or its refusal (not receptive, declined)."""
+    async def share_callback(request: Request, state: str = Query(..., max_length=200),
+                             code: str | None = None, error: str | None = None,
+                             error_description: str | None = None):
+        """The DVA's answer: a code to write with, or its refusal (not receptive, declined).
+        Only the browser session that started the share completes it."""
+        from simulators.dvp.app import pending_owner
+
+        owner = pending_owner(dvp.store.db, state)
+        if owner is None:
+            raise HTTPException(400, "unknown or already used state")
+        refused = dvp.refuse_foreign_callback(request, owner)
+        if refused is not None:
+            return refused
         pending = shares.take(state)
         if pending is None:
             raise HTTPException(400, "unknown or already used state")
@@ -204,8 +237,9 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
                 "redirect_uri": redirect_uri}, corr)
         except CollectError as exc:
             shares.log(pending, "failed", exc.error, [])
-            return JSONResponse(base | {"status": "failed", "step": exc.step, "error": exc.error,
-                                        "error_description": exc.description}, status_code=502)
+            retry = f"/persons/{pending['person_id']}/share?" + urlencode(
+                {"provider": pending["provider"], "service": pending["service"]})
+            return dvp.collect_failed(request, exc, base, retry)
         version = GEGEVENSDIENSTEN[pending["service"]].fhir_version
         fhir = f"application/fhir+json; fhirVersion={version}"
         response = await dvp.client.post(
@@ -228,7 +262,7 @@ def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
         return JSONResponse(base | {"status": "shared", "resources": len(locations),
                                     "locations": locations})
 
-    @router.get("/api/persons/{person_id}/shares")
+    @router.get("/api/persons/{person_id}/shares", dependencies=[person])
     async def list_shares(person_id: str) -> list[dict]:
         """What this person shared with which provider, and what was refused."""
         dvp.person_or_404(person_id)
