@@ -1,4 +1,5 @@
-"""`pgo-sandbox conformance`: run the official Nictiz MedMij TestScripts against a DVA.
+"""`pgo-sandbox conformance`: run the official Nictiz MedMij TestScripts against a DVA, check
+a PGO's requests against the PHR-Client scripts, and the PGO x DVA x gegevensdienst matrix.
 
 ``conformance dva --provider umcsandbox@medmij`` gets a token per test person as a DVP would
 (authorize -> DigiD -> consent -> token, a fresh browser per person, so no single sign-on) and
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 
 from sandbox.state import NotRunning, Running, default_state_dir, running
-from simulators.conformance import report
+from simulators.conformance import pgocheck, report
 from simulators.conformance.model import LoadError, load
 from simulators.conformance.results import ScriptResult
 from simulators.conformance.runner import Engine
@@ -143,6 +144,163 @@ def run_outside_suite(base: str, token: str | None, standards: list[str],
     return results
 
 
+# -- conformance pgo: what a PGO sent, as the DVAs recorded it -----------------------------------
+
+def request_marks(sandbox: Running) -> dict[str, int]:
+    """Per DVA node the sequence number of its last recorded request: a window starts here."""
+    from simulators.common.http import sync_client
+
+    marks = {}
+    with sync_client(sandbox.info.addresses) as client:
+        for node in sandbox.topology.dvas:
+            r = client.get(sandbox.url(node.id, "/admin/requests"), params={"since": 1 << 62},
+                           headers=sandbox.admin_headers)
+            r.raise_for_status()
+            marks[node.id] = r.json()["last_seq"]
+    return marks
+
+
+def recorded_requests(sandbox: Running, client_id: str, since: dict[str, int] | None = None,
+                      anonymous: bool = True) -> list[dict]:
+    """The FHIR requests the sandbox's DVAs recorded from ``client_id`` (the client of the
+    token), after ``since``; with ``anonymous`` also those without a valid token, which no
+    token ties to a client (so check one PGO at a time)."""
+    from simulators.common.http import sync_client
+
+    out = []
+    with sync_client(sandbox.info.addresses) as client:
+        for node in sandbox.topology.dvas:
+            r = client.get(sandbox.url(node.id, "/admin/requests"), headers=sandbox.admin_headers,
+                           params={"since": (since or {}).get(node.id, 0),
+                                   "client_id": client_id, "anonymous": anonymous})
+            r.raise_for_status()
+            out += [x | {"dva": node.id} for x in r.json()["requests"]]
+    return out
+
+
+def check_pgo(sandbox: Running, client: str, since: dict[str, int] | None = None,
+              root: Path | None = None, anonymous: bool = True,
+              cells: set[tuple[str, str]] | None = None) -> list[pgocheck.CellResult]:
+    """Every (provider, gegevensdienst) the client sent requests to, checked against the
+    PHR-Client expectations; ``cells`` (slug, service) limits the check and names cells that
+    must have requests (an empty cell fails: nothing was sent)."""
+    hostname = sandbox.topology.node(client).hostname
+    requests = recorded_requests(sandbox, hostname, since, anonymous)
+    scripts = pgocheck.tsv_scripts(root or default_root())
+    grouped = pgocheck.group(requests)
+    keys = sorted(cells) if cells is not None else sorted(grouped)
+    return [pgocheck.check_cell(hostname, slug, service, grouped.get((slug, service), []),
+                                scripts) for slug, service in keys]
+
+
+def print_pgo_results(results: list[pgocheck.CellResult]) -> None:
+    from rich.table import Table
+
+    table = Table(title="PGO requests against the PHR-Client expectations")
+    for column in ("client", "provider", "dienst", "requests", "result", "problems"):
+        table.add_column(column)
+    for r in results:
+        kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(r.kinds().items()))
+        table.add_row(r.client.split(".")[0], r.provider, r.service, str(len(r.requests)),
+                      "pass" if r.passed else "FAIL", kinds or ("" if r.requests
+                                                               else "no requests"))
+    console.print(table)
+    for r in results:
+        for p in r.problems[:12]:
+            console.print(f"  {r.provider}/{r.service} {p.kind}: {p.message}"
+                          + (f" [{p.request}]" if p.request else ""), markup=False,
+                          highlight=False)
+        if len(r.problems) > 12:
+            console.print(f"  ... {len(r.problems) - 12} more", markup=False)
+
+
+# -- conformance matrix: every PGO x DVA x gegevensdienst -------------------------------------
+
+def run_matrix(sandbox: Running, root: Path | None = None, dvps: list[str] | None = None,
+               providers: list[str] | None = None, on_cell=None) -> dict:
+    """A collect through each PGO for each provider's collect services, then the PGO check
+    of that cell; share services are listed as not collected. One cell at a time, so the
+    requests of a cell are exactly those after its mark."""
+    from scenarios import collect
+    from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+
+    topology = sandbox.topology
+    started = time.perf_counter()
+    cells = []
+    for dvp in dvps or [d.id for d in topology.dvps]:
+        for p in topology.providers:
+            if providers and p.name not in providers and p.slug not in providers:
+                continue
+            for service in p.gegevensdiensten:
+                cell = {"pgo": dvp, "dva": topology.node(p.dva).id, "provider": p.name,
+                        "service": service}
+                if GEGEVENSDIENSTEN[service].is_share:
+                    cells.append(cell | {"status": "n/a", "reason": "share (Delen) service"})
+                    continue
+                t0 = time.perf_counter()
+                mark = request_marks(sandbox)
+                scenario = collect.run(sandbox, dvp=dvp, provider=p.name, service=service)
+                if not scenario.ok:
+                    cell |= {"status": "collect-failed", "reason": scenario.failure()}
+                else:
+                    checked = check_pgo(sandbox, dvp, mark, root, cells={(p.slug, service)})[0]
+                    cell |= {"status": "pass" if checked.passed else "fail",
+                             "requests": len(checked.requests),
+                             "problems": [x.to_dict() for x in checked.problems]}
+                cell["seconds"] = round(time.perf_counter() - t0, 2)
+                cells.append(cell)
+                if on_cell:
+                    on_cell(cell)
+    return {"cells": cells, "seconds": round(time.perf_counter() - started, 1),
+            "summary": dict(sorted(_count(c["status"] for c in cells).items()))}
+
+
+def _count(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
+STATUS_SCORE = {"pass": 1.0, "fail": 0.0, "collect-failed": -1.0}
+
+
+def write_heatmap(matrix: dict, path: Path) -> None:
+    """PNG heatmap: rows PGOs, columns provider/gegevensdienst; green pass, red fail, dark
+    red collect failed, grey not applicable (share services)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    cells = matrix["cells"]
+    rows = list(dict.fromkeys(c["pgo"] for c in cells))
+    cols = list(dict.fromkeys(f"{c['provider'].removesuffix('@medmij')}\n{c['service']}"
+                              f" ({c['dva']})" for c in cells))
+    grid = [[float("nan")] * len(cols) for _ in rows]
+    labels = [[""] * len(cols) for _ in rows]
+    for c in cells:
+        i = rows.index(c["pgo"])
+        j = cols.index(f"{c['provider'].removesuffix('@medmij')}\n{c['service']} ({c['dva']})")
+        grid[i][j] = STATUS_SCORE.get(c["status"], float("nan"))
+        labels[i][j] = c["status"] if c["status"] != "fail" else f"fail ({len(c['problems'])})"
+    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, 0.8 * len(rows) + 2))
+    cmap = ListedColormap(["#8b0000", "#d9534f", "#5cb85c"]).with_extremes(bad="#dddddd")
+    import numpy as np
+
+    ax.imshow(np.ma.masked_invalid(np.array(grid)), cmap=cmap, vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            ax.text(j, i, labels[i][j] or "n/a", ha="center", va="center", fontsize=7)
+    ax.set_title("PGO x DVA x gegevensdienst: collect + PHR-Client request check")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _choices(value: str | None, allowed: tuple[str, ...], what: str) -> list[str] | None:
     if value in (None, "all"):
         return None
@@ -245,4 +403,93 @@ def register(app: typer.Typer) -> None:
         if not results:
             raise typer.Exit(2)
         if any(r.counts()["failed"] or r.counts()["operations_failed"] for r in results):
+            raise typer.Exit(1)
+
+    @conformance.command("pgo")
+    def pgo(
+        client: Annotated[str, typer.Option(
+            help="The PGO (DVP) to check: node id or hostname, e.g. pgo-alpha.")],
+        since: Annotated[int, typer.Option(
+            help="Only requests after this sequence number (per DVA).")] = 0,
+        anonymous: Annotated[bool, typer.Option(
+            help="Count requests without a valid token as this client's (no token ties "
+                 "them to a client: check one PGO at a time).")] = True,
+        testscripts: Annotated[Path | None, typer.Option(
+            help="The Nictiz testscripts folder (default ../shared/medmij/testscripts).")
+        ] = None,
+        json_out: Annotated[Path | None, typer.Option("--json", help="Write JSON here.")
+                            ] = None,
+        state_dir: Annotated[Path | None, typer.Option(
+            "--state-dir", help="The sandbox's state directory.")] = None,
+    ) -> None:
+        """Check what a PGO sent to the sandbox's DVAs against the PHR-Client TestScripts:
+        missing and extra searches, Authorization, patient=/subject=, MedMij headers, Accept.
+
+        Run a collect first (pgo-sandbox scenario run collect). Exit code 1 when a check
+        failed, 2 when the PGO sent nothing.
+
+        Example: pgo-sandbox scenario run collect --dvp pgo-beta && pgo-sandbox conformance
+        pgo --client pgo-beta
+        """
+        try:
+            sandbox = running((state_dir or default_state_dir()).resolve())
+        except NotRunning as exc:
+            err.print(str(exc))
+            raise typer.Exit(2) from exc
+        try:
+            sandbox.topology.node(client)
+        except KeyError as exc:
+            err.print(f"unknown client {client}")
+            raise typer.Exit(2) from exc
+        marks = {node.id: since for node in sandbox.topology.dvas}
+        results = check_pgo(sandbox, client, marks, testscripts, anonymous)
+        print_pgo_results(results)
+        if json_out:
+            import json
+
+            json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1))
+        if not results:
+            err.print(f"no requests of {client} recorded: run a collect first")
+            raise typer.Exit(2)
+        if not all(r.passed for r in results):
+            raise typer.Exit(1)
+
+    @conformance.command("matrix")
+    def matrix(
+        out: Annotated[Path, typer.Option(help="Folder for matrix.json and matrix.png.")
+                       ] = Path("conformance-matrix"),
+        pgo_: Annotated[list[str] | None, typer.Option(
+            "--pgo", help="Only these PGOs (repeatable).")] = None,
+        provider: Annotated[list[str] | None, typer.Option(
+            help="Only these providers (repeatable).")] = None,
+        testscripts: Annotated[Path | None, typer.Option(
+            help="The Nictiz testscripts folder (default ../shared/medmij/testscripts).")
+        ] = None,
+        state_dir: Annotated[Path | None, typer.Option(
+            "--state-dir", help="The sandbox's state directory.")] = None,
+    ) -> None:
+        """Every PGO x DVA x gegevensdienst: a collect through the PGO, then the PGO check
+        of that cell. Writes matrix.json and matrix.png (heatmap). Exit code 1 when a cell
+        failed.
+
+        Example: pgo-sandbox conformance matrix --out matrix/ --pgo pgo-alpha
+        """
+        import json
+
+        try:
+            sandbox = running((state_dir or default_state_dir()).resolve())
+        except NotRunning as exc:
+            err.print(str(exc))
+            raise typer.Exit(2) from exc
+
+        def progress(cell: dict) -> None:
+            err.print(f"{cell['pgo']} x {cell['provider']} {cell['service']}: {cell['status']}"
+                      f" ({cell['seconds']} s)", markup=False, highlight=False)
+        result = run_matrix(sandbox, testscripts, pgo_, provider, progress)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "matrix.json").write_text(json.dumps(result, indent=1))
+        write_heatmap(result, out / "matrix.png")
+        console.print(f"{result['summary']} in {result['seconds']} s; wrote {out}/matrix.json "
+                      f"and {out}/matrix.png")
+        if any(c["status"] in ("fail", "collect-failed") for c in result["cells"]):
             raise typer.Exit(1)
