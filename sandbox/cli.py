@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from sandbox.clock_cli import register as register_clock
+from sandbox.conformance_cli import register as register_conformance
 from sandbox.load_cli import register as register_load
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
@@ -72,9 +74,11 @@ def _nodes_table(title: str, rows) -> Table:
     # people copy the URL: never cut it, whatever the terminal's width
     table.add_column("url", no_wrap=True, min_width=max((len(s.url) for s in rows), default=3))
     table.add_column("health")
+    table.add_column("restarts", justify="right")
     for s in rows:
         table.add_row(s.node, s.role, s.hostname, s.url,
-                      "[green]healthy[/]" if s.healthy else f"[red]down[/] {s.detail}")
+                      "[green]healthy[/]" if s.healthy else f"[red]down[/] {escape(s.detail)}",
+                      str(s.restarts))
     return table
 
 
@@ -119,7 +123,7 @@ def up(
             info = rt.up(topo, base_port=base_port, timeout=timeout,
                          on_progress=lambda _: progress.advance(task), **extra)
         except (RuntimeError, TimeoutError) as exc:
-            console.print(f"[red]up failed:[/] {exc}")
+            console.print(f"[red]up failed:[/] {escape(str(exc))}")  # a node's log tail
             raise typer.Exit(1) from exc
     (state / "last-runtime").write_text(runtime)
     console.print(_nodes_table(f"pgo-sandbox ({runtime}, profile {info.profile})",
@@ -389,6 +393,7 @@ def demo(state_dir: StateDir = None,
 # Commands that live with their own packages.
 register_population(app)
 register_national(app)
+register_conformance(app)
 register_clock(app)
 register_load(app)
 

@@ -37,6 +37,23 @@ class ScenarioReport:
     def ok(self) -> bool:
         return bool(self.steps) and all(s.ok for s in self.steps)
 
+    @property
+    def failure(self) -> str:
+        """Why the scenario failed, failed step and its error first; "" when it passed."""
+        if self.ok:
+            return ""
+        failed = [s for s in self.steps if not s.ok]
+        if not failed:
+            return f"scenario {self.scenario} FAILED: no step ran"
+        lines = [f"FAILED step {s.name!r}: {s.detail}"
+                 + (f" [corr {s.correlation_id}]" if s.correlation_id else "") for s in failed]
+        passed = [s.name for s in self.steps if s.ok]
+        return "; ".join(lines) + f" (scenario {self.scenario}; {len(passed)} steps ok before)"
+
+    def __repr__(self) -> str:
+        """What pytest shows for ``assert report.ok``: the failure, not the whole dataclass."""
+        return f"<ScenarioReport {self.scenario} {self.failure or 'passed'}>"
+
     @contextmanager
     def step(self, name: str, correlation_id: str = ""):
         """Time a step; an exception inside marks it failed and stops the scenario."""
@@ -52,10 +69,11 @@ class ScenarioReport:
                                correlation_id))
 
     def to_dict(self) -> dict:
-        return {"scenario": self.scenario, "ok": self.ok, "started": self.started,
+        return ReportDict(self.failure, {
+                "scenario": self.scenario, "ok": self.ok, "started": self.started,
                 "seconds": sum(s.seconds for s in self.steps),
                 "steps": [asdict(s) for s in self.steps], "summary": self.summary,
-                "timeline": [{"t": t, "event": e} for t, e in self.timeline]}
+                "timeline": [{"t": t, "event": e} for t, e in self.timeline]})
 
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +106,24 @@ class ScenarioReport:
             console.print(summary)
         verdict = "[green]passed[/]" if self.ok else "[red]failed[/]"
         console.print(f"scenario {self.scenario} {verdict}")
+
+
+class ReportDict(dict):
+    """A report as a dict (for JSON) whose repr leads with the failed step and its error.
+
+    Tests write ``assert report.ok, report.to_dict()``; pytest shows the message through a
+    repr cut to 240 characters, which used to end inside the first passed step's timings.
+    ``str()`` stays the full dict."""
+
+    def __init__(self, failure: str, data: dict) -> None:
+        super().__init__(data)
+        self.failure = failure
+
+    def __repr__(self) -> str:
+        return self.failure or dict.__repr__(self)
+
+    def __str__(self) -> str:
+        return dict.__repr__(self)
 
 
 class StepFailed(Exception):

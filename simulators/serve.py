@@ -24,13 +24,17 @@ from sandbox.topology import load_topology
 from simulators.common import clock
 from simulators.common.app import serving_app
 from simulators.common.config import SandboxConfig
+from simulators.common.http import SERVER_KEEP_ALIVE
+from simulators.common.security import ensure_admin_token
 
 
 def network_config(topology_path: str | None, port: int, state_dir: Path) -> SandboxConfig:
-    """The medmij-profile config of a container network: hostnames resolve by alias."""
+    """The medmij-profile config of a container network: hostnames resolve by alias. The
+    docker runtime passes its run's nonce (answered on /health) in PGO_SANDBOX_RUN_NONCE."""
     topology = load_topology(topology_path)
     addresses = {n.hostname: f"http://{n.hostname}:{port}" for n in topology.nodes}
-    return SandboxConfig(topology, "medmij", addresses, state_dir)
+    return SandboxConfig(topology, "medmij", addresses, state_dir,
+                         run_nonce=os.environ.get("PGO_SANDBOX_RUN_NONCE", ""))
 
 ROLE_MODULES = {
     "registry": "simulators.registry.app",
@@ -48,6 +52,7 @@ UVICORN_OPTIONS = {
     "loop": "uvloop",
     "http": "httptools",
     "timeout_graceful_shutdown": 3,
+    "timeout_keep_alive": SERVER_KEEP_ALIVE,  # the clients' keep-alive expiry stays below it
     "proxy_headers": False,  # nodes are reached directly, never through a proxy
     "server_header": False,
 }
@@ -87,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.network_port:
         config = network_config(args.topology, args.network_port, Path(args.state_dir))
         host, port = "0.0.0.0", args.network_port
+        # the docker runtime put the host's token in the shared volume already; under
+        # `docker compose` the registry (started first) creates it and the others read it
+        ensure_admin_token(config.state_dir)
     else:
         parser.error("give --config (local runtime) or --network-port (containers)")
     serve(config, args.node, args.host or host, args.port or port)

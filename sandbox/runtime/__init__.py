@@ -52,41 +52,74 @@ class NodeStatus:
     url: str
     healthy: bool
     detail: str = ""
+    restarts: int = 0  # times the runtime restarted the node since `up`
 
 
-async def _probe(client: httpx.AsyncClient, url: str) -> tuple[bool, str]:
+class NodeDied(RuntimeError):
+    """Node(s) exited while the runtime waited for them to become healthy."""
+
+    def __init__(self, nodes: list[str]) -> None:
+        super().__init__(f"node(s) exited during start: {nodes}")
+        self.nodes = nodes
+
+
+async def _probe(client: httpx.AsyncClient, url: str, node_id: str | None = None,
+                 nonce: str = "") -> tuple[bool, str]:
+    """Whether the node answers /health 200 *as itself*: with its node id and, when the runtime
+    gave one, this run's nonce. Any other 200 is another program (or an older sandbox) on
+    the node's port, never a healthy node."""
     try:
         response = await client.get(url + "/health", timeout=2.0)
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
-    return response.status_code == 200, str(response.status_code)
+    if response.status_code != 200:
+        return False, str(response.status_code)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return False, "200 from something that is not a sandbox node"
+    if node_id is not None and body.get("node") != node_id:
+        return False, f"200 from {body.get('node')!r}, not {node_id}: another program's port"
+    if nonce and body.get("run") != nonce:
+        return False, "200 from a node of another sandbox run on this port"
+    return True, "200"
 
 
-def probe_all(urls: dict[str, str]) -> dict[str, tuple[bool, str]]:
+def probe_all(urls: dict[str, str], nonce: str = "") -> dict[str, tuple[bool, str]]:
+    """Probe every node (``urls`` is node id -> base URL) for its identity and health."""
     async def run() -> dict[str, tuple[bool, str]]:
         async with httpx.AsyncClient() as client:
-            results = await asyncio.gather(*(_probe(client, u) for u in urls.values()))
+            results = await asyncio.gather(*(_probe(client, u, n, nonce)
+                                             for n, u in urls.items()))
         return dict(zip(urls, results, strict=True))
 
     return asyncio.run(run())
 
 
-def wait_healthy(urls: dict[str, str], timeout: float, alive=None, on_progress=None) -> float:
-    """Poll every node's /health until all answer 200; return the seconds it took."""
+def wait_healthy(urls: dict[str, str], timeout: float, alive=None, on_progress=None,
+                 nonce: str = "") -> float:
+    """Poll every node's /health until all answer 200 as themselves; return the seconds it
+    took. ``alive(node)`` false means the node died: ``NodeDied``."""
     start = time.perf_counter()
     pending = dict(urls)
+    last: dict[str, str] = {}
 
     async def run() -> None:
         async with httpx.AsyncClient() as client:
             while pending:
                 if time.perf_counter() - start > timeout:
-                    raise TimeoutError(f"not healthy after {timeout:.0f} s: {sorted(pending)}")
+                    why = ", ".join(f"{n} ({last.get(n, '-')})" for n in sorted(pending))
+                    raise TimeoutError(f"not healthy after {timeout:.0f} s: {why}")
                 if alive is not None:
                     dead = [n for n in pending if not alive(n)]
                     if dead:
-                        raise RuntimeError(f"node(s) exited during start: {dead}")
-                results = await asyncio.gather(*(_probe(client, u) for u in pending.values()))
-                for node, (ok, _) in zip(list(pending), results, strict=True):
+                        raise NodeDied(dead)
+                results = await asyncio.gather(*(_probe(client, u, n, nonce)
+                                                 for n, u in pending.items()))
+                for node, (ok, detail) in zip(list(pending), results, strict=True):
+                    last[node] = detail
                     if ok:
                         del pending[node]
                         if on_progress:

@@ -5,6 +5,13 @@ so the registry publishes the ``medmij`` addressing profile. From this machine e
 reached only through a port published on 127.0.0.1 (``RuntimeInfo.addresses``); the HTTP
 client rewrites https://<hostname> URLs to those, so scenarios run unchanged.
 
+The admin token (``admin.token``) is the host state directory's: ``up`` copies it into the
+nodes' shared /state volume before any container starts, so the CLI on this machine and every
+node hold the same one. Under ``docker compose`` the first node (the registry; the others wait
+for it to be healthy) creates it in the volume, and ``attach`` copies it out. Each ``up`` also
+gives the containers a fresh nonce (``PGO_SANDBOX_RUN_NONCE``) that /health answers, so a probe
+never mistakes another program on a published port for a node.
+
     runtime = DockerRuntime(state_dir)
     info = runtime.up(load_topology(), base_port=18400)
     runtime.down()
@@ -16,6 +23,7 @@ import hashlib
 import io
 import logging
 import os
+import secrets
 import tarfile
 import time
 from collections.abc import Callable
@@ -30,6 +38,7 @@ from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
 from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
+from simulators.common.security import ADMIN_TOKEN_FILE, ensure_admin_token
 
 log = logging.getLogger("pgo_sandbox.docker")
 
@@ -40,6 +49,8 @@ DEFAULT_BASE_IMAGE = "python:3.12-slim"
 NETWORK_PORT = 8000
 TOPOLOGY_IN_CONTAINER = "/tmp/pgo-topology.toml"
 LABEL = "pgo-sandbox.project"
+STATE_IN_CONTAINER = "/state"
+NODE_UID = 10001  # the image's user (compose/Dockerfile)
 # What enters the image (mirrors .dockerignore): a change here means a new image tag.
 IMAGE_INPUTS = ("pyproject.toml", "README.md", DOCKERFILE, ".dockerignore")
 IMAGE_PACKAGES = ("sandbox", "simulators", "scenarios", "loadtests")
@@ -134,21 +145,44 @@ def project_name(state_dir: Path) -> str:
     return "pgo-sandbox-" + hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:8]
 
 
-def _tar_one(name: str, data: bytes, owner: int = 0) -> bytes:
+def _tar_one(name: str, data: bytes, owner: int = 0, mode: int = 0o644) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        info.size, info.mode, info.mtime = len(data), mode, int(time.time())
         info.uid = info.gid = owner
         tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
-def _save_config(state_dir: Path, topology: Topology) -> None:
+def _save_config(state_dir: Path, topology: Topology, run_nonce: str = "") -> None:
     """sandbox.json for commands on this machine: medmij profile, the in-network address map."""
     network_map = {n.hostname: f"http://{n.hostname}:{NETWORK_PORT}" for n in topology.nodes}
     state_dir.mkdir(parents=True, exist_ok=True)
-    SandboxConfig(topology, "medmij", network_map, state_dir).save(state_dir / "sandbox.json")
+    SandboxConfig(topology, "medmij", network_map, state_dir, run_nonce=run_nonce).save(
+        state_dir / "sandbox.json")
+
+
+def _copy_admin_token_out(client, base_port: int, state_dir: Path) -> bool:
+    """After `docker compose up`: copy admin.token from the nodes' volume (through the
+    container publishing base_port, the registry) to this machine's state directory."""
+    for container in client.containers.list():
+        ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+        published = {b.get("HostPort") for bindings in ports.values() for b in bindings or ()}
+        if str(base_port) not in published:
+            continue
+        stream, _ = container.get_archive(f"{STATE_IN_CONTAINER}/{ADMIN_TOKEN_FILE}")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(ADMIN_TOKEN_FILE)
+            token = member.read().decode().strip() if member else ""
+        if not token:
+            return False
+        path = state_dir / ADMIN_TOKEN_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        return True
+    return False
 
 
 def attach_compose(state_dir: Path, topology: Topology,
@@ -158,6 +192,15 @@ def attach_compose(state_dir: Path, topology: Topology,
     _save_config(state_dir, topology)
     addresses = {n.hostname: f"http://127.0.0.1:{base_port + i}"
                  for i, n in enumerate(topology.nodes)}
+    try:
+        copied = _copy_admin_token_out(_engine(), base_port, state_dir)
+    except (RuntimeError, DockerException) as exc:
+        log.warning("admin token not copied (%s)", exc)
+        copied = False
+    if not copied:
+        log.warning("copy the admin token by hand for the admin API (vendor commands): "
+                    "docker compose exec registry cat /state/%s > %s", ADMIN_TOKEN_FILE,
+                    state_dir / ADMIN_TOKEN_FILE)
     info = RuntimeInfo("docker", "medmij", addresses, {}, time.time())
     info.save(state_dir)
     return info
@@ -202,10 +245,12 @@ class DockerRuntime:
         check_can_start(self.state_dir, addresses)
         self.down()  # leftovers of a crashed run under the same state directory, if any
         image = ensure_image(self.client)
-        _save_config(self.state_dir, topology)
+        nonce = secrets.token_hex(8)
+        _save_config(self.state_dir, topology, nonce)
+        token = ensure_admin_token(self.state_dir)
         started = time.time()
         try:
-            ids = self._start(topology, image, addresses)
+            ids = self._start(topology, image, addresses, nonce, token)
         except DockerException as exc:
             self.down()
             raise RuntimeError(f"could not start the containers: {exc}") from exc
@@ -213,7 +258,8 @@ class DockerRuntime:
         info.save(self.state_dir)
         urls = {n.id: addresses[n.hostname] for n in topology.nodes}
         try:
-            wait_healthy(urls, timeout, alive=_Liveness(self), on_progress=on_progress)
+            wait_healthy(urls, timeout, alive=_Liveness(self), on_progress=on_progress,
+                         nonce=nonce)
         except (TimeoutError, RuntimeError) as exc:
             self.down()
             raise RuntimeError(f"{exc}; container logs under {self.state_dir / 'logs'}") from exc
@@ -222,8 +268,10 @@ class DockerRuntime:
         info.save(self.state_dir)
         return info
 
-    def _start(self, topology: Topology, image: str, addresses: dict[str, str]) -> dict[str, str]:
-        """Create the network, the state volume and one container per node; start them all."""
+    def _start(self, topology: Topology, image: str, addresses: dict[str, str], nonce: str,
+               admin_token: str) -> dict[str, str]:
+        """Create the network, the state volume and one container per node; put the admin
+        token into the volume; start them all."""
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         network = self.client.networks.create(self.project, driver="bridge", labels=labels)
         volume = self.client.volumes.create(f"{self.project}-state", labels=labels)
@@ -239,20 +287,25 @@ class DockerRuntime:
                 hostname=node.hostname,
                 labels={**labels, "pgo-sandbox.node": node.id},
                 ports={f"{NETWORK_PORT}/tcp": ("127.0.0.1", port)},
-                volumes={volume.name: {"bind": "/state", "mode": "rw"}},
+                volumes={volume.name: {"bind": STATE_IN_CONTAINER, "mode": "rw"}},
+                environment={"PGO_SANDBOX_RUN_NONCE": nonce},
                 network=network.name,
                 networking_config={network.name: self.client.api.create_endpoint_config(
                     aliases=[node.hostname])},
             )
             container.put_archive(str(Path(TOPOLOGY_IN_CONTAINER).parent), topology_tar)
             containers.append((node.id, container))
+        # before any node starts (a node would create its own): the host's token, mode 0600
+        containers[0][1].put_archive(STATE_IN_CONTAINER, _tar_one(
+            ADMIN_TOKEN_FILE, admin_token.encode(), owner=NODE_UID, mode=0o600))
         for _, container in containers:
             container.start()
         return {node_id: container.id for node_id, container in containers}
 
     def status(self, info: RuntimeInfo, topology: Topology) -> list[NodeStatus]:
         urls = {n.id: info.addresses[n.hostname] for n in topology.nodes}
-        probes = probe_all(urls)
+        config = SandboxConfig.load(self.state_dir / "sandbox.json")
+        probes = probe_all(urls, config.run_nonce)
         states = {c.labels.get("pgo-sandbox.node"): c for c in self._containers()}
         out = []
         for node in topology.nodes:

@@ -86,9 +86,12 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:
         ready: Callable[[], Awaitable[bool]] | None = getattr(app.state, "ready", None)
+        # node id and this run's nonce: the runtime's probe tells its own nodes from another
+        # program (or an older sandbox) answering on the same port
+        identity = {"node": node_id, "run": config.run_nonce}
         if ready is not None and not await ready():
-            return JSONResponse({"status": "starting", "node": node_id}, status_code=503)
-        return {"status": "ok", "node": node_id}
+            return JSONResponse({"status": "starting", **identity}, status_code=503)
+        return {"status": "ok", **identity}
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

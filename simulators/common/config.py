@@ -25,6 +25,7 @@ class SandboxConfig:
     state_dir: Path
     # extra test patients: (provider name, folder of FHIR resources), loaded by every node
     reference_data: tuple[tuple[str, str], ...] = ()
+    run_nonce: str = ""  # new per `up`; /health answers it so probes know their own nodes
 
     @property
     def secret(self) -> bytes:
@@ -73,6 +74,7 @@ class SandboxConfig:
             "state_dir": str(self.state_dir),
             "topology": self.topology.to_dict(),
             "reference_data": [list(r) for r in self.reference_data],
+            "run_nonce": self.run_nonce,
         }
 
     def save(self, path: Path) -> None:
@@ -87,6 +89,7 @@ class SandboxConfig:
             addresses=dict(data["addresses"]),
             state_dir=Path(data["state_dir"]),
             reference_data=tuple((p, f) for p, f in data.get("reference_data", [])),
+            run_nonce=data.get("run_nonce", ""),
         )
 
 

@@ -3,6 +3,12 @@
 In the ``medmij`` profile the lists name https://<hostname> URIs; the runtime's address map
 says where each hostname is reachable, so the client rewrites the URL at the transport, below
 redirects and cookies, exactly where DNS and TLS would sit.
+
+Keep-alive: a client drops an idle connection (``KEEPALIVE_EXPIRY``) well before the nodes'
+uvicorn closes it (``SERVER_KEEP_ALIVE``); with equal timers a request could leave on a
+connection the server was closing at that moment and die with a ``ReadError``. What remains
+of that race (a node restarted, a proxy) is absorbed by ``RetryOnReset``: one retry on a
+fresh connection where that cannot do a request twice.
 """
 
 from __future__ import annotations
@@ -45,6 +51,63 @@ class AsyncResolvingTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(_rewrite(request, self.addresses))
 
 
+SERVER_KEEP_ALIVE = 5.0  # seconds uvicorn keeps an idle connection (serve.UVICORN_OPTIONS)
+KEEPALIVE_EXPIRY = 3.0  # seconds a client keeps one: below the server's, never equal
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Nothing reached the server: any request may be sent again.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.WriteError)
+# The connection broke after the request left: only a safe request may be sent again.
+RESET = (httpx.ReadError, httpx.RemoteProtocolError)
+
+
+def _may_retry(request: httpx.Request, exc: Exception) -> bool:
+    """Retry once when sending again cannot do the request twice: nothing was sent (connect
+    or write failed), or the request is safe (GET, HEAD, OPTIONS) and the connection was
+    reset before an answer came. A POST whose connection died after sending (a token request)
+    is not retried: the server may have issued the token and burnt the code."""
+    if not isinstance(request.stream, httpx.ByteStream):
+        return False  # a streamed body cannot be sent twice
+    if isinstance(exc, NOT_SENT):
+        return True
+    return request.method in SAFE_METHODS and isinstance(exc, RESET)
+
+
+class RetryOnReset(httpx.BaseTransport):
+    """Wraps a transport: one retry of a request whose connection was reset (see _may_retry)."""
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self.transport = transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.transport.handle_request(request)
+        except (*NOT_SENT, *RESET) as exc:
+            if not _may_retry(request, exc):
+                raise
+        return self.transport.handle_request(request)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class AsyncRetryOnReset(httpx.AsyncBaseTransport):
+    """Wraps an async transport: one retry of a request whose connection was reset."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self.transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self.transport.handle_async_request(request)
+        except (*NOT_SENT, *RESET) as exc:
+            if not _may_retry(request, exc):
+                raise
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
 def medmij_headers(correlation_id: str | None = None) -> dict[str, str]:
     """A fresh MedMij-Request-ID for every request, the flow's X-Correlation-ID when known."""
     headers = {"MedMij-Request-ID": str(uuid.uuid4())}
@@ -61,11 +124,14 @@ def _name_only(addresses: dict[str, str]) -> dict[str, str]:
 
 
 def async_client(addresses: dict[str, str], timeout: float = 60.0) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50,
+                          keepalive_expiry=KEEPALIVE_EXPIRY)
     transport = AsyncResolvingTransport(_name_only(addresses), limits=limits)
-    return httpx.AsyncClient(transport=transport, timeout=timeout)
+    return httpx.AsyncClient(transport=AsyncRetryOnReset(transport), timeout=timeout)
 
 
 def sync_client(addresses: dict[str, str], timeout: float = 60.0) -> httpx.Client:
-    transport = ResolvingTransport(_name_only(addresses))
-    return httpx.Client(transport=transport, timeout=timeout)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20,
+                          keepalive_expiry=KEEPALIVE_EXPIRY)
+    transport = ResolvingTransport(_name_only(addresses), limits=limits)
+    return httpx.Client(transport=RetryOnReset(transport), timeout=timeout)

@@ -3,18 +3,17 @@ and the localisation index keyed by pseudonymised BSN."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from sandbox.topology import HOSTNAME, ZORGAANBIEDERNAAM
 from simulators.common import pseudonym
-from simulators.common.app import node_app
+from simulators.common.app import node_app, require_admin
 from simulators.common.config import SandboxConfig
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.lists import PATHS
 from simulators.common.people import population_for
-from simulators.registry.lists import ListHeader, ProviderEntry, build_zal_release3
-from simulators.registry.state import RegistryState
+from simulators.registry.lists import ProviderEntry
+from simulators.registry.state import ChangeRefused, RegistryState
 
 XML = "application/xml; charset=utf-8"
 SUPPORTED_API = {"1"}
@@ -49,23 +48,11 @@ def create_app(config: SandboxConfig, node_id: str) -> object:
     population = population_for(config)
     app.state.registry = state
 
-    release3: dict[int, bytes] = {}  # Volgnummer -> the release3 ZAL of that publication
-
-    def zal_release3() -> bytes:
-        header = state.headers["zal"]
-        body = release3.get(header["volgnummer"])
-        if body is None:
-            release3.clear()
-            body = build_zal_release3(config, list(state.providers.values()),
-                                      ListHeader(header["tijdstempel"], header["volgnummer"]))
-            release3[header["volgnummer"]] = body
-        return body
-
     def list_route(kind: str):
         async def serve(api: str = Query("1")) -> Response:
             """api=1: the release2 lists (GNL release1); api=2: the release3 ZAL."""
             if api == "2" and kind == "zal":
-                return Response(zal_release3(), media_type=XML)
+                return Response(state.render_release3(), media_type=XML)
             if api not in SUPPORTED_API:
                 supported = "1, 2" if kind == "zal" else "1"
                 raise HTTPException(400, f"unsupported api version {api!r}; supported: "
@@ -77,40 +64,7 @@ def create_app(config: SandboxConfig, node_id: str) -> object:
     for kind, path in PATHS.items():
         app.add_api_route(path, list_route(kind), methods=["GET"], name=f"list_{kind}")
 
-    @app.get("/admin/state")
-    async def admin_state() -> dict:
-        return {
-            "providers": sorted(state.providers),
-            "clients": state.clients,
-            "whitelist": state.nodes,
-            "volgnummers": {k: h["volgnummer"] for k, h in state.headers.items()},
-        }
-
-    @app.post("/admin/providers", status_code=201)
-    async def add_provider(provider: ProviderIn) -> dict:
-        unknown = [g for g in provider.gegevensdiensten if g not in GEGEVENSDIENSTEN]
-        if unknown:
-            raise HTTPException(400, f"unknown gegevensdiensten: {unknown}")
-        entry = ProviderEntry(provider.name, provider.dva, tuple(provider.gegevensdiensten))
-        return {"changed": state.add_provider(entry)}
-
-    @app.delete("/admin/providers/{name}")
-    async def remove_provider(name: str) -> dict:
-        try:
-            return {"changed": state.remove_provider(name)}
-        except KeyError:
-            raise HTTPException(404, f"no provider {name} on the ZAL") from None
-
-    @app.post("/admin/clients", status_code=201)
-    async def add_client(client: ClientIn) -> dict:
-        return {"changed": state.add_client(client.hostname, client.name)}
-
-    @app.delete("/admin/clients/{hostname}")
-    async def remove_client(hostname: str) -> dict:
-        try:
-            return {"changed": state.remove_client(hostname)}
-        except KeyError:
-            raise HTTPException(404, f"no client {hostname} on the OCL") from None
+    app.include_router(admin_router(state))
 
     @app.get("/localisation")
     async def localise(pseudonym_: str = Query(alias="pseudonym", min_length=8)) -> dict:
@@ -131,3 +85,48 @@ def create_app(config: SandboxConfig, node_id: str) -> object:
         return {"providers": found}
 
     return app
+
+
+def admin_router(state: RegistryState) -> APIRouter:
+    """MedMij Beheer's admin API: only with the sandbox's admin token (an anonymous DELETE of
+    a client would destroy every long-lived consent of that vendor). A refused change answers
+    4xx with the reason and leaves the published lists as they were."""
+    router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+
+    def apply(change, *args) -> dict:
+        try:
+            return {"changed": change(*args)}
+        except ChangeRefused as exc:
+            raise HTTPException(exc.status, exc.reason) from None
+
+    @router.get("/state")
+    async def admin_state() -> dict:
+        return {
+            "providers": sorted(state.providers),
+            "clients": state.clients,
+            "whitelist": state.nodes,
+            "volgnummers": {k: h["volgnummer"] for k, h in state.headers.items()},
+        }
+
+    @router.post("/providers", status_code=201)
+    async def add_provider(provider: ProviderIn) -> dict:
+        entry = ProviderEntry(provider.name, provider.dva, tuple(provider.gegevensdiensten))
+        return apply(state.add_provider, entry)
+
+    @router.delete("/providers/{name}")
+    async def remove_provider(name: str) -> dict:
+        if name not in state.providers:
+            raise HTTPException(404, f"no provider {name} on the ZAL")
+        return apply(state.remove_provider, name)
+
+    @router.post("/clients", status_code=201)
+    async def add_client(client: ClientIn) -> dict:
+        return apply(state.add_client, client.hostname, client.name)
+
+    @router.delete("/clients/{hostname}")
+    async def remove_client(hostname: str) -> dict:
+        if hostname not in state.clients:
+            raise HTTPException(404, f"no client {hostname} on the OCL")
+        return apply(state.remove_client, hostname)
+
+    return router
