@@ -1,8 +1,45 @@
-"""Clinical vocabulary with real codes: conditions (SNOMED CT + ICPC), medication (ATC),
-lab tests (LOINC), allergens and procedures (SNOMED CT), and how common each condition is.
+"""Clinical vocabulary with real codes: conditions (SNOMED CT, ICPC for the GP's episodes),
+medication (G-Standaard PRK + GPK, ATC kept for grouping), lab tests (LOINC, NHG Tabel 45 where
+sourced), allergens and procedures (SNOMED CT), and how common each condition is.
 
 Prevalence by age is rounded from Dutch GP registration figures (Nivel Zorgregistraties,
 RIVM VZinfo); diabetics are more often hypertensive, and so on, through ``boost``.
+
+Where each code list comes from (``NTS`` = github Nictiz/Nictiz-testscripts@e851d704dca7,
+the public source of ``../shared/medmij/testscripts``; ``REF`` = that shared copy):
+
+- ``MedicationDef.prk/gpk`` (G-Standaard PRK ``urn:oid:2.16.840.1.113883.2.4.4.10`` and GPK
+  ``...4.4.1``), code and display exactly as in these NTS fixtures (``output/`` omitted):
+  furosemide ``STU3/Medication-9-0-7/MedMij/Cert/_reference/resources/
+  zib-Product-mp9-2-16-840-1-113883-2-4-4-10-5967.xml``; metformine ``.../zib-Product-mp9-
+  2-16-840-1-113883-2-4-4-10-1090.xml`` (same folder); tiotropium ``.../zib-Product-mp9-
+  2-16-840-1-113883-2-4-4-10-59919.xml`` (same folder); gliclazide ``STU3/Medication-9-0-7-
+  test/MedMij/Test/_reference/testset_MA-VV-MO/zib-Product-mp9-2-16-840-1-113883-2-4-4-10-
+  2992.xml``; salbutamol (PRK only, as there) ``STU3/GenPractData-2-0/MedMij/Cert/_reference/
+  resources-query-send/medmij-gpdata-product-salbutamol.xml``; paracetamol ``STU3/BgZ-MSZ-2-0/
+  Cert/_reference/resources/zib-Product-msz-2-16-840-1-113883-2-4-4-10-67903.xml``; the rest
+  from ``R4/MP9-3-0-0-beta/MO/Test/_reference/fixtures/``: lisinopril ``av-mp-va-tst-1-2a-
+  ingangsdatum-duur-weken-v30.xml``, amlodipine and apixaban ``mg-mp-mg-tst-MA-Scenarioset3-
+  v30.xml``, hydrochloorthiazide and simvastatine ``mg-mp-mg-tst-MGB-Scenarioset5-v30.xml``,
+  metoprolol ``mg-mp-mg-CONS-MA-Scenarioset12a-v30.xml``, fluticason ``av-mp-va-tst-1-5-
+  eenheid-dosis-stuks-v30.xml``, mirtazapine ``mg-mp-mg-tst-MTD-Scenarioset16-v30.xml``. The
+  BgZ fixtures (REF ``STU3/BgZ-3-0/MedMij/*/_reference``) code products with HPK or PRK and no
+  ATC; no fixture pairs a Medication with ATC, so ``Medication.code`` carries no ATC. Budesonide
+  and sertraline were replaced by fluticason and mirtazapine: no fixture has their codes.
+- ``MedicationDef.atc`` and ``ConditionDef.snomed/icpc``, ``LabDef.loinc``, ``AllergyDef``,
+  ``ProcedureDef``: the public WHO ATC index, SNOMED CT (Dutch edition), ICPC-1-NL (NHG Tabel
+  24) and LOINC, chosen by hand; not taken from a fixture. ICPC codes are what the GP's
+  episodes carry (NTS ``STU3/GenPractData-2-0/MedMij/Cert/_reference/resources-query-send/
+  medmij-gpdata-episodeofcare-ICPC-*.xml``); a Condition is coded in SNOMED only, as the BgZ
+  fixtures do. ICD-10 (REF ``.../Cert/_reference/resources/medmij-bgz-condition-ts-01.xml``,
+  ``urn:oid:2.16.840.1.113883.6.90``) is not added: no fixture has an ICD-10 code for one of
+  our conditions.
+- ``LabDef.nhg`` (NHG Tabel 45 ``https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-
+  diagnostische-bepalingen``): eGFR 3583 and creatinine 523 from NTS ``R4/MP9-3-0-0-beta/MO/
+  Test/_reference/fixtures/mv-mp-vo-tst-4-2-a-nierfunctie-NHG-v30.xml``; kalium 513 from NTS
+  ``src/LaboratoryResults-3-0/Cert/_reference/resources-to-send/lr-slr-KWAL-KC-Scenario4a-
+  KC4a.xml``. HbA1c, glucose (the only fixture glucose, 3208, is arterial/capillary, ours is
+  serum), cholesterol, LDL, NT-proBNP and hemoglobin have no sourced NHG code: LOINC only.
 """
 
 from __future__ import annotations
@@ -13,6 +50,9 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 ATC = "http://www.whocc.no/atc"
 ICPC = "http://hl7.org/fhir/sid/icpc-1-nl"
+PRK = "urn:oid:2.16.840.1.113883.2.4.4.10"  # G-Standaard voorschrijfproduct
+GPK = "urn:oid:2.16.840.1.113883.2.4.4.1"  # G-Standaard generiek product
+NHG45 = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen"
 UCUM = "http://unitsofmeasure.org"
 
 
@@ -32,7 +72,7 @@ class ConditionDef(NamedTuple):
 CONDITIONS: tuple[ConditionDef, ...] = (
     ConditionDef("hypercholesterolemia", "13644009", "Hypercholesterolemie", "T93",
                  ((0, 0.0), (30, 0.02), (45, 0.08), (60, 0.16), (75, 0.18)),
-                 ("simvastatine",), ("cholesterol", "ldl")),
+                 ("simvastatine",), ("cholesterol", "ldl", "egfr")),  # CVRM: eGFR too
     ConditionDef("diabetes2", "44054006", "Diabetes mellitus type 2", "T90.02",
                  ((0, 0.0), (20, 0.003), (30, 0.02), (45, 0.07), (60, 0.14), (75, 0.19)),
                  ("metformine", "gliclazide"), ("hba1c", "glucose", "egfr", "creatinine"),
@@ -44,7 +84,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
                  (("diabetes2", 1.5),)),
     ConditionDef("asthma", "195967001", "Astma", "R96",
                  ((0, 0.02), (5, 0.07), (18, 0.05), (65, 0.04)),
-                 ("salbutamol", "budesonide"), ()),
+                 ("salbutamol", "fluticason"), ()),
     ConditionDef("copd", "13645005", "COPD", "R95",
                  ((0, 0.0), (40, 0.015), (50, 0.03), (60, 0.06), (75, 0.09)),
                  ("tiotropium", "salbutamol"), ()),
@@ -58,7 +98,7 @@ CONDITIONS: tuple[ConditionDef, ...] = (
                  (("hypertension", 1.4),)),
     ConditionDef("depression", "35489007", "Depressie", "P76",
                  ((0, 0.0), (12, 0.02), (18, 0.06), (65, 0.045)),
-                 ("sertraline",), ()),
+                 ("mirtazapine",), ()),
     ConditionDef("osteoarthritis", "396275006", "Artrose", "L91",
                  ((0, 0.0), (45, 0.04), (60, 0.12), (75, 0.22)),
                  ("paracetamol",), ()),
@@ -67,42 +107,65 @@ CONDITION_BY_KEY = {c.key: c for c in CONDITIONS}
 
 
 class MedicationDef(NamedTuple):
-    """A medicinal product as prescribed in NL: ATC code, Dutch name and dosage text."""
+    """A medicinal product as prescribed in NL: G-Standaard PRK and GPK (code, display), ATC
+    (grouping, route), Dutch name and dosage text. ``gpk`` is None where the source fixture
+    has the PRK only."""
 
     key: str
     atc: str
     display: str
     dosage: str
     per_day: int
+    prk: tuple[str, str]
+    gpk: tuple[str, str] | None
 
 
 MEDICATIONS: dict[str, MedicationDef] = {m.key: m for m in (
-    MedicationDef("simvastatine", "C10AA01", "Simvastatine 40mg tablet",
-                  "1 maal per dag 1 tablet", 1),
-    MedicationDef("metformine", "A10BA02", "Metformine 500mg tablet", "2 maal per dag 1 tablet", 2),
-    MedicationDef("gliclazide", "A10BB09", "Gliclazide 80mg tablet", "1 maal per dag 1 tablet", 1),
-    MedicationDef("amlodipine", "C08CA01", "Amlodipine 5mg tablet", "1 maal per dag 1 tablet", 1),
-    MedicationDef("lisinopril", "C09AA03", "Lisinopril 10mg tablet", "1 maal per dag 1 tablet", 1),
+    MedicationDef("simvastatine", "C10AA01", "Simvastatine 20mg tablet",
+                  "1 maal per dag 1 tablet", 1, ("67814", "SIMVASTATINE TABLET FO 20MG"),
+                  ("116580", "SIMVASTATINE TABLET FO 20MG")),
+    MedicationDef("metformine", "A10BA02", "Metformine 500mg tablet", "2 maal per dag 1 tablet", 2,
+                  ("1090", "METFORMINE 500MG TABLET"), ("3816", "METFORMINE 500MG TABLET")),
+    MedicationDef("gliclazide", "A10BB09", "Gliclazide 80mg tablet met gereguleerde afgifte",
+                  "1 maal per dag 1 tablet", 1, ("2992", "GLICLAZIDE TABLET MGA 80MG"),
+                  ("10340", "GLICLAZIDE TABLET MGA 80MG")),
+    MedicationDef("amlodipine", "C08CA01", "Amlodipine 5mg tablet", "1 maal per dag 1 tablet", 1,
+                  ("123315", "AMLODIPINE TABLET 5MG"), ("155616", "AMLODIPINE TABLET 5MG")),
+    MedicationDef("lisinopril", "C09AA03", "Lisinopril 10mg tablet", "1 maal per dag 1 tablet", 1,
+                  ("26638", "LISINOPRIL 10MG TABLET"), ("71587", "LISINOPRIL 10MG TABLET")),
     MedicationDef("hydrochloorthiazide", "C03AA03", "Hydrochloorthiazide 12,5mg tablet",
-                  "1 maal per dag 1 tablet", 1),
+                  "1 maal per dag 1 tablet", 1, ("76333", "HYDROCHLOORTHIAZIDE TABLET 12,5MG"),
+                  ("122602", "HYDROCHLOORTHIAZIDE TABLET 12,5MG")),
     MedicationDef("salbutamol", "R03AC02", "Salbutamol 100ug/dosis aerosol",
-                  "zo nodig 1-2 inhalaties", 2),
-    MedicationDef("budesonide", "R03BA02", "Budesonide 200ug/dosis inhalatiepoeder",
-                  "2 maal per dag 1 inhalatie", 2),
+                  "zo nodig 1-2 inhalaties", 2,
+                  ("43281", "SALBUTAMOL AEROSOL 100UG/DO 200DO AUTOH"), None),
+    MedicationDef("fluticason", "R03BA05", "Fluticason 100ug/dosis inhalatiepoeder",
+                  "2 maal per dag 1 inhalatie", 2,
+                  ("45624", "FLUTICASON INHALATIEPOEDER 100UG/DO 60DO DISKUS"),
+                  ("92487", "FLUTICASON INHALATIEPOEDER 100UG/DO")),
     MedicationDef("tiotropium", "R03BB04", "Tiotropium 18ug inhalatiecapsule",
-                  "1 maal per dag 1 inhalatie", 1),
-    MedicationDef("furosemide", "C03CA01", "Furosemide 40mg tablet", "1 maal per dag 1 tablet", 1),
-    MedicationDef("metoprolol", "C07AB02", "Metoprolol 50mg tablet met gereguleerde afgifte",
-                  "1 maal per dag 1 tablet", 1),
-    MedicationDef("apixaban", "B01AF02", "Apixaban 5mg tablet", "2 maal per dag 1 tablet", 2),
-    MedicationDef("sertraline", "N06AB06", "Sertraline 50mg tablet", "1 maal per dag 1 tablet", 1),
+                  "1 maal per dag 1 inhalatie", 1,
+                  ("59919", "Tiotropium inhalatiecapsule 18ug"),
+                  ("115371", "TIOTROPIUM 18UG INHALCAPS")),
+    MedicationDef("furosemide", "C03CA01", "Furosemide 40mg tablet", "1 maal per dag 1 tablet", 1,
+                  ("5967", "FUROSEMIDE 40MG TABLET"), ("16810", "FUROSEMIDE 40MG TABLET")),
+    MedicationDef("metoprolol", "C07AB02", "Metoprolol 100mg tablet met gereguleerde afgifte",
+                  "1 maal per dag 1 tablet", 1, ("26190", "METOPROLOL 100MG TB MGA SUC"),
+                  ("71013", "METOPROLOL 100MG TB MGA SUC")),
+    MedicationDef("apixaban", "B01AF02", "Apixaban 5mg tablet", "2 maal per dag 1 tablet", 2,
+                  ("105678", "APIXABAN TABLET 5MG"), ("141992", "APIXABAN TABLET 5MG")),
+    MedicationDef("mirtazapine", "N06AX11", "Mirtazapine 15mg tablet",
+                  "1 maal per dag 1 tablet voor de nacht", 1,
+                  ("75211", "MIRTAZAPINE TABLET 15MG"), ("93521", "MIRTAZAPINE TABLET 15MG")),
     MedicationDef("paracetamol", "N02BE01", "Paracetamol 500mg tablet",
-                  "zo nodig 3 maal per dag 2 tabletten", 6),
+                  "zo nodig 3 maal per dag 2 tabletten", 6,
+                  ("67903", "PARACETAMOL 500MG TABLET"), ("2194", "PARACETAMOL 500MG TABLET")),
 )}
 
 
 class LabDef(NamedTuple):
-    """A lab test: LOINC code, Dutch name, UCUM unit, normal range and usual values."""
+    """A lab test: LOINC code, Dutch name, UCUM unit, normal range and usual values; ``nhg``
+    the NHG Tabel 45 (code, display) a GP codes it with, where one is sourced."""
 
     key: str
     loinc: str
@@ -111,14 +174,16 @@ class LabDef(NamedTuple):
     low: float
     high: float
     decimals: int
+    nhg: tuple[str, str] | None = None
 
 
 LABS: dict[str, LabDef] = {lab.key: lab for lab in (
     LabDef("hba1c", "59261-8", "HbA1c", "mmol/mol", 20, 42, 0),
     LabDef("glucose", "14771-0", "Glucose nuchter", "mmol/L", 4.0, 6.1, 1),
-    LabDef("egfr", "62238-1", "eGFR CKD-EPI", "mL/min/{1.73_m2}", 60, 130, 0),
-    LabDef("creatinine", "14682-9", "Creatinine", "umol/L", 50, 110, 0),
-    LabDef("potassium", "6298-4", "Kalium", "mmol/L", 3.5, 5.0, 1),
+    LabDef("egfr", "62238-1", "eGFR CKD-EPI", "mL/min/{1.73_m2}", 60, 130, 0,
+           ("3583", "eGFR volgens CKD-EPI formule")),
+    LabDef("creatinine", "14682-9", "Creatinine", "umol/L", 50, 110, 0, ("523", "creatinine")),
+    LabDef("potassium", "6298-4", "Kalium", "mmol/L", 3.5, 5.0, 1, ("513", "Kalium")),
     LabDef("cholesterol", "14647-2", "Cholesterol totaal", "mmol/L", 3.5, 6.5, 1),
     LabDef("ldl", "22748-8", "LDL-cholesterol", "mmol/L", 1.5, 3.5, 1),
     LabDef("ntprobnp", "33762-6", "NT-proBNP", "pg/mL", 0, 125, 0),

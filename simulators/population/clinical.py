@@ -221,7 +221,8 @@ def _labs(r: random.Random, p: Patient, keys: set[str], as_of: date,
         for lab in d.condition.labs:
             wanted[lab] = max(wanted.get(lab, 0), 4 if lab == "hba1c" else 2)
     if p.age >= 45 and not wanted and r.random() < 0.3:
-        wanted = {"glucose": 1, "cholesterol": 1, "hemoglobin": 1}
+        # CVRM risk profile (NHG): fasting glucose, lipids and kidney function
+        wanted = {"glucose": 1, "cholesterol": 1, "egfr": 1}
     out: list[LabResult] = []
     for key, times in wanted.items():
         for k in range(times):

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from simulators.population.catalog import (
-    ATC,
-    ICPC,
+    GPK,
     LOINC,
-    SNOMED,
+    PRK,
     UCUM,
     MedicationDef,
     ProcedureDef,
@@ -61,8 +60,7 @@ def condition(ctx: Context, n: int, d: Diagnosis) -> Resource:
         "clinicalStatus": "active",
         "verificationStatus": "confirmed",
         "category": [snomed("282291009", "Diagnose")],
-        "code": {"coding": [coding(SNOMED, c.snomed, c.display), coding(ICPC, c.icpc, c.display)],
-                 "text": c.display},
+        "code": snomed(c.snomed, c.display),  # SNOMED only, as the BgZ fixtures
         "subject": subject(ctx),
         "onsetDateTime": d.onset.isoformat(),
         "asserter": performer(ctx),
@@ -106,12 +104,16 @@ def allergy(ctx: Context, n: int, a: Allergy) -> Resource:
 
 
 def medication(m: MedicationDef) -> Resource:
-    """A zib-Product; shared by everyone using it, so its id depends on the product only."""
+    """A zib-Product; shared by everyone using it, so its id depends on the product only.
+    Coded as the Nictiz zib-Product fixtures: G-Standaard PRK and GPK (no ATC)."""
+    codings = [coding(PRK, *m.prk)]
+    if m.gpk:
+        codings.append(coding(GPK, *m.gpk))
     return {
         "resourceType": "Medication",
         "id": f"med-{m.atc.lower()}",
         "meta": meta(NICTIZ + "zib-Product"),
-        "code": {"coding": [coding(ATC, m.atc, m.display)], "text": m.display},
+        "code": {"coding": codings, "text": m.display},
     }
 
 
@@ -255,7 +257,7 @@ def lab(ctx: Context, n: int, result: LabResult, specimen_id: str) -> Resource:
     if flag:
         res["interpretation"] = concept("http://hl7.org/fhir/v2/0078", flag,
                                         "Hoog" if flag == "H" else "Laag")
-    res["specimen"] = ref("Specimen", specimen_id)
+    res["specimen"] = ref("Specimen", specimen_id, "Bloed")  # every Reference: a display
     return res
 
 

@@ -41,7 +41,7 @@ def treatment_directive(ctx: Context, when: date, advance_id: str) -> Resource:
         "category": [snomed("11291000146105", "Behandelaanwijzing")],
         "patient": subject(ctx),
         "period": {"start": when.isoformat()},
-        "sourceReference": ref("Consent", advance_id),
+        "sourceReference": ref("Consent", advance_id, "Wilsverklaring"),
         "policy": _POLICY,
     }
 

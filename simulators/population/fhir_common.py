@@ -155,26 +155,45 @@ def _agb(key: str) -> str:
     return f"{int(draw.unit_key('agb', key) * 10**8):08d}"
 
 
-_ORG_TYPE = {  # RoleCodeNL (urn:oid:2.16.840.1.113883.2.4.15.1060)
-    "gp": ("Z3", "Huisartspraktijk"),
-    "hospital": ("V4", "Ziekenhuis"),
-    "pharmacy": ("J8", "Openbare apotheek"),
-    "ggz": ("X3", "Verpleeg- of zorginstelling"),
-    "rivm": ("G5", "Openbare gezondheidszorg"),
+ORG_TYPE_SYSTEM = "http://nictiz.nl/fhir/NamingSystem/organization-type"
+AGB_SPECIALTY_SYSTEM = "urn:oid:2.16.840.1.113883.2.4.6.7"  # Vektis AGB-Z zorgverlenersoort
+# Organization.type as the Nictiz fixtures code it: organisation type, then the Vektis AGB
+# specialty, each pair as in a fixture (REF = ../shared/medmij/testscripts, NTS =
+# github Nictiz/Nictiz-testscripts@e851d704dca7):
+#   gp: Z3 + 0100  REF STU3/BgZ-3-0/MedMij/Test/_reference/resources/
+#                  -organization-medmij-bgz-test-2-16-840-1-113883-2-4-6-1-01000001.xml
+#   hospital: V4 + 0600  REF same folder, ...-2-4-6-1-06000001.xml
+#   ggz: G5  NTS archive/src/eOverdracht-HeO/Test/_reference/resources/resources-generic/
+#            nl-core-organization-eov-test-1_6-02.xml (no AGB specialty sourced)
+# A pharmacy, the RIVM and other kinds get no type: no fixture codes one.
+_ORG_TYPE: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "gp": ((ORG_TYPE_SYSTEM, "Z3", "Huisartspraktijk (zelfstandig of groepspraktijk)"),
+           (AGB_SPECIALTY_SYSTEM, "0100", "Huisartsen, niet nader gespecificeerd")),
+    "hospital": ((ORG_TYPE_SYSTEM, "V4", "Ziekenhuis"),
+                 (AGB_SPECIALTY_SYSTEM, "0600", "Ziekenhuizen, niet nader gespecificeerd")),
+    "ggz": ((ORG_TYPE_SYSTEM, "G5", "Geestelijke Gezondheidszorg"),),
 }
 
 
+def organization_type(kind: str) -> list[dict[str, Any]]:
+    """Organization.type for a provider kind: one CodeableConcept per coding, as the
+    fixtures (each system its own type entry); [] where no fixture codes that kind."""
+    return [{"coding": [coding(*c)]} for c in _ORG_TYPE.get(kind, ())]
+
+
 def organization(provider: str, display: str, kind: str) -> Resource:
-    type_code = _ORG_TYPE.get(kind, ("V6", "Algemeen ziekenhuis"))
-    return {
+    res: Resource = {
         "resourceType": "Organization",
         "id": org_id(provider),
         "meta": meta(NL_CORE + "nl-core-organization"),
         "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/agb-z",
                         "value": _agb(provider)}],
-        "type": [concept("urn:oid:2.16.840.1.113883.2.4.15.1060", *type_code)],
         "name": display,
     }
+    types = organization_type(kind)
+    if types:
+        res["type"] = types
+    return res
 
 
 def insurer_organization(p: Patient) -> Resource:

@@ -1,14 +1,21 @@
 """Huisartsgegevens (gegevensdienst 49, STU3, HG 2.0): the GP's episodes (EpisodeOfCare),
 consultations (Encounter) with their SOAP journal (Composition), medication, allergies and lab
-results (gp-DiagnosticResult)."""
+results (gp-LaboratoryResult).
+
+A GP lab result is coded as the Huisartsgegevens fixtures do (Nictiz-testscripts
+``output/STU3/GenPractData-2-0/MedMij/Cert/_reference/resources-query-send/
+medmij-gpdata-observation-contact14-fastingglucose.xml``): profile gp-LaboratoryResult,
+category SNOMED 49581000146104, code NHG Tabel 45, here followed by LOINC. The PGO's 49 lab
+query (``code=<NHG Tabel 45>|``) finds exactly the NHG-coded ones; a test without a sourced
+NHG code (see ``catalog``) stays LOINC only and is not returned by that query."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from simulators.population import fhir_bgz as bgz
-from simulators.population.catalog import ICPC, LOINC
-from simulators.population.clinical import GpContact, Record
+from simulators.population.catalog import ICPC, LOINC, NHG45
+from simulators.population.clinical import GpContact, LabResult, Record
 from simulators.population.fhir_common import (
     NICTIZ,
     Context,
@@ -78,7 +85,7 @@ def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
         "status": "final",
         "type": concept(LOINC, "67781-5", "Summarization of encounter note"),
         "subject": subject(ctx),
-        "encounter": ref("Encounter", encounter_id),
+        "encounter": ref("Encounter", encounter_id, f"Consult {c.when:%d-%m-%Y}"),
         "date": dt(c.when, 9),
         "author": [performer(ctx)],
         "title": f"Consult {c.when:%d-%m-%Y}: {c.episode}",
@@ -112,8 +119,23 @@ def gp_record(r: Record, ctx: Context, out: list[Resource]) -> None:
         products.setdefault(u.medication.key, bgz.medication(u.medication))
     out.extend(products.values())
     for n, result in enumerate(r.labs):
-        lab = bgz.lab(ctx, n, result, "")
-        del lab["specimen"]
-        lab["id"] = ctx.rid("gobs", n)
-        lab["meta"] = meta(NICTIZ + "gp-DiagnosticResult")
-        out.append(lab)
+        out.append(gp_lab(ctx, n, result))
+
+
+_LAB_FINDING = concept("http://snomed.info/sct", "49581000146104",
+                       "bevinding betreffende laboratoriumonderzoek")
+
+
+def gp_lab(ctx: Context, n: int, result: LabResult) -> Resource:
+    """A gp-LaboratoryResult: NHG Tabel 45 (where sourced) and LOINC."""
+    lab = bgz.lab(ctx, n, result, "")
+    del lab["specimen"]
+    t = result.test
+    codings = [coding(LOINC, t.loinc, t.display)]
+    if t.nhg:
+        codings.insert(0, coding(NHG45, *t.nhg))
+    lab["id"] = ctx.rid("gobs", n)
+    lab["meta"] = meta(NICTIZ + "gp-LaboratoryResult")
+    lab["code"] = {"coding": codings, "text": t.display}
+    lab["category"] = [_LAB_FINDING]
+    return lab

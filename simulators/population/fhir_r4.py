@@ -1,5 +1,6 @@
 """Vaccinaties (gegevensdienst 63, FHIR R4, zib2020): Immunization per administered dose,
-profiled as ``nl-core-Vaccination-event`` (and the ``imm-Vaccination-event`` MedMij uses)."""
+profiled as ``imm-Vaccination-event`` only, as the Nictiz Immunization 2.0 reference resources
+declare it (it derives from ``nl-core-Vaccination-event``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from simulators.population.fhir_common import (
     concept,
     masked_bsn,
     org_id,
+    organization_type,
     ref,
 )
 from simulators.population.vaccination import ATC_SYSTEM, Dose
 
-PROFILES = [NICTIZ + "nl-core-Vaccination-event", NICTIZ + "imm-Vaccination-event"]
+PROFILES = [NICTIZ + "imm-Vaccination-event"]
 
 
 def patient_r4(p: Patient, ctx: Context) -> Resource:
@@ -39,6 +41,7 @@ def organization_r4(ctx: Context) -> Resource:
         "resourceType": "Organization",
         "id": ctx.org_id,
         "meta": {"profile": [NICTIZ + "nl-core-HealthcareProvider-Organization"]},
+        **({"type": types} if (types := organization_type(ctx.kind)) else {}),
         "name": ctx.display,
     }
 

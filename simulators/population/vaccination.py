@@ -5,6 +5,20 @@ history: DKTP-Hib (hexavalent with hepatitis B from August 2011), pneumococcus f
 MenC at 14 months from 2002 (MenACWY from 2018, plus at 14 years), BMR at 14 months and 9 years,
 DKTP at 4 and DTP at 9 years, HPV for girls from 1993 and for everyone turning 10 from 2022,
 the 3-5-11 months infant schedule from 2020, rotavirus from 2024. Flu: every autumn from 60.
+
+Vaccine codes, per FHIR version as the Nictiz fixtures do (REF = ../shared/medmij/testscripts):
+BgZ (STU3, zib-Vaccination) codes ATC, as REF ``STU3/BgZ-3-0/MedMij/Cert/_reference/resources/
+medmij-bgz-vaccination-ts-01.xml``; Vaccinaties (R4, imm-Vaccination-event) codes the SNOMED
+vaccine product first, as REF ``R4/Immunization-2-0/MedMij/*/_reference/resources/*.xml``, then
+ATC (as Nictiz/Nictiz-R4-zib2020@63373ef1:examples/nl-core-Vaccination-event-02.xml does).
+SNOMED sources: pneumococcus 836398006 REF ``R4/Immunization-2-0/MedMij/Test/_reference/
+resources/6a7b78de-6b07-11ec-0000-020000000000.xml``; HPV 836379009 REF ``R4/Immunization-2-0/
+MedMij/Cert/_reference/resources/2e0a05a8-6aad-11ec-0000-020000000000.xml``; DKTP 871878002
+Nictiz/Nictiz-R4-Vaccination-Immunization@be489b4b:package/examples/
+nl-core-PhPrd--C2544AB-2168401113883696-871878002.xml. No fixture has a SNOMED code for the
+other RVP vaccines: they are ATC only. ATC sources: J07CA06 Nictiz-R4-zib2020 examples/
+nl-core-Vaccination-request-01.xml, J07BB02 Nictiz/Nictiz-testscripts@e851d704 (BgZ
+zib-Vaccination fixtures); the other ATC codes from the public WHO ATC index (J07).
 """
 
 from __future__ import annotations
@@ -37,7 +51,7 @@ VACCINES: dict[str, Vaccine] = {v.key: v for v in (
     Vaccine("menc", "J07AH07", "MenC-vaccin"),
     Vaccine("menacwy", "J07AH08", "MenACWY-vaccin"),
     Vaccine("bmr", "J07BD52", "BMR-vaccin"),
-    Vaccine("dktp", "J07CA02", "DKTP-vaccin"),
+    Vaccine("dktp", "J07CA02", "DKTP-vaccin", "871878002"),
     Vaccine("dtp", "J07CA01", "DTP-vaccin"),
     Vaccine("hpv", "J07BM02", "HPV-vaccin", "836379009"),
     Vaccine("rota", "J07BH01", "Rotavirusvaccin"),
