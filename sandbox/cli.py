@@ -33,6 +33,7 @@ scenario_app = typer.Typer(help="Run named scenarios against the running sandbox
                            no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 console = Console()
+err = Console(stderr=True)
 
 StateDir = Annotated[Path | None, typer.Option(
     "--state-dir", help="Where the sandbox keeps its state (default $PGO_SANDBOX_HOME or "
@@ -316,6 +317,14 @@ def _running_or_exit(state_dir: Path | None):
         raise typer.Exit(2) from exc
 
 
+def _vendor_or_exit(sandbox, dvp: str) -> None:
+    """Refuse a DVP name the topology does not have, with the names it does have."""
+    known = [n.id for n in sandbox.topology.dvps]
+    if dvp not in known:
+        err.print(f"[red]unknown DVP {dvp!r}; known: {', '.join(known)}[/]")
+        raise typer.Exit(2)
+
+
 @vendor_app.command("bankrupt")
 def vendor_bankrupt(dvp: Annotated[str, typer.Argument(help="DVP node id, e.g. pgo-gamma.")],
                     state_dir: StateDir = None) -> None:
@@ -326,6 +335,7 @@ def vendor_bankrupt(dvp: Annotated[str, typer.Argument(help="DVP node id, e.g. p
     from sandbox import vendor
 
     sandbox = _running_or_exit(state_dir)
+    _vendor_or_exit(sandbox, dvp)
     outcome = vendor.bankrupt(sandbox, dvp)
     console.print(f"{outcome['dvp']} is in curator mode; OCL Volgnummer "
                   f"{outcome['ocl_volgnummer_before']} -> {outcome['ocl_volgnummer_after']}")
@@ -343,7 +353,13 @@ def vendor_settle(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
     """
     from sandbox import vendor
 
-    entry = vendor.settle(_running_or_exit(state_dir), dvp)
+    sandbox = _running_or_exit(state_dir)
+    _vendor_or_exit(sandbox, dvp)
+    try:
+        entry = vendor.settle(sandbox, dvp)
+    except vendor.ErasureFailed as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
     console.print_json(data=entry)
 
 
@@ -356,7 +372,9 @@ def vendor_readmit(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
     """
     from sandbox import vendor
 
-    vendor.readmit(_running_or_exit(state_dir), dvp)
+    sandbox = _running_or_exit(state_dir)
+    _vendor_or_exit(sandbox, dvp)
+    vendor.readmit(sandbox, dvp)
     console.print(f"{dvp} is on the OCL and Whitelist again")
 
 
