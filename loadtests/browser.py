@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from locust import HttpUser
@@ -20,7 +21,10 @@ from requests import Response
 from loadtests.common import step_name
 from loadtests.target import Target, target
 from scenarios.accounts import PgoAccount
+from scenarios.flow import Flow, Pause, Request
 from scenarios.useragent import Browser
+
+T = TypeVar("T")
 
 
 class LocustBrowser(Browser):
@@ -54,6 +58,33 @@ class LocustBrowser(Browser):
                                        allow_redirects=False, **kwargs)
         self.hops.append((method, url, response.status_code))
         return response
+
+    def run(self, flow: Flow[T], think: Callable[[float, float], object] | None = None) -> T:
+        """Drive a journey of ``scenarios.flow``: ``think`` sleeps its pauses (a
+        ``Transaction``'s, so they are not counted in the flow's latency); a request counts as
+        failed in Locust's statistics when the journey rejects its answer."""
+        try:
+            event = next(flow)
+            while True:
+                if not isinstance(event, Request):
+                    if isinstance(event, Pause) and think is not None:
+                        think(event.low, event.high)
+                    event = flow.send(None)
+                    continue
+                with self.request(event.method, event.url, data=event.data,
+                                  params=event.params, headers=event.headers,
+                                  catch_response=True) as answer:
+                    try:  # the journey judges the answer before Locust counts it
+                        event = flow.send(answer)
+                    except StopIteration:
+                        answer.success()
+                        raise
+                    except Exception as exc:
+                        answer.failure(str(exc)[:300])
+                        raise
+                    answer.success()
+        except StopIteration as done:
+            return done.value
 
 
 class PersonUser(HttpUser):

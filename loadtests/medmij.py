@@ -1,15 +1,16 @@
 """The MedMij steps the flows share: a person's consent (authorize, DigiD, consent) and the
 PGO's back-channel (token, every search of a gegevensdienst), as SPEC.md section 3 has them.
 
-The person's side goes through ``LocustBrowser`` (cookies, forms, redirects); the PGO's side
-through a ``FastHttpSession`` with six connections, searching in parallel as the sandbox's
-DVP does (``simulators/dvp/collect.py``).
+The person's side is the journey of ``scenarios.flow`` (the one the scenarios and probes run),
+driven by ``LocustBrowser`` with the transaction's think times; the PGO's side goes through a
+``FastHttpSession`` with six connections, searching in parallel as the sandbox's DVP does
+(``simulators/dvp/collect.py``).
 """
 
 from __future__ import annotations
 
 import uuid
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from gevent.pool import Pool
 from locust import User
@@ -20,8 +21,8 @@ from loadtests.browser import LocustBrowser
 from loadtests.common import FlowError, Transaction, search_name
 from loadtests.target import Target
 from sandbox.topology import Node, Provider
-from scenarios.accounts import PgoAccount, create_account, login, start
-from scenarios.useragent import forms
+from scenarios import flow as journeys
+from scenarios.accounts import PgoAccount, create_account, login
 from simulators.common import clock
 from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.dvp.collect import SearchResult, binary_refs, collect_queries
@@ -29,47 +30,22 @@ from simulators.dvp.collect import SearchResult, binary_refs, collect_queries
 PARALLEL_SEARCHES = 6  # as simulators/dvp/collect.py
 
 
-def digid(browser: LocustBrowser, flow: Transaction, page: Response, bsn: str) -> Response:
-    """DigiD: continue a live DigiD session (single sign-on, a click) or type the BSN."""
-    if page.status_code == 200:
-        flow.think(3, 8)  # types the BSN (in real life: DigiD app), or reads who is logged in
-    return browser.digid_login(page, bsn)
-
-
 def consent_code(browser: LocustBrowser, flow: Transaction, client: Node, provider: Provider,
                  service: str, bsn: str, long_lived: bool = False) -> tuple[str, str]:
     """authorize -> DigiD login -> consent page -> consent; returns (code, redirect_uri).
 
     The scope is the provider (2.x collect: all its gegevensdiensten); ``service`` names the
-    ZAL entry whose authorization endpoint the PGO uses.
-
-    The browser stops at the redirect to the PGO's callback: the PGO back-end takes it from here.
+    ZAL entry whose authorization endpoint the PGO uses. The browser stops at the redirect to
+    the PGO's callback: the PGO back-end takes it from here.
     """
-    target = browser.target
-    redirect_uri = target.public_url(client.id, "/oauth/callback")
-    state = uuid.uuid4().hex
+    redirect_uri = browser.target.public_url(client.id, "/oauth/callback")
     query = urlencode({"response_type": "code", "client_id": client.hostname,
-                       "redirect_uri": redirect_uri, "scope": provider.slug, "state": state})
-    authorize = target.endpoints(provider.name, service).authorize
-    r = browser.get(f"{authorize}?{query}")
-    if r.status_code != 302:
-        raise FlowError(f"authorize answered {r.status_code}")
-    r = digid(browser, flow, browser.get(browser.location(r)), bsn)
-    if r.status_code != 303:
-        raise FlowError(f"DigiD login answered {r.status_code}")
-    consent = browser.get(browser.location(r))
-    if consent.status_code != 200 or "Toestemming" not in consent.text:
-        raise FlowError(f"no consent screen ({consent.status_code})")
-    flow.think(2, 6)  # reads the consent screen
-    r = browser.submit(consent, button=("decision", "allow"),
-                       checked=("long_lived",) if long_lived else ())
-    location = browser.location(r) if r.status_code == 302 else ""
-    params = parse_qs(urlsplit(location).query)
-    if not location.startswith(redirect_uri) or params.get("state") != [state]:
-        raise FlowError(f"consent answered {r.status_code} to {location[:120]}")
-    if "code" not in params:
-        raise FlowError(f"no code: {params.get('error')}")
-    return params["code"][0], redirect_uri
+                       "redirect_uri": redirect_uri, "scope": provider.slug,
+                       "state": uuid.uuid4().hex})
+    authorize = browser.target.endpoints(provider.name, service).authorize
+    journey = journeys.authorization_code(f"{authorize}?{query}", bsn, long_lived=long_lived)
+    code = browser.run(journey, flow.think)
+    return code, redirect_uri
 
 
 class PgoBackend:
@@ -142,27 +118,15 @@ class PgoBackend:
         return len(answers)
 
 
-def person_consents(browser: LocustBrowser, flow: Transaction, r: Response, bsn: str) -> Response:
-    """From the DVA's authorize redirect to the redirect back to the PGO: DigiD, then consent.
-
-    For flows that start at the sandbox's own PGO (connect, share): the PGO picked the scope.
+def person_consents(browser: LocustBrowser, flow: Transaction, r: Response, bsn: str,
+                    screen: str = "Toestemming") -> str:
+    """From the PGO's redirect to the DVA (``r``) to the redirect back to the PGO: authorize,
+    DigiD, then the consent (or Bevestigingsverklaring) ``screen``; returns the callback URL.
+    For flows that start at the sandbox's own PGO (share): the PGO picked the scope.
     """
     if r.status_code != 302:
         raise FlowError(f"PGO answered {r.status_code} instead of sending the browser on")
-    r = browser.get(browser.location(r))  # authorize
-    if r.status_code != 302:
-        raise FlowError(f"authorize answered {r.status_code}")
-    page = digid(browser, flow, browser.get(browser.location(r)), bsn)
-    if page.status_code != 303:
-        raise FlowError(f"DigiD login answered {page.status_code}")
-    consent = browser.get(browser.location(page))
-    if consent.status_code != 200 or not forms(consent.text):
-        raise FlowError(f"no consent screen ({consent.status_code})")
-    flow.think(2, 6)
-    r = browser.submit(consent, button=("decision", "allow"))
-    if r.status_code != 302:
-        raise FlowError(f"consent answered {r.status_code}")
-    return r
+    return browser.run(journeys.consent(journeys.location(r), bsn, screen=screen), flow.think)
 
 
 def pgo_account(browser: LocustBrowser, dvp: Node, name: str) -> PgoAccount:
@@ -179,11 +143,5 @@ def pgo_collect(browser: LocustBrowser, flow: Transaction, account: PgoAccount,
                 provider: Provider, bsn: str) -> dict:
     """connect page + form -> authorize -> DigiD -> consent -> the PGO's callback (token +
     searches), in the person's PGO session."""
-    r = start(browser, account, "connect", {"provider": provider.name})
-    r = person_consents(browser, flow, r, bsn)
-    r = browser.get(browser.location(r), headers={"Accept": "application/json"})
-    summary = r.json() if r.status_code in (200, 502, 504) else {}
-    if r.status_code != 200 or summary.get("status") != "collected":
-        raise FlowError(f"collect at the PGO: {r.status_code} {summary.get('status')} "
-                        f"{summary.get('error', '')}")
-    return summary
+    journey = journeys.pgo_collect(account, provider.name, bsn, see_data=False)
+    return browser.run(journey, flow.think)

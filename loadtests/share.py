@@ -61,8 +61,8 @@ class ShareUser(PersonUser):
             else:
                 pgo_login(self.browser, account)
             r = start(self.browser, account, "share", {"provider": provider, "service": service})
-            r = person_consents(self.browser, flow, r, bsn)
-            r = self.browser.get(self.browser.location(r), headers={"Accept": "application/json"})
+            callback = person_consents(self.browser, flow, r, bsn, "Bevestigingsverklaring")
+            r = self.browser.get(callback, headers={"Accept": "application/json"})
             body = r.json() if r.headers.get("content-type", "").startswith("application/json") \
                 else {}
             if r.status_code != 200 or body.get("status") != "shared":

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
 from sandbox.state import Running
-from scenarios.useragent import Browser, FlowError
+from scenarios.flow import authorization_code
+from scenarios.useragent import Browser
 
 
 def authorize_url(sandbox: Running, provider: str, client: str, redirect_uri: str,
@@ -21,27 +22,14 @@ def authorize_url(sandbox: Running, provider: str, client: str, redirect_uri: st
 
 def get_code(sandbox: Running, provider: str, bsn: str, dvp: str = "pgo-alpha",
              long_lived: bool = False) -> tuple[str, str]:
-    """Run authorize -> DigiD -> consent as the person; return (code, redirect_uri)."""
+    """Run authorize -> DigiD -> consent as the person (``scenarios.flow.authorization_code``);
+    return (code, redirect_uri)."""
     redirect_uri = sandbox.public_url(dvp, "/oauth/callback")
     client = sandbox.topology.node(dvp).hostname
-    browser = Browser(sandbox.info.addresses)
-    try:
-        r = browser.get(authorize_url(sandbox, provider, client, redirect_uri))
-        if r.status_code != 302:
-            raise FlowError(f"authorize answered {r.status_code}")
-        r = browser.digid_login(browser.get(browser.location(r)), bsn)
-        consent = browser.get(browser.location(r))
-        if consent.status_code != 200:
-            raise FlowError(f"no consent screen ({consent.status_code})")
-        r = browser.submit(consent, button=("decision", "allow"),
-                           checked=("long_lived",) if long_lived else ())
-        location = browser.location(r)
-        params = parse_qs(urlsplit(location).query)
-        if not location.startswith(redirect_uri) or "code" not in params:
-            raise FlowError(f"no code: {location}")
-        return params["code"][0], redirect_uri
-    finally:
-        browser.close()
+    with Browser(sandbox.info.addresses) as browser:
+        code = browser.run(authorization_code(
+            authorize_url(sandbox, provider, client, redirect_uri), bsn, long_lived=long_lived))
+    return code, redirect_uri
 
 
 def token_url(sandbox: Running, provider: str) -> str:

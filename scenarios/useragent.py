@@ -9,51 +9,26 @@ and DELETE to that origin, as the PGO's own page script would.
 from __future__ import annotations
 
 import uuid
-from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from scenarios.flow import (
+    Flow,
+    FlowError,
+    Form,
+    Request,
+    digid_submission,
+    form_request,
+    forms,
+    location,
+    run,
+)
 from simulators.common.http import sync_client
 
-
-class Form:
-    def __init__(self, action: str, method: str) -> None:
-        self.action = action
-        self.method = method.lower() or "get"
-        self.fields: dict[str, str] = {}
-        self.buttons: list[tuple[str, str]] = []
-        self.checkboxes: list[str] = []
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append(Form(a.get("action", ""), a.get("method", "get")))
-        elif self.forms and tag == "input" and a.get("name"):
-            if a.get("type") == "checkbox":
-                self.forms[-1].checkboxes.append(a["name"])
-            elif a.get("type") in ("submit",):
-                self.forms[-1].buttons.append((a["name"], a.get("value", "")))
-            else:
-                self.forms[-1].fields[a["name"]] = a.get("value", "")
-        elif self.forms and tag == "button" and a.get("name"):
-            self.forms[-1].buttons.append((a["name"], a.get("value", "")))
-
-
-def forms(html: str) -> list[Form]:
-    parser = _FormParser()
-    parser.feed(html)
-    return parser.forms
-
-
-class FlowError(Exception):
-    """The flow did not go as a real person's browser would expect."""
+__all__ = ["Browser", "FlowError", "Form", "forms", "origin"]
+T = TypeVar("T")
 
 
 def origin(url: str) -> str:
@@ -106,47 +81,28 @@ class Browser:
 
     @staticmethod
     def location(response: httpx.Response) -> str:
-        location = response.headers.get("location")
-        if not location:
-            raise FlowError(f"{response.status_code} without Location from {response.url}")
-        return urljoin(str(response.url), location)
+        return location(response)
+
+    def send(self, request: Request) -> httpx.Response:
+        """One request of a journey (``scenarios.flow``)."""
+        return self.request(request.method, request.url, data=request.data,
+                            params=request.params, headers=request.headers)
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive a journey of ``scenarios.flow`` through this browser."""
+        return run(flow, self.send)
 
     def submit(self, page: httpx.Response, values: dict[str, str] | None = None,
                button: tuple[str, str] | None = None,
                checked: tuple[str, ...] = (), action: str | None = None) -> httpx.Response:
         """Submit a form of the page (the first, or the first whose action ends with
-        ``action``) with the given field values, button and checkboxes. Hidden fields (CSRF
-        tokens, session ids) are sent as the page gave them, as a browser does."""
-        found = [f for f in forms(page.text) if action is None or f.action.endswith(action)]
-        if not found:
-            raise FlowError(f"no form{f' to {action}' if action else ''} on {page.url} "
-                            f"({page.status_code})")
-        form = found[0]
-        data = dict(form.fields)
-        data.update(values or {})
-        for name in checked:
-            if name not in form.checkboxes:
-                raise FlowError(f"no checkbox {name!r} on {page.url}")
-            data[name] = "on"
-        if button is not None:
-            if button not in form.buttons:
-                raise FlowError(f"no button {button} on {page.url}")
-            data[button[0]] = button[1]
-        action = urljoin(str(page.url), form.action)
-        if form.method == "post":
-            return self.request("POST", action, data=data)
-        return self.get(action, params=data)
+        ``action``) with the given field values, button and checkboxes; hidden fields (CSRF
+        tokens, session ids) as the page gave them (``scenarios.flow.form_request``)."""
+        return self.send(form_request(page, values, button, checked, action))
 
-    def digid_login(self, page: httpx.Response, bsn: str):
-        """DigiD's login page: with a live DigiD session for this BSN it shows who is logged in
-        and a form to continue (single sign-on); otherwise the BSN form. Returns DigiD's answer
-        (a 303 back to the relying party). A DigiD that passes through silently (303) is
-        accepted as well."""
-        if page.status_code == 303:
-            return page
-        if page.status_code != 200:
-            raise FlowError(f"DigiD login page answered {page.status_code}")
-        continues = [f for f in forms(page.text) if f.action.endswith("/login/continue")]
-        if continues and f"BSN {bsn}" in page.text:
-            return self.submit(page, button=("continue", "yes"), action="/login/continue")
-        return self.submit(page, {"bsn": bsn}, action="/login")
+    def digid_login(self, page: httpx.Response, bsn: str) -> httpx.Response:
+        """DigiD's login page answered: continue the live session or type the BSN
+        (``scenarios.flow.digid_submission``); returns DigiD's 303 back to the relying
+        party."""
+        submission = digid_submission(page, bsn)
+        return page if submission is None else self.send(submission)
