@@ -28,7 +28,7 @@ class InspectionUser(PersonUser):
         bsn = self.target.person(self.target.topology.providers[0].name)
         browser.new_visit()
         with Transaction(self.environment, "inspection flow") as flow:
-            page = browser.follow(browser.get(self.target.url("mgo", "/start")))
+            page = browser.follow(browser.get(self.target.public_url("mgo", "/start")))
             if page.status_code != 200:
                 raise FlowError(f"no DigiD page ({page.status_code})")
             flow.think(3, 8)

@@ -131,7 +131,7 @@ def person_consents(browser: LocustBrowser, flow: Transaction, r: Response, bsn:
 
 def pgo_account(browser: LocustBrowser, dvp: Node, name: str) -> PgoAccount:
     """A person's account at the sandbox's PGO (with a password; creating it logs in)."""
-    return create_account(browser, browser.target.url(dvp.id), name)
+    return create_account(browser, browser.target.public_url(dvp.id), name)
 
 
 def pgo_login(browser: LocustBrowser, account: PgoAccount) -> None:

@@ -137,15 +137,15 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
             bsn, account = accounts[0]
             login(browser, account)  # people can still log in at a bankrupt vendor
             person = account.person_id
-            r = browser.get(running.url(dvp, f"/persons/{person}/connect"),
+            r = browser.get(running.public_url(dvp, f"/persons/{person}/connect"),
                             params={"provider": hospital})
             if r.status_code != 403 or "curator" not in r.text:
                 raise FlowError(f"connect at the bankrupt vendor answered {r.status_code}")
-            r = browser.request("POST", running.url(
+            r = browser.request("POST", running.public_url(
                 dvp, f"/api/persons/{person}/grants/{hospital}/refresh"))
             if r.status_code != 403:
                 raise FlowError(f"re-collect by refresh at the bankrupt vendor: {r.status_code}")
-            r = browser.get(running.url(dvp, f"/api/persons/{person}/portability"))
+            r = browser.get(running.public_url(dvp, f"/api/persons/{person}/portability"))
             if r.status_code != 200:
                 raise FlowError(f"export refused ({r.status_code})")
             step["detail"] = "connect and re-collect 403 with notice; export 200"

@@ -24,7 +24,7 @@ def collect(running: Running, browser: Browser, report: ScenarioReport, dvp: str
     must hold that account's session (``scenarios.accounts.login``)."""
     with report.step("account at the PGO", browser.correlation_id) as step:
         if account is None:
-            account = create_account(browser, running.url(dvp), f"persoon {bsn}")
+            account = create_account(browser, running.public_url(dvp), f"persoon {bsn}")
         step["detail"] = f"person {account.person_id} at {dvp}"
     summary = run_reported(pgo_collect(account, provider, bsn, service, long_lived),
                            browser.send, report, browser.correlation_id)

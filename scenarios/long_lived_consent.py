@@ -33,7 +33,7 @@ def run(running: Running, dvp: str | None = None,
         set_offset(clock_file, read_offset(clock_file) + days * DAY)
 
     def refresh(person_id: str) -> tuple[int, dict]:
-        r = browser.request("POST", running.url(
+        r = browser.request("POST", running.public_url(
             dvp, f"/api/persons/{person_id}/grants/{provider}/refresh"))
         return r.status_code, r.json()
 
@@ -63,7 +63,7 @@ def run(running: Running, dvp: str | None = None,
             step["detail"] = (f"{body['requests']} requests, {body['resources']} resources, "
                               "refresh token rotated")
         with report.step("person revokes in the PGO", corr) as step:
-            r = browser.request("POST", running.url(
+            r = browser.request("POST", running.public_url(
                 dvp, f"/api/persons/{person_id}/grants/{provider}/revoke"))
             if r.status_code != 200:
                 raise FlowError(f"revoke {r.status_code}: {r.text[:200]}")

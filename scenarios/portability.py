@@ -28,7 +28,7 @@ def _canonical(item: dict) -> tuple[str, str, bytes]:
 
 
 def dossier(browser: Browser, running: Running, dvp: str, person_id: str) -> Counter:
-    r = browser.get(running.url(dvp, f"/api/persons/{person_id}/resources"))
+    r = browser.get(running.public_url(dvp, f"/api/persons/{person_id}/resources"))
     r.raise_for_status()
     return Counter(_canonical(i) for i in r.json()["items"])
 
@@ -37,7 +37,7 @@ def export(browser: Browser, running: Running, dvp: str, person_id: str,
            packaged: bool) -> tuple[bytes, str]:
     """The report as the person downloads it: XML, or the FHIR package (JSON)."""
     path = f"/api/persons/{person_id}/portability" + ("/fhir" if packaged else "")
-    r = browser.get(running.url(dvp, path))
+    r = browser.get(running.public_url(dvp, path))
     r.raise_for_status()
     kind = "application/fhir+json" if packaged else "application/xml"
     return r.content, kind
@@ -57,9 +57,9 @@ def migrate(running: Running, browser: Browser, report: ScenarioReport, old_dvp:
         actions = parse_report(xml).actions
         step["detail"] = f"{len(actions)} collect actions ({'FHIR package' if packaged else 'XML'})"
     with report.step(f"import at {new_dvp}", corr) as step:
-        new_account = create_account(browser, running.url(new_dvp), f"persoon {bsn}")
+        new_account = create_account(browser, running.public_url(new_dvp), f"persoon {bsn}")
         new_person = new_account.person_id
-        r = browser.request("POST", running.url(new_dvp, f"/api/persons/{new_person}/"
+        r = browser.request("POST", running.public_url(new_dvp, f"/api/persons/{new_person}/"
                                                 "portability/import"),
                             content=content, headers={"Content-Type": kind})
         if r.status_code != 201:
@@ -70,7 +70,7 @@ def migrate(running: Running, browser: Browser, report: ScenarioReport, old_dvp:
     for provider in plan["providers"]:
         collect.collect(running, browser, report, new_dvp, provider, bsn, account=new_account)
     with report.step("compare dossiers", corr) as step:
-        status = browser.get(running.url(new_dvp, f"/api/persons/{new_person}/portability/"
+        status = browser.get(running.public_url(new_dvp, f"/api/persons/{new_person}/portability/"
                                          "import")).json()
         if not status["complete"]:
             raise FlowError(f"import not fully replayed: {status}")

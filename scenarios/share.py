@@ -65,7 +65,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
             bsn = person["bsn"]
             step["detail"] = f"{person['name']} (BSN {bsn}), patient of {provider}"
         with report.step("account at the PGO", browser.correlation_id) as step:
-            account = create_account(browser, running.url(dvp), person["name"])
+            account = create_account(browser, running.public_url(dvp), person["name"])
             step["detail"] = f"person {account.person_id} at {dvp}"
         shared = 0
         for service, what in ((SELF_MEASUREMENTS, "self-measurements"), (DOCUMENTS, "document")):
@@ -101,7 +101,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
             target, outsider = _not_in_care(running)
             other = Browser(running.info.addresses)
             try:
-                stranger = create_account(other, running.url(dvp), "geen patiënt")
+                stranger = create_account(other, running.public_url(dvp), "geen patiënt")
                 answer = share(running, other, stranger, target, DOCUMENTS, outsider)
             finally:
                 other.close()
