@@ -68,10 +68,18 @@ def ensemble(config: model.Config, args: argparse.Namespace) -> None:
           f"({wall / n:.2f} s per replication, {spread['cpu_s_per_run']:.2f} s each inside)")
     print(f"100 replications  ~{per_100:.0f} s at this rate (linear in replications / cores); "
           f"goal {'within' if per_100 < GOAL_100_S else 'OVER'} {GOAL_100_S:.0f} s")
-    for key in ("year_users_2025", "cost_2032", "accounts_last"):
-        s = spread["summary"][key]
-        print(f"{key:<16}median {s['median']:,.0f}  80% {s['p10']:,.0f}-{s['p90']:,.0f}  "
-              f"95% {s['p2_5']:,.0f}-{s['p97_5']:,.0f}")
+    hc = spread["history_consistent"]
+    print(f"history         {hc['within']} of {hc['of']} keep the Open House total within "
+          f"{hc['tolerance']:.0%} of EUR 8.1M")
+    for name in ("summary", "summary_history_consistent"):
+        if not spread[name]:
+            continue
+        print(f"-- {name}")
+        for key in ("year_users_2025", "cost_2032", "accounts_last"):
+            s = spread[name][key]
+            print(f"{key:<16}median {s['median']:,.0f}  80% {s['p10']:,.0f}-{s['p90']:,.0f} "
+                  f"(width {s['p90'] - s['p10']:,.0f})  95% {s['p2_5']:,.0f}-{s['p97_5']:,.0f} "
+                  f"(width {s['p97_5'] - s['p2_5']:,.0f})")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -17,22 +18,31 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scenarios.national import calibration, model, presets, report
-from scenarios.national.params import ServiceTimes
+from scenarios.national import assumptions, calibration, model, presets, report, uncertainty
+from scenarios.national.params import Bankruptcy, ServiceTimes
 from scenarios.national.presets import Preset
 
 HELP = (
     "Simulate the national PGO system over years (SimPy what-if model).\n\n"
     "Runs a preset from the policy documents (adoption, collects per DVA, consent lapsing, "
-    "bankruptcies, MGO, financing) and prints a table per year. --json writes the full report "
-    "with assumptions and sources; --plots writes PNGs (adoption, load per DVA, latency, cost). "
-    "--compare runs several presets side by side in one table and one plot.\n\n"
+    "bankruptcies, Mijn Gezondheidsoverzicht, financing) from 2020 and prints a table per year. "
+    "Every number is in the assumptions register (--assumptions): a source file:line in "
+    "../shared/policy/ or inferred with a range. --json writes the full report with the "
+    "register; --plots writes PNGs; --compare runs several presets side by side; "
+    "--replications N samples the inferred ranges (Latin hypercube) and reports medians with "
+    "80%/95% intervals and a tornado; --calibrate fits the history to the observed figures; "
+    "--bankrupt runs a vendor-failure drill; --brief writes a one-page PDF (NL/EN).\n\n"
     "Examples:\n\n"
     "pgo-sandbox simulate --list\n\n"
-    "pgo-sandbox simulate --scenario growth-care-process --years 3 --seed 7 --json out/r.json\n\n"
+    "pgo-sandbox simulate --assumptions\n\n"
+    "pgo-sandbox simulate --scenario growth-care-process --seed 7 --json out/r.json\n\n"
     "pgo-sandbox simulate --compare medelkaar-carry-on medelkaar-shared medelkaar-central "
     "--plots out\n\n"
-    "pgo-sandbox simulate --calibrate loadrun.json --plots out"
+    "pgo-sandbox simulate --replications 20 --cores 2 --plots out --brief out/brief.pdf\n\n"
+    "pgo-sandbox simulate --calibrate --fit-out out/fit.json\n\n"
+    "pgo-sandbox simulate --bankrupt pgo-02 --on 2026-03-01 --migrate-share 0.5 "
+    "--curator-window 60\n\n"
+    "pgo-sandbox simulate --service-times loadrun.json --plots out"
 )
 
 
@@ -51,17 +61,39 @@ def _progress_printer(console: Console) -> tuple[Progress | None, model.Progress
     return None, plain
 
 
-def _run(preset: Preset, years: int | None, seed: int, service: ServiceTimes | None,
-         capacity_factor: float, window_requests: int | None, console: Console) -> model.Result:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Overrides:
+    """What the command line changes in a preset's config."""
+
+    years: int | None = None
+    service: ServiceTimes | None = None
+    capacity_factor: float = 1.0
+    window_requests: int | None = None
+    fitted: dict[str, object] | None = None
+    drill: Bankruptcy | None = None
+
+
+def _config(preset: Preset, o: Overrides) -> model.Config:
     config = preset.config
-    changes: dict[str, object] = {"capacity_factor": capacity_factor}
-    if years is not None:
-        changes["years"] = years
-    if service is not None:
-        changes["service"] = service
-    if window_requests is not None:
-        changes["window_requests"] = window_requests
-    config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    if o.fitted:
+        config = assumptions.apply(config, o.fitted)
+    changes: dict[str, object] = {"capacity_factor": o.capacity_factor}
+    if o.years is not None:
+        changes["years"] = o.years
+    if o.service is not None:
+        changes["service"] = o.service
+    if o.window_requests is not None:
+        changes["window_requests"] = o.window_requests
+    if o.drill is not None:
+        known = {d.name for d in config.dvps}
+        if o.drill.vendor not in known:
+            raise ValueError(f"unknown vendor {o.drill.vendor!r}; known: "
+                             f"{', '.join(sorted(known))}")
+        changes["bankruptcies"] = (*config.bankruptcies, o.drill)
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def _run(preset: Preset, config: model.Config, seed: int, console: Console) -> model.Result:
     bar, plain = _progress_printer(console)
     if bar is None:
         return model.run(config, seed, plain)
@@ -79,9 +111,13 @@ def _print_run(console: Console, preset: Preset, result: model.Result) -> None:
     console.print(report.dva_table(result))
     for event in result.events:
         console.print(f"{event['date']} {event['kind']} of {escape(event['vendor'])}: "
-                      f"{event['users']:,} users, {event['migrating']:,} migrating, "
-                      f"{event['dropped']:,} dropping out; cut off by every DVA after "
+                      f"{event['users']:,} users, {event['migrating']:,} migrating within "
+                      f"{event['window_days']} days, {event['lose_access_for_good']:,} lose access "
+                      f"for good, migrants ~{event['mean_days_without_access_migrants']} days "
+                      f"without; {event['provider_collects_to_redo']:,} provider collects and "
+                      f"consents at DVAs to redo; cut off by every DVA after "
                       f"{event.get('cut_off_minutes', '?')} min", highlight=False)
+    console.print(report.history_table(result, preset))
     _print_performance(console, result)
 
 
@@ -118,8 +154,32 @@ def register(app: typer.Typer) -> None:
         = None,
         plots_dir: Annotated[Path | None, typer.Option("--plots", help="Write PNG plots here")]
         = None,
-        calibrate: Annotated[Path | None, typer.Option(
-            help="Load-run JSON summary: measured service times for DVA capacity")] = None,
+        calibrate: Annotated[bool, typer.Option(
+            "--calibrate", help="Fit the history (2020-2025) to the observed figures with "
+            "scipy; writes the fitted parameters to --fit-out")] = False,
+        fit_out: Annotated[Path, typer.Option(help="Where --calibrate writes its fit")]
+        = Path("national-fit.json"),
+        fitted: Annotated[Path | None, typer.Option(
+            help="Use fitted parameters from a --calibrate file")] = None,
+        service_times: Annotated[Path | None, typer.Option(
+            help="Load-run JSON summary (pgo-sandbox load ... --json): measured DVA service "
+            "times")] = None,
+        show_assumptions: Annotated[bool, typer.Option(
+            "--assumptions", help="Print the assumptions register (source or range)")] = False,
+        replications: Annotated[int, typer.Option(
+            help="Replications over the inferred ranges (Latin hypercube)", min=1)] = 1,
+        cores: Annotated[int | None, typer.Option(help="Processes for --replications", min=1)]
+        = None,
+        bankrupt: Annotated[str | None, typer.Option(
+            help="Drill: this vendor fails (e.g. pgo-02)")] = None,
+        on: Annotated[str | None, typer.Option(help="Drill: failure date YYYY-MM-DD")] = None,
+        migrate_share: Annotated[float, typer.Option(
+            help="Drill: share of its users who take a portability report elsewhere",
+            min=0.0, max=1.0)] = 0.6,
+        curator_window: Annotated[int, typer.Option(
+            help="Drill: days the curator keeps data for portability", min=1)] = 90,
+        brief: Annotated[Path | None, typer.Option(
+            help="Write a one-page policy brief (PDF, Dutch and English)")] = None,
         compare: Annotated[bool, typer.Option(
             "--compare", help="Compare the scenarios given as arguments")] = False,
         names: Annotated[list[str] | None, typer.Argument(
@@ -138,35 +198,94 @@ def register(app: typer.Typer) -> None:
             _list(console)
             return
         try:
-            service = calibration.load(calibrate) if calibrate else None
+            overrides = Overrides(
+                years=years, capacity_factor=capacity_factor, window_requests=window_requests,
+                service=calibration.load(service_times) if service_times else None,
+                fitted=calibration.load_fit(fitted) if fitted else None,
+                drill=_drill(bankrupt, on, migrate_share, curator_window))
             if compare or names:
                 if not compare or not names or len(names) < 2:
                     raise ValueError("use --compare with two or more scenario names")
                 chosen = [presets.get(n) for n in names]
             else:
                 chosen = [presets.get(scenario)]
+            configs = [_config(p, overrides) for p in chosen]
         except ValueError as exc:
             errors.print(f"[red]{type(exc).__name__}[/red]: {escape(str(exc))}")
             raise typer.Exit(2) from exc
-        if service is not None:
-            console.print(f"calibrated service times from {escape(service.source)}: search "
-                          f"median {service.search.median_ms:.1f} ms, p95 "
-                          f"{service.search.p95_ms:.1f} ms", highlight=False)
-        runs = [(p.name, _run(p, years, seed, service, capacity_factor, window_requests,
-                              console)) for p in chosen]
+        if show_assumptions:
+            console.print(report.assumptions_table())
+            if json_path:
+                report.write_json({"assumptions": report.register()}, json_path)
+                console.print(f"register: {escape(str(json_path))}", highlight=False)
+            return
+        if calibrate:
+            _calibrate(console, configs[0], seed, fit_out)
+            return
+        if overrides.service is not None:
+            svc = overrides.service
+            console.print(f"measured service times from {escape(svc.source)}: search "
+                          f"median {svc.search.median_ms:.1f} ms, p95 "
+                          f"{svc.search.p95_ms:.1f} ms", highlight=False)
+        runs = [(p.name, _run(p, c, seed, console)) for p, c in zip(chosen, configs, strict=True)]
         if len(runs) == 1:
             _print_run(console, chosen[0], runs[0][1])
         else:
             console.print(report.compare_table(runs))
             for _, result in runs:
                 _print_performance(console, result)
-        _write(console, chosen, runs, json_path, plots_dir)
+        spread = None
+        if replications > 1:
+            drawn = len(uncertainty.parameters(configs[0]))
+            console.print(f"{replications} replications over {drawn} "
+                          f"inferred ranges (Latin hypercube, seed {seed}) ...", highlight=False)
+            spread = uncertainty.ensemble(configs[0], replications, seed, cores)
+            console.print(report.uncertainty_table(spread, chosen[0].name))
+            console.print(report.tornado_table(spread))
+        else:
+            console.print("one replication: intervals and the parameters that drive the result "
+                          "need --replications N (e.g. 20)", highlight=False)
+        _write(console, chosen, runs, json_path, plots_dir, spread)
+        if brief:
+            from scenarios.national import brief as onepager
+
+            onepager.write(brief, chosen[0], runs[0][1], spread)
+            console.print(f"brief: {escape(str(brief))}", highlight=False)
+
+
+def _drill(vendor: str | None, on: str | None, share: float, window: int) -> Bankruptcy | None:
+    """The --bankrupt drill as a Bankruptcy, or None; ValueError on a bad date."""
+    if vendor is None:
+        if on is not None:
+            raise ValueError("--on needs --bankrupt VENDOR")
+        return None
+    if on is None:
+        raise ValueError("--bankrupt needs --on YYYY-MM-DD")
+    try:
+        when = date.fromisoformat(on)
+    except ValueError:
+        raise ValueError(f"--on: not a date (YYYY-MM-DD): {on!r}") from None
+    return Bankruptcy(vendor, when, share, window)
+
+
+def _calibrate(console: Console, config: model.Config, seed: int, path: Path) -> None:
+    console.print("fitting the history 2020-2025 to the observed figures (scipy least_squares)"
+                  " ...", highlight=False)
+    fit = calibration.fit(config, seed)
+    calibration.write_fit(fit, path)
+    console.print(report.fit_table(fit))
+    console.print(f"{fit['evaluations']} model runs in {fit['seconds']:.0f} s ({fit['status']});"
+                  f" fitted parameters: {escape(str(path))} (use them with --fitted)",
+                  highlight=False)
 
 
 def _write(console: Console, chosen: list[Preset], runs: list[tuple[str, model.Result]],
-           json_path: Path | None, plots_dir: Path | None) -> None:
+           json_path: Path | None, plots_dir: Path | None,
+           spread: dict[str, object] | None) -> None:
     if json_path:
         reports = [report.to_dict(r, p) for p, (_, r) in zip(chosen, runs, strict=True)]
+        if spread is not None:
+            reports[0]["uncertainty"] = spread
         report.write_json(reports[0] if len(runs) == 1 else {"compare": reports}, json_path)
         console.print(f"report: {escape(str(json_path))}", highlight=False)
     if plots_dir:
@@ -176,6 +295,8 @@ def _write(console: Console, chosen: list[Preset], runs: list[tuple[str, model.R
             paths = plots.write_all(runs[0][1], plots_dir)
         else:
             paths = [plots.compare(runs, plots_dir / "compare.png")]
+        if spread is not None:
+            paths += plots.uncertainty(spread, plots_dir)
         console.print("plots: " + ", ".join(escape(str(p)) for p in paths), highlight=False)
 
 

@@ -1,7 +1,8 @@
 """The national market: sectors, ~20 DVAs and 20+ DVPs, and what a collect session asks of a DVA.
 
-Connection rates for 2025 are SPEC.md §7; the rest (provider counts, reach, the shares of the
-synthetic DVAs and vendors) are inferred and named generically, so no real company is implied.
+Connection rates of April 2025 are sourced (assumptions.py, 001:81-84); the rest (provider
+counts, reach, the shares of the synthetic DVAs and vendors) are inferred and named
+generically, so no real company is implied.
 """
 
 from __future__ import annotations
@@ -12,26 +13,54 @@ import numpy as np
 
 from scenarios.national.params import Config, DvaSpec, DvpSpec, Sector, ServiceTimes
 
-# (year, share connected). 2025 values: SPEC §7. Plateaus 2027-30 and 2031-35: inferred.
-SECTORS: tuple[Sector, ...] = (
-    Sector("hospital", 70, ((2023, 0.80), (2025, 0.86), (2026, 0.88), (2030, 0.95), (2035, 0.98)),
-           reach=0.35, searches=30, gegevensdiensten=("48", "51")),
-    Sector("gp", 4_900, ((2023, 0.88), (2025, 0.92), (2026, 0.93), (2030, 0.97), (2035, 0.99)),
-           reach=0.75, searches=9, gegevensdiensten=("49", "51")),
-    Sector("pharmacy", 1_990, ((2023, 0.0), (2026, 0.0), (2030, 0.60), (2035, 0.90)),
-           reach=0.65, searches=3, gegevensdiensten=("35",)),
-    Sector("ggz", 250, ((2023, 0.15), (2025, 0.196), (2026, 0.22), (2030, 0.50), (2035, 0.80)),
-           reach=0.05, searches=10, gegevensdiensten=("46",)),
-    Sector("rehabilitation", 30, ((2023, 0.65), (2025, 0.73), (2030, 0.90), (2035, 0.95)),
-           reach=0.01, searches=30, gegevensdiensten=("48",)),
-    Sector("independent-clinic", 300,
-           ((2023, 0.38), (2025, 0.46), (2026, 0.48), (2030, 0.70), (2035, 0.90)),
-           reach=0.06, searches=30, gegevensdiensten=("48", "51")),
-    Sector("rivm", 1, ((2023, 1.0), (2035, 1.0)), reach=0.38, searches=1,
-           gegevensdiensten=("63",)),
-)
+APRIL_2025 = 2025 + 97 / 365  # the connection rates are those of the answers of 8 April 2025
+START, END = 2020.0, 2035.0
+PROVIDERS = {"hospital": 70, "gp": 4_900, "pharmacy": 1_990, "ggz": 250, "rehabilitation": 30,
+             "independent-clinic": 300, "rivm": 1}  # (technical) only 50,000 total is sourced
+REACH = {"hospital": 0.35, "gp": 0.75, "pharmacy": 0.65, "ggz": 0.05, "rehabilitation": 0.01,
+         "independent-clinic": 0.06, "rivm": 0.38, "other": 0.30}
+SEARCHES = {"hospital": 30, "gp": 9, "pharmacy": 3, "ggz": 10, "rehabilitation": 30,
+            "independent-clinic": 30, "rivm": 1, "other": 5}
+SERVICES = {"hospital": ("48", "51"), "gp": ("49", "51"), "pharmacy": ("35",), "ggz": ("46",),
+            "rehabilitation": ("48",), "independent-clinic": ("48", "51"), "rivm": ("63",),
+            "other": ("48",)}
 
-# 20 DVAs; each serves one or two sectors (inferred split, Zipf-like within a sector).
+
+def build_sectors(values: dict[str, object]) -> tuple[Sector, ...]:
+    """The provider kinds and their connection over time, from register values (sector.*).
+
+    April 2025 rates are the sourced ones; 2020 is `c2020_factor` times them; by 2035
+    `c2035_gap_closed` of the remaining gap is closed. Pharmacies stay at 0 until their
+    (inferred) start year, vaccination data (RIVM) come in 2024, other providers start late.
+    """
+    v = {k.removeprefix("sector."): float(x) for k, x in values.items()  # type: ignore[arg-type]
+         if k.startswith("sector.") and isinstance(x, int | float)}
+    early, closed = v["c2020_factor"], v["c2035_gap_closed"]
+    providers = dict(PROVIDERS)
+    providers["ggz"] = int(v["ggz.providers"])
+    rates = {name: v[f"{name}.c2025"] for name in
+             ("hospital", "gp", "rehabilitation", "independent-clinic")}
+    rates["ggz"] = v["ggz.connected_2025"] / providers["ggz"]
+    points: dict[str, tuple[tuple[float, float], ...]] = {
+        name: ((START, rate * early), (APRIL_2025, rate), (END, rate + (1 - rate) * closed))
+        for name, rate in rates.items()}
+    pharmacy_from = max(APRIL_2025 + 0.01, v["pharmacy.from"])
+    points["pharmacy"] = ((START, 0.0), (APRIL_2025, v["pharmacy.c2025"]),
+                          (pharmacy_from, v["pharmacy.c2025"]), (END, v["pharmacy.c2035"]))
+    points["rivm"] = ((START, 0.0), (v["rivm.from"], 0.0),
+                      (max(v["rivm.from"] + 0.01, APRIL_2025), v["rivm.c2025"]),
+                      (END, v["rivm.c2025"]))
+    points["other"] = ((START, 0.0), (max(APRIL_2025, v["other.from"]), 0.0),
+                       (END, v["other.c2035"]))
+    providers["other"] = 50_000 - sum(providers.values())  # more than 50,000 (001:79)
+    order = ("hospital", "gp", "pharmacy", "ggz", "rehabilitation", "independent-clinic",
+             "rivm", "other")
+    return tuple(Sector(name, providers[name], points[name], reach=REACH[name],
+                        searches=SEARCHES[name], gegevensdiensten=SERVICES[name])
+                 for name in order)
+
+
+# 20 DVAs ('almost 20', 003:89); each serves one or two sectors (inferred split).
 DVAS: tuple[DvaSpec, ...] = (
     DvaSpec("dva-hosp-1", (("hospital", 0.45),)),
     DvaSpec("dva-hosp-2", (("hospital", 0.35),)),
@@ -49,9 +78,9 @@ DVAS: tuple[DvaSpec, ...] = (
     DvaSpec("dva-ggz-2", (("ggz", 0.30),)),
     DvaSpec("dva-ggz-3", (("ggz", 0.30),)),
     DvaSpec("dva-zbc-1", (("independent-clinic", 0.40),)),
-    DvaSpec("dva-zbc-2", (("independent-clinic", 0.30),)),
+    DvaSpec("dva-zbc-2", (("independent-clinic", 0.30), ("other", 0.5))),
     DvaSpec("dva-rev-1", (("rehabilitation", 0.60),)),
-    DvaSpec("dva-rev-2", (("rehabilitation", 0.40),)),
+    DvaSpec("dva-rev-2", (("rehabilitation", 0.40), ("other", 0.5))),
     DvaSpec("dva-rivm", (("rivm", 1.0),)),
 )
 
@@ -77,8 +106,25 @@ def share_matrix(config: Config) -> np.ndarray:
 
 
 def connection_table(config: Config, years: np.ndarray) -> np.ndarray:
-    """days x sectors: share connected on each simulated day (fractional years)."""
-    return np.stack([np.asarray(s.connected(years)) for s in config.sectors], axis=1)
+    """days x sectors: share connected on each simulated day (fractional years).
+
+    The `connection_speed` lever runs the clock faster after April 2025, so the sourced 2025
+    rates stay as they are and only the future gaps close faster.
+    """
+    years = np.asarray(years, float)
+    later = years > APRIL_2025
+    clock = np.where(later, APRIL_2025 + (years - APRIL_2025) * config.connection_speed, years)
+    return np.stack([np.asarray(s.connected(clock)) for s in config.sectors], axis=1)
+
+
+def availability(config: Config, connected: np.ndarray) -> np.ndarray:
+    """Data availability: the reach-weighted share of a person's providers that are connected.
+
+    1.0 would mean every provider of every person serves data to PGOs. Adoption and use scale
+    with it relative to April 2025 (`availability_elasticity`).
+    """
+    reach = np.array([s.reach for s in config.sectors])
+    return connected @ reach / reach.sum()
 
 
 def per_session(config: Config, connected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +146,7 @@ def design_workers(config: Config) -> np.ndarray:
     Sizing uses the default service times, so --calibrate changes a DVA's speed, not its size.
     """
     service = ServiceTimes()
-    year = float(config.start_year + 2)
+    year = 2025.0
     connected = np.array([s.connected(year) for s in config.sectors])
     collects, searches = per_session(config, connected)
     sessions_per_user = 0.025 * max(config.weekdays) / (sum(config.weekdays) / 7)

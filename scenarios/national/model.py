@@ -14,6 +14,11 @@ Simulated time is in days (day 0 = 1 January of `start_year`). Processes, each a
 
 Policy switches (MGO launch, EHDS opt-out, central PGO, new vendors) are dates the daily
 cycle reads. Events of other processes sit at half days, so they never tie with a day step.
+
+Issue 19: adoption and use scale with data availability (providers connected, weighted by how
+many people have data there), so connecting providers is a lever on users, not only on load.
+Mijn Gezondheidsoverzicht is a public service next to the PGOs (`World.inspection_step`), with
+its own users and its own live-collect load, reported separately.
 """
 
 from __future__ import annotations
@@ -66,32 +71,44 @@ class World:
         n = len(self.dvps)
         self.entry_day = np.array([self.day_of(d.entry) if d.entry else 0 for d in self.dvps])
         self.closed = np.zeros(n, bool)
+        self.closed_day = np.full(n, 10**9)
         self.attract = np.array([d.attractiveness for d in self.dvps])
+        order = np.argsort(-self.attract * (self.kinds == "vendor")
+                           * np.array([d.entry is None for d in self.dvps]), kind="stable")
+        self.scheme = np.zeros(n, bool)  # vendors the per-user scheme pays (the largest)
+        self.scheme[order[:config.financing.scheme_vendors]] = True
+        self.scheme &= self.kinds == "vendor"
         self.population = self._initial_population()
         years = config.start_year + (np.arange(self.days) + 0.5) / 365.25
         connected = market.connection_table(config, years)
+        self.connected = connected
         self.collects, self.searches = market.per_session(config, connected)  # days x DVAs
+        self.availability = market.availability(config, connected)
+        ref = market.availability(config, market.connection_table(
+            config, np.array([market.APRIL_2025])))[0]
+        self.avail_factor = (self.availability / ref) ** config.availability_elasticity
+        self.mgo_users = 0
+        self.mgo_rng = np.random.default_rng(np.random.SeedSequence([seed, 4]))
+        self.drills: list[dict[str, Any]] = []
         self.workers = market.design_workers(config)
         n_dva = len(config.dvas)
         self.load = np.zeros((self.days, n_dva, 3))  # search, token, flow requests per day
         self.daily = {k: np.zeros(self.days) for k in (
             "users", "active", "consent_live", "sessions", "collections", "flows",
-            "consents_lapsed", "adopted", "localisation")}
+            "consents_lapsed", "adopted", "localisation", "mgo_users", "mgo_sessions")}
         self.users_by_dvp = np.zeros((self.days, n), np.int64)
         self.probes: list[dict[str, Any]] = []
         self.peak_stats: dict[int, list[PeakStats]] = {}
         self.events: list[dict[str, Any]] = []
         self.years: list[dict[str, Any]] = []
         self.micro_events = 0
-        self._rates: dict[tuple[int, float], np.ndarray] = {}
+        self._rates: dict[int, np.ndarray] = {}
 
     # -- set-up ---------------------------------------------------------------------------
     def _dvp_list(self) -> list[DvpSpec]:
         cfg = self.config
         dvps = list(cfg.dvps)
-        if cfg.inspection_from:
-            dvps.append(DvpSpec("mgo", 0.0, "public", cfg.inspection_from))
-        if cfg.option == "central" and cfg.central_from:
+        if cfg.option == "central":
             dvps.append(DvpSpec("pgo-centraal", 0.0, "central", cfg.central_from))
         median = float(np.median([d.attractiveness for d in cfg.dvps]))
         for k, when in enumerate(cfg.vendor_entries, start=1):
@@ -133,110 +150,159 @@ class World:
         live = self.live(day)
         plateau = dict(cfg.plateau_factors)
         factor = max((f for y, f in plateau.items() if y <= today.year), default=1.0)
-        opt_out = cfg.opt_out_from is not None and today >= cfg.opt_out_from
-        mgo = live & (self.kinds == "public")
+        opt_out = cfg.opt_out and today >= cfg.opt_out_from
+        lever = today >= cfg.lever_from
         central = live & (self.kinds == "central")
         vendors = live & (self.kinds == "vendor")
-        special = cfg.inspection_share * mgo.any() + cfg.central_share * central.any()
         choice = np.zeros(len(self.dvps))
         if vendors.any():
             choice[vendors] = self.attract[vendors] / self.attract[vendors].sum()
-            choice *= max(0.0, 1.0 - special)
-        choice[mgo] = cfg.inspection_share
+            choice *= max(0.0, 1.0 - cfg.central_share * central.any())
         choice[central] = cfg.central_share
-        p, potential = cfg.bass_p * factor, cfg.market_potential * self.population.total()
-        if mgo.any():
-            p, potential = p * cfg.inspection_p, potential * cfg.inspection_potential
+        use = factor * float(self.avail_factor[day])
+        p = cfg.bass_p * use * (cfg.lever_p if lever else 1.0)
+        q = cfg.bass_q * use * (cfg.lever_q if lever else 1.0)
+        potential = cfg.market_potential * self.population.total()
+        if self.inspection_live(today):
+            p *= cfg.inspection_pgo_effect
+        if cfg.option == "shared" and today.year > max(cfg.financing.shared_build_years):
+            p *= cfg.shared_effect
         if opt_out:
-            p, potential = p * cfg.opt_out_p, potential * cfg.opt_out_potential
+            consenting = 1.0 - cfg.objection_rate
+            p *= 1 + (cfg.opt_out_p - 1) * consenting
+            potential *= 1 + (cfg.opt_out_potential - 1) * consenting
         accounts = int(self.population.recency.sum())
-        hazard = (p + cfg.bass_q * factor * min(1.0, accounts / potential)) / 365
-        lapse = cfg.consent_lapse_weeks
-        rate = self._session_rate(today.weekday(), factor)
+        hazard = (p + q * min(1.0, accounts / potential)) / 365
+        rate = self._session_rate(today.weekday(), use * (cfg.session_factor if lever else 1.0))
         central_index = int(np.argmax(central)) if central.any() else -1
         day_input = DayInput(
             session_rate=rate, choice=choice, adoption_hazard=hazard, potential=potential,
             return_hazard=cfg.return_rate / 365, churn_hazard=cfg.dormant_churn / 365,
             death_hazard=cfg.death_rate * 7 / 365, births=cfg.births_per_year / 365,
             immigration=cfg.net_migration_per_year / 365,
-            lapse_week=BUCKETS if opt_out else lapse, week_end=today.weekday() == 6,
+            lapse_week=cfg.consent_lapse_weeks, week_end=today.weekday() == 6,
             central=central_index, central_hazard=cfg.central_migration / 365,
             central_sources=vendors, migration_hazard=cfg.migration_daily)
         return day_input, opt_out
 
+    def inspection_live(self, today: date) -> bool:
+        return self.config.inspection and today >= self.config.inspection_from
+
     def _session_rate(self, weekday: int, factor: float) -> np.ndarray:
-        """DVP x bucket chance of a collect session today; cached, it changes rarely."""
-        key = (weekday, factor)
-        if key not in self._rates:
+        """DVP x bucket chance of a collect session today (base rates cached per weekday)."""
+        if weekday not in self._rates:
             cfg = self.config
             base = np.empty(BUCKETS)
             lapse = cfg.consent_lapse_weeks
             base[:ACTIVE_WEEKS], base[ACTIVE_WEEKS:lapse], base[lapse:] = (
                 cfg.session_engaged, cfg.session_dormant, cfg.session_lapsed)
             week = cfg.weekdays[weekday] / (sum(cfg.weekdays) / 7)
-            per_dvp = np.where(self.kinds == "public", cfg.inspection_session_factor, 1.0)
-            self._rates[key] = np.minimum(1.0, np.outer(per_dvp, base) * week
-                                          * cfg.session_factor * factor)
-        return self._rates[key]
+            self._rates[weekday] = np.broadcast_to(base * week, (len(self.dvps), BUCKETS))
+        return np.minimum(1.0, self._rates[weekday] * factor)
+
+    def inspection_step(self, day: int, today: date) -> int:
+        """Mijn Gezondheidsoverzicht for one day: Bass take-up, deaths, views (live collects)."""
+        cfg = self.config
+        if not self.inspection_live(today):
+            return 0
+        rng = self.mgo_rng
+        potential = cfg.inspection_potential * self.population.total()
+        share = min(1.0, self.mgo_users / potential) if potential > 0 else 1.0
+        hazard = min(1.0, (cfg.inspection_p + cfg.inspection_q * share) / 365)
+        self.mgo_users += int(rng.binomial(max(0, int(potential) - self.mgo_users), hazard))
+        self.mgo_users -= int(rng.binomial(self.mgo_users, cfg.death_rate / 365))
+        week = cfg.weekdays[today.weekday()] / (sum(cfg.weekdays) / 7)
+        rate = min(1.0, cfg.inspection_session_rate * week * float(self.avail_factor[day]))
+        return int(rng.binomial(self.mgo_users, rate))
 
     def step(self, day: int) -> None:
-        """One simulated day: cohort flows, then the requests they send to each DVA."""
+        """One simulated day: cohort flows, MGO views, then the requests they send to DVAs."""
         cfg = self.config
         day_input, opt_out = self.day_input(day)
         out = self.population.step(day_input)
-        public = self.kinds == "public"
+        mgo_sessions = self.inspection_step(day, self.date_of(day))
         sessions = out.sessions + out.first_sessions
-        if opt_out:
-            flows = out.first_sessions.astype(float)
-        else:
-            repeat = out.sessions - out.lapsed_sessions
-            flows = out.first_sessions + out.lapsed_sessions + (1 - cfg.long_lived_share) * repeat
-        flows = np.where(public, sessions, flows)  # MGO logs in on every visit (inferred)
-        total, flow_total = float(sessions.sum()), float(flows.sum())
-        flow_requests = cfg.flow_requests - 1 if opt_out else cfg.flow_requests
+        repeat = out.sessions - out.lapsed_sessions
+        renewals = out.lapsed_sessions + (1 - cfg.long_lived_share) * repeat
+        if opt_out:  # only objectors still see consent screens
+            renewals = renewals * cfg.objection_rate
+        flows = out.first_sessions + renewals
+        # MGO stores nothing: every view collects live and logs in with DigiD (inferred)
+        total = float(sessions.sum()) + mgo_sessions
+        flow_total = float(flows.sum()) + mgo_sessions
         self.load[day, :, 0] = total * self.searches[day]
         self.load[day, :, 1] = total * self.collects[day]
-        self.load[day, :, 2] = flow_total * self.collects[day] * flow_requests
+        self.load[day, :, 2] = flow_total * self.collects[day] * cfg.flow_requests
         pop = self.population
         d = self.daily
         d["users"][day] = pop.recency.sum()
         d["active"][day] = pop.active(ACTIVE_WEEKS)
-        d["consent_live"][day] = d["users"][day] if opt_out else pop.active(
-            cfg.consent_lapse_weeks)
+        d["consent_live"][day] = pop.active(cfg.consent_lapse_weeks) if not opt_out else (
+            d["users"][day] - cfg.objection_rate * (d["users"][day]
+                                                    - pop.active(cfg.consent_lapse_weeks)))
         d["sessions"][day] = total
         d["collections"][day] = total * self.collects[day].sum()
         d["flows"][day] = flow_total
-        d["consents_lapsed"][day] = 0 if opt_out else out.consents_lapsed
+        lapsed = out.consents_lapsed * (cfg.objection_rate if opt_out else 1.0)
+        d["consents_lapsed"][day] = lapsed
         d["adopted"][day] = out.adopted
-        d["localisation"][day] = sessions[public].sum()
+        d["localisation"][day] = mgo_sessions
+        d["mgo_users"][day] = self.mgo_users
+        d["mgo_sessions"][day] = mgo_sessions
         self.users_by_dvp[day] = pop.users()
 
     # -- vendors leaving --------------------------------------------------------------------
     def vendor_exit(self, env: simpy.Environment, index: int, migrate_share: float,
-                    reason: str) -> None:
-        """A vendor leaves: users migrate or drop out; DVAs cut it off at their next refresh."""
-        users, migrants = self.population.exit_vendor(index, migrate_share,
-                                                       self.config.migration_window_days)
+                    reason: str, window_days: int) -> None:
+        """A vendor leaves: users migrate or drop out; DVAs cut it off at their next refresh.
+
+        The record is the drill's answer: who loses access and for how long, what must be
+        collected again and how many consents DVAs see again (the portability report is a
+        document, 001:206-208; structured data are collected anew from each provider).
+        """
+        day = min(self.days - 1, math.ceil(env.now))
+        users, migrants = self.population.exit_vendor(index, migrate_share, window_days)
         self.closed[index] = True
+        self.closed_day[index] = day
+        h = self.config.migration_daily
+        found = 1 - (1 - h) ** window_days  # chance a migrant finds a PGO within the window
+        mean_days = (found / h) if h > 0 else float(window_days)  # E[min(T, window)]
+        per_session = float(self.collects[day].sum())
+        placed = migrants * found
         record: dict[str, Any] = {
             "kind": reason, "vendor": self.dvps[index].name,
-            "date": self.date_of(math.ceil(env.now)).isoformat(), "users": users,
-            "migrating": migrants, "dropped": users - migrants}
+            "date": self.date_of(day).isoformat(), "users": users,
+            "migrating": migrants, "dropped": users - migrants, "window_days": window_days,
+            "lose_access_for_good": int(round(users - placed)),
+            "mean_days_without_access_migrants": round(mean_days, 1),
+            "provider_collects_to_redo": int(round(placed * per_session)),
+            "reconsents_at_dvas": int(round(placed * per_session)),
+            "contracted": self.dvps[index].name in self.config.financing.tender_slots}
         self.events.append(record)
         env.process(list_refresh(env, self, record))
+
+    def _share_of_year_live(self, i: int, first: int, last: int) -> float:
+        """Share of the days first..last that DVP `i` was on the market (a slot paid pro rata)."""
+        begin = max(first, int(self.entry_day[i]))
+        end = min(last, int(self.closed_day[i]) - 1)
+        return max(0, end - begin + 1) / (last - first + 1)
 
     def year_record(self, year: int, first: int, last: int, stats: list[list[PeakStats]],
                     entries: int) -> dict[str, Any]:
         cfg, pop = self.config, self.population
         year_users_by = pop.recency[:, :YEAR_WEEKS].sum(axis=1)  # collected in 52 weeks
         live = self.live(last)
-        vendor = self.kinds == "vendor"
         central = self.kinds == "central"
+        lived = (self.entry_day <= last) & ~(self.closed & (self.closed_day < first))
+        slots = cfg.financing.tender_slots
         facts = accounting.YearFacts(
-            year=year, vendor_year_users=int(year_users_by[vendor].sum()),
+            year=year, scheme_year_users=int(year_users_by[self.scheme].sum()),
+            scheme_vendors_live=int((lived & self.scheme).sum()),
+            contracted_live=sum(self._share_of_year_live(i, first, last)
+                                for i, d in enumerate(self.dvps) if d.name in slots),
             central_accounts=int(pop.recency[central].sum()), live_dvas=len(cfg.dvas),
             live_dvps=int(live.sum()), entries=entries,
-            inspection_live=bool((live & (self.kinds == "public")).any()),
+            inspection_live=self.inspection_live(self.date_of(last)),
             central_live=bool((live & central).any()))
         span = slice(first, last + 1)
         d = self.daily
@@ -256,6 +322,10 @@ class World:
             "year": year,
             "population": pop.total(),
             "users": int(pop.recency.sum()),
+            "mgo_users": int(self.mgo_users),
+            "mgo_views_per_day": float(d["mgo_sessions"][span].mean()),
+            "data_availability": float(self.availability[last]),
+            "scheme_year_users": facts.scheme_year_users,
             "year_users": int(year_users_by.sum()),
             "active_users": int(pop.active(ACTIVE_WEEKS)),
             "consent_live": int(d["consent_live"][last]),
@@ -270,7 +340,7 @@ class World:
             "consents_lapsed": int(d["consents_lapsed"][span].sum()),
             "adopted": int(d["adopted"][span].sum()),
             "registry_list_requests_per_day": nodes * 4 * 86400 / cfg.list_refresh_s,
-            "localisation_lookups_per_day": float(d["localisation"][span].mean()),
+            "live_collect_views_per_day": float(d["localisation"][span].mean()),
             "dva": dva,
             "peak_rps_max": max(v["peak_rps"] for v in dva.values()),
             "p95_ms_max": max(v["p95_ms"] for v in dva.values()),
@@ -316,7 +386,7 @@ def peak_probe(env: simpy.Environment, world: World) -> Iterator:
             workers = max(1, math.ceil(world.workers[i] * growth * cfg.capacity_factor))
             seed = np.random.SeedSequence([world.seed, 1, probe, i])
             stats = simulate_peak(PeakLoad(*rates), cfg.service, workers, seed,
-                                  cfg.window_requests)
+                                  cfg.window_requests, cfg.client_timeout_s)
             world.micro_events += stats.events
             world.peak_stats.setdefault(i, []).append(stats)
             world.probes.append({"dva": spec.name, "period_end": world.date_of(end).isoformat(),
@@ -358,28 +428,40 @@ def vendor_event(env: simpy.Environment, world: World, event: Bankruptcy) -> Ite
     if not 0 <= day < world.days:
         return
     yield env.timeout(day - 0.5)
-    world.vendor_exit(env, world.index(event.vendor), event.migrate_share, "bankruptcy")
+    world.vendor_exit(env, world.index(event.vendor), event.migrate_share, "bankruptcy",
+                      event.window_days)
 
 
 def market_watch(env: simpy.Environment, world: World) -> Iterator:
-    """Monthly: random bankruptcies of small vendors; vendors leaving a central PGO market."""
+    """Monthly: vendors failing once their revenue stops; vendors leaving a central PGO market.
+
+    The per-user scheme pays until 2024 (001:258) and the tender pays three slots 2025-2027
+    (001:260): a small vendor without that revenue fails at `vendor_failure_rate` a year.
+    """
     cfg = world.config
+    fin = cfg.financing
     rng = np.random.default_rng(np.random.SeedSequence([world.seed, 3]))
     for month in range(cfg.years * 12):
         month_start = date(cfg.start_year + month // 12, month % 12 + 1, 1)
         yield env.timeout(max(0.0, world.day_of(month_start) - 0.5 - env.now))
         day = math.ceil(env.now)
+        year = month_start.year
         live = world.live(day)
         users = world.population.users()
         total = max(1, int(users.sum()))
-        central_since = world.day_of(cfg.central_from) if cfg.central_from else None
+        central_since = world.day_of(cfg.central_from) if cfg.option == "central" else None
+        scheme_pays = fin.per_user_scheme and year <= fin.per_user_until
         for i in np.flatnonzero(live & (world.kinds == "vendor")):
+            contracted = (fin.tender and world.dvps[i].name in fin.tender_slots
+                          and year <= fin.tender_until)
             if central_since is not None and day > central_since + 365 \
                     and users[i] < cfg.vendor_min_users:
-                world.vendor_exit(env, int(i), 0.9, "market exit")
-            elif cfg.vendor_failure_rate > 0 and users[i] < 0.02 * total \
+                world.vendor_exit(env, int(i), 0.9, "market exit", cfg.failure_window_days)
+            elif cfg.vendor_failure_rate > 0 and not scheme_pays and not contracted \
+                    and users[i] < 0.02 * total \
                     and rng.random() < cfg.vendor_failure_rate / 12:
-                world.vendor_exit(env, int(i), 0.6, "bankruptcy")
+                world.vendor_exit(env, int(i), cfg.failure_migrate_share, "bankruptcy",
+                                  cfg.failure_window_days)
 
 
 def run(config: Config, seed: int = 1, progress: Progress | None = None) -> Result:

@@ -1,8 +1,10 @@
-"""Parameters of the national PGO model (issue 6; SPEC.md sections 6 and 7).
+"""Parameters of the national PGO model (issues 6 and 19).
 
 Everything a preset may change lives here as frozen, slotted dataclasses, so a preset is a
-plain value and a variant is `dataclasses.replace(config, ...)`. Comments mark each default
-(source: SPEC.md §7) or (inferred: our estimate); docs/national-model.md lists them all.
+plain value and a variant is `dataclasses.replace(config, ...)`. The defaults here are only
+placeholders: `presets.base_config` fills every number from the assumptions register
+(assumptions.py), which carries its source (`../shared/policy/<file>:<line>`) or marks it
+inferred with a range and a reason. `pgo-sandbox simulate --assumptions` prints that table.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ class DvaSpec:
 class DvpSpec:
     """A DVP (PGO vendor) or a public PGO. `attractiveness` weighs the choice of new users.
 
-    kind: "vendor" (funded per active user), "public" (MGO inspection function: live collect,
-    stores nothing) or "central" (one centrally built PGO, MedElkaar option 3).
+    kind: "vendor" (a PGO vendor) or "central" (one centrally built PGO, MedElkaar option 3).
+    Mijn Gezondheidsoverzicht is not a DVP here: it is a public service (model.Inspection).
     """
 
     name: str
@@ -64,7 +66,8 @@ class Bankruptcy:
 
     vendor: str
     when: date
-    migrate_share: float = 0.6  # (inferred) share that takes a portability report elsewhere
+    migrate_share: float = 0.6  # share that takes a portability report elsewhere
+    window_days: int = 90  # the curator's window for portability before data are deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,90 +95,123 @@ class ServiceTime:
 class ServiceTimes:
     """What one request costs a DVA worker, per kind of request."""
 
-    search: ServiceTime = ServiceTime(60.0, 250.0)  # (inferred) FHIR search on a real EHR
-    token: ServiceTime = ServiceTime(15.0, 60.0)  # (inferred) token endpoint
-    flow: ServiceTime = ServiceTime(30.0, 120.0)  # (inferred) authorize/login/consent page
+    search: ServiceTime = ServiceTime(60.0, 250.0)  # FHIR search on a real EHR
+    token: ServiceTime = ServiceTime(15.0, 60.0)  # token endpoint
+    flow: ServiceTime = ServiceTime(30.0, 120.0)  # authorize/login/consent page
     source: str = "default (inferred)"
 
 
 @dataclass(frozen=True, slots=True)
 class Financing:
-    """The government's money lines (source: SPEC §7 unless marked inferred)."""
+    """The government's money lines as the sources describe them (assumptions.py cites each).
 
-    per_active_user_eur: float = 7.50  # open-house scheme, per active vendor user per year
-    per_active_user_until: int | None = None  # last year the scheme pays (None: every year)
-    admission_lump_eur: float = 30_000.0  # per newly admitted vendor (2021 figure)
-    contracted_eur: tuple[tuple[int, float], ...] = ((2025, 5e6), (2026, 5e6), (2027, 5e6))
-    inspection_eur_per_year: float = 15e6  # (inferred) running MGO
-    shared_build_eur: tuple[tuple[int, float], ...] = ((2026, 10e6), (2027, 10e6))  # (inferred)
-    shared_run_eur_per_year: float = 6e6  # (inferred) from the year after the build
-    central_build_eur: tuple[tuple[int, float], ...] = ((2026, 30e6), (2027, 30e6))  # (inferred)
-    central_run_eur_per_year: float = 20e6  # (inferred)
-    central_per_user_eur: float = 1.0  # (inferred) hosting per account per year
+    The per-user scheme ("Open House", 2020-2024) pays vendors in the scheme for every user
+    who collected or shared at least once in the year; the lump sum is paid in 2021 only, to
+    vendors admitted to the scheme (never to MGO or a central PGO); the tender pays three
+    contract slots 2025-2027. Every line has a switch so a what-if can turn it off or on.
+    """
+
+    per_user_eur: float = 7.50
+    per_user_from: int = 2020
+    per_user_until: int = 2024
+    scheme_vendors: int = 19  # vendors that can be paid by the scheme (the largest ones)
+    lump_sum_eur: float = 30_000.0
+    lump_sum_year: int = 2021
+    tender_total_eur: float = 15e6
+    tender_from: int = 2025
+    tender_until: int = 2027
+    tender_slots: tuple[str, ...] = ("pgo-01", "pgo-02", "pgo-03")  # named contract slots
+    impulse_eur: float = 4.0e6  # historic: 2018, before the simulated years
+    impulse_year: int = 2018
+    inspection_eur_per_year: float = 15e6
+    shared_build_eur_per_year: float = 10e6
+    shared_build_years: tuple[int, ...] = (2026, 2027)
+    shared_run_eur_per_year: float = 6e6
+    central_build_eur_per_year: float = 30e6
+    central_build_years: tuple[int, ...] = (2026, 2027)
+    central_run_eur_per_year: float = 20e6
+    central_per_user_eur: float = 1.0
+    # switches
+    per_user_scheme: bool = True
+    lump_sum: bool = True
+    tender: bool = True
 
 
-WEEKDAYS = (1.30, 1.10, 1.05, 1.00, 0.95, 0.75, 0.85)  # (inferred) Monday peak, Mon..Sun
+WEEKDAYS = (1.30, 1.10, 1.05, 1.00, 0.95, 0.75, 0.85)  # Monday peak, Mon..Sun
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """One what-if: the whole national system. Presets in presets.py fill it in."""
+    """One what-if: the whole national system. presets.base_config fills it from the register."""
 
     sectors: tuple[Sector, ...]
     dvas: tuple[DvaSpec, ...]
     dvps: tuple[DvpSpec, ...]
-    start_year: int = 2023
-    years: int = 3
-    # population (inferred, CBS order of magnitude; SPEC: "about 18 million")
-    population: int = 17_900_000
-    births_per_year: float = 165_000
-    death_rate: float = 0.0095
-    net_migration_per_year: float = 120_000
-    # adoption: Bass diffusion on a market potential (inferred, tuned to SPEC §7 bands)
-    initial_users: int = 900_000
+    start_year: int = 2020
+    years: int = 13
+    population: int = 17_400_000
+    births_per_year: float = 170_000
+    death_rate: float = 0.0088
+    net_migration_per_year: float = 100_000
+    # adoption: Bass diffusion on a market potential, scaled by data availability
+    initial_users: int = 60_000
     market_potential: float = 0.53  # share of the population that would ever use a PGO
-    bass_p: float = 0.02
+    bass_p: float = 0.01
     bass_q: float = 0.25
+    availability_elasticity: float = 1.0  # adoption and use ~ (availability / 2025) ** this
+    connection_speed: float = 1.0  # lever: after April 2025 connection gaps close this fast
     return_rate: float = 0.10  # per year, former users who take up a PGO again
     dormant_churn: float = 0.5  # per year, accounts unused for a year that are closed
-    # collect behaviour: sessions per user per day by weeks since last collect (inferred)
+    # collect behaviour: sessions per user per day by weeks since last collect
     session_engaged: float = 0.05  # collected in the last 4 weeks
     session_dormant: float = 0.012  # 4 weeks to 6 months
     session_lapsed: float = 0.004  # 6 months or more
-    session_factor: float = 1.0  # scenario multiplier (use in the care process)
-    plateau_factors: tuple[tuple[int, float], ...] = ((2023, 1.0),)  # use per plateau
+    session_factor: float = 1.0  # scenario lever from `lever_from` (use in the care process)
+    lever_from: date = date(2025, 4, 8)  # scenario levers act after the observed history
+    lever_p: float = 1.0  # scenario lever: multiplies innovation from `lever_from`
+    lever_q: float = 1.0  # scenario lever: multiplies imitation from `lever_from`
+    plateau_factors: tuple[tuple[int, float], ...] = ((2020, 1.0),)  # use per plateau
     weekdays: tuple[float, ...] = WEEKDAYS
-    peak_hour_share: float = 0.11  # (inferred) busiest hour's share of a day's requests
+    peak_hour_share: float = 0.11  # busiest hour's share of a day's requests
     # consent (SPEC §3 step 7): long-lived consent lapses after 6 months without collecting
-    long_lived_share: float = 0.75  # (inferred) users ticking the long-lived opt-in
+    long_lived_share: float = 0.75
     consent_lapse_weeks: int = 26
     flow_requests: int = 3  # authorize, DigiD login, consent screen at the DVA
-    opt_out_from: date | None = None  # EHDS: consent becomes opt-out
-    opt_out_potential: float = 1.25  # (inferred)
-    opt_out_p: float = 2.0  # (inferred)
-    # public inspection function (MGO) and MedElkaar options
-    inspection_from: date | None = None
-    inspection_share: float = 0.30  # (inferred) share of new users choosing MGO
-    inspection_session_factor: float = 2.0  # (inferred) it stores nothing: each view collects
-    inspection_potential: float = 1.10  # (inferred)
-    inspection_p: float = 1.5  # (inferred)
+    # EHDS: consent becomes opt-out on a date; a share of citizens objects
+    opt_out: bool = False
+    opt_out_from: date = date(2030, 1, 1)
+    objection_rate: float = 0.10
+    opt_out_potential: float = 1.25
+    opt_out_p: float = 2.0
+    # Mijn Gezondheidsoverzicht: a public service next to the PGOs, not a PGO
+    inspection: bool = False
+    inspection_from: date = date(2028, 1, 1)
+    inspection_potential: float = 0.40  # share of the population that would ever use it
+    inspection_p: float = 0.02
+    inspection_q: float = 0.30
+    inspection_session_rate: float = 0.01  # views per MGO user per day; each collects live
+    inspection_pgo_effect: float = 1.0  # multiplies PGO innovation once MGO runs
+    # MedElkaar options
     option: str = "carry-on"  # carry-on | shared | central
-    central_from: date | None = None
-    central_share: float = 0.85  # (inferred) of new users once it runs
-    central_migration: float = 0.30  # (inferred) per year, vendor users moving to it
-    vendor_min_users: int = 5_000  # (inferred) below this a vendor leaves the market
+    shared_effect: float = 1.0  # shared components: multiplies PGO innovation after the build
+    central_from: date = date(2027, 1, 1)
+    central_share: float = 0.85  # of new users once it runs
+    central_migration: float = 0.30  # per year, vendor users moving to it
+    vendor_min_users: int = 5_000  # below this a vendor leaves a central-PGO market
     # vendors
     bankruptcies: tuple[Bankruptcy, ...] = ()
-    vendor_failure_rate: float = 0.0  # per year, for vendors under 2% of accounts
+    vendor_failure_rate: float = 0.0  # per year, uncontracted vendors once the scheme ends
+    failure_migrate_share: float = 0.6
+    failure_window_days: int = 90
     vendor_entries: tuple[date, ...] = ()
-    migration_window_days: int = 90  # (inferred) curator period for portability
-    migration_daily: float = 0.05  # (inferred) daily chance a stranded user picks a new PGO
-    list_refresh_s: float = 900.0  # (source: SPEC §2) every node refreshes within 15 minutes
+    migration_daily: float = 0.05  # daily chance a stranded user picks a new PGO
+    list_refresh_s: float = 900.0  # (SPEC §2) every node refreshes within 15 minutes
     # DVA capacity
     service: ServiceTimes = field(default_factory=ServiceTimes)
-    design_users: float = 2_500_000  # (inferred) DVAs provisioned for this many users
-    design_utilisation: float = 0.5  # (inferred) target peak utilisation at design load
-    capacity_growth: float = 0.10  # (inferred) per year
+    client_timeout_s: float = 60.0  # (SPEC §3 step 8) the client gives up after this
+    design_users: float = 2_500_000  # DVAs provisioned for this many users
+    design_utilisation: float = 0.5  # target peak utilisation at design load
+    capacity_growth: float = 0.10  # per year
     capacity_factor: float = 1.0
     window_requests: int = 1000  # requests per simulated peak window (accuracy vs speed)
     probes_per_year: int = 4  # peak windows per DVA per year
@@ -190,3 +226,5 @@ class Config:
             raise ValueError("probes_per_year must be 1, 2, 4 or 12")
         if self.capacity_factor <= 0:
             raise ValueError("capacity_factor must be positive")
+        if not 0.0 <= self.objection_rate <= 1.0:
+            raise ValueError("objection_rate must be between 0 and 1")

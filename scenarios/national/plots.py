@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: must precede pyplot's import
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from scenarios.national.model import Result  # noqa: E402
@@ -50,6 +51,9 @@ def adoption(result: Result, path: Path) -> Path:
     for key, label in (("users", "PGO accounts"), ("consent_live", "consent live (26 wk)"),
                        ("active", "active (4 wk)")):
         ax.plot(days, [v / 1e6 for v in result.series[key]], label=label)
+    if any(result.series["mgo_users"]):  # a public service next to the PGOs: its own line
+        ax.plot(days, [v / 1e6 for v in result.series["mgo_users"]], linestyle="--",
+                label="Mijn Gezondheidsoverzicht users (public service)")
     ax.set_ylabel("million persons")
     ax.set_title("Adoption")
     ax.legend()
@@ -126,3 +130,50 @@ def compare(results: list[tuple[str, Result]], path: Path) -> Path:
     axes[1][0].set_yscale("log")
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
+
+
+def fan(ax: plt.Axes, bands: dict[str, dict[str, float]], scale: float, label: str) -> None:
+    """Median line with 80% and 95% bands on `ax`."""
+    years = [int(y) for y in bands]
+    get = {k: [bands[str(y)][k] / scale for y in years]
+           for k in ("median", "p10", "p90", "p2_5", "p97_5")}
+    ax.fill_between(years, get["p2_5"], get["p97_5"], alpha=0.15, color="C0", label="95%")
+    ax.fill_between(years, get["p10"], get["p90"], alpha=0.3, color="C0", label="80%")
+    ax.plot(years, get["median"], color="C0", marker=".", label=f"median {label}")
+    ax.grid(alpha=0.3)
+
+
+def tornado_axes(ax: plt.Axes, rows: list[dict[str, object]], title: str) -> None:
+    """Horizontal bars of rank correlations, strongest on top."""
+    rows = list(reversed(rows))
+    ax.barh([str(r["key"]) for r in rows], [float(r["rho"]) for r in rows],  # type: ignore[arg-type]
+            color=["C3" if float(r["rho"]) < 0 else "C2" for r in rows])  # type: ignore[arg-type]
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-1, 1)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="y", labelsize=8)
+
+
+def uncertainty(spread: dict[str, object], directory: Path) -> list[Path]:
+    """Fan charts (accounts, cost) with 80%/95% bands, and a tornado per headline output."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bands = spread["bands"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fan(axes[0], bands["accounts_by_year"], 1e6, "accounts")  # type: ignore[index]
+    axes[0].set_title("PGO accounts (million)")
+    fan(axes[1], bands["cost_by_year"], 1e6, "cost")  # type: ignore[index]
+    axes[1].set_title("Government cost (EUR million per year)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{spread['replications']} replications over the inferred ranges")
+    paths = [_save(fig, directory / "uncertainty.png")]
+    tornado = spread["tornado"]
+    labels = spread["labels"]
+    fig, axes = plt.subplots(1, len(tornado), figsize=(5 * len(tornado), 5))  # type: ignore[arg-type]
+    for ax, (output, rows) in zip(np.atleast_1d(axes), tornado.items(), strict=True):  # type: ignore[attr-defined]
+        tornado_axes(ax, rows, labels[output])  # type: ignore[index]
+    fig.suptitle("Tornado: rank correlation of each inferred parameter with the output")
+    fig.tight_layout()
+    fig.savefig(directory / "tornado.png", dpi=100)
+    plt.close(fig)
+    paths.append(directory / "tornado.png")
+    return paths

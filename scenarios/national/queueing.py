@@ -94,26 +94,37 @@ class _Request:
 
     Not a process: a process per request costs two more events (start and end) for nothing,
     and at a million requests per run that is a third of the run time.
+
+
+    Give-up (issue 19): the client waits at most `timeout` seconds. A request still queued
+    when a worker reaches it after the time-out is dropped without using the worker (the
+    client has gone); its latency is recorded as the time-out. A request served late still
+    used the worker, but its client saw the time-out, so latency is capped there too.
     """
 
-    __slots__ = ("env", "dva", "index", "arrived", "service", "sojourn", "slot")
+    __slots__ = ("env", "dva", "index", "arrived", "service", "sojourn", "slot", "timeout")
 
     def __init__(self, env: simpy.Environment, dva: simpy.Resource, index: int, arrived: float,
-                 service: float, sojourn: np.ndarray) -> None:
+                 service: float, sojourn: np.ndarray, timeout: float) -> None:
         self.env, self.dva, self.index, self.arrived = env, dva, index, arrived
-        self.service, self.sojourn = service, sojourn
+        self.service, self.sojourn, self.timeout = service, sojourn, timeout
         self.slot = dva.request()
         self.slot.callbacks.append(self._granted)
 
     def _granted(self, _: simpy.Event) -> None:
+        if self.env.now - self.arrived >= self.timeout:  # the client gave up while queued
+            self.sojourn[self.index] = self.timeout
+            self.dva.release(self.slot)
+            return
         self.env.timeout(self.service).callbacks.append(self._served)
 
     def _served(self, _: simpy.Event) -> None:
-        self.sojourn[self.index] = self.env.now - self.arrived
+        self.sojourn[self.index] = min(self.env.now - self.arrived, self.timeout)
         self.dva.release(self.slot)
 
 
-def _queue(arrivals: np.ndarray, services: np.ndarray, workers: int) -> tuple[np.ndarray, int]:
+def _queue(arrivals: np.ndarray, services: np.ndarray, workers: int,
+           timeout: float = TIMEOUT_S) -> tuple[np.ndarray, int]:
     """Run the requests through `workers` FCFS handlers; returns sojourn times and events."""
     env = CountingEnvironment()
     dva = simpy.Resource(env, capacity=workers)
@@ -124,7 +135,7 @@ def _queue(arrivals: np.ndarray, services: np.ndarray, workers: int) -> tuple[np
         for i, at in enumerate(arrivals.tolist()):
             yield env.timeout(at - last)
             last = at
-            _Request(env, dva, i, at, float(services[i]), sojourn)
+            _Request(env, dva, i, at, float(services[i]), sojourn, timeout)
 
     env.process(source())
     env.run()
@@ -132,8 +143,9 @@ def _queue(arrivals: np.ndarray, services: np.ndarray, workers: int) -> tuple[np
 
 
 def simulate_peak(load: PeakLoad, service: ServiceTimes, workers: int,
-                  seed: np.random.SeedSequence, max_requests: int = 1000) -> PeakStats:
-    """Latency percentiles of one DVA in its busiest hour."""
+                  seed: np.random.SeedSequence, max_requests: int = 1000,
+                  timeout: float = TIMEOUT_S) -> PeakStats:
+    """Latency percentiles of one DVA in its busiest hour; latency is capped at `timeout`."""
     rps = float(load.rps)
     if rps <= 0:
         return PeakStats(0.0, workers, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
@@ -142,13 +154,17 @@ def simulate_peak(load: PeakLoad, service: ServiceTimes, workers: int,
     utilisation = rps * mean_service_s(load, service) / workers
     if len(arrivals) == 0:
         return PeakStats(rps, workers, utilisation, 0.0, 0.0, 0.0, 0.0, 0, 0)
-    sojourn, events = _queue(arrivals, services, workers)
-    # fluid backlog for the part of the hour not simulated: wait grows as (rho - 1) * t
+    sojourn, events = _queue(arrivals, services, workers, timeout)
+    # fluid backlog for the part of the hour not simulated: wait grows as (rho - 1) * t until
+    # clients give up; in an overload that lasts, a share 1 - 1/rho of requests must give up
+    # for the throughput to match the capacity
     growth = max(0.0, utilisation - 1.0)
     rest = PEAK_SECONDS - window
-    pct = {q: float(np.percentile(sojourn, q)) + growth * q / 100 * rest for q in (50, 95, 99)}
-    timeout = float(np.mean(sojourn > TIMEOUT_S))
+    pct = {q: min(timeout, float(np.percentile(sojourn, q)) + growth * q / 100 * rest)
+           for q in (50, 95, 99)}
+    gave_up = float(np.mean(sojourn >= timeout))
     if growth > 0:
-        timeout = max(timeout, max(0.0, 1 - TIMEOUT_S / (growth * PEAK_SECONDS)))
+        steady = 1.0 - 1.0 / utilisation
+        gave_up = max(gave_up, (gave_up * window + steady * rest) / PEAK_SECONDS)
     return PeakStats(rps, workers, utilisation, pct[50] * 1000, pct[95] * 1000, pct[99] * 1000,
-                     timeout, len(arrivals), events)
+                     gave_up, len(arrivals), events)

@@ -1,7 +1,8 @@
-"""The machine-readable report and the rich tables of a national run (issue 6).
+"""The machine-readable report and the rich tables of a national run (issues 6 and 19).
 
-The JSON report holds the preset's question, assumptions and sources next to the outcomes, so
-a number never travels without what it rests on.
+The JSON report holds the preset's question, its assumptions and the whole assumptions register
+(source file:line, or inferred with a range and a reason) next to the outcomes, so a number
+never travels without what it rests on.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 
 from rich.table import Table
 
+from scenarios.national import accounting, assumptions, calibration
 from scenarios.national.model import Result
 from scenarios.national.presets import Preset
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def _plain(value: object) -> object:
@@ -38,7 +40,10 @@ def to_dict(result: Result, preset: Preset | None = None) -> dict[str, object]:
         "question": preset.question if preset else "",
         "assumptions": list(preset.assumptions) if preset else [],
         "sources": list(preset.sources) if preset else [],
-        "band_2025_users": list(preset.band) if preset and preset.band else None,
+        "forecast_check_2025_users": _band_check(result, preset),
+        "historic_lines": accounting.historic_lines(result.config, result.years),
+        "observed_figures": calibration.observed_figures(result),
+        "assumptions_register": register(),
         "seed": result.seed,
         "start_year": result.config.start_year,
         "years_simulated": result.config.years,
@@ -74,15 +79,17 @@ def _eur(n: float) -> str:
 def year_table(result: Result, title: str) -> Table:
     """One row per simulated year."""
     table = Table(title=title)
-    for name in ("year", "users", "used in yr", "active 4wk", "collects/day", "peak req/s",
-                 "worst p95 ms", "timeouts", "gov cost", "integrations", "DVPs"):
+    for name in ("year", "PGO accounts", "used in yr", "active 4wk", "MGO users (public)",
+                 "data avail.", "collects/day", "peak req/s", "worst p95 ms", "timeouts",
+                 "gov cost", "integrations", "DVPs"):
         table.add_column(name, justify="right")
     for y in result.years:
         dva = y["dva"]
         timeouts = max(v["timeout_share"] for v in dva.values())
         cost = y["government_cost_eur"]
         table.add_row(str(y["year"]), _m(y["users"]), _m(y["year_users"]),
-                      _m(y["active_users"]), f"{y['collections_per_day']:,.0f}",
+                      _m(y["active_users"]), _m(y["mgo_users"]),
+                      f"{y['data_availability']:.0%}", f"{y['collections_per_day']:,.0f}",
                       f"{y['peak_rps_max']:.1f}", f"{y['p95_ms_max']:,.0f}",
                       f"{timeouts:.1%}", _eur(cost["total"]), str(y["integrations"]),
                       str(y["live_dvps"]))
@@ -112,6 +119,7 @@ def summary(result: Result) -> dict[str, float]:
     return {
         "last year": float(last["year"]),
         "users": float(last["users"]),
+        "MGO users (public service)": float(last["mgo_users"]),
         "used this year": float(last["year_users"]),
         "active users": float(last["active_users"]),
         "collections/day": float(last["collections_per_day"]),
@@ -140,7 +148,8 @@ def compare_table(results: list[tuple[str, Result]]) -> Table:
                 cells.append(_eur(v))
             elif key == "worst timeouts":
                 cells.append(f"{v:.1%}")
-            elif key in ("users", "used this year", "active users"):
+            elif key in ("users", "used this year", "active users",
+                         "MGO users (public service)"):
                 cells.append(_m(v))
             elif key == "last year":
                 cells.append(f"{v:.0f}")
@@ -149,4 +158,134 @@ def compare_table(results: list[tuple[str, Result]]) -> Table:
             else:
                 cells.append(f"{v:,.0f}")
         table.add_row(key, *cells)
+    return table
+
+
+def register() -> list[dict[str, object]]:
+    """The assumptions register as plain data (for the JSON report)."""
+    return [a.as_dict() for a in assumptions.REGISTER]
+
+
+def _band_check(result: Result, preset: Preset | None) -> dict[str, object] | None:
+    """The preset's forecast band for 2025 as a check (not a target)."""
+    if not preset or not preset.band:
+        return None
+    y2025 = next((y for y in result.years if y["year"] == 2025), None)
+    if y2025 is None:
+        return None
+    low, high = preset.band
+    return {"band": [low, high], "model": y2025["year_users"],
+            "within": bool(low <= y2025["year_users"] <= high),
+            "note": "Gupta forecast (003:307-308), a check; the model is fitted to observations"}
+
+
+def _value(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return str(v) if 1900 <= v <= 2100 else f"{v:,}"  # years without a thousands comma
+    if isinstance(v, tuple):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def assumptions_table() -> Table:
+    """The register: key, value, kind, and source (file:line) or range and reason."""
+    table = Table(title="Assumptions register (sources in ../shared/policy/)")
+    for name in ("key", "value", "unit", "kind", "source / range", "what (why if inferred)"):
+        table.add_column(name, overflow="fold")
+    for a in assumptions.REGISTER:
+        if a.kind == "sourced":
+            where = f"{a.source}"
+        elif a.kind in ("inferred", "fitted"):
+            where = (f"{_value(a.low)} .. {_value(a.high)}" if a.low is not None else "-")
+        else:
+            where = a.source or "-"
+        what = a.what + (f" ({a.why})" if a.why and a.kind != "sourced" else "")
+        table.add_row(a.key, _value(a.value), a.unit, a.kind, where, what)
+    return table
+
+
+def history_table(result: Result, preset: Preset | None = None) -> Table:
+    """Historic money lines and the observed figures next to the model's."""
+    table = Table(title="History: observed (sources) vs model")
+    for name in ("figure", "observed", "model", "error", "source"):
+        table.add_column(name, overflow="fold")
+    hist = accounting.historic_lines(result.config, result.years)
+    for key, label in (("impulse_2018_eur", "impulse funding 2018 (not simulated)"),
+                       ("medmij_2016_2024_eur", "MedMij 2016-2024 (not simulated)"),
+                       ("vipp_2017_2023_eur", "VIPP 2017-2023 (not simulated)"),
+                       ("tender_2025_2027_eur", "tender 2025-2027 (simulated per slot)")):
+        table.add_row(label, _eur(float(hist[key])), "", "", "")  # type: ignore[arg-type]
+    for name, fig in calibration.observed_figures(result).items():
+        err = fig.get("error")
+        obs, mod = fig["observed"], fig["model"]
+        table.add_row(name + (" (fitted)" if fig["fitted"] else ""),
+                      _eur(obs) if name.endswith("eur") else _value(obs),
+                      "-" if mod is None else (_eur(mod) if name.endswith("eur")
+                                               else _value(mod)),
+                      "" if err is None else f"{err:+.1%}", str(fig["source"]))
+    return table
+
+
+def fit_table(fit: dict[str, object]) -> Table:
+    """--calibrate: fitted parameters and the error per observed figure."""
+    table = Table(title="Calibration: fit error per observed figure")
+    for name in ("figure", "observed", "model", "error", "fitted?"):
+        table.add_column(name)
+    for name, fig in fit["figures"].items():  # type: ignore[attr-defined]
+        err = fig.get("error")
+        table.add_row(name, _value(fig["observed"]), _value(fig["model"]),
+                      "" if err is None else f"{err:+.2%}", "yes" if fig["fitted"] else "check")
+    for key, value in fit["fitted"].items():  # type: ignore[attr-defined]
+        table.add_row(f"fitted {key}", "", _value(value), "", "")
+    return table
+
+
+def _fmt(key: str, v: float) -> str:
+    if key.startswith("cost"):
+        return _eur(v)
+    if key in ("timeouts_last", "open_house_error"):
+        return f"{v:+.1%}" if key == "open_house_error" else f"{v:.1%}"
+    return _m(v)
+
+
+def uncertainty_table(spread: dict[str, object], name: str) -> Table:
+    """Medians with 80% and 95% intervals per headline output."""
+    table = Table(title=f"{name}: {spread['replications']} replications over the inferred "
+                  f"ranges (median, 80% and 95% intervals)")
+    for col in ("output", "median", "80% interval", "95% interval"):
+        table.add_column(col, justify="right" if col != "output" else "left")
+    labels = spread["labels"]
+    kept = spread.get("summary_history_consistent") or {}
+    for key, s in spread["summary"].items():  # type: ignore[attr-defined]
+        if not s["n"]:
+            continue
+        table.add_row(labels[key], _fmt(key, s["median"]),  # type: ignore[index]
+                      f"{_fmt(key, s['p10'])} - {_fmt(key, s['p90'])}",
+                      f"{_fmt(key, s['p2_5'])} - {_fmt(key, s['p97_5'])}")
+        if key in kept and kept[key]["n"]:  # type: ignore[operator,index]
+            k = kept[key]  # type: ignore[index]
+            table.add_row("  history-consistent only", _fmt(key, k["median"]),
+                          f"{_fmt(key, k['p10'])} - {_fmt(key, k['p90'])}",
+                          f"{_fmt(key, k['p2_5'])} - {_fmt(key, k['p97_5'])}")
+    hc = spread["history_consistent"]
+    table.caption = (f"{hc['within']} of {hc['of']} replications keep the Open House total "  # type: ignore[index]
+                     f"within {hc['tolerance']:.0%} of EUR 8.1M; "  # type: ignore[index]
+                     f"{spread['wall_s']:.0f} s on {spread['cores']} cores")
+    return table
+
+
+def tornado_table(spread: dict[str, object], top: int = 5) -> Table:
+    """The inferred parameters that drive each headline (Spearman rank correlation)."""
+    table = Table(title="What drives the result (rank correlation with the output)")
+    table.caption = (f"|rho| below about {spread['tornado_noise']:.2f} is chance at "
+                     f"{spread['replications']} replications "
+                     f"({len(spread['parameters'])} parameters drawn)")  # type: ignore[arg-type]
+    for col in ("output", "parameter", "rho", "range"):
+        table.add_column(col)
+    for output, rows in spread["tornado"].items():  # type: ignore[attr-defined]
+        for row in rows[:top]:
+            table.add_row(spread["labels"][output], row["key"],  # type: ignore[index]
+                          f"{row['rho']:+.2f}", f"{_value(row['low'])} .. {_value(row['high'])}")
     return table
