@@ -18,7 +18,7 @@ from locust import events
 from locust.env import Environment
 from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 
-from sandbox.topology import Node
+from simulators.medmij.topology import Node
 
 FLOW = "FLOW"  # request_type of end-to-end transactions: never counted as requests
 THINK_SCALE = float(os.environ.get("PGO_LOAD_THINK_SCALE", "1"))

@@ -20,12 +20,12 @@ from requests import Response
 from loadtests.browser import LocustBrowser
 from loadtests.common import FlowError, Transaction, search_name
 from loadtests.target import Target
-from sandbox.topology import Node, Provider
 from scenarios import flow as journeys
 from scenarios.accounts import PgoAccount, create_account, login
 from simulators.common import clock
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.dvp.collect import SearchResult, binary_refs, collect_queries
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.topology import Node, Provider
 
 PARALLEL_SEARCHES = 6  # as simulators/dvp/collect.py
 

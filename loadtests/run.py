@@ -88,9 +88,9 @@ class LoadOptions:
 
 def availability(sandbox: Running, flows: list[str]) -> dict[str, str]:
     """Flows whose server side this sandbox does not have yet, with the reason."""
-    from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
     from simulators.common.http import sync_client
     from simulators.common.lists import PATHS, parse_list
+    from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
     missing: dict[str, str] = {}
     probes = {"portability": "/api/persons/load-probe/portability",

@@ -18,7 +18,7 @@ from loadtests.browser import LocustBrowser
 from loadtests.common import Transaction, search_name
 from loadtests.medmij import PgoBackend, consent_code
 from loadtests.target import target
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 QUERY = os.environ.get("PGO_LOAD_SEARCH", "Condition")
 SERVICE = "48"

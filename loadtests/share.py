@@ -18,7 +18,7 @@ from loadtests.common import FlowError, Transaction, flow_name, pause
 from loadtests.medmij import person_consents, pgo_account, pgo_login
 from loadtests.target import target
 from scenarios.accounts import PgoAccount, start
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 
 def share_services() -> list[tuple[str, str]]:

@@ -20,8 +20,8 @@ import requests
 from gevent.lock import Semaphore
 
 from sandbox.state import Running, default_state_dir, running
-from sandbox.topology import Node, Provider, Topology
 from simulators.common.lists import PATHS, ServiceEndpoints, parse_list
+from simulators.medmij.topology import Node, Provider, Topology
 
 PERSONS_PER_PROVIDER = int(os.environ.get("PGO_LOAD_PERSONS", "50"))
 # which gegevensdiensten a collect sends every search of (issue 5: the BgZ and vaccinations)

@@ -17,8 +17,8 @@ from sandbox.conformance_cli import register as register_conformance
 from sandbox.load_cli import register as register_load
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
-from sandbox.topology import TopologyError, load_topology
 from scenarios.national.cli import register as register_national
+from simulators.medmij.topology import TopologyError, load_topology
 from simulators.population.cli import register as register_population
 
 app = typer.Typer(

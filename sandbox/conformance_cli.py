@@ -222,7 +222,7 @@ def run_matrix(sandbox: Running, root: Path | None = None, dvps: list[str] | Non
     of that cell; share services are listed as not collected. One cell at a time, so the
     requests of a cell are exactly those after its mark."""
     from scenarios import collect
-    from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+    from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
     topology = sandbox.topology
     started = time.perf_counter()

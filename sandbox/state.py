@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.security import admin_headers
+from simulators.medmij.topology import Topology
 
 
 def default_state_dir() -> Path:

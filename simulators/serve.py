@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
-from sandbox.topology import load_topology
 from simulators.common import clock
 from simulators.common.app import serving_app
 from simulators.common.config import SandboxConfig
 from simulators.common.http import SERVER_KEEP_ALIVE
 from simulators.common.security import ensure_admin_token
+from simulators.medmij.topology import load_topology
 
 
 def network_config(topology_path: str | None, port: int, state_dir: Path) -> SandboxConfig:

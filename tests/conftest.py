@@ -11,7 +11,7 @@ import pytest
 from sandbox.runtime import port_free
 from sandbox.runtime.local import LocalRuntime
 from sandbox.state import running
-from sandbox.topology import load_topology
+from simulators.medmij.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PGO_SANDBOX_SHARED", ROOT.parent / "shared"))

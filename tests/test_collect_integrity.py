@@ -14,8 +14,8 @@ from scenarios.oauth_probe import exchange, get_code
 from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport
 from scenarios.useragent import Browser
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.http import sync_client
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 Key = tuple[str, str, str, str]  # provider, gegevensdienst, resourceType, id
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from sandbox.compose_gen import COMPOSE_FILE, compose_yaml, topology_toml
-from sandbox.topology import load_topology, parse_topology
+from simulators.medmij.topology import load_topology, parse_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER_READY = Path(os.environ.get("PGO_SANDBOX_DOCKER_WORK", "/tmp/pgo-sandbox-docker")) / "ready"

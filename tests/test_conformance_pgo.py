@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from sandbox.conformance_cli import check_pgo, request_marks
-from simulators.common.gegevensdiensten import BGZ_SEARCHES
 from simulators.conformance import pgocheck
 from simulators.conformance.suites import default_root
 from simulators.dva.resources import RequestLog
+from simulators.medmij.gegevensdiensten import BGZ_SEARCHES
 from tests.fixtures import broken_pgo
 
 CLIENT = "pgo-x.sandbox.test"

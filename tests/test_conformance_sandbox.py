@@ -11,9 +11,9 @@ import pytest
 from sandbox.conformance_cli import run_sandbox_suite
 from sandbox.runtime.local import LocalRuntime
 from sandbox.state import running
-from sandbox.topology import load_topology
 from simulators.conformance import report
 from simulators.conformance.results import STATUSES
+from simulators.medmij.topology import load_topology
 from tests.conftest import MEDMIJ, free_base_port
 
 TESTSCRIPTS = MEDMIJ / "testscripts"

@@ -21,8 +21,8 @@ from sandbox.cli import app
 from sandbox.compose_gen import IMAGE, compose_yaml
 from sandbox.runtime import wait_healthy
 from sandbox.state import running
-from sandbox.topology import load_topology
 from scenarios import collect
+from simulators.medmij.topology import load_topology
 from tests.conftest import ROOT, free_base_port
 from tests.test_compose_sync import _compose_command
 

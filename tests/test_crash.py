@@ -54,7 +54,7 @@ REGISTRY_WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from sandbox.runtime.local import LocalRuntime
-    from sandbox.topology import load_topology
+    from simulators.medmij.topology import load_topology
     from simulators.common.config import SandboxConfig
     from simulators.registry.state import RegistryState
 
@@ -120,9 +120,9 @@ def test_registry_killed_mid_publication_keeps_a_whole_state(tmp_path):
     from pathlib import Path
 
     from sandbox.runtime.local import LocalRuntime
-    from sandbox.topology import load_topology
     from simulators.common.config import SandboxConfig
     from simulators.common.lists import parse_list
+    from simulators.medmij.topology import load_topology
     from simulators.registry.state import RegistryState
 
     topology = load_topology()

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import httpx
 import pytest
 
-from sandbox.topology import load_topology
 from scenarios.useragent import forms
 from simulators.common import pseudonym
 from simulators.common.config import SandboxConfig
 from simulators.common.people import population_for
 from simulators.digid.app import create_app
+from simulators.medmij.topology import load_topology
 
 DVA = "dva-nexus.sandbox.test"
 FOREIGN = "http://127.0.0.1:9"

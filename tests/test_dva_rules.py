@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.topology import load_topology
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import PATHS, ListCache
+from simulators.medmij.topology import load_topology
 from simulators.registry.state import RegistryState
 from tests import test_dva_security as harness
 from tests.test_dva_security import CLIENT, Net, read_patient, refresh, tokens

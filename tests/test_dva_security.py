@@ -17,12 +17,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.topology import load_topology
 from scenarios.useragent import forms
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import PATHS
 from simulators.digid.app import create_app as create_digid
 from simulators.dva.app import create_app as create_dva
+from simulators.medmij.topology import load_topology
 from simulators.registry.state import RegistryState
 
 HOSPITAL = "umcsandbox@medmij"  # served by dva-nexus

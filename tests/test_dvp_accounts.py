@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from sandbox.runtime.local import LocalRuntime
-from sandbox.topology import load_topology
 from scenarios.useragent import forms
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import ServiceEndpoints
@@ -22,6 +21,7 @@ from simulators.common.security import ensure_admin_token
 from simulators.dvp import accounts as accounts_module
 from simulators.dvp import collect as collect_module
 from simulators.dvp.app import create_app
+from simulators.medmij.topology import load_topology
 
 NODE = "pgo-alpha"
 PROVIDER = "umcsandbox@medmij"

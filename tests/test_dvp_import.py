@@ -16,7 +16,6 @@ import orjson
 import pytest
 
 from sandbox.runtime.local import LocalRuntime
-from sandbox.topology import load_topology
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import ServiceEndpoints
 from simulators.dvp import portability
@@ -31,6 +30,7 @@ from simulators.dvp.report import (
     parse_report,
     xml_from_package,
 )
+from simulators.medmij.topology import load_topology
 
 BASE = "https://dva-nexus.sandbox.test/fhir/umcsandbox/48"
 PROVIDER = "umcsandbox@medmij"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from scenarios import collect, inspection
-from simulators.common.gegevensdiensten import BGZ_SEARCHES
+from simulators.medmij.gegevensdiensten import BGZ_SEARCHES
 from tests.flowhelpers import (
     authorize_url,
     get_code,

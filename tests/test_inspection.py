@@ -18,10 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from sandbox.runtime.local import LocalRuntime
-from sandbox.topology import load_topology
 from simulators.common.config import SandboxConfig
 from simulators.common.security import admin_headers, ensure_admin_token
 from simulators.inspection.app import SESSION_SECONDS, create_app
+from simulators.medmij.topology import load_topology
 
 VICTIM_BSN = "999990019"
 VICTIM_PSEUDONYM = "pseudo-victim"

@@ -6,9 +6,9 @@ import pytest
 from lxml import etree
 
 from sandbox.runtime.local import LocalRuntime
-from sandbox.topology import load_topology
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import PATHS, ListError, parse_list
+from simulators.medmij.topology import load_topology
 from simulators.registry.lists import ProviderEntry
 from simulators.registry.state import RegistryState
 

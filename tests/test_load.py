@@ -111,8 +111,8 @@ def test_locust_queries_are_the_dvps_rendered_queries() -> None:
 
     source = (Path(__file__).parents[1] / "loadtests" / "medmij.py").read_text()
     assert "collect_queries(service)" in source and "dienst.searches" not in source
-    from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
     from simulators.dvp.collect import collect_queries, render_query
+    from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
     for service in ("48", "49", "51", "63"):
         queries = collect_queries(service)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.conformance.fhirxml import parse_xml
 from simulators.dva.search import Record, search
 from simulators.dvp.collect import render_query
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.population import Population, ProviderRef
 from simulators.population.catalog import GPK, LABS, MEDICATIONS, NHG45, PRK, SNOMED
 from simulators.population.fhir_common import AGB_SPECIALTY_SYSTEM, ORG_TYPE_SYSTEM, org_id

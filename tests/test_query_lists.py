@@ -9,9 +9,9 @@ import re
 import pytest
 
 from scenarios import collect
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.people import population_for
 from simulators.dvp.collect import render_query
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 # gegevensdienst -> the folder of its PHR-Client test scripts in the query list
 STANDARDS = {

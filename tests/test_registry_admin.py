@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from sandbox.runtime.local import LocalRuntime
-from sandbox.topology import load_topology
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import parse_list
 from simulators.common.security import admin_headers, ensure_admin_token
+from simulators.medmij.topology import load_topology
 from simulators.registry import state as registry_state
 from simulators.registry.app import create_app
 

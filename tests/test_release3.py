@@ -8,10 +8,10 @@ from pathlib import Path
 from lxml import etree
 
 from sandbox.runtime.local import LocalRuntime
-from sandbox.topology import load_topology
 from simulators.common.config import SandboxConfig
 from simulators.common.http import sync_client
 from simulators.common.lists import parse_list
+from simulators.medmij.topology import load_topology
 from simulators.registry.lists import ZAL_RELEASE3, ListHeader, build_zal_release3
 from simulators.registry.state import RegistryState
 

@@ -1,6 +1,6 @@
 import pytest
 
-from sandbox.topology import TopologyError, load_topology, parse_topology
+from simulators.medmij.topology import TopologyError, load_topology, parse_topology
 
 
 def test_default_topology_has_the_required_nodes():

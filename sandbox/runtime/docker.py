@@ -36,9 +36,9 @@ from sandbox.compose_gen import topology_toml
 from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy, wipe_state
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
-from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
 from simulators.common.security import ADMIN_TOKEN_FILE, ensure_admin_token
+from simulators.medmij.topology import Topology
 
 log = logging.getLogger("pgo_sandbox.docker")
 
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     from sandbox.state import default_state_dir
-    from sandbox.topology import load_topology
+    from simulators.medmij.topology import load_topology
 
     parser = argparse.ArgumentParser(prog="python -m sandbox.runtime.docker",
                                      description=main.__doc__,

@@ -27,9 +27,9 @@ from sandbox.runtime import (
     wipe_state,
 )
 from sandbox.state import RuntimeInfo
-from sandbox.topology import Topology
 from simulators.common.config import SandboxConfig
 from simulators.common.security import ensure_admin_token
+from simulators.medmij.topology import Topology
 
 DEFAULT_BASE_PORT = 18400
 SUPERVISOR_FILE = "supervisor.json"  # written by simulators.launch (STATUS_FILE)

@@ -1,7 +1,9 @@
 """The sandbox clock: wall time plus an offset that tests and demos can move forward.
 
-The offset lives in ``clock.json`` in the state directory so every node agrees on it; it is
-re-read only when the file changes.
+Every role takes a ``Clock`` from its factory (``create_app(..., clock=...)``), so a test can
+hand it a ``ManualClock`` and move time without touching files. In a running sandbox each node
+gets a ``SandboxClock``: the offset lives in ``clock.json`` in the state directory so every node
+agrees on it (``pgo-sandbox clock advance 200d``); it is re-read only when the file changes.
 """
 
 from __future__ import annotations
@@ -10,37 +12,78 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Protocol
 
-_path: Path | None = None
-_mtime: tuple | None = None
-_offset = 0.0
+
+class Clock(Protocol):
+    """What a role asks of time: seconds since the epoch, sandbox offset included."""
+
+    def now(self) -> float: ...
+
+
+class SandboxClock:
+    """Wall time plus the offset in ``<state_dir>/clock.json`` (no file: no offset)."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self.path = Path(state_dir) / "clock.json" if state_dir is not None else None
+        self._signature: tuple | None = None
+        self._offset = 0.0
+
+    def offset(self) -> float:
+        if self.path is None:
+            return 0.0
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._signature, self._offset = None, 0.0
+            return 0.0
+        # A copy into a container volume carries a whole-second mtime, so two changes within
+        # one second look alike by mtime; the inode change time (set by the kernel, in ns)
+        # does not.
+        signature = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
+        if signature != self._signature:
+            try:
+                data = json.loads(self.path.read_text("utf-8"))
+                self._offset = float(data.get("offset_seconds", 0.0))
+                self._signature = signature
+            except (ValueError, OSError):
+                pass  # a half-written file is re-read at the next call
+        return self._offset
+
+    def now(self) -> float:
+        return time.time() + self.offset()
+
+
+class ManualClock:
+    """A clock a test moves by hand: ``clock.advance(3600)``."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.t = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+# The process-wide clock of a node that has not been given one yet. Roles move to the
+# injected clock (create_app(..., clock=...)); serve.py configures this one for the rest.
+_default = SandboxClock(None)
 
 
 def configure(state_dir: Path) -> None:
-    global _path
-    _path = state_dir / "clock.json"
+    global _default
+    _default = SandboxClock(state_dir)
+
+
+def default() -> SandboxClock:
+    return _default
 
 
 def offset() -> float:
-    global _mtime, _offset
-    if _path is None:
-        return 0.0
-    try:
-        st = os.stat(_path)
-    except FileNotFoundError:
-        _mtime, _offset = None, 0.0
-        return 0.0
-    # A copy into a container volume carries a whole-second mtime, so two changes within one
-    # second look alike by mtime; the inode change time (set by the kernel, in ns) does not.
-    signature = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
-    if signature != _mtime:
-        try:
-            _offset = float(json.loads(_path.read_text("utf-8")).get("offset_seconds", 0.0))
-            _mtime = signature
-        except (ValueError, OSError):
-            pass  # a half-written file is re-read at the next call
-    return _offset
+    return _default.offset()
 
 
 def now() -> float:
-    return time.time() + offset()
+    return _default.now()

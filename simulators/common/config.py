@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sandbox.topology import Topology
+from simulators.medmij.topology import Topology
 
 PROFILES = ("loopback", "medmij")
 

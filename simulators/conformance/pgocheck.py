@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from simulators.common.fhir import accept_fhir_version, negotiate_format
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 TEMPLATE = re.compile(r"\$\{[^}]*\}")
 DATE_VALUE = r"\d{4}(-\d{2}(-\d{2}([T ][0-9:.+Z-]*)?)?)?"

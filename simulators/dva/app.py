@@ -10,10 +10,8 @@ from functools import lru_cache
 import httpx
 from fastapi import FastAPI
 
-from sandbox.topology import Provider
 from simulators.common.app import node_app
 from simulators.common.config import SandboxConfig
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
 from simulators.common.http import async_client
 from simulators.common.lists import ListCache, Lists
 from simulators.common.people import population_for
@@ -21,6 +19,8 @@ from simulators.dva import authorize, resources
 from simulators.dva.grants import GrantStore
 from simulators.dva.received import ReceivedStore
 from simulators.dva.search import Record
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
+from simulators.medmij.topology import Provider
 
 log = logging.getLogger(__name__)
 

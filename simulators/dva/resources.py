@@ -27,9 +27,9 @@ from simulators.common.fhir import (
     operation_outcome,
     searchset,
 )
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.dva.received import ShareRefused
 from simulators.dva.search import RESOURCE_TYPE, SearchError, search
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 FAST_SEARCH = re.compile(r"^/fhir/(?P<slug>[^/]+)/(?P<service>[^/]+)/(?!metadata$)(?P<path>.+)$")
 FORBIDDEN_PARAMS = {"patient", "subject", "patient:Patient", "subject:Patient"}

@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field
 
 from simulators.common.app import node_app
 from simulators.common.config import SandboxConfig
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.html import escape, hidden, page
 from simulators.common.http import async_client
 from simulators.common.lists import ListCache
@@ -39,6 +38,7 @@ from simulators.dvp.collect import (
 )
 from simulators.dvp.curator import Curator
 from simulators.dvp.store import DvpStore
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 
 class PersonIn(BaseModel):

@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 
 from simulators.common import clock
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
 
 PARALLEL_SEARCHES = 6
 # MedMij expects a DVA's token answer within 10 s; a search gets more (a large BgZ). Past these

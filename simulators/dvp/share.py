@@ -20,11 +20,11 @@ from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Requ
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simulators.common import clock
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.html import escape, hidden, page
 from simulators.common.http import medmij_headers
 from simulators.dvp.accounts import Session
 from simulators.dvp.collect import CollectError, token_request
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.population import pdf
 
 LOINC = "http://loinc.org"

@@ -42,7 +42,7 @@ def _population(seed: int | None, size: int | None, topology: Path | None = None
                 at_least: int = 0) -> Population:
     """The population a sandbox with this topology serves: its providers, seed and size, so a
     BSN seen in the running sandbox is found here too."""
-    from sandbox.topology import load_topology
+    from simulators.medmij.topology import load_topology
 
     topo = load_topology(topology)
     providers = tuple(ProviderRef(p.name, p.kind, p.display) for p in topo.providers)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
-from sandbox.topology import HOSTNAME, ZORGAANBIEDERNAAM
 from simulators.common import pseudonym
 from simulators.common.app import node_app, require_admin
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import PATHS
 from simulators.common.people import population_for
+from simulators.medmij.topology import HOSTNAME, ZORGAANBIEDERNAAM
 from simulators.registry.lists import ProviderEntry
 from simulators.registry.state import ChangeRefused, RegistryState
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from simulators.common.config import SandboxConfig
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.common.lists import NS
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 ROOTS = {

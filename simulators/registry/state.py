@@ -20,7 +20,7 @@ from pathlib import Path
 
 from simulators.common import clock
 from simulators.common.config import SandboxConfig, write_atomic
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.registry.lists import ListHeader, ProviderEntry, build_list, build_zal_release3
 
 KINDS = ("zal", "ocl", "whitelist", "gnl")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from simulators.common.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 ZORGAANBIEDERNAAM = re.compile(r"^[a-z]+@medmij$")
 HOSTNAME = re.compile(r"^(([a-z0-9])([a-z0-9-])*\.)+([a-z0-9])([a-z0-9-])*([a-z0-9])$")
@@ -103,7 +103,7 @@ class Topology:
 
 
 def default_topology_text() -> str:
-    return resources.files("sandbox").joinpath("default_topology.toml").read_text("utf-8")
+    return resources.files("simulators.medmij").joinpath("default_topology.toml").read_text("utf-8")
 
 
 def load_topology(path: Path | str | None = None) -> Topology:
