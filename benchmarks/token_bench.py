@@ -300,10 +300,10 @@ def free_base_port(count: int = 16) -> int:
 def http(args) -> dict:
     from sandbox.runtime.local import LocalRuntime
     from sandbox.state import running
-    from sandbox.topology import load_topology
     from scenarios.oauth_probe import exchange, get_code
     from scenarios.persons import find_persons
     from simulators.common.http import sync_client
+    from simulators.medmij.topology import load_topology
 
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -346,9 +346,9 @@ def http(args) -> dict:
                 f'REDIRECT = "{REDIRECT}"\nPATH = "/oauth/token"\n' + WRK_SCRIPT)
             windows: list[int] = []
             stop = threading.Event()
+            rows_per_op = 2 if kind == "refresh" else 1
             sampler = threading.Thread(target=sample_tokens,
-                                       args=(db_path, stop, args.window, 2 if kind == "refresh" else 1,
-                                             windows))
+                                       args=(db_path, stop, args.window, rows_per_op, windows))
             sampler.start()
             dva_cpu = cpu_seconds(dva_pid)
             summary, wrk_cpu = run_wrk(token_url, args.seconds, args.threads, args.connections,
@@ -400,7 +400,7 @@ def main() -> None:
     b.add_argument("--connections", type=int, default=16)
     b.add_argument("--ceiling-seconds", type=float, default=10)
     b.add_argument("--window", type=float, default=30, help="seconds per reported window")
-    b.add_argument("--max-rate", type=float, default=3500,
+    b.add_argument("--max-rate", type=float, default=5000,
                    help="secrets inserted per second of run (more than the DVA can take)")
     b.add_argument("--provider", default="umcsandbox@medmij")
     for p in (a, b):
