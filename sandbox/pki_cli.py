@@ -1,0 +1,211 @@
+"""`pgo-sandbox ca` and `pgo-sandbox hosts`: the sandbox PKI and the loopback address plan for
+developers who bring their own DVP or DVA (issue 13).
+
+Both read the topology (and so the seed) of the sandbox running under the state directory, or
+the packaged default topology (or ``--topology FILE``) when none runs. Certificates live in the
+state directory's ``pki/`` folder, so `ca revoke` finds what `ca issue` made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography.hazmat.primitives import serialization
+from rich.console import Console
+
+from sandbox import addressing
+from sandbox.pki import Pki, PkiError, valid_hostname
+from sandbox.state import NotRunning, default_state_dir, running
+from simulators.medmij.topology import Topology, TopologyError, load_topology
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+StateDir = Annotated[Path | None, typer.Option(
+    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
+    "~/.pgo-sandbox).", show_default=False)]
+TopologyOpt = Annotated[Path | None, typer.Option(
+    "--topology", help="Topology TOML to use when no sandbox runs (default: the packaged one).",
+    exists=True, dir_okay=False, show_default=False)]
+Out = Annotated[Path, typer.Option("--out", help="Folder to write into (created if missing).",
+                                   file_okay=False)]
+
+
+def sandbox_topology(state_dir: Path | None, topology: Path | None = None
+                     ) -> tuple[Path, Topology]:
+    """The state directory and the topology of the sandbox running there, else the given or
+    packaged topology."""
+    state = (state_dir or default_state_dir()).resolve()
+    try:
+        return state, running(state).topology
+    except NotRunning:
+        pass
+    try:
+        return state, load_topology(topology)
+    except TopologyError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+
+
+def open_pki(state: Path, topology: Topology) -> Pki:
+    return Pki(topology.seed, state / "pki")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]{message}[/]", highlight=False)
+    return typer.Exit(1)
+
+
+def _known(topology: Topology, pki: Pki) -> str:
+    names = [n.hostname for n in topology.nodes]
+    names += [h for h in pki.issued_hostnames() if h not in names]
+    return ", ".join(names)
+
+
+def _resolve(topology: Topology, name: str) -> str | None:
+    """A topology node's hostname for its hostname or id, else None."""
+    try:
+        return topology.node(name.lower()).hostname
+    except KeyError:
+        return None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `ca` command group and the `hosts` command to the pgo-sandbox CLI."""
+    ca_app = typer.Typer(
+        help="The sandbox PKI (root and issuing CA shaped like PKIoverheid Private Services): "
+        "export the CA bundle, issue and revoke certificates.\n\n"
+        "Example: pgo-sandbox ca export --out ./sandbox-ca",
+        no_args_is_help=True)
+    app.add_typer(ca_app, name="ca")
+
+    @ca_app.command("export")
+    def export(out: Out, state_dir: StateDir = None, topology: TopologyOpt = None) -> None:
+        """Write the CA bundle (root + issuing CA) and the CRL for your DVP or DVA to trust.
+
+        Example: pgo-sandbox ca export --out ./sandbox-ca
+        """
+        state, topo = sandbox_topology(state_dir, topology)
+        pki = open_pki(state, topo)
+        for path in pki.export(out):
+            console.print(f"wrote {path}", highlight=False)
+        der = pki.root.certificate.public_bytes(serialization.Encoding.DER)
+        console.print(f"root {pki.root.certificate.subject.rfc4514_string()}\n"
+                      f"  SHA-256 fingerprint {hashlib.sha256(der).hexdigest()}", highlight=False)
+        console.print("Trust ca-bundle.pem in your implementation's TLS settings only, not in "
+                      "the system store: the sandbox CA keys follow from the public seed.")
+
+    @ca_app.command("issue")
+    def issue(
+        hostname: Annotated[str, typer.Argument(
+            help="MedMij hostname (under .test), or a node id of the topology.")],
+        out: Out,
+        organisation: Annotated[str | None, typer.Option(
+            "--organisation", help="O= in the subject (default: the node's name, or the "
+            "hostname's first label).", show_default=False)] = None,
+        expired: Annotated[bool, typer.Option(
+            "--expired", help="Drill: a certificate that ended on 2024-01-02.")] = False,
+        days: Annotated[int | None, typer.Option(
+            "--days", min=1, help="Valid for N more days (default: to 1 January two years "
+            "after this year's).", show_default=False)] = None,
+        state_dir: StateDir = None, topology: TopologyOpt = None,
+    ) -> None:
+        """Issue a server+client certificate for a node or an outside DVP/DVA.
+
+        Writes HOSTNAME.crt (certificate + issuing CA), HOSTNAME.key (0600), ca-bundle.pem.
+
+        A copy stays in the state directory, so `ca revoke` can find it.
+
+        Example: pgo-sandbox ca issue pgo-mine.sandbox.test --organisation "Mijn PGO" --out ./tls
+        """
+        state, topo = sandbox_topology(state_dir, topology)
+        pki = open_pki(state, topo)
+        node_hostname = _resolve(topo, hostname)
+        if node_hostname is not None:
+            hostname = node_hostname
+            organisation = organisation or topo.node(hostname).name
+        elif valid_hostname(hostname.lower()):
+            hostname = hostname.lower()
+            organisation = organisation or hostname.split(".")[0]
+        else:
+            raise _fail(f"unknown hostname {hostname!r}: not a node of the topology and not a "
+                        f"DNS name under .test; known: {_known(topo, pki)}")
+        try:
+            issued = pki.issue(hostname, organisation, expired=expired, days=days)
+        except PkiError as exc:
+            raise _fail(str(exc)) from exc
+        out.mkdir(parents=True, exist_ok=True)
+        for source in (pki.cert_path(hostname), pki.key_path(hostname), pki.bundle_path):
+            shutil.copy2(source, out / source.name)  # copy2 keeps the key's 0600
+        cert = issued.certificate
+        console.print(
+            f"issued {hostname} (O={organisation}) serial {cert.serial_number:x}\n"
+            f"  valid {cert.not_valid_before_utc:%Y-%m-%d} .. {cert.not_valid_after_utc:%Y-%m-%d}"
+            f"\n  certificate {out / pki.cert_path(hostname).name}"
+            f"\n  key         {out / pki.key_path(hostname).name}"
+            f"\n  CA bundle   {out / pki.bundle_path.name}", highlight=False)
+
+    @ca_app.command("revoke")
+    def revoke(
+        hostname: Annotated[str, typer.Argument(
+            help="Hostname (or node id) whose current certificate goes on the CRL.")],
+        state_dir: StateDir = None, topology: TopologyOpt = None,
+    ) -> None:
+        """Put a hostname's current certificate on the issuing CA's CRL (a revocation drill).
+
+        A later `ca issue` for the same hostname makes a fresh key and serial.
+
+        Example: pgo-sandbox ca revoke pgo-beta.sandbox.test
+        """
+        state, topo = sandbox_topology(state_dir, topology)
+        pki = open_pki(state, topo)
+        name = _resolve(topo, hostname) or hostname.lower()
+        if pki.current(name) is None:
+            if _resolve(topo, name) is None:
+                raise _fail(f"unknown hostname {hostname!r}: no certificate issued for it; "
+                            f"known: {_known(topo, pki)}")
+            pki.issue(name, topo.node(name).name)  # the node's deterministic certificate
+        serial = pki.revoke(name)
+        console.print(f"revoked {name} serial {serial:x}; CRL {pki.crl_path}", highlight=False)
+
+    @app.command("hosts")
+    def hosts(
+        write: Annotated[bool, typer.Option(
+            "--write", help="Install the lines between marker comments (idempotent).")] = False,
+        remove: Annotated[bool, typer.Option(
+            "--remove", help="Remove the marked lines again.")] = False,
+        hosts_file: Annotated[Path, typer.Option(
+            "--hosts-file", help="The hosts file to edit.", dir_okay=False)
+        ] = addressing.HOSTS_FILE,
+        state_dir: StateDir = None, topology: TopologyOpt = None,
+    ) -> None:
+        """Print the /etc/hosts lines of the medmij profile: each node on its own loopback
+        address (127.77.0.N), so browsers reach https://<hostname> on port 443.
+
+        Editing /etc/hosts needs root.
+
+        Example: sudo pgo-sandbox hosts --write
+        """
+        if write and remove:
+            raise _fail("choose --write or --remove, not both")
+        _, topo = sandbox_topology(state_dir, topology)
+        plan = addressing.topology_plan(topo)
+        try:
+            if remove:
+                changed = addressing.remove(hosts_file)
+                what = "removed the sandbox lines from" if changed else "no sandbox lines in"
+                console.print(f"{what} {hosts_file}", highlight=False)
+                return
+            if write:
+                changed = addressing.install(plan, hosts_file)
+                console.print(f"{'updated' if changed else 'already up to date:'} {hosts_file}",
+                              highlight=False)
+                return
+        except addressing.HostsFileError as exc:
+            raise _fail(str(exc)) from exc
+        for line in addressing.hosts_lines(plan):
+            typer.echo(line)
