@@ -18,6 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from sandbox.runtime.local import LocalRuntime
+from simulators.common.clock import ManualClock
 from simulators.common.config import SandboxConfig
 from simulators.common.security import admin_headers, ensure_admin_token
 from simulators.inspection.app import SESSION_SECONDS, create_app
@@ -49,22 +50,14 @@ class FakeBackChannel:
         return httpx.Response(404)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def world(tmp_path: Path):
     topology = load_topology()
     config = SandboxConfig(topology, "loopback", LocalRuntime(Path(".")).addresses(topology, 18400),
                            tmp_path)
     ensure_admin_token(tmp_path)
-    fake, clock = FakeBackChannel(), Clock()
-    app = create_app(config, "mgo", client=httpx.AsyncClient(transport=httpx.MockTransport(fake)),
+    fake, clock = FakeBackChannel(), ManualClock(1000.0)
+    app = create_app(config, "mgo", http=httpx.AsyncClient(transport=httpx.MockTransport(fake)),
                      clock=clock)
     return app, fake, clock, admin_headers(tmp_path)
 
@@ -146,7 +139,7 @@ def test_session_expires_with_what_it_held(world) -> None:
     person = browser(app)
     relay = relay_state_of(person.get("/start"))
     assert person.get(f"/digid/acs?SAMLart=art-victim&RelayState={relay}").status_code == 303
-    clock.now += SESSION_SECONDS + 1
+    clock.advance(SESSION_SECONDS + 1)
     assert person.get("/next").status_code == 403
     assert held(app, admin)["sessions"] == 0
 

@@ -87,7 +87,7 @@ def test_anonymous_admin_call_is_refused_and_changes_nothing(registry, method, p
     before = client.get("/admin/state", headers=headers).json()
     for bad in ({}, {"Authorization": "Bearer wrong"}):
         r = client.request(method, path, json=body, headers=bad)
-        assert r.status_code == 401 and "admin token" in r.json()["detail"]
+        assert r.status_code == 401 and "admin token" in r.json()["error_description"]
         assert "Bearer" in r.headers["www-authenticate"]
     assert client.get("/admin/state", headers=headers).json() == before
 
@@ -105,7 +105,7 @@ def test_unknown_dva_is_a_400_and_the_lists_stay_served(registry):
     before = volgnummer(client, ZAL, "zal")
     r = client.post("/admin/providers", headers=headers,
                     json={**NEW_PROVIDER, "dva": "dva-nowhere.sandbox.test"})
-    assert r.status_code == 400 and "unknown DVA" in r.json()["detail"]
+    assert r.status_code == 400 and "unknown DVA" in r.json()["error_description"]
     assert_lists_still_served(client)
     assert volgnummer(client, ZAL, "zal") == before
     # a later good change publishes
@@ -121,7 +121,7 @@ def test_unknown_dva_is_refused_in_the_medmij_profile_too(tmp_path):
     client, headers = make_registry(tmp_path, "medmij")
     r = client.post("/admin/providers", headers=headers,
                     json={**NEW_PROVIDER, "dva": "dva-nowhere.sandbox.test"})
-    assert r.status_code == 400 and "unknown DVA" in r.json()["detail"]
+    assert r.status_code == 400 and "unknown DVA" in r.json()["error_description"]
     assert b"dva-nowhere" not in client.get(ZAL).content
 
 
@@ -129,7 +129,7 @@ def test_unknown_gegevensdienst_is_a_400(registry):
     client, headers = registry
     r = client.post("/admin/providers", headers=headers,
                     json={**NEW_PROVIDER, "gegevensdiensten": ["48", "999"]})
-    assert r.status_code == 400 and "unknown gegevensdiensten" in r.json()["detail"]
+    assert r.status_code == 400 and "unknown gegevensdiensten" in r.json()["error_description"]
     assert b"nieuwezorg" not in client.get(ZAL).content
     assert_lists_still_served(client)
 
@@ -138,7 +138,7 @@ def test_gegevensdienst_listed_twice_is_a_400(registry):
     client, headers = registry
     r = client.post("/admin/providers", headers=headers,
                     json={**NEW_PROVIDER, "gegevensdiensten": ["48", "48"]})
-    assert r.status_code == 400 and "twice" in r.json()["detail"]
+    assert r.status_code == 400 and "twice" in r.json()["error_description"]
     assert b"nieuwezorg" not in client.get(ZAL).content
 
 
@@ -150,7 +150,7 @@ def test_provider_already_listed_with_other_data_is_a_409(registry):
     before = volgnummer(client, ZAL, "zal")
     other = client.post("/admin/providers", headers=headers,
                         json={**NEW_PROVIDER, "gegevensdiensten": ["48", "49"]})
-    assert other.status_code == 409 and "already on the ZAL" in other.json()["detail"]
+    assert other.status_code == 409 and "already on the ZAL" in other.json()["error_description"]
     assert volgnummer(client, ZAL, "zal") == before
 
 
@@ -159,7 +159,7 @@ def test_client_already_listed_under_another_name_is_a_409(registry):
     before = volgnummer(client, OCL, "ocl")
     r = client.post("/admin/clients", headers=headers,
                     json={"hostname": "pgo-alpha.sandbox.test", "name": "Someone Else"})
-    assert r.status_code == 409 and "already on the OCL" in r.json()["detail"]
+    assert r.status_code == 409 and "already on the OCL" in r.json()["error_description"]
     _, ocl = parse_list("ocl", client.get(OCL).content)
     assert ocl["pgo-alpha.sandbox.test"] == "Alpha Gezond PGO"
     assert volgnummer(client, OCL, "ocl") == before
@@ -206,7 +206,7 @@ def test_a_change_the_lists_cannot_build_leaves_the_old_state(registry, monkeypa
     before = volgnummer(client, OCL, "ocl")
     r = client.post("/admin/clients", headers=headers,
                     json={"hostname": "pgo-broken.sandbox.test", "name": "Broken PGO"})
-    assert r.status_code == 422 and "cannot be published" in r.json()["detail"]
+    assert r.status_code == 422 and "cannot be published" in r.json()["error_description"]
     state = client.get("/admin/state", headers=headers).json()
     assert "pgo-broken.sandbox.test" not in state["clients"]
     assert "pgo-broken.sandbox.test" not in state["whitelist"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import httpx
 from lxml import etree
 
+from simulators.medmij import LIST_PATHS
+
 log = logging.getLogger(__name__)
 
 NS = {
@@ -20,12 +22,7 @@ NS = {
     "whitelist": "xmlns://afsprakenstelsel.medmij.nl/whitelist/release2/",
     "gnl": "xmlns://afsprakenstelsel.medmij.nl/gegevensdienstnamenlijst/release1/",
 }
-PATHS = {
-    "zal": "/MedMij_Zorgaanbiederslijst.xml",
-    "ocl": "/MedMij_OAuthclientlist.xml",
-    "whitelist": "/MedMij_Whitelist.xml",
-    "gnl": "/MedMij_Gegevensdienstnamenlijst.xml",
-}
+PATHS = LIST_PATHS  # the older name, still imported by the CLI, load tests and tests
 
 
 class ListError(ValueError):
@@ -125,7 +122,7 @@ class ListCache:
 
     async def refresh(self) -> bool:
         changed = False
-        for kind, path in PATHS.items():
+        for kind, path in LIST_PATHS.items():
             response = await self.client.get(f"{self.registry_base}{path}", params={"api": "1"})
             response.raise_for_status()
             volgnummer, content = parse_list(kind, response.content)

@@ -9,9 +9,9 @@ from lxml import etree
 
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import NS
+from simulators.medmij import XSI, provider_slug
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 ROOTS = {
     "zal": ("Zorgaanbiederslijst", "MedMij_Zorgaanbiederslijst.xsd"),
     "ocl": ("OAuthclientlist", "MedMij_OAuthclientlist.xsd"),
@@ -54,12 +54,71 @@ def _root(kind: str, header: ListHeader | None) -> etree._Element:
 def dva_endpoints(config: SandboxConfig, provider: ProviderEntry, service: str) -> dict:
     """Where a provider's DVA serves one gegevensdienst (the paths our DVA app mounts)."""
     base = config.public_base(provider.dva)
-    slug = provider.name.removesuffix("@medmij")
+    slug = provider_slug(provider.name)
     return {
         "authorize": f"{base}/oauth/authorize",
         "token": f"{base}/oauth/token",
         "resource": f"{base}/fhir/{slug}/{service}",
     }
+
+
+def _gegevensdienst(parent: etree._Element, config: SandboxConfig, provider: ProviderEntry,
+                    service: str) -> None:
+    """One ``Gegevensdienst`` of a ZAL entry (release2 and release3 alike): its endpoints
+    and the Systeemrol with the resource endpoint."""
+    ends = dva_endpoints(config, provider, service)
+    gd = _sub(parent, "Gegevensdienst")
+    _sub(gd, "GegevensdienstId", service)
+    _sub(_sub(gd, "AuthorizationEndpoint"), "AuthorizationEndpointuri", ends["authorize"])
+    _sub(_sub(gd, "TokenEndpoint"), "TokenEndpointuri", ends["token"])
+    role = _sub(_sub(gd, "Systeemrollen"), "Systeemrol")
+    _sub(role, "Systeemrolcode", GEGEVENSDIENSTEN[service].systeemrolcode)
+    _sub(_sub(role, "ResourceEndpoint"), "ResourceEndpointuri", ends["resource"])
+
+
+@dataclass(frozen=True)
+class ListContent:
+    """What the lists are built from: the admitted providers and clients, and the Whitelist."""
+
+    config: SandboxConfig
+    providers: list[ProviderEntry]
+    clients: dict[str, str]
+    nodes: list[str]
+
+
+def _zal(root: etree._Element, content: ListContent) -> None:
+    parent = _sub(root, "Zorgaanbieders")
+    for provider in sorted(content.providers, key=lambda p: p.name):
+        za = _sub(parent, "Zorgaanbieder")
+        _sub(za, "Zorgaanbiedernaam", provider.name)
+        services = _sub(za, "Gegevensdiensten")
+        for service in provider.gegevensdiensten:
+            _gegevensdienst(services, content.config, provider, service)
+
+
+def _ocl(root: etree._Element, content: ListContent) -> None:
+    parent = _sub(root, "OAuthclients")
+    for hostname, name in sorted(content.clients.items()):
+        client = _sub(parent, "OAuthclient")
+        _sub(client, "Hostname", hostname)
+        _sub(client, "OAuthclientOrganisatienaam", name)
+
+
+def _whitelist(root: etree._Element, content: ListContent) -> None:
+    parent = _sub(root, "MedMijNodes")
+    for hostname in sorted(set(content.nodes)):
+        _sub(_sub(parent, "MedMijNode"), "Hostname", hostname)
+
+
+def _gnl(root: etree._Element, content: ListContent) -> None:
+    parent = _sub(root, "Gegevensdiensten")
+    for service in GEGEVENSDIENSTEN.values():
+        gd = _sub(parent, "Gegevensdienst")
+        _sub(gd, "GegevensdienstId", service.id)
+        _sub(gd, "Weergavenaam", service.weergavenaam)
+
+
+BUILDERS = {"zal": _zal, "ocl": _ocl, "whitelist": _whitelist, "gnl": _gnl}
 
 
 def build_list(
@@ -72,38 +131,7 @@ def build_list(
 ) -> bytes:
     """One list as XML bytes. Without a header it is the list's content only (for change checks)."""
     root = _root(kind, header)
-    if kind == "zal":
-        parent = _sub(root, "Zorgaanbieders")
-        for provider in sorted(providers, key=lambda p: p.name):
-            za = _sub(parent, "Zorgaanbieder")
-            _sub(za, "Zorgaanbiedernaam", provider.name)
-            services = _sub(za, "Gegevensdiensten")
-            for service in provider.gegevensdiensten:
-                ends = dva_endpoints(config, provider, service)
-                gd = _sub(services, "Gegevensdienst")
-                _sub(gd, "GegevensdienstId", service)
-                authorize = _sub(gd, "AuthorizationEndpoint")
-                _sub(authorize, "AuthorizationEndpointuri", ends["authorize"])
-                _sub(_sub(gd, "TokenEndpoint"), "TokenEndpointuri", ends["token"])
-                role = _sub(_sub(gd, "Systeemrollen"), "Systeemrol")
-                _sub(role, "Systeemrolcode", GEGEVENSDIENSTEN[service].systeemrolcode)
-                _sub(_sub(role, "ResourceEndpoint"), "ResourceEndpointuri", ends["resource"])
-    elif kind == "ocl":
-        parent = _sub(root, "OAuthclients")
-        for hostname, name in sorted(clients.items()):
-            client = _sub(parent, "OAuthclient")
-            _sub(client, "Hostname", hostname)
-            _sub(client, "OAuthclientOrganisatienaam", name)
-    elif kind == "whitelist":
-        parent = _sub(root, "MedMijNodes")
-        for hostname in sorted(set(nodes)):
-            _sub(_sub(parent, "MedMijNode"), "Hostname", hostname)
-    elif kind == "gnl":
-        parent = _sub(root, "Gegevensdiensten")
-        for service in GEGEVENSDIENSTEN.values():
-            gd = _sub(parent, "Gegevensdienst")
-            _sub(gd, "GegevensdienstId", service.id)
-            _sub(gd, "Weergavenaam", service.weergavenaam)
+    BUILDERS[kind](root, ListContent(config, providers, clients, nodes))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -131,12 +159,5 @@ def build_zal_release3(config: SandboxConfig, providers: list[ProviderEntry],
         _sub(version, "InterfaceversieId", INTERFACEVERSIE)
         services = _sub(version, "Gegevensdiensten")
         for service in provider.gegevensdiensten:
-            ends = dva_endpoints(config, provider, service)
-            gd = _sub(services, "Gegevensdienst")
-            _sub(gd, "GegevensdienstId", service)
-            _sub(_sub(gd, "AuthorizationEndpoint"), "AuthorizationEndpointuri", ends["authorize"])
-            _sub(_sub(gd, "TokenEndpoint"), "TokenEndpointuri", ends["token"])
-            role = _sub(_sub(gd, "Systeemrollen"), "Systeemrol")
-            _sub(role, "Systeemrolcode", GEGEVENSDIENSTEN[service].systeemrolcode)
-            _sub(_sub(role, "ResourceEndpoint"), "ResourceEndpointuri", ends["resource"])
+            _gegevensdienst(services, config, provider, service)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -8,6 +8,9 @@ list is built from a copy of the state, the copy is persisted, and only then doe
 the published state. A change the lists cannot carry is refused (``ChangeRefused``, a 4xx at
 the admin API) and the lists stay as they were: one bad request must never stop the ZAL from
 being served or the nodes from receiving later changes.
+
+A service: no FastAPI here. Tijdstempels come from the injected ``Clock`` (default: the
+sandbox clock of ``config.state_dir``, so ``pgo-sandbox clock advance`` dates new lists).
 """
 
 from __future__ import annotations
@@ -15,31 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
-from simulators.common import clock
+from simulators.common.clock import Clock, SandboxClock
 from simulators.common.config import SandboxConfig, write_atomic
+from simulators.medmij import LIST_PATHS, utc_timestamp
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.registry.errors import ChangeRefused
 from simulators.registry.lists import ListHeader, ProviderEntry, build_list, build_zal_release3
 
-KINDS = ("zal", "ocl", "whitelist", "gnl")
-
-
-def timestamp() -> str:
-    return datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec="seconds")
-
-
-class ChangeRefused(ValueError):
-    """MedMij Beheer asked for a change the lists cannot carry; nothing was changed.
-
-    ``status`` is the HTTP answer: 400 invalid, 404 nothing to remove, 409 conflicts with what
-    is listed, 422 valid on its face but the lists cannot be built with it."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+KINDS = tuple(LIST_PATHS)  # zal, ocl, whitelist, gnl
 
 
 def whitelist_nodes(providers: dict[str, ProviderEntry], clients: dict[str, str]) -> list[str]:
@@ -48,9 +36,13 @@ def whitelist_nodes(providers: dict[str, ProviderEntry], clients: dict[str, str]
 
 
 class RegistryState:
-    def __init__(self, config: SandboxConfig, path: Path | None) -> None:
+    """The admitted providers and clients, the published lists and their headers."""
+
+    def __init__(self, config: SandboxConfig, path: Path | None, *,
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.path = path
+        self.clock = clock if clock is not None else SandboxClock(config.state_dir)
         self.providers: dict[str, ProviderEntry] = {}
         self.clients: dict[str, str] = {}
         self.headers: dict[str, dict] = {}
@@ -130,7 +122,8 @@ class RegistryState:
             current = headers.get(kind)
             if current is None or current["digest"] != digest:
                 number = current["volgnummer"] + 1 if current else 1
-                headers[kind] = {"volgnummer": number, "tijdstempel": timestamp(),
+                headers[kind] = {"volgnummer": number,
+                                 "tijdstempel": utc_timestamp(self.clock.now()),
                                  "digest": digest}
                 changed.append(kind)
         return headers, changed
@@ -182,7 +175,7 @@ class RegistryState:
 
     def remove_provider(self, name: str) -> list[str]:
         if name not in self.providers:
-            raise KeyError(name)
+            raise ChangeRefused(404, f"no provider {name} on the ZAL")
         providers = {k: v for k, v in self.providers.items() if k != name}
         return self._commit(providers, dict(self.clients))
 
@@ -199,6 +192,6 @@ class RegistryState:
 
     def remove_client(self, hostname: str) -> list[str]:
         if hostname not in self.clients:
-            raise KeyError(hostname)
+            raise ChangeRefused(404, f"no client {hostname} on the OCL")
         clients = {k: v for k, v in self.clients.items() if k != hostname}
         return self._commit(dict(self.providers), clients)

@@ -1,0 +1,94 @@
+"""DigiD's errors, mapped once (``install``, called by ``create_app``).
+
+::
+
+    DigiDError(status, message)
+    ├── RelyingPartyRefused   400  unknown relying party, or return_to off its host
+    ├── FormRefused           403  a form post from another origin, a stale CSRF token,
+    │                              "Doorgaan als ..." without a live DigiD session
+    └── ArtifactRefused       400  back channel: unknown, used, expired or another
+                                   relying party's artifact
+
+Two shapes, by who asks: the back channel and the automation API (``/artifact``,
+``/api/...``) answer JSON ``{"error", "error_description"}``; every other path is a page a
+person sees, so it answers a Dutch HTML page with the way back (never a redirect: the
+return address is what could not be trusted). Starlette's HTTP errors and FastAPI's
+validation errors take the same two shapes.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from simulators.common.html import escape, page
+from simulators.medmij import OAuthError
+
+API_PREFIXES = ("/artifact", "/api/")
+BANNER = "DigiD simulator"
+
+
+class DigiDError(Exception):
+    """A request DigiD refuses: ``status``, the Dutch ``message`` for a person, and the
+    ``error`` code for an API client."""
+
+    error = OAuthError.INVALID_REQUEST
+    title = "DigiD: niet toegestaan"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class RelyingPartyRefused(DigiDError):
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+class FormRefused(DigiDError):
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message)
+
+
+class ArtifactRefused(DigiDError):
+    error = OAuthError.INVALID_GRANT
+
+    def __init__(self) -> None:
+        super().__init__(400, "unknown, used or expired artifact")
+
+
+def refused_page(message: str, status: int, title: str = DigiDError.title) -> HTMLResponse:
+    """The person's page: what went wrong, in Dutch, and the way back."""
+    body = (f"<p class='error' role='alert'>{escape(message)}</p>"
+            "<p>Ga terug naar de website waar u wilde inloggen en probeer het opnieuw.</p>")
+    return HTMLResponse(page(title, body, BANNER), status_code=status)
+
+
+def answer(request: Request, status: int, message: str,
+           error: str = OAuthError.INVALID_REQUEST) -> Response:
+    if request.url.path.startswith(API_PREFIXES):
+        return JSONResponse({"error": str(error), "error_description": message},
+                            status_code=status)
+    return refused_page(message, status)
+
+
+async def _digid_error(request: Request, exc: DigiDError) -> Response:
+    return answer(request, exc.status, exc.message, exc.error)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    return answer(request, exc.status_code, str(exc.detail))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+    return answer(request, 400, f"Ontbrekende of ongeldige gegevens: {fields}.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DigiDError, _digid_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,137 @@
+"""DigiD's rules and memory, without HTTP: which relying parties may ask, the single-use
+artifacts in flight, the DigiD sessions behind single sign-on, and the pre-login CSRF key.
+
+Time is the injected ``Clock`` (the sandbox clock in a running sandbox), so
+``pgo-sandbox clock advance`` ends DigiD sessions and artifacts as it ends consents.
+Everything is in memory: a restarted DigiD has forgotten every session, as it should.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from simulators.common import pseudonym
+from simulators.common.clock import Clock
+from simulators.common.config import SandboxConfig
+from simulators.common.security import new_token
+from simulators.digid.errors import ArtifactRefused, RelyingPartyRefused
+from simulators.medmij import is_valid_bsn
+from simulators.population import Population
+
+ARTIFACT_SECONDS = 60
+SESSION_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class Artifact:
+    bsn: str
+    rp: str  # the relying party it was issued to: only that one may resolve it
+    expires: float
+
+
+@dataclass(frozen=True)
+class DigiDSession:
+    bsn: str
+    expires: float
+    csrf_token: str  # the "Doorgaan als ..." form's token
+
+
+class DigiD:
+    """The DigiD simulator's state and rules for one node."""
+
+    def __init__(self, config: SandboxConfig, node_id: str, population: Population,
+                 clock: Clock) -> None:
+        topology = config.topology
+        self.config = config
+        self.population = population
+        self.clock = clock
+        self.hostname = topology.node(node_id).hostname
+        self.relying_parties = {n.hostname for n in (*topology.dvas, topology.inspection)}
+        self.inspection = topology.inspection.hostname
+        self.registry = topology.registry.hostname
+        self._csrf_key = secrets.token_bytes(32)  # pre-login tokens: HMAC of the cookie
+        self.artifacts: dict[str, Artifact] = {}
+        self.sessions: dict[str, DigiDSession] = {}  # session cookie -> session
+
+    # relying parties ---------------------------------------------------------------------
+
+    def check_return(self, rp: str, return_to: str) -> None:
+        """Only a relying party of the topology, and only back to its own host."""
+        if rp not in self.relying_parties:
+            raise RelyingPartyRefused(f"Onbekende website {rp!r}: daar kan DigiD niet "
+                                      "naar terugsturen.")
+        if not self.config.is_on_host(return_to, rp):
+            raise RelyingPartyRefused("Het terugkeeradres hoort niet bij de website waar u "
+                                      "wilde inloggen.")
+
+    # persons -----------------------------------------------------------------------------
+
+    def is_test_person(self, bsn: str) -> bool:
+        return is_valid_bsn(bsn) and self.population.index_of(bsn) is not None
+
+    def person_name(self, bsn: str) -> str:
+        index = self.population.index_of(bsn)
+        if index is None:
+            return "onbekende testpersoon"
+        p = self.population.patient(index)
+        return f"{p.given} {p.family}"
+
+    def test_persons(self, provider: str | None, service: str | None, n: int,
+                     start: int) -> list[dict]:
+        """Up to ``n`` test persons from ``start``; with ``provider``, only those it holds
+        data for (and with ``service``, data of that gegevensdienst)."""
+        found, index = [], start
+        population = self.population
+        while len(found) < n and index < population.size + population.extra_count:
+            if provider:
+                try:
+                    index = population.find(provider, index, service)
+                except (KeyError, ValueError, LookupError):
+                    break
+            p = population.patient(index)
+            found.append({"index": index, "bsn": p.bsn, "name": f"{p.given} {p.family}"})
+            index += 1
+        return found
+
+    # CSRF, sessions and artifacts --------------------------------------------------------
+
+    def login_csrf(self, cookie: str) -> str:
+        """The BSN form's CSRF token: derived from the pre-login cookie with a key only this
+        node knows, so a planted cookie does not give a usable token."""
+        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def open_session(self, bsn: str) -> str:
+        """A DigiD session for single sign-on; returns its cookie value."""
+        cookie = new_token()
+        self.sessions[cookie] = DigiDSession(bsn, self.clock.now() + SESSION_SECONDS,
+                                             new_token())
+        return cookie
+
+    def live_session(self, cookie: str | None) -> DigiDSession | None:
+        cookie = cookie or ""
+        found = self.sessions.get(cookie)
+        if found is None:
+            return None
+        if found.expires <= self.clock.now():  # over: forgotten, so the cookie is dead
+            del self.sessions[cookie]
+            return None
+        return found
+
+    def issue_artifact(self, bsn: str, rp: str) -> str:
+        artifact = secrets.token_urlsafe(24)
+        self.artifacts[artifact] = Artifact(bsn, rp, self.clock.now() + ARTIFACT_SECONDS)
+        return artifact
+
+    def resolve_artifact(self, artifact: str, rp: str) -> dict:
+        """Back-channel resolution: single use, bound to the relying party. A DVA gets the
+        BSN; the inspection function only a pseudonym the localisation service can open."""
+        found = self.artifacts.pop(artifact, None)
+        if found is None or found.rp != rp or found.expires < self.clock.now():
+            raise ArtifactRefused()
+        if rp == self.inspection:
+            return {"localisation_pseudonym": pseudonym.pseudonymise(
+                self.config.secret, self.registry, found.bsn)}
+        return {"bsn": found.bsn}

@@ -1,0 +1,103 @@
+"""The inspection function's errors, mapped once (``install``, called by ``create_app``).
+
+::
+
+    MGOError(status, message)
+    ├── NotThisBrowser       403  a DigiD return this browser did not start (login CSRF)
+    ├── NotLoggedIn          403  /next, /oauth/callback, /overview without a login here
+    ├── LoginNotConfirmed    400  DigiD gave no artifact, or it did not resolve
+    ├── UnknownAnswer        400  an OAuth callback with a state this session did not send
+    └── LocalisationFailed   502  DigiD or the registry did not answer usefully
+
+Two shapes, by who asks: the admin API (``/admin/...``) answers JSON
+``{"error", "error_description"}``; every other path is a page a person sees, so it answers
+a Dutch HTML page with a way back to the start. Starlette's HTTP errors (the admin token's
+401) and FastAPI's validation errors take the same two shapes. A provider that refuses or
+fails is not an error of the function: it is a line of the overview.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from simulators.common.html import escape, page
+from simulators.medmij import OAuthError
+
+API_PREFIXES = ("/admin/",)
+TITLE = "Uw gezondheidsoverzicht"
+START_AGAIN = "Start bij Mijn Gezondheidsoverzicht."
+
+
+class MGOError(Exception):
+    """A request the function refuses: ``status`` and the Dutch ``message`` for the person."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotThisBrowser(MGOError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("Deze DigiD-login is niet in deze browser begonnen. Start opnieuw "
+                         "bij Mijn Gezondheidsoverzicht.")
+
+
+class NotLoggedIn(MGOError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__(f"U bent niet ingelogd. {START_AGAIN}")
+
+
+class LoginNotConfirmed(MGOError):
+    pass
+
+
+class UnknownAnswer(MGOError):
+    def __init__(self) -> None:
+        super().__init__("Onbekend of al gebruikt antwoord van de zorgaanbieder.")
+
+
+class LocalisationFailed(MGOError):
+    status = 502
+
+    def __init__(self) -> None:
+        super().__init__("De zorgaanbieders konden nu niet worden opgezocht. Probeer het later "
+                         "opnieuw.")
+
+
+def answer(request: Request, status: int, message: str) -> Response:
+    if request.url.path.startswith(API_PREFIXES):
+        error = OAuthError.INVALID_TOKEN if status == 401 else OAuthError.INVALID_REQUEST
+        return JSONResponse({"error": str(error), "error_description": message},
+                            status_code=status)
+    node_name = request.app.state.node_name
+    body = (f"<p class='error' role='alert'>{escape(message)}</p>"
+            "<p><a href='/'>Opnieuw beginnen</a></p>")
+    return HTMLResponse(page(TITLE, body, node_name), status_code=status)
+
+
+async def _mgo_error(request: Request, exc: MGOError) -> Response:
+    return answer(request, exc.status, exc.message)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    return answer(request, exc.status_code, str(exc.detail))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+    return answer(request, 400, f"Ontbrekende of ongeldige gegevens: {fields}.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(MGOError, _mgo_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,144 @@
+"""The inspection function's routes as plain handlers (Mijn Gezondheidsoverzicht).
+
+Browser binding (issue 11 item 2): ``/start`` opens a session in this browser (HttpOnly cookie
+``<node id>_session``) and sends DigiD a fresh one-time ``RelayState`` that only the server
+knows, stored with that session. ``/digid/acs`` completes the login only when the browser
+presents that cookie and the ``RelayState`` of its own pending login. A DigiD link carrying
+someone else's ``RelayState`` (login CSRF) therefore binds nothing, in the attacker's session
+nor in the victim's.
+
+The service (``service.InspectionFunction``) and the sessions (``sessions.SessionStore``)
+come from ``app.state`` through the dependencies below; refusals are raised (``errors.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from simulators.common.app import require_admin
+from simulators.common.html import page
+from simulators.common.security import csrf_ok, new_token, set_session_cookie
+from simulators.inspection import service as svc
+from simulators.inspection.errors import (
+    TITLE,
+    LoginNotConfirmed,
+    NotLoggedIn,
+    NotThisBrowser,
+    UnknownAnswer,
+)
+from simulators.inspection.sessions import SESSION_SECONDS, SessionStore, ViewSession
+
+router = APIRouter()
+
+
+def get_function(request: Request) -> svc.InspectionFunction:
+    return request.app.state.inspection
+
+
+def get_sessions(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
+Function = Annotated[svc.InspectionFunction, Depends(get_function)]
+Sessions = Annotated[SessionStore, Depends(get_sessions)]
+
+
+def cookie_name(request: Request) -> str:
+    return f"{request.app.state.node_id}_session"  # one cookie jar for every 127.0.0.1 port
+
+
+def this_browser(request: Request, sessions: SessionStore) -> ViewSession | None:
+    """The session of the browser's own cookie, never one named in the URL."""
+    return sessions.get(request.cookies.get(cookie_name(request)))
+
+
+def logged_in(request: Request, sessions: Sessions) -> ViewSession:
+    """Dependency: this browser's session after its DigiD login."""
+    session = this_browser(request, sessions)
+    if session is None or not session.logged_in:
+        raise NotLoggedIn()
+    return session
+
+
+LoggedIn = Annotated[ViewSession, Depends(logged_in)]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(mgo: Function) -> str:
+    body = ("<p>Bekijk welke zorgaanbieders gegevens over u hebben, zonder een PGO te kiezen."
+            " Er wordt niets opgeslagen.</p><p><a href='/start'>Inloggen met DigiD</a></p>")
+    return page(mgo.name, body, "Publieke inzagefunctie (sandbox)")
+
+
+@router.get("/start")
+async def start(request: Request, mgo: Function, sessions: Sessions) -> RedirectResponse:
+    """A new session in this browser and a DigiD login for it; an earlier session of the
+    same browser is dropped with what it held."""
+    sid, session = sessions.open(request.cookies.get(cookie_name(request)))
+    response = RedirectResponse(mgo.digid_login_url(session.relay_state or ""), status_code=302)
+    set_session_cookie(response, cookie_name(request), sid, max_age=SESSION_SECONDS,
+                       secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/digid/acs")
+async def digid_return(request: Request, mgo: Function, sessions: Sessions,
+                       saml_art: str = Query("", alias="SAMLart"),
+                       relay_state: str = Query("", alias="RelayState")) -> RedirectResponse:
+    """DigiD's return: only for the browser whose own pending login has this RelayState."""
+    session = this_browser(request, sessions)
+    if session is None or not csrf_ok(session.relay_state, relay_state):
+        raise NotThisBrowser()
+    session.relay_state = None  # one time: a replayed return binds nothing
+    if not saml_art:
+        raise LoginNotConfirmed("DigiD gaf geen bevestiging van uw login.")
+    session.queue = await mgo.localise(saml_art, session.correlation_id)
+    session.logged_in = True
+    return RedirectResponse("/next", status_code=303)
+
+
+@router.get("/next")
+async def next_provider(mgo: Function, session: LoggedIn) -> RedirectResponse:
+    authorize = mgo.next_authorization(session, new_token())
+    if authorize is None:
+        return RedirectResponse("/overview", status_code=303)
+    return RedirectResponse(authorize, status_code=302)
+
+
+@router.get("/oauth/callback")
+async def callback(mgo: Function, session: LoggedIn, state: str = "", code: str | None = None,
+                   error: str | None = None,
+                   error_description: str | None = None) -> RedirectResponse:
+    entry = session.pending.pop(state, None)
+    if entry is None:
+        raise UnknownAnswer()
+    if error:
+        result = svc.refused_by_provider(entry, error, error_description)
+    else:
+        result = await mgo.collect(entry, code, session.correlation_id)
+    session.results.append(result)
+    return RedirectResponse("/next", status_code=303)
+
+
+@router.get("/overview", response_model=None)
+async def overview(request: Request, mgo: Function, sessions: Sessions,
+                   session: LoggedIn) -> HTMLResponse | JSONResponse:
+    """The overview, shown once: then the session is forgotten with what it held."""
+    sessions.drop(request.cookies.get(cookie_name(request)) or "")
+    response: HTMLResponse | JSONResponse
+    if "text/html" not in request.headers.get("accept", ""):
+        response = JSONResponse(svc.overview(session))
+    else:
+        response = HTMLResponse(page(TITLE, svc.overview_html(session), mgo.name))
+    response.delete_cookie(cookie_name(request))
+    return response
+
+
+@router.get("/admin/state", dependencies=[Depends(require_admin)])
+async def admin_state(sessions: Sessions) -> dict:
+    """What the function holds right now, in full: for the 'stores nothing' and 'no BSN'
+    checks (admin token required: it is about people)."""
+    return sessions.state()

@@ -1,0 +1,126 @@
+"""What the inspection function does, without HTTP routing: resolve the DigiD artifact to a
+localisation pseudonym, ask the registry which providers to visit, send the person to each
+provider's DVA in turn, collect live, and count what came back.
+
+It needs the person only to find providers: from DigiD's answer it reads the localisation
+pseudonym and nothing else (never a BSN), and keeps nothing of the pseudonym afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from urllib.parse import urlencode
+
+import httpx
+
+from simulators.common.clock import Clock
+from simulators.common.config import SandboxConfig
+from simulators.common.html import escape
+from simulators.common.http import medmij_headers
+from simulators.common.lists import ListCache, ServiceEndpoints
+from simulators.common.medmij_client import CollectError, run_searches, token_request
+from simulators.inspection.errors import LocalisationFailed, LoginNotConfirmed
+from simulators.inspection.sessions import ViewSession
+from simulators.medmij import build_scope
+
+
+class InspectionFunction:
+    """One inspection node's addresses, back channel, lists and clock."""
+
+    def __init__(self, config: SandboxConfig, node_id: str, http: httpx.AsyncClient,
+                 lists: ListCache, clock: Clock) -> None:
+        node = config.topology.node(node_id)
+        self.config = config
+        self.hostname = node.hostname  # also its OAuth client_id and DigiD relying party
+        self.name = node.name
+        self.http = http
+        self.lists = lists
+        self.clock = clock
+        self.digid_base = config.public_base(config.topology.digid.hostname)
+        self.registry_base = config.public_base(config.topology.registry.hostname)
+        self.redirect_uri = config.public_url(node.hostname, "/oauth/callback")
+
+    def digid_login_url(self, relay_state: str) -> str:
+        query = urlencode({"rp": self.hostname, "return_to": self.config.public_url(
+            self.hostname, "/digid/acs"), "RelayState": relay_state})
+        return f"{self.digid_base}/login?{query}"
+
+    async def localise(self, artifact: str, correlation_id: str) -> list[dict]:
+        """The providers to visit for the person DigiD identified by ``artifact``."""
+        try:
+            answer = await self.http.post(f"{self.digid_base}/artifact",
+                                          data={"artifact": artifact, "rp": self.hostname})
+            # the pseudonym only: whatever else DigiD's answer carries is neither read nor kept
+            pseudonym = answer.json().get("localisation_pseudonym") \
+                if answer.status_code == 200 else None
+            if not isinstance(pseudonym, str) or not pseudonym:
+                raise LoginNotConfirmed("Uw DigiD-login kon niet worden bevestigd.")
+            found = await self.http.get(f"{self.registry_base}/localisation",
+                                        params={"pseudonym": pseudonym},
+                                        headers=medmij_headers(correlation_id))
+            found.raise_for_status()
+            return [{"provider": e["provider"], "gegevensdiensten": e["gegevensdiensten"]}
+                    for e in found.json()["providers"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            raise LocalisationFailed() from None
+
+    def _services(self, provider: str) -> dict[str, ServiceEndpoints]:
+        return self.lists.lists.zal.get(provider, {})
+
+    def next_authorization(self, session: ViewSession, state: str) -> str | None:
+        """The authorize URL of the next provider still on the ZAL (remembering ``state``
+        for it), or None when every provider was visited."""
+        while session.queue:
+            entry = session.queue.pop(0)
+            services = self._services(entry["provider"])
+            wanted = [s for s in entry["gegevensdiensten"] if s in services]
+            if not wanted:
+                continue
+            session.pending[state] = {**entry, "gegevensdiensten": wanted}
+            query = urlencode({"response_type": "code", "client_id": self.hostname,
+                               "redirect_uri": self.redirect_uri, "state": state,
+                               "scope": build_scope(entry["provider"])})
+            return f"{services[wanted[0]].authorize}?{query}"
+        return None
+
+    async def collect(self, entry: dict, code: str | None, correlation_id: str) -> dict:
+        """Exchange the code and run every search of the provider's gegevensdiensten; the
+        result counts resources per type (the resources themselves are not kept)."""
+        result = {"provider": entry["provider"], "gegevensdiensten": entry["gegevensdiensten"]}
+        services = self._services(entry["provider"])
+        try:
+            first = services[entry["gegevensdiensten"][0]]
+            token = await token_request(self.http, first, {
+                "grant_type": "authorization_code", "code": code,
+                "client_id": self.hostname, "redirect_uri": self.redirect_uri},
+                correlation_id)
+            counts: Counter = Counter()
+            for service in entry["gegevensdiensten"]:
+                for r in await run_searches(self.http, services[service], service,
+                                            token["access_token"], correlation_id,
+                                            clock=self.clock):
+                    counts.update(x["resourceType"] for x in r.resources)
+        except (CollectError, KeyError) as exc:
+            return result | {"status": "failed", "error": str(exc)}
+        return result | {"status": "collected", "resources": sum(counts.values()),
+                         "by_type": dict(sorted(counts.items()))}
+
+
+def refused_by_provider(entry: dict, error: str, description: str | None) -> dict:
+    """The overview line of a provider whose DVA answered the authorize with an error."""
+    return {"provider": entry["provider"], "gegevensdiensten": entry["gegevensdiensten"],
+            "status": "refused", "error": error, "error_description": description}
+
+
+def overview(session: ViewSession) -> dict:
+    return {"providers": session.results,
+            "total": sum(r.get("resources", 0) for r in session.results),
+            "correlation_id": session.correlation_id}
+
+
+def overview_html(session: ViewSession) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(r['provider'])}</td><td>{escape(r['status'])}</td>"
+        f"<td>{r.get('resources', 0)}</td></tr>" for r in session.results)
+    return (f"<table><tr><th>Zorgaanbieder</th><th>Status</th><th>Gegevens</th></tr>"
+            f"{rows}</table><p class='note'>Deze gegevens worden niet bewaard.</p>")

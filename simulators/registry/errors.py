@@ -1,0 +1,88 @@
+"""The registry's errors, mapped once (``install``, called by ``create_app``) to the shape of
+its JSON APIs: ``{"error", "error_description"}`` with a 4xx status, never ``{"detail"}``.
+
+::
+
+    RegistryError(status, description)          -> {"error": CODES[status], ...}
+    ├── ChangeRefused      MedMij Beheer asked for a change the lists cannot carry:
+    │                      400 invalid, 404 nothing to remove, 409 conflicts with the
+    │                      listed entry, 422 the lists cannot be built with it
+    ├── UnsupportedApi     ?api= names a version this list is not published in (400)
+    └── NotAPseudonym      /localisation got something no localisation key opens (400)
+
+Starlette's own HTTP errors (401 from ``require_admin``, an unknown path, a wrong method) and
+FastAPI's validation errors get the same shape, so an admin client reads one error model.
+The exceptions are plain Python: the services (``state``, ``localisation``) raise them
+without knowing about HTTP.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from simulators.medmij import OAuthError
+
+# The admin API's error words per status: OAuth's where they fit (a bad request, a bad bearer
+# token), plain HTTP names for the rest.
+CODES: dict[int, str] = {
+    400: OAuthError.INVALID_REQUEST,
+    401: OAuthError.INVALID_TOKEN,
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "unprocessable",
+}
+
+
+class RegistryError(Exception):
+    """A request the registry refuses: ``status`` (4xx) and the reason in words."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+class ChangeRefused(RegistryError):
+    """MedMij Beheer asked for a change the lists cannot carry; nothing was changed."""
+
+
+class UnsupportedApi(RegistryError):
+    def __init__(self, api: str, supported: str) -> None:
+        super().__init__(400, f"unsupported api version {api!r}; supported: {supported}")
+
+
+class NotAPseudonym(RegistryError):
+    def __init__(self) -> None:
+        super().__init__(400, "not a localisation pseudonym")
+
+
+def error_response(status: int, description: str, headers: dict | None = None) -> JSONResponse:
+    fallback = OAuthError.INVALID_REQUEST if status < 500 else OAuthError.SERVER_ERROR
+    code = CODES.get(status, fallback)
+    return JSONResponse({"error": str(code), "error_description": description},
+                        status_code=status, headers=headers)
+
+
+async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
+    return error_response(exc.status, exc.description)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+    return error_response(400, f"missing or invalid: {fields}")
+
+
+def install(app: FastAPI) -> None:
+    """Map every error of the registry app to the one JSON shape."""
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,59 @@
+"""The registry's public routes: the MedMij lists at their official paths, and localisation.
+
+Plain handlers; the registry state and the population come from ``app.state`` through the
+dependencies below (``create_app`` puts them there).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from simulators.medmij import LIST_PATHS
+from simulators.population import Population
+from simulators.registry.errors import UnsupportedApi
+from simulators.registry.localisation import localise
+from simulators.registry.state import RegistryState
+
+XML = "application/xml; charset=utf-8"
+KIND_OF_PATH = {path: kind for kind, path in LIST_PATHS.items()}
+RELEASE3_ZAL_API = "2"  # ?api=2: the ZAL in its release3 shape
+SUPPORTED_API = {"1"}  # ?api=1: the release2 lists (GNL release1)
+
+router = APIRouter()
+
+
+def get_state(request: Request) -> RegistryState:
+    return request.app.state.registry
+
+
+def get_population(request: Request) -> Population:
+    return request.app.state.population
+
+
+State = Annotated[RegistryState, Depends(get_state)]
+People = Annotated[Population, Depends(get_population)]
+
+
+async def serve_list(request: Request, state: State, api: str = Query("1")) -> Response:
+    """api=1: the release2 lists (GNL release1); api=2: the release3 ZAL."""
+    kind = KIND_OF_PATH[request.url.path]
+    if api == RELEASE3_ZAL_API and kind == "zal":
+        return Response(state.render_release3(), media_type=XML)
+    if api not in SUPPORTED_API:
+        raise UnsupportedApi(api, "1, 2" if kind == "zal" else "1")
+    return Response(state.render(kind), media_type=XML)
+
+
+for _kind, _path in LIST_PATHS.items():
+    router.add_api_route(_path, serve_list, methods=["GET"], name=f"list_{_kind}")
+
+
+@router.get("/localisation")
+async def localisation(request: Request, state: State, population: People,
+                       pseudonym: str = Query(min_length=8)) -> dict:
+    """Which listed providers hold data on the person behind a localisation pseudonym."""
+    config = request.app.state.config
+    return {"providers": localise(config.secret, config.topology.registry.hostname, population,
+                                  state.providers, pseudonym)}
