@@ -15,12 +15,13 @@ import pytest
 
 from sandbox.runtime.local import LocalRuntime
 from scenarios.useragent import forms
+from simulators.common import medmij_client as collect_module
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import ServiceEndpoints
 from simulators.common.security import ensure_admin_token
 from simulators.dvp import accounts as accounts_module
-from simulators.dvp import collect as collect_module
 from simulators.dvp.app import create_app
+from simulators.dvp.deps import current_person
 from simulators.medmij.topology import load_topology
 
 NODE = "pgo-alpha"
@@ -115,7 +116,7 @@ def test_every_person_route_carries_the_person_guard(pgo):
         if "{person_id}" not in path:
             continue
         calls = [d.call for d in route.dependant.dependencies]
-        assert pgo.dvp.accounts.person in calls, f"{route.methods} {path} has no guard"
+        assert current_person in calls, f"{route.methods} {path} has no guard"
         guarded.append(path)
     assert len(guarded) >= 14
 

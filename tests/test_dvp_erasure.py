@@ -18,8 +18,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from simulators.common.clock import ManualClock
 from simulators.common.storage import open_db
-from simulators.dvp import consent, curator, portability, share
+from simulators.dvp import curator, curator_router, errors, grants, portability, share
 from simulators.dvp.collect import SearchResult
 from simulators.dvp.curator import Curator
 from simulators.dvp.store import DvpStore
@@ -72,7 +73,7 @@ class Vendor:
              "2026-11-01T10:00:00+00:00", "corr-share-9"))
         self.store.db.execute("INSERT INTO login_token VALUES (?,?,?)",
                               (self.person, "sess-secret-4242", "jantje-nick"))
-        revocations = open_db(self.node_dir / "consent.sqlite", consent.SCHEMA)
+        revocations = open_db(self.node_dir / "consent.sqlite", grants.SCHEMA)
         revocations.execute("INSERT INTO revocation VALUES (?,?,?)",
                             (self.person, "umc@medmij", "2026-11-02T10:00:00+00:00"))
         revocations.close()
@@ -89,10 +90,12 @@ class Vendor:
         self.dvp = SimpleNamespace(
             node_dir=self.node_dir, store=self.store, node=SimpleNamespace(id=NODE),
             curator=Curator(self.node_dir / "curator.json"),
-            config=SimpleNamespace(state_dir=state))
+            config=SimpleNamespace(state_dir=state), clock=ManualClock())
         app = FastAPI()
         app.state.config = SimpleNamespace(admin_token="admin-secret")
-        app.include_router(curator.build_router(self.dvp))
+        app.state.dvp = self.dvp
+        errors.install(app, NODE)
+        app.include_router(curator_router.router)
         self.client = TestClient(app)
 
     def scan(self) -> list[tuple[str, str]]:

@@ -256,7 +256,7 @@ async def test_bad_import_input_is_a_4xx_with_a_reason(pgo):
                                   headers=headers | {"Content-Type": kind})
             assert r.status_code == expected, (name, r.status_code, r.text)
             if expected >= 400:
-                assert r.json().get("detail"), name  # a reason, not a bare status
+                assert r.json().get("error_description"), name  # a reason, not a bare status
 
 
 async def test_import_body_size_is_capped_while_streaming(pgo, monkeypatch):
@@ -267,7 +267,7 @@ async def test_import_body_size_is_capped_while_streaming(pgo, monkeypatch):
         url = f"/api/persons/{person}/portability/import"
         big = GOOD + b" " * 100
         r = await client.post(url, content=big, headers=headers | {"Content-Type": "text/xml"})
-        assert r.status_code == 413 and "at most" in r.json()["detail"]
+        assert r.status_code == 413 and "at most" in r.json()["error_description"]
 
         async def chunks():  # no Content-Length: the cap holds on the stream itself
             for i in range(0, len(big), 64):

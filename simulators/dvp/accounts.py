@@ -32,11 +32,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import Request
+from fastapi.responses import Response
 
-from simulators.common.html import escape, page
 from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.dvp.errors import Forbidden, LoginRequired
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS account (
@@ -141,43 +141,19 @@ class AccountStore:
             self.db.execute("DELETE FROM session WHERE id_hash = ?", (_digest(session_id),))
 
 
-class LoginRequired(Exception):
-    """No (live) session: 401 for the API, the login page for a person's browser."""
-
-
-class Forbidden(Exception):
-    """A session, but not this person's, or a state change without CSRF token/own origin."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or \
-        "text/html" not in request.headers.get("accept", "")
-
-
-def error_page(title: str, message: str, status: int, banner: str,
-               extra: str = "") -> HTMLResponse:
-    body = f"<p class='error' role='alert'>{escape(message)}</p>{extra}" \
-           "<p><a href='/'>Naar de startpagina</a></p>"
-    return HTMLResponse(page(title, body, banner), status_code=status)
-
-
 class AccountGuard:
-    """The FastAPI dependencies and cookie handling of one DVP node."""
+    """Sessions, cookies and CSRF of one DVP node; ``person`` and ``session`` are what the
+    routers' dependencies (``simulators.dvp.deps``) call."""
 
-    def __init__(self, dvp) -> None:  # dvp: simulators.dvp.app.DVP
-        self.dvp = dvp
-        self.store = AccountStore(dvp.store.db)
-        self.cookie = f"{dvp.node.id}_session"
-        self.pre_cookie = f"{dvp.node.id}_presession"
-        self.origins = frozenset({dvp.config.public_base(dvp.hostname).rstrip("/"),
-                                  dvp.config.addresses[dvp.hostname].rstrip("/")})
+    def __init__(self, db, node_id: str, origins: frozenset[str]) -> None:
+        """``db``: the DVP's database (accounts live beside the person's data); ``node_id``
+        names the cookies (unique per node: browsers do not separate 127.0.0.1 ports);
+        ``origins``: this PGO's own origins for the Origin/Referer check."""
+        self.store = AccountStore(db)
+        self.cookie = f"{node_id}_session"
+        self.pre_cookie = f"{node_id}_presession"
+        self.origins = origins
         self._key = os.urandom(32)  # binds pre-session CSRF tokens; a restart invalidates them
-        # ``dependencies=dvp.accounts.required`` on a route: the logged-in person only
-        self.required = [Depends(self.person)]
 
     # sessions ------------------------------------------------------------------------
 
@@ -269,25 +245,3 @@ class AccountGuard:
         if request.method not in SAFE_METHODS:
             await self.check_csrf(request, session.csrf_token)
         return session
-
-    def install(self, app) -> None:
-        """Answers for the guard's refusals: JSON for API clients, a Dutch page for people."""
-        banner = self.dvp.node.name
-
-        @app.exception_handler(LoginRequired)
-        async def login_required(request: Request, exc: LoginRequired) -> Response:
-            if is_api(request):
-                return JSONResponse({"error": "login_required",
-                                     "error_description": "log in to this PGO first"},
-                                    status_code=401,
-                                    headers={"WWW-Authenticate": 'Cookie realm="pgo"'})
-            return RedirectResponse("/", status_code=303)
-
-        @app.exception_handler(Forbidden)
-        async def forbidden(request: Request, exc: Forbidden) -> Response:
-            if is_api(request):
-                return JSONResponse({"error": "forbidden", "error_description": exc.reason},
-                                    status_code=403)
-            return error_page("Geen toegang", "Dit kan niet vanuit deze pagina of met dit "
-                              f"account ({exc.reason}). Log opnieuw in en probeer het nog eens.",
-                              403, banner)

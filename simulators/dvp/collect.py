@@ -1,188 +1,142 @@
-"""The client side of a MedMij collect, shared by every DVP and the inspection function:
-exchange the code, then send every search of the gegevensdienst to the resource endpoint."""
+"""The DVP's collect (SPEC.md section 3): start an authorization at the provider's DVA, and on
+the callback exchange the code, send the searches (or an imported report's requests) and store
+what came back in one transaction. A service: no web framework; refusals are ``DvpError``s.
+
+The PGO-side MedMij client it uses (token request, searches, query rendering) lives in
+``simulators.common.medmij_client`` because the inspection function uses it too. The names
+re-exported below keep ``simulators.dvp.collect`` importable for the Locust PGO (loadtests) and
+for the inspection role until it imports ``simulators.common.medmij_client`` itself.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import calendar
-import os
-import re
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
 
-import httpx
-
-from simulators.common import clock
-from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
-from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
+from simulators.common.medmij_client import (
+    PARALLEL_SEARCHES,
+    CollectError,
+    SearchResult,
+    binary_refs,
+    collect_queries,
+    granted_services,
+    render_query,
+    run_searches,
+    token_request,
+)
+from simulators.dvp import portability
+from simulators.dvp.errors import NotFound, ProviderRefused, Refused, UpstreamFailed
+from simulators.medmij import build_scope, parse_scope_item
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
-PARALLEL_SEARCHES = 6
-# MedMij expects a DVA's token answer within 10 s; a search gets more (a large BgZ). Past these
-# the PGO stops waiting: a clear 504 (``temporarily_unavailable``), never a 500 after 60 s.
-# PGO_TOKEN_TIMEOUT_SECONDS / PGO_SEARCH_TIMEOUT_SECONDS lower them for tests and drills.
-TOKEN_TIMEOUT_SECONDS = float(os.environ.get("PGO_TOKEN_TIMEOUT_SECONDS", "10"))
-SEARCH_TIMEOUT_SECONDS = float(os.environ.get("PGO_SEARCH_TIMEOUT_SECONDS", "30"))
-TEMPLATE = re.compile(r"\$\{([A-Z]+ *(?:, *[A-Za-z]+ *)*, *[-+]?\d+)\}")
-
-
-class CollectError(Exception):
-    """The DVA refused (token or resource call): carries the protocol's error."""
-
-    def __init__(self, step: str, status: int, error: str, description: str = "") -> None:
-        super().__init__(f"{step}: {status} {error} {description}".strip())
-        self.step, self.status, self.error, self.description = step, status, error, description
-
-
-@dataclass
-class SearchResult:
-    service: str
-    request_uri: str
-    status: int
-    timestamp: str
-    seconds: float
-    resources: list[dict] = field(default_factory=list)
+__all__ = [  # re-exports: see the module docstring
+    "PARALLEL_SEARCHES", "CollectError", "SearchResult", "binary_refs", "collect_queries",
+    "complete_collect", "granted_services", "offered", "render_query", "run_searches",
+    "start_collect", "token_request",
+]
 
 
-def now_iso() -> str:
-    return datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec="seconds")
+def offered(dvp, provider: str, service: str | None) -> dict[str, ServiceEndpoints]:
+    """The provider's gegevensdiensten on the ZAL; 404 when it (or the service) is not there."""
+    services = dvp.lists.lists.zal.get(provider)
+    if not services:
+        raise NotFound(f"{provider} is not on the Zorgaanbiederslijst",
+                       message=f"{provider} staat niet op de Zorgaanbiederslijst.")
+    if service is not None and service not in services:
+        raise NotFound(f"{provider} offers no gegevensdienst {service}",
+                       message=f"{provider} biedt gegevensdienst {service} niet aan.")
+    return services
 
 
-async def token_request(client: httpx.AsyncClient, endpoints: ServiceEndpoints, form: dict,
-                        correlation_id: str) -> dict:
-    """The token request; no answer within ``TOKEN_TIMEOUT_SECONDS`` (in all, so a DVA that
-    answers byte by byte counts too) or no connection is ``temporarily_unavailable``."""
+def start_collect(dvp, person_id: str, provider: str, service: str | None,
+                  correlation_id: str) -> str:
+    """Record the pending authorization and return the DVA authorize URL to send the browser
+    to; scope ``<slug>`` (all collect services) or ``<slug>~<id>`` (one)."""
+    dvp.refuse_if_curator()
+    services = offered(dvp, provider, service)
+    scope = build_scope(provider, service)
+    wanted = [service] if service else sorted(services)
+    state = dvp.store.start_authorization(person_id, provider, scope, wanted, correlation_id)
+    query = urlencode({"response_type": "code", "client_id": dvp.hostname,
+                       "redirect_uri": dvp.redirect_uri, "scope": scope, "state": state})
+    return f"{services[wanted[0]].authorize}?{query}"
+
+
+def retry_path(pending: dict) -> str:
+    """Where the person starts the same collect again (a new authorization, a new code)."""
+    _slug, service = parse_scope_item(pending["scope"])
+    fields = {"provider": pending["provider"]}
+    if service is not None:
+        fields["service"] = pending["services"][0]
+    return f"/persons/{pending['person_id']}/connect?{urlencode(fields)}"
+
+
+def take_pending(dvp, state: str, code: str | None, error: str | None,
+                 error_description: str | None) -> dict:
+    """The pending authorization of a callback whose owner was checked; the DVA's refusal is
+    passed on, a callback with neither code nor error is refused."""
+    pending = dvp.store.take_authorization(state)
+    if pending is None:
+        raise Refused("unknown or already used state",
+                      message="Onbekend of al gebruikt antwoord van de zorgaanbieder.")
+    if error:
+        raise ProviderRefused(error, error_description, provider=pending["provider"],
+                              correlation_id=pending["correlation_id"])
+    if not code:
+        raise Refused("callback without code or error")
+    return pending
+
+
+async def complete_collect(dvp, pending: dict, code: str) -> dict:
+    """Exchange the code, collect every granted service (or replay an imported report), store
+    it in one transaction; the summary the callback answers with."""
+    dvp.refuse_if_curator()
+    provider, correlation_id = pending["provider"], pending["correlation_id"]
+    services = dvp.lists.lists.zal.get(provider, {})
+    available = [s for s in pending["services"] if s in services]
+    if not available:
+        raise Refused(f"{provider} left the Zorgaanbiederslijst", http_status=409)
     try:
-        async with asyncio.timeout(TOKEN_TIMEOUT_SECONDS):
-            response = await client.post(endpoints.token, data=form,
-                                         headers=medmij_headers(correlation_id),
-                                         timeout=TOKEN_TIMEOUT_SECONDS)
-    except (TimeoutError, httpx.TimeoutException):
-        raise CollectError("token", 504, "temporarily_unavailable",
-                           f"the DVA gave no token answer within {TOKEN_TIMEOUT_SECONDS:g} s"
-                           ) from None
-    except httpx.TransportError as exc:
-        raise CollectError("token", 502, "temporarily_unavailable",
-                           f"the DVA could not be reached ({type(exc).__name__})") from None
-    if response.status_code != 200:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        raise CollectError("token", response.status_code, body.get("error", "error"),
-                           body.get("error_description", ""))
-    try:
-        token = response.json()
-    except ValueError:
-        token = None
-    if not isinstance(token, dict) or "access_token" not in token:
-        raise CollectError("token", 502, "invalid_response", "the token answer had no "
-                           "access_token")
-    return token
-
-
-def render_query(query: str, today: date | None = None) -> str:
-    """Fill in the query list's date templates with the sandbox date.
-
-    ``${DATE, T, D, -730}`` is today plus -730 days, ``${CURRENTDATE,M,-14}`` today plus -14
-    months (the Touchstone variables of the MedMij PHR-Client test scripts). A month or year
-    step keeps the day of the month, or the month's last day where it has fewer days
-    (31 March - 1 month = 28 February), as calendar arithmetic does: clamping every day to 28
-    would start the window up to three days early.
-    """
-    today = today or datetime.fromtimestamp(clock.now(), UTC).date()
-
-    def shifted(months: int) -> date:
-        month = today.month - 1 + months
-        year, month = today.year + month // 12, month % 12 + 1
-        return today.replace(year=year, month=month,
-                             day=min(today.day, calendar.monthrange(year, month)[1]))
-
-    def fill(match: re.Match) -> str:
-        parts = [p.strip() for p in match.group(1).split(",")]
-        unit, amount = parts[-2].upper(), int(parts[-1])
-        if unit == "M":
-            return shifted(amount).isoformat()
-        if unit == "Y":
-            return shifted(12 * amount).isoformat()
-        return (today + timedelta(days=amount)).isoformat()
-
-    return TEMPLATE.sub(fill, query)
-
-
-def collect_queries(service: str) -> list[str]:
-    """The searches of a gegevensdienst as a PGO sends them: the query list's date templates
-    filled in with the sandbox date. The DVP and the Locust PGO both send exactly these."""
-    return [render_query(q) for q in GEGEVENSDIENSTEN[service].searches]
-
-
-def granted_services(token: dict, provider: str, requested: list[str]) -> list[str]:
-    """The services a token covers: the DVA names a narrower scope in the token response
-    (RFC 6749 section 5.1) when the person's record holds less than was asked."""
-    slug = provider.removesuffix("@medmij")
-    granted: list[str] = []
-    for item in str(token.get("scope") or slug).split():
-        name, tilde, service = item.partition("~")
-        if name != slug:
-            continue
-        granted += [service] if tilde else collect_services(requested)
-    return [s for s in requested if s in granted]
-
-
-async def run_searches(client: httpx.AsyncClient, endpoints: ServiceEndpoints, service: str,
-                       access_token: str, correlation_id: str) -> list[SearchResult]:
-    """Every search the PGO query list prescribes for this gegevensdienst, a few at a time;
-    for Documenten (51) then a read of every Binary the DocumentReferences point to."""
-    dienst = GEGEVENSDIENSTEN[service]
-    base = next(iter(endpoints.resources.values()))
-    headers = {
-        "Authorization": f"Bearer {access_token}",
-        "Accept": f"application/fhir+json; fhirVersion={dienst.fhir_version}",
+        token = await token_request(dvp.client, services[available[0]], {
+            "grant_type": "authorization_code", "code": code, "client_id": dvp.hostname,
+            "redirect_uri": dvp.redirect_uri}, correlation_id)
+        available = granted_services(token, provider, available)
+        results, replayed = await _collect(dvp, pending, services, available,
+                                           token["access_token"])
+    except CollectError as exc:
+        raise UpstreamFailed(exc.step, exc.error, exc.description, status=exc.status,
+                             retry=retry_path(pending), provider=provider,
+                             correlation_id=correlation_id) from exc
+    dvp.store.save_grant(pending["person_id"], provider, pending["scope"], available, token)
+    stored = dvp.store.store_collect(pending["person_id"], provider, results, correlation_id)
+    for service in replayed:  # only once what they rebuilt is stored
+        portability.mark_replayed(dvp, pending["person_id"], provider, service)
+    failed = [r.request_uri for r in results if r.status != 200]
+    return {
+        "status": "collected" if not failed else "partial",
+        "person_id": pending["person_id"], "provider": provider,
+        "gegevensdiensten": available, "requests": len(results), "failed_requests": failed,
+        "resources": stored, "long_lived": "refresh_token" in token,
+        "correlation_id": correlation_id,
     }
-    gate = asyncio.Semaphore(PARALLEL_SEARCHES)
-
-    async def one(query: str) -> SearchResult:
-        uri = f"{base}/{query}"
-        async with gate:
-            start = time.perf_counter()
-            try:
-                async with asyncio.timeout(SEARCH_TIMEOUT_SECONDS):
-                    response = await client.get(uri, timeout=SEARCH_TIMEOUT_SECONDS, headers={
-                        **headers, **medmij_headers(correlation_id)})
-            except (TimeoutError, httpx.TimeoutException):
-                response = None
-                status = 504  # logged as a failed request: the collect is "partial"
-            except httpx.TransportError:
-                response = None
-                status = 502
-            seconds = time.perf_counter() - start
-        if response is None:
-            return SearchResult(service, uri, status, now_iso(), seconds)
-        result = SearchResult(service, uri, response.status_code, now_iso(), seconds)
-        if response.status_code == 200:
-            body = response.json()
-            if body.get("resourceType") == "Bundle":
-                result.resources = [e["resource"] for e in body.get("entry", [])]
-            else:  # a read (Binary)
-                result.resources = [body]
-        return result
-
-    results = list(await asyncio.gather(*(one(q) for q in collect_queries(service))))
-    if dienst.binary_reads:
-        results += await asyncio.gather(*(one(b) for b in binary_refs(results)))
-    return results
 
 
-def binary_refs(results: list[SearchResult]) -> list[str]:
-    """Relative Binary references of the DocumentReferences found, once each, in order."""
-    seen: dict[str, None] = {}
-    for result in results:
-        for resource in result.resources:
-            if resource.get("resourceType") != "DocumentReference":
-                continue
-            for content in resource.get("content") or []:
-                url = (content.get("attachment") or {}).get("url") or ""
-                if url.startswith("Binary/"):
-                    seen.setdefault(url, None)
-    return list(seen)
+async def _collect(dvp, pending: dict, services: dict[str, ServiceEndpoints],
+                   available: list[str], access_token: str) -> tuple[list[SearchResult],
+                                                                     list[str]]:
+    """Per service: an imported portability report's requests, else the query list's."""
+    results: list[SearchResult] = []
+    replayed: list[str] = []
+    for service in available:
+        replay = portability.pending_replay(dvp, pending["person_id"], pending["provider"],
+                                            service)
+        if replay:  # an imported portability report: send exactly its requests
+            results += await portability.replay(
+                dvp, services[service], service, access_token, replay,
+                pending["correlation_id"], GEGEVENSDIENSTEN[service].fhir_version)
+            replayed.append(service)
+        else:
+            results += await run_searches(dvp.client, services[service], service,
+                                          access_token, pending["correlation_id"],
+                                          clock=dvp.clock)
+    return results, replayed

@@ -26,14 +26,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from simulators.common import clock
-from simulators.common.app import require_admin
 from simulators.common.config import write_atomic
 from simulators.common.storage import transaction
+from simulators.dvp.errors import Refused
 
 DEFAULT_NOTICE = ("Deze PGO-leverancier is failliet. Een curator beheert uw gegevens. U kunt uw "
                   "gegevens nog exporteren (portabiliteitsrapport); nieuwe gegevens ophalen kan "
@@ -69,10 +65,6 @@ class Curator:
         data = {"active": self.active, "notice": self.notice, "since": self.since,
                 "erased": self.erased}
         write_atomic(self.path, json.dumps(data).encode())
-
-
-class CuratorIn(BaseModel):
-    notice: str = DEFAULT_NOTICE
 
 
 class ErasureFailed(RuntimeError):
@@ -294,7 +286,7 @@ def settle(dvp) -> dict:
             after |= {prefix + t: n for t, n in storage_check(db).items()}
         finally:
             db.close()
-    entry = {"erased_at": clock.now(), "rows_before": before, "rows_after": after,
+    entry = {"erased_at": dvp.clock.now(), "rows_before": before, "rows_after": after,
              "files_removed": len(removed), "files_scanned": len(files),
              "identifiers_checked": len(identifiers), "error": error,
              "ok": not error and not hits and not any(after.values()),
@@ -309,46 +301,33 @@ def settle(dvp) -> dict:
     return entry
 
 
-def build_router(dvp) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(require_admin)])
+def declare(curator: Curator, notice: str, now: float) -> dict:
+    """The vendor is declared bankrupt: the curator takes over."""
+    curator.active, curator.notice, curator.since = True, notice, now
+    curator.save()
+    return {"curator": True, "notice": curator.notice}
+
+
+def erase(dvp) -> tuple[int, dict]:
+    """Settlement (the curator's act only): (HTTP status, the erasure log entry or its
+    failure with ``error``/``error_description`` and the hits)."""
     curator: Curator = dvp.curator
+    if not curator.active:
+        raise Refused("erasure is the curator's act: declare bankruptcy first", http_status=409)
+    try:
+        entry = settle(dvp)
+    except ErasureFailed as exc:
+        entry = json.loads(str(exc))
+        reason = entry["error"] or (f"{entry['hit_count']} identifiers still found after "
+                                    "erasure, or rows left")
+        return 409, {**entry, "error": "erasure_incomplete", "error_description": reason}
+    curator.erased = True
+    curator.save()
+    return 200, entry
 
-    @router.post("/admin/curator")
-    async def start_curator(body: CuratorIn | None = None) -> dict:
-        """The vendor is declared bankrupt: the curator takes over."""
-        curator.active = True
-        curator.notice = (body or CuratorIn()).notice
-        curator.since = clock.now()
-        curator.save()
-        return {"curator": True, "notice": curator.notice}
 
-    @router.get("/admin/curator")
-    async def curator_state() -> dict:
-        return {"curator": curator.active, "notice": curator.notice, "since": curator.since,
-                "erased": curator.erased, "storage": storage_check(dvp.store.db)}
-
-    @router.post("/admin/erase")
-    async def erase():
-        """Settlement: erase all personal data, check every file for it, log the erasure."""
-        if not curator.active:
-            raise HTTPException(409, "erasure is the curator's act: declare bankruptcy first")
-        try:
-            entry = settle(dvp)
-        except ErasureFailed as exc:
-            entry = json.loads(str(exc))
-            reason = entry["error"] or (f"{entry['hit_count']} identifiers still found after "
-                                        "erasure, or rows left")
-            return JSONResponse({**entry, "error": "erasure_incomplete",
-                                 "error_description": reason}, status_code=409)
-        curator.erased = True
-        curator.save()
-        return entry
-
-    @router.post("/admin/reopen")
-    async def reopen() -> dict:
-        """End curator mode (a sandbox reset of the drill: the vendor is admitted again)."""
-        curator.active, curator.notice, curator.since, curator.erased = False, "", None, False
-        curator.save()
-        return {"curator": False}
-
-    return router
+def reopen(curator: Curator) -> dict:
+    """End curator mode (a sandbox reset of the drill: the vendor is admitted again)."""
+    curator.active, curator.notice, curator.since, curator.erased = False, "", None, False
+    curator.save()
+    return {"curator": False}

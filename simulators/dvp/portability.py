@@ -11,6 +11,7 @@ never a partial one that claims to be the whole report. Limits, each a 4xx with 
 of at most ``MAX_BODY_BYTES`` (413), the report's ``MAX_ACTIONS``/``MAX_REQUESTS`` (413), at most
 ``MAX_REPLAY_PER_PROVIDER`` distinct request URIs per provider (413: one callback replays them,
 and MedMij expects it to answer within seconds), and request URIs without dot segments (422).
+A service: no web framework (routes: ``portability_router.py``).
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ from __future__ import annotations
 import posixpath
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request, Response
 
-from simulators.common import clock
+from simulators.common.clock import Clock, SandboxClock
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
+from simulators.common.medmij_client import SearchResult
 from simulators.common.storage import transaction
-from simulators.dvp.collect import SearchResult, now_iso
+from simulators.dvp.errors import Refused
 from simulators.dvp.report import (
     Report,
     ReportError,
@@ -39,6 +39,7 @@ from simulators.dvp.report import (
     parse_report,
     xml_from_package,
 )
+from simulators.medmij import fhir_accept, utc_timestamp
 from simulators.population import pdf
 
 SCHEMA = """
@@ -99,7 +100,8 @@ def under_endpoint(uri: str, base: str) -> bool:
     return u.path.startswith(b.path.rstrip("/") + "/")
 
 
-def record_plan(db: sqlite3.Connection, person_id: str, report: Report, zal: dict) -> dict:
+def record_plan(db: sqlite3.Connection, person_id: str, report: Report, zal: dict,
+                clock: Clock | None = None) -> dict:
     """Turn a report into the person's import plan, in one transaction (all or nothing).
 
     Actions at providers not on the ZAL are left out (and named); a request URI with dot
@@ -135,36 +137,19 @@ def record_plan(db: sqlite3.Connection, person_id: str, report: Report, zal: dic
         held = db.execute("SELECT COUNT(*) FROM import_request WHERE person_id = ?"
                           " AND source = ?", (person_id, report.deelnemer)).fetchone()[0]
         db.execute("INSERT OR REPLACE INTO import_plan (person_id, source, requests, created)"
-                   " VALUES (?,?,?,?)", (person_id, report.deelnemer, held, _now()))
+                   " VALUES (?,?,?,?)", (person_id, report.deelnemer, held,
+                                           utc_timestamp((clock or SandboxClock(None)).now())))
     return {"source": report.deelnemer, "actions": len(report.actions),
             "providers": sorted(per_provider), "requests": len(wanted),
             "not_on_zal": sorted(unknown)}
 
 
-async def read_body(request: Request, limit: int | None = None) -> bytes:
-    """The request body, read as a stream and refused (413) once it passes ``limit``
-    (default ``MAX_BODY_BYTES``): a 200 MB upload is never held in memory."""
-    limit = MAX_BODY_BYTES if limit is None else limit
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"a portability report may be at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"a portability report may be at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _now() -> str:
-    return datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec="seconds")
-
-
 def person_report(dvp, person_id: str) -> Report:
+    """The person's portabiliteitsrapport: every collect action of the request log."""
+    now = utc_timestamp(dvp.clock.now())
     log = dvp.store.request_log(person_id)
-    stamps = [e["timestamp"] for e in log] or [_now()]
-    return Report(dvp.hostname, min(stamps), max(stamps), _now(), actions_from_log(log))
+    stamps = [e["timestamp"] for e in log] or [now]
+    return Report(dvp.hostname, min(stamps), max(stamps), now, actions_from_log(log))
 
 
 def dossier(dvp, person: dict, report: Report) -> bytes:
@@ -200,13 +185,14 @@ async def replay(dvp, endpoints: ServiceEndpoints, service: str, access_token: s
     results = []
     for uri in dict.fromkeys(uris):
         if not any(under_endpoint(uri, b) for b in bases):
-            results.append(SearchResult(service, uri, 0, now_iso(), 0.0))
+            results.append(SearchResult(service, uri, 0, utc_timestamp(dvp.clock.now()), 0.0))
             continue
         response = await dvp.client.get(uri, headers={
             "Authorization": f"Bearer {access_token}",
-            "Accept": f"application/fhir+json; fhirVersion={fhir_version}",
+            "Accept": fhir_accept(fhir_version),
             **medmij_headers(correlation_id)})
-        result = SearchResult(service, uri, response.status_code, now_iso(), 0.0)
+        result = SearchResult(service, uri, response.status_code,
+                              utc_timestamp(dvp.clock.now()), 0.0)
         if response.status_code == 200:
             body = response.json()
             result.resources = ([e["resource"] for e in body.get("entry", [])]
@@ -215,66 +201,41 @@ async def replay(dvp, endpoints: ServiceEndpoints, service: str, access_token: s
     return results
 
 
-def build_router(dvp) -> APIRouter:
-    router = APIRouter()
-    ensure_schema(dvp.store.db)
+def export_fhir(dvp, person: dict) -> dict:
+    """The report as the FHIR package (with the person's dossier PDF)."""
+    report = person_report(dvp, person["id"])
+    return fhir_package(build_report(report), report.tijdstempel, dossier(dvp, person, report))
 
-    @router.get("/api/persons/{person_id}/portability",
-                dependencies=dvp.accounts.required)
-    async def export_xml(person_id: str) -> Response:
-        """The portabiliteitsrapport (XML); works in curator mode too."""
-        dvp.person_or_404(person_id)
-        return Response(build_report(person_report(dvp, person_id)),
-                        media_type="application/xml; charset=utf-8")
 
-    @router.get("/api/persons/{person_id}/portability/fhir",
-                dependencies=dvp.accounts.required)
-    async def export_fhir(person_id: str) -> Response:
-        person = dvp.person_or_404(person_id)
-        report = person_report(dvp, person_id)
-        package = fhir_package(build_report(report), report.tijdstempel,
-                               dossier(dvp, person, report))
-        return Response(orjson.dumps(package),
-                        media_type="application/fhir+json; fhirVersion=3.0")
+def import_report(dvp, person_id: str, body: bytes, content_type: str) -> dict:
+    """Accept a report (XML, or the FHIR package as JSON) from another PGO: the import plan,
+    and where the person goes next (connect each provider again)."""
+    dvp.refuse_if_curator()
+    try:
+        if content_type.split(";")[0].endswith("json"):
+            body = xml_from_package(orjson.loads(body))
+        plan = record_plan(dvp.store.db, person_id, parse_report(body), dvp.lists.lists.zal,
+                           dvp.clock)
+    except ReportTooLarge as exc:
+        raise Refused(f"portabiliteitsrapport too large: {exc}", http_status=413) from exc
+    except (ReportError, orjson.JSONDecodeError) as exc:
+        raise Refused(f"not a portabiliteitsrapport: {exc}") from exc
+    except PlanError as exc:
+        raise Refused(str(exc), http_status=exc.status) from exc
+    return plan | {"next": [f"/persons/{person_id}/connect?provider={p}"
+                            for p in plan["providers"]]}
 
-    @router.post("/api/persons/{person_id}/portability/import", status_code=201,
-                 dependencies=dvp.accounts.required)
-    async def import_report(person_id: str, request: Request) -> dict:
-        """Accept a report (XML, or the FHIR package as JSON) from another PGO."""
-        dvp.person_or_404(person_id)
-        if dvp.curator.active:
-            raise HTTPException(403, dvp.curator.notice)
-        body = await read_body(request)
-        try:
-            if request.headers.get("content-type", "").split(";")[0].endswith("json"):
-                body = xml_from_package(orjson.loads(body))
-            plan = record_plan(dvp.store.db, person_id, parse_report(body),
-                               dvp.lists.lists.zal)
-        except ReportTooLarge as exc:
-            raise HTTPException(413, f"portabiliteitsrapport too large: {exc}") from exc
-        except (ReportError, orjson.JSONDecodeError) as exc:
-            raise HTTPException(400, f"not a portabiliteitsrapport: {exc}") from exc
-        except PlanError as exc:
-            raise HTTPException(exc.status, str(exc)) from exc
-        return plan | {"next": [f"/persons/{person_id}/connect?provider={p}"
-                                for p in plan["providers"]]}
 
-    @router.get("/api/persons/{person_id}/portability/import",
-                dependencies=dvp.accounts.required)
-    async def import_status(person_id: str) -> dict:
-        """What an import rebuilt so far: per provider, requests replayed and resources held."""
-        dvp.person_or_404(person_id)
-        rows = dvp.store.db.execute(
-            "SELECT provider, service, source, SUM(done) AS done, COUNT(*) AS total,"
-            " (person_id, source) IN (" + COMPLETE_PLANS + ") AS planned"
-            " FROM import_request WHERE person_id = ? GROUP BY provider, service, source",
-            (person_id,)).fetchall()
-        held = Counter(i["provider"] for i in dvp.store.resources(person_id))
-        actions = [{k: r[k] for k in ("provider", "service", "source", "done", "total")}
-                   | {"resources_held": held[r["provider"]], "complete_plan": bool(r["planned"])}
-                   for r in rows]
-        return {"actions": actions,
-                "complete": all(a["done"] == a["total"] and a["complete_plan"]
-                                for a in actions)}
-
-    return router
+def import_status(dvp, person_id: str) -> dict:
+    """What an import rebuilt so far: per provider, requests replayed and resources held."""
+    rows = dvp.store.db.execute(
+        "SELECT provider, service, source, SUM(done) AS done, COUNT(*) AS total,"
+        " (person_id, source) IN (" + COMPLETE_PLANS + ") AS planned"
+        " FROM import_request WHERE person_id = ? GROUP BY provider, service, source",
+        (person_id,)).fetchall()
+    held = Counter(i["provider"] for i in dvp.store.resources(person_id))
+    actions = [{k: r[k] for k in ("provider", "service", "source", "done", "total")}
+               | {"resources_held": held[r["provider"]], "complete_plan": bool(r["planned"])}
+               for r in rows]
+    return {"actions": actions,
+            "complete": all(a["done"] == a["total"] and a["complete_plan"] for a in actions)}

@@ -22,8 +22,9 @@ from itertools import groupby
 
 from lxml import etree
 
+from simulators.medmij import XSI
+
 SCHEMA_LOCATION = "xmlns://afsprakenstelsel.medmij.nl/PortabiliteitsRapport/release1/ "
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 PORTABILITY_SYSTEM = "http://medmij.nl/fhir/CodeSystem/Portability"
 
 

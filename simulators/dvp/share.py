@@ -4,7 +4,8 @@ PGO to a provider.
 Scope ``<provider>~<gegevensdienst>``; the DVA logs the person in with DigiD, checks the
 provider is receptive and shows the Bevestigingsverklaring; the PGO then writes one FHIR
 transaction Bundle to the provider's resource endpoint. Pending shares and the share log are
-kept in the DVP's own store.
+kept in the DVP's own store. A service: no web framework (routes: ``share_router.py``);
+refusals are ``DvpError``s.
 """
 
 from __future__ import annotations
@@ -12,23 +13,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from simulators.common import clock
-from simulators.common.html import escape, hidden, page
+from simulators.common.clock import Clock
 from simulators.common.http import medmij_headers
-from simulators.dvp.accounts import Session
-from simulators.dvp.collect import CollectError, token_request
+from simulators.common.lists import ServiceEndpoints
+from simulators.common.medmij_client import CollectError, token_request
+from simulators.dvp.errors import NotFound, ProviderRefused, Refused, UpstreamFailed
+from simulators.medmij import FHIR_JSON, LOINC, UCUM, build_scope, fhir_accept, utc_timestamp
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.population import pdf
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS share_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL REFERENCES person(id),
@@ -37,10 +34,6 @@ CREATE TABLE IF NOT EXISTS share_log (
     timestamp TEXT NOT NULL, correlation_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS share_log_person ON share_log(person_id);
 """
-
-
-def _now_iso() -> str:
-    return datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec="seconds")
 
 
 def _entry(resource: dict) -> dict:
@@ -103,9 +96,8 @@ def document(person_name: str, when: str) -> list[dict]:
     return [reference, binary]
 
 
-def share_bundle(service: str, person: dict) -> dict:
-    """The transaction the PGO sends for one share gegevensdienst."""
-    when = _now_iso()
+def share_bundle(service: str, person: dict, when: str) -> dict:
+    """The transaction the PGO sends for one share gegevensdienst, measured ``when``."""
     accepts = GEGEVENSDIENSTEN[service].accepts
     entries = []
     if "blood-pressure" in accepts or "body-weight" in accepts:
@@ -117,7 +109,7 @@ def share_bundle(service: str, person: dict) -> dict:
 
 def share_scope(provider: str, service: str) -> str:
     """Delen always names one gegevensdienst: ``<provider>~<id>``."""
-    return f"{provider.removesuffix('@medmij')}~{service}"
+    return build_scope(provider, service)
 
 
 class ShareStore:
@@ -125,9 +117,10 @@ class ShareStore:
     lives in the same database: one place for a person's data, which the curator's erasure
     empties whole."""
 
-    def __init__(self, dvp) -> None:
-        self.store = dvp.store
-        self.db = dvp.store.db
+    def __init__(self, store, clock: Clock) -> None:  # store: simulators.dvp.store.DvpStore
+        self.store = store
+        self.db = store.db
+        self.clock = clock
         self.db.executescript(SCHEMA)
 
     def start(self, person_id: str, provider: str, service: str, correlation_id: str) -> str:
@@ -145,7 +138,8 @@ class ShareStore:
             "INSERT INTO share_log (person_id, provider, service, status, error, locations,"
             " timestamp, correlation_id) VALUES (?,?,?,?,?,?,?,?)",
             (pending["person_id"], pending["provider"], pending["service"], status, error,
-             orjson.dumps(locations).decode(), _now_iso(), pending["correlation_id"]))
+             orjson.dumps(locations).decode(), utc_timestamp(self.clock.now()),
+             pending["correlation_id"]))
 
     def shares(self, person_id: str) -> list[dict]:
         rows = self.db.execute("SELECT * FROM share_log WHERE person_id = ? ORDER BY id",
@@ -153,119 +147,83 @@ class ShareStore:
         return [dict(r) | {"locations": orjson.loads(r["locations"])} for r in rows]
 
 
-def build_router(dvp) -> APIRouter:  # dvp: simulators.dvp.app.DVP
-    router = APIRouter(tags=["delen"])
-    shares = ShareStore(dvp)
-    redirect_uri = dvp.config.public_url(dvp.hostname, "/oauth/share/callback")
+def share_endpoints(dvp, service: str, provider: str) -> ServiceEndpoints:
+    """The provider's endpoints for a share gegevensdienst on the ZAL."""
+    dienst = GEGEVENSDIENSTEN.get(service)
+    if dienst is None or not dienst.is_share:
+        raise Refused(f"gegevensdienst {service} is not a share service",
+                      message=f"Gegevensdienst {service} is geen dienst om te delen.")
+    endpoints = dvp.lists.lists.zal.get(provider, {}).get(service)
+    if endpoints is None:
+        raise NotFound(f"{provider} offers no gegevensdienst {service} on the ZAL",
+                       message=f"{provider} biedt gegevensdienst {service} niet aan.")
+    return endpoints
 
-    person = Depends(dvp.accounts.person)
 
-    def share_endpoints(service: str, provider: str):
-        dienst = GEGEVENSDIENSTEN.get(service)
-        if dienst is None or not dienst.is_share:
-            raise HTTPException(400, f"gegevensdienst {service} is not a share service")
-        endpoints = dvp.lists.lists.zal.get(provider, {}).get(service)
-        if endpoints is None:
-            raise HTTPException(404, f"{provider} offers no gegevensdienst {service} on the ZAL")
-        return endpoints
+def share_redirect_uri(dvp) -> str:
+    return dvp.config.public_url(dvp.hostname, "/oauth/share/callback")
 
-    @router.get("/persons/{person_id}/share", response_class=HTMLResponse)
-    async def share_page(person_id: str, provider: str, service: str,
-                         session: Session = person) -> HTMLResponse:
-        """Ask before sending anything: the form on this page starts the share (a link alone
-        could be followed from any site)."""
-        dvp.person_or_404(person_id)
-        share_endpoints(service, provider)
-        body = (f"<p>Gegevens delen met <strong>{escape(provider)}</strong> (gegevensdienst "
-                f"{escape(service)}). U logt in met DigiD en bevestigt bij de zorgaanbieder.</p>"
-                f"<form method='post' action='/persons/{escape(person_id)}/share'>"
-                + hidden("csrf_token", session.csrf_token) + hidden("provider", provider)
-                + hidden("service", service) + "<button type='submit'>Delen</button></form>")
-        return HTMLResponse(page("Gegevens delen", body, dvp.node.name))
 
-    @router.post("/persons/{person_id}/share", dependencies=[person])
-    async def start_share(person_id: str, provider: str = Form(..., max_length=300),
-                          service: str = Form(..., max_length=20),
-                          x_correlation_id: str | None = Header(None)):
-        """Send the person's browser to the provider's DVA to share data (Delen)."""
-        dvp.person_or_404(person_id)
-        endpoints = share_endpoints(service, provider)
-        correlation_id = x_correlation_id or str(uuid.uuid4())
-        state = shares.start(person_id, provider, service, correlation_id)
-        query = urlencode({"response_type": "code", "client_id": dvp.hostname,
-                           "redirect_uri": redirect_uri,
-                           "scope": share_scope(provider, service),
-                           "state": state})
-        return RedirectResponse(f"{endpoints.authorize}?{query}", status_code=302)
+def start_share(dvp, shares: ShareStore, person_id: str, provider: str, service: str,
+                correlation_id: str) -> str:
+    """Record the pending share and return the DVA authorize URL (scope ``<slug>~<id>``)."""
+    endpoints = share_endpoints(dvp, service, provider)
+    state = shares.start(person_id, provider, service, correlation_id)
+    query = urlencode({"response_type": "code", "client_id": dvp.hostname,
+                       "redirect_uri": share_redirect_uri(dvp),
+                       "scope": share_scope(provider, service), "state": state})
+    return f"{endpoints.authorize}?{query}"
 
-    @router.get("/oauth/share/callback")
-    async def share_callback(request: Request, state: str = Query(..., max_length=200),
-                             code: str | None = None, error: str | None = None,
-                             error_description: str | None = None):
-        """The DVA's answer: a code to write with, or its refusal (not receptive, declined).
-        Only the browser session that started the share completes it."""
-        from simulators.dvp.app import pending_owner
 
-        owner = pending_owner(dvp.store.db, state)
-        if owner is None:
-            raise HTTPException(400, "unknown or already used state")
-        refused = dvp.refuse_foreign_callback(request, owner)
-        if refused is not None:
-            return refused
-        pending = shares.take(state)
-        if pending is None:
-            raise HTTPException(400, "unknown or already used state")
-        base = {"provider": pending["provider"], "gegevensdienst": pending["service"],
-                "person_id": pending["person_id"], "correlation_id": pending["correlation_id"]}
-        if error:
-            shares.log(pending, "refused", error, [])
-            return JSONResponse(base | {"status": "refused", "error": error,
-                                        "error_description": error_description},
-                                status_code=400)
-        if not code:
-            raise HTTPException(400, "callback without code or error")
-        if dvp.curator.active:
-            return JSONResponse(base | {"status": "refused", "error": "curator"}, status_code=403)
-        endpoints = dvp.lists.lists.zal.get(pending["provider"], {}).get(pending["service"])
-        if endpoints is None:
-            raise HTTPException(409, f"{pending['provider']} left the Zorgaanbiederslijst")
-        person = dvp.person_or_404(pending["person_id"])
-        corr = pending["correlation_id"]
-        try:
-            token = await token_request(dvp.client, endpoints, {
-                "grant_type": "authorization_code", "code": code, "client_id": dvp.hostname,
-                "redirect_uri": redirect_uri}, corr)
-        except CollectError as exc:
-            shares.log(pending, "failed", exc.error, [])
-            retry = f"/persons/{pending['person_id']}/share?" + urlencode(
-                {"provider": pending["provider"], "service": pending["service"]})
-            return dvp.collect_failed(request, exc, base, retry)
-        version = GEGEVENSDIENSTEN[pending["service"]].fhir_version
-        fhir = f"application/fhir+json; fhirVersion={version}"
-        response = await dvp.client.post(
-            next(iter(endpoints.resources.values())),
-            content=orjson.dumps(share_bundle(pending["service"], person)),
-            headers={"Authorization": f"Bearer {token['access_token']}", "Accept": fhir,
-                     "Content-Type": fhir, **medmij_headers(corr)})
-        body = response.json() if response.content else {}
-        if response.status_code != 200:
-            issue = (body.get("issue") or [{}])[0]
-            shares.log(pending, "failed", issue.get("code", str(response.status_code)), [])
-            return JSONResponse(base | {"status": "failed", "step": "write",
-                                        "error": issue.get("code"),
-                                        "error_description": issue.get("diagnostics")},
-                                status_code=502)
-        locations = [e["response"]["location"] for e in body.get("entry", [])]
-        shares.log(pending, "shared", None, locations)
-        if "text/html" in request.headers.get("accept", ""):
-            return RedirectResponse(f"/persons/{pending['person_id']}", status_code=303)
-        return JSONResponse(base | {"status": "shared", "resources": len(locations),
-                                    "locations": locations})
+def take_share(dvp, shares: ShareStore, state: str, code: str | None, error: str | None,
+               error_description: str | None) -> tuple[dict, dict]:
+    """The pending share of a callback whose owner was checked, and the answer's context;
+    the DVA's refusal (not receptive, declined) is logged and passed on."""
+    pending = shares.take(state)
+    if pending is None:
+        raise Refused("unknown or already used state",
+                      message="Onbekend of al gebruikt antwoord van de zorgaanbieder.")
+    context = {"provider": pending["provider"], "gegevensdienst": pending["service"],
+               "person_id": pending["person_id"], "correlation_id": pending["correlation_id"]}
+    if error:
+        shares.log(pending, "refused", error, [])
+        raise ProviderRefused(error, error_description, **context)
+    if not code:
+        raise Refused("callback without code or error")
+    return pending, context
 
-    @router.get("/api/persons/{person_id}/shares", dependencies=[person])
-    async def list_shares(person_id: str) -> list[dict]:
-        """What this person shared with which provider, and what was refused."""
-        dvp.person_or_404(person_id)
-        return shares.shares(person_id)
 
-    return router
+async def complete_share(dvp, shares: ShareStore, pending: dict, context: dict,
+                         code: str) -> dict:
+    """Exchange the code and write the share's transaction Bundle at the provider."""
+    dvp.refuse_if_curator()
+    endpoints = dvp.lists.lists.zal.get(pending["provider"], {}).get(pending["service"])
+    if endpoints is None:
+        raise Refused(f"{pending['provider']} left the Zorgaanbiederslijst", http_status=409)
+    person = dvp.person_or_404(pending["person_id"])
+    corr = pending["correlation_id"]
+    try:
+        token = await token_request(dvp.client, endpoints, {
+            "grant_type": "authorization_code", "code": code, "client_id": dvp.hostname,
+            "redirect_uri": share_redirect_uri(dvp)}, corr)
+    except CollectError as exc:
+        shares.log(pending, "failed", exc.error, [])
+        retry = f"/persons/{pending['person_id']}/share?" + urlencode(
+            {"provider": pending["provider"], "service": pending["service"]})
+        raise UpstreamFailed(exc.step, exc.error, exc.description, status=exc.status,
+                             retry=retry, **context) from exc
+    fhir = fhir_accept(GEGEVENSDIENSTEN[pending["service"]].fhir_version, FHIR_JSON)
+    bundle = share_bundle(pending["service"], person, utc_timestamp(dvp.clock.now()))
+    response = await dvp.client.post(
+        next(iter(endpoints.resources.values())), content=orjson.dumps(bundle),
+        headers={"Authorization": f"Bearer {token['access_token']}", "Accept": fhir,
+                 "Content-Type": fhir, **medmij_headers(corr)})
+    body = response.json() if response.content else {}
+    if response.status_code != 200:
+        issue = (body.get("issue") or [{}])[0]
+        shares.log(pending, "failed", issue.get("code", str(response.status_code)), [])
+        raise UpstreamFailed("write", str(issue.get("code") or response.status_code),
+                             str(issue.get("diagnostics") or ""), **context)
+    locations = [e["response"]["location"] for e in body.get("entry", [])]
+    shares.log(pending, "shared", None, locations)
+    return context | {"status": "shared", "resources": len(locations), "locations": locations}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 
-from simulators.common import clock
+from simulators.common.clock import Clock, SandboxClock
+from simulators.common.medmij_client import SearchResult
 from simulators.common.storage import open_db, transaction
-from simulators.dvp.collect import SearchResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS person (
@@ -41,13 +41,16 @@ CREATE INDEX IF NOT EXISTS log_person ON request_log(person_id);
 
 
 class DvpStore:
-    def __init__(self, path: Path) -> None:
+    """The DVP's database; ``clock`` stamps rows (default: wall time, no sandbox offset)."""
+
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.db = open_db(path, SCHEMA)
+        self.clock = clock if clock is not None else SandboxClock(None)
 
     def add_person(self, name: str) -> str:
         person_id = str(uuid.uuid4())
         self.db.execute("INSERT INTO person (id, name, created) VALUES (?,?,?)",
-                        (person_id, name, clock.now()))
+                        (person_id, name, self.clock.now()))
         return person_id
 
     def person(self, person_id: str) -> dict | None:
@@ -63,8 +66,16 @@ class DvpStore:
         self.db.execute(
             "INSERT INTO auth_request (state, person_id, provider, scope, services,"
             " correlation_id, created) VALUES (?,?,?,?,?,?,?)",
-            (state, person_id, provider, scope, json.dumps(services), correlation_id, clock.now()))
+            (state, person_id, provider, scope, json.dumps(services), correlation_id,
+             self.clock.now()))
         return state
+
+    def pending_owner(self, state: str) -> str | None:
+        """The person an open authorization belongs to, without taking it: a callback in
+        another browser must not use up the state of the person's own."""
+        row = self.db.execute("SELECT person_id FROM auth_request WHERE state = ? AND done = 0",
+                              (state,)).fetchone()
+        return row["person_id"] if row else None
 
     def take_authorization(self, state: str) -> dict | None:
         """The pending authorization for a callback's state, once (replays find nothing)."""
@@ -80,7 +91,7 @@ class DvpStore:
 
     def save_grant(self, person_id: str, provider: str, scope: str, services: list[str],
                    token: dict) -> None:
-        now = clock.now()
+        now = self.clock.now()
         self.db.execute(
             "INSERT OR REPLACE INTO grant_ (person_id, provider, scope, services, access_token,"
             " access_expires, refresh_token, updated) VALUES (?,?,?,?,?,?,?,?)",

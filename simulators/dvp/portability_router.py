@@ -1,0 +1,64 @@
+"""Portability routes of a DVP: export the report (XML or FHIR package), import one from
+another PGO, and the import's progress. The protocol steps are ``portability.py``'s."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from simulators.dvp import portability
+from simulators.dvp.deps import DvpDep, current_person
+from simulators.dvp.errors import Refused
+from simulators.dvp.report import build_report
+from simulators.medmij import FHIR_JSON, fhir_accept
+
+router = APIRouter(tags=["portabiliteit"], dependencies=[Depends(current_person)])
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request body, read as a stream and refused (413) once it passes ``limit``
+    (default ``portability.MAX_BODY_BYTES``): a 200 MB upload is never held in memory."""
+    limit = portability.MAX_BODY_BYTES if limit is None else limit
+    too_large = Refused(f"a portability report may be at most {limit} bytes", http_status=413)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.get("/api/persons/{person_id}/portability")
+async def export_xml(dvp: DvpDep, person_id: str) -> Response:
+    """The portabiliteitsrapport (XML); works in curator mode too."""
+    dvp.person_or_404(person_id)
+    return Response(build_report(portability.person_report(dvp, person_id)),
+                    media_type="application/xml; charset=utf-8")
+
+
+@router.get("/api/persons/{person_id}/portability/fhir")
+async def export_fhir(dvp: DvpDep, person_id: str) -> Response:
+    person = dvp.person_or_404(person_id)
+    return Response(orjson.dumps(portability.export_fhir(dvp, person)),
+                    media_type=fhir_accept("3.0", FHIR_JSON))
+
+
+@router.post("/api/persons/{person_id}/portability/import", status_code=201)
+async def import_report(dvp: DvpDep, person_id: str, request: Request) -> dict:
+    """Accept a report (XML, or the FHIR package as JSON) from another PGO."""
+    dvp.person_or_404(person_id)
+    dvp.refuse_if_curator()
+    body = await read_body(request)
+    return portability.import_report(dvp, person_id, body,
+                                     request.headers.get("content-type", ""))
+
+
+@router.get("/api/persons/{person_id}/portability/import")
+async def import_status(dvp: DvpDep, person_id: str) -> dict:
+    """What an import rebuilt so far: per provider, requests replayed and resources held."""
+    dvp.person_or_404(person_id)
+    return portability.import_status(dvp, person_id)
