@@ -71,7 +71,7 @@ class Net:
         self.transport = Routed(apps)
         self.dva.client = self.dva.lists.client = httpx.AsyncClient(transport=self.transport)
         self.clients: list[httpx.AsyncClient] = [self.dva.client]
-        population = self.dva.population
+        population = self.dva.source.population
         self.bsns = [population.patient(population.find(HOSPITAL, start)).bsn
                      for start in (0, 50)]
 
@@ -107,7 +107,7 @@ class Net:
         for client in self.clients:
             await client.aclose()
         self.dva.grants.db.close()
-        self.dva.received.db.close()
+        self.dva.source.close()
 
 
 @pytest.fixture

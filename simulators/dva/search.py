@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+from simulators.provider.record import SourceRecord
 
 TOKEN_PARAMS = {"category": "category", "code": "code", "status": "status", "class": "class",
                 "type": "type"}
@@ -21,20 +22,7 @@ class SearchError(ValueError):
     """A search the server cannot honour (unknown parameter syntax)."""
 
 
-@dataclass
-class Record:
-    """One patient's resources at one provider for one gegevensdienst."""
-
-    by_type: dict[str, list[dict]] = field(default_factory=dict)
-    by_ref: dict[str, dict] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, resources: Iterable[dict]) -> Record:
-        record = cls()
-        for r in resources:
-            record.by_type.setdefault(r["resourceType"], []).append(r)
-            record.by_ref[f"{r['resourceType']}/{r['id']}"] = r
-        return record
+Record = SourceRecord  # the name older code and tests import
 
 
 def _codings(value) -> Iterable[tuple[str | None, str]]:
@@ -151,52 +139,67 @@ def _effective(resource: dict) -> str:
     )
 
 
-def search(record: Record, resource_type: str, params: list[tuple[str, str]],
-           lastn: bool = False) -> tuple[list[dict], list[dict]]:
-    """(matches, includes) of a search; unknown parameters are an error, not silently ignored."""
-    candidates = record.by_type.get(resource_type, [])
-    includes: list[str] = []
-    for name, value in params:
-        key = name.split(":")[0]
-        if key == "_include":
-            includes.append(value)
-            continue
-        if key in RESULT_PARAMS or key == "_id":
-            if key == "_id":
-                ids = set(value.split(","))
-                candidates = [r for r in candidates if r["id"] in ids]
-            continue
-        if key in DATE_PARAMS:
-            if not DATE_VALUE.match(value):
-                raise SearchError(f"{name}={value!r} is not a FHIR date search value")
-            candidates = [r for r in candidates if _date_matches(r, key, value)]
-            continue
-        if key not in TOKEN_PARAMS:
-            raise SearchError(f"unsupported search parameter {name!r} for {resource_type}")
-        tokens = _parse_tokens(value)
-        element = TOKEN_PARAMS[key]
-        candidates = [r for r in candidates if _matches(r, element, tokens)]
-    if lastn:
-        latest: dict[tuple, dict] = {}
-        for r in candidates:
-            key = tuple(sorted((s or "", c) for s, c in _codings(r.get("code"))))
-            if key not in latest or _effective(r) > _effective(latest[key]):
-                latest[key] = r
-        candidates = list(latest.values())
+def _filter(candidates: list[dict], resource_type: str, name: str, value: str) -> list[dict]:
+    """The candidates one search parameter keeps (result parameters keep them all)."""
+    key = name.split(":")[0]
+    if key == "_id":
+        ids = set(value.split(","))
+        return [r for r in candidates if r["id"] in ids]
+    if key in RESULT_PARAMS:
+        return candidates
+    if key in DATE_PARAMS:
+        if not DATE_VALUE.match(value):
+            raise SearchError(f"{name}={value!r} is not a FHIR date search value")
+        return [r for r in candidates if _date_matches(r, key, value)]
+    if key not in TOKEN_PARAMS:
+        raise SearchError(f"unsupported search parameter {name!r} for {resource_type}")
+    tokens = _parse_tokens(value)
+    element = TOKEN_PARAMS[key]
+    return [r for r in candidates if _matches(r, element, tokens)]
+
+
+def _lastn(candidates: list[dict]) -> list[dict]:
+    """$lastn (max=1): the latest resource per code."""
+    latest: dict[tuple, dict] = {}
+    for r in candidates:
+        key = tuple(sorted((s or "", c) for s, c in _codings(r.get("code"))))
+        if key not in latest or _effective(r) > _effective(latest[key]):
+            latest[key] = r
+    return list(latest.values())
+
+
+def _included(record: SourceRecord, resource_type: str, matches: list[dict],
+              includes: list[str]) -> list[dict]:
+    """The resources ``_include=<Type>:<param>[:<target type>]`` adds, each once."""
     included: dict[str, dict] = {}
     for spec in includes:
         parts = spec.split(":")
         if len(parts) < 2 or parts[0] != resource_type:
             raise SearchError(f"_include={spec} does not name a {resource_type} parameter")
         target = parts[2] if len(parts) > 2 else None
-        for r in candidates:
+        for r in matches:
             for ref in _include_refs(r, parts[1]):
                 if target and not ref.startswith(target + "/"):
                     continue
                 found = record.by_ref.get(ref)
                 if found is not None and ref not in included:
                     included[ref] = found
-    return candidates, list(included.values())
+    return list(included.values())
+
+
+def search(record: SourceRecord, resource_type: str, params: list[tuple[str, str]],
+           lastn: bool = False) -> tuple[list[dict], list[dict]]:
+    """(matches, includes) of a search; unknown parameters are an error, not silently ignored."""
+    candidates = record.by_type.get(resource_type, [])
+    includes: list[str] = []
+    for name, value in params:
+        if name.split(":")[0] == "_include":
+            includes.append(value)
+        else:
+            candidates = _filter(candidates, resource_type, name, value)
+    if lastn:
+        candidates = _lastn(candidates)
+    return candidates, (_included(record, resource_type, candidates, includes) if includes else [])
 
 
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")

@@ -63,6 +63,7 @@ CORRELATION_ID = "X-Correlation-ID"
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 FHIR_VERSIONS = {"3.0": "STU3", "4.0": "R4"}
+FHIR_RELEASES = {"3.0": "3.0.2", "4.0": "4.0.1"}  # CapabilityStatement.fhirVersion
 
 
 def fhir_accept(fhir_version: str, media_type: str = FHIR_JSON) -> str:

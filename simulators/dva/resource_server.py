@@ -1,0 +1,157 @@
+"""The DVA's resource server rules (SPEC.md section 3): the token alone decides the patient.
+
+The gate (endpoint, FHIR version, Bearer token, scope, Whitelist), reads, searches and Delen,
+as plain functions over the ``DVA`` service; refusals are ``FhirError`` (answered as an
+OperationOutcome by ``simulators.dva.errors``). The router ``simulators.dva.resources`` adds
+HTTP: content negotiation, the raw PDF of a Binary, the request log.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import orjson
+
+from simulators.dva.errors import FhirError
+from simulators.dva.grants import Grant
+from simulators.dva.search import SearchError, search
+from simulators.dva.service import DVA
+from simulators.medmij import FHIR_JSON, FHIR_RELEASES, FHIR_VERSIONS, FHIR_XML, OAuthError
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, Gegevensdienst
+from simulators.medmij.topology import Provider
+from simulators.provider import ShareRefused
+
+FORBIDDEN_PARAMS = {"patient", "subject", "patient:Patient", "subject:Patient"}
+RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A request the gate let through: whose token, for which provider and gegevensdienst."""
+
+    provider: Provider
+    dienst: Gegevensdienst
+    grant: Grant
+    version: str  # the gegevensdienst's FHIR version, "3.0" or "4.0"
+
+
+def not_acceptable(accept: str | None, format_param: str | None) -> FhirError:
+    return FhirError(406, "not-supported", f"This server answers FHIR JSON ({FHIR_JSON}) or"
+                     f" FHIR XML ({FHIR_XML}), not {accept!r}"
+                     + (f" (_format={format_param})" if format_param else "") + ".")
+
+
+def endpoint(dva: DVA, slug: str, service: str,
+             wanted: str | None = None) -> tuple[Provider, Gegevensdienst]:
+    """The provider and gegevensdienst of a resource endpoint ``/fhir/<slug>/<service>``; a
+    client that names a fhirVersion (``wanted``, from Accept) must name this endpoint's."""
+    dienst = GEGEVENSDIENSTEN.get(service)
+    provider = dva.provider_for(slug, service) if dienst else None
+    if provider is None or dienst is None:
+        raise FhirError(404, "not-found", "No such resource endpoint.")
+    version = dienst.fhir_version
+    if wanted is not None and wanted != version:
+        raise FhirError(400, "not-supported",
+                        f"This endpoint serves FHIR {FHIR_VERSIONS[version]} ({version}), not"
+                        f" the fhirVersion {wanted} the Accept header asks for.", version)
+    return provider, dienst
+
+
+def bearer_token(authorization: str, dienst: Gegevensdienst) -> str:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise FhirError(401, "login", "Bearer token required.", dienst.fhir_version, "")
+    return token.strip()
+
+
+def check_grant(dva: DVA, grant: Grant | None, provider: Provider, dienst: Gegevensdienst,
+                service: str) -> Access:
+    """The token's grant must be live, cover this provider and gegevensdienst, and belong to a
+    client still on the Whitelist."""
+    version = dienst.fhir_version
+    if grant is None:
+        raise FhirError(401, "login", "Invalid or expired token.", version,
+                        OAuthError.INVALID_TOKEN)
+    if grant.provider != provider.name or service not in grant.services:
+        raise FhirError(403, "forbidden", "Token does not cover this provider or gegevensdienst.",
+                        version, OAuthError.INSUFFICIENT_SCOPE)
+    if grant.client_id not in dva.lists.lists.whitelist:
+        raise FhirError(401, "login", "Client no longer on the Whitelist.", version,
+                        OAuthError.INVALID_TOKEN)
+    return Access(provider, dienst, grant, version)
+
+
+def capability(dienst: Gegevensdienst) -> dict:
+    return {
+        "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
+        "fhirVersion": FHIR_RELEASES[dienst.fhir_version], "format": ["json", "xml"],
+        "rest": [{"mode": "server", "security": {"service": [{"text": "OAuth2 Bearer"}]}}],
+    }
+
+
+def collect_path(access: Access, service: str, path: str,
+                 params: list[tuple[str, str]]) -> list[str]:
+    """Reads and searches: a collect service, no patient or subject parameter, and a path
+    ``Type``, ``Type/id`` or ``Observation/$lastn`` (returned split)."""
+    if access.dienst.is_share:
+        raise FhirError(405, "not-supported", f"Gegevensdienst {service} is for sharing: POST a"
+                        " transaction Bundle.", access.version)
+    if any(name in FORBIDDEN_PARAMS for name, _ in params):
+        raise FhirError(400, "forbidden", "patient and subject parameters are not allowed: the"
+                        " token determines the patient.", access.version)
+    parts = path.strip("/").split("/")
+    if not RESOURCE_TYPE.match(parts[0]):
+        raise FhirError(400, "not-supported", f"Unknown resource type {path!r}.", access.version)
+    return parts
+
+
+def read(dva: DVA, access: Access, service: str, parts: list[str]) -> dict:
+    """One resource of the patient's record (a Binary also from the source system's
+    documents)."""
+    grant, provider = access.grant, access.provider.name
+    resource_type, resource_id = parts
+    found = dva.source.record(grant.patient_index, provider, service).by_ref.get(
+        f"{resource_type}/{resource_id}")
+    if found is None and resource_type == "Binary":
+        found = dva.source.binary(grant.patient_index, provider, resource_id)
+    if found is None:
+        raise FhirError(404, "not-found", f"{'/'.join(parts)} not found.", access.version)
+    return found
+
+
+def search_results(dva: DVA, access: Access, service: str, parts: list[str],
+                   params: list[tuple[str, str]]) -> tuple[list[dict], list[dict]]:
+    """(matches, includes) of a search or ``Observation/$lastn``."""
+    if len(parts) > 2 or (len(parts) == 2 and parts[0] != "Observation"):
+        raise FhirError(400, "not-supported", f"Unsupported operation {'/'.join(parts)!r}.",
+                        access.version)
+    record = dva.source.record(access.grant.patient_index, access.provider.name, service)
+    try:
+        return search(record, parts[0], params, lastn=len(parts) == 2)
+    except SearchError as exc:
+        raise FhirError(400, "not-supported", str(exc), access.version) from None
+
+
+def share(dva: DVA, access: Access, service: str, body: bytes) -> dict:
+    """Delen: the PGO writes a transaction Bundle into the provider's source system; the answer
+    is the transaction-response with the server's ids."""
+    version, dienst, grant = access.version, access.dienst, access.grant
+    if not dienst.is_share:
+        raise FhirError(405, "not-supported",
+                        f"Gegevensdienst {service} is for collecting, not sharing.", version)
+    try:
+        bundle = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FhirError(400, "structure", "The body is not FHIR JSON.", version) from None
+    try:
+        stored = dva.source.receive(access.provider.name, grant.patient_index, grant.client_id,
+                                    service, dienst.accepts, bundle)
+    except ShareRefused as refused:
+        raise FhirError(refused.status, refused.code, refused.diagnostics, version) from None
+    return {
+        "resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "transaction-response",
+        "entry": [{"fullUrl": s.source, "response": {
+            "status": "201 Created", "location": s.location}} for s in stored],
+    }

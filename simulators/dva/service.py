@@ -1,0 +1,225 @@
+"""The DVA as a service: its providers, source system, grants and lists, and the protocol
+steps of its authorization server (SPEC.md section 3). No web framework here: the routers
+(``authorize``, ``token``, ``resources``) turn HTTP into these calls and ``errors`` turns the
+exceptions raised here into the protocol's answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+
+from simulators.common.clock import Clock
+from simulators.common.config import SandboxConfig
+from simulators.common.lists import ListCache, Lists
+from simulators.common.security import new_token
+from simulators.dva.errors import AuthorizeRedirect, TokenEndpointError, UntrustedRequest
+from simulators.dva.grants import GrantStore
+from simulators.dva.request_log import RequestLog
+from simulators.medmij import OAuthError, build_scope, parse_scope_item
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
+from simulators.medmij.topology import Provider
+from simulators.provider import SourceSystem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """What the person sees after DigiD: the consent screen (collect) or the
+    Bevestigingsverklaring (share), for these services of this provider."""
+
+    provider: Provider
+    services: list[str]
+    share: bool
+
+
+class DVA:
+    """Everything one DVA node holds; the routers reach it through ``request.app.state.dva``.
+
+    ``source`` is the providers' source system (``simulators.provider.SourceSystem``): the DVA
+    decides who may see or write what, the source system holds the data."""
+
+    def __init__(self, config: SandboxConfig, node_id: str, *, source: SourceSystem,
+                 grants: GrantStore, client: httpx.AsyncClient, clock: Clock) -> None:
+        self.config = config
+        self.node_id = node_id
+        node = config.topology.node(node_id)
+        self.hostname = node.hostname
+        self.name = node.name
+        self.realm = f'Bearer realm="{node.name}"'  # the resource server's WWW-Authenticate
+        self.providers = {p.slug: p for p in config.topology.providers_of(node.hostname)}
+        self.source = source
+        self.grants = grants
+        self.client = client
+        self.clock = clock
+        registry = config.topology.registry.hostname
+        self.lists = ListCache(config.public_base(registry), client,
+                               config.topology.list_refresh_seconds)
+        self.lists.listeners.append(self.on_lists)
+        self.digid_base = config.public_base(config.topology.digid.hostname)
+        self.requests = RequestLog()
+        self.authz_cookie = f"{node_id}_authz"  # binds an authorization to its browser
+        self.own_origins = {config.public_base(self.hostname).rstrip("/"),
+                            config.addresses[self.hostname].rstrip("/")}
+
+    def public_url(self, path: str) -> str:
+        return self.config.public_url(self.hostname, path)
+
+    # what the DVA serves ---------------------------------------------------------------------
+    def provider_for(self, slug: str, service: str) -> Provider | None:
+        provider = self.providers.get(slug)
+        if provider is None or service not in provider.gegevensdiensten:
+            return None
+        return provider
+
+    def scope_target(self, scope: str) -> tuple[Provider, list[str]] | None:
+        """2.x collect: '<provider>' covers all its collect services; 1.x collect and share:
+        '<provider>~<id>'. None: the scope names nothing this DVA serves."""
+        slug, service = parse_scope_item(scope)
+        provider = self.providers.get(slug)
+        if provider is None:
+            return None
+        if service is not None:
+            return (provider, [service]) if service in provider.gegevensdiensten else None
+        services = collect_services(provider.gegevensdiensten)
+        return (provider, services) if services else None
+
+    def held_services(self, index: int | None, provider: str) -> list[str]:
+        """Services with data for this patient at this provider (availability check)."""
+        return [] if index is None else self.source.held_services(index, provider)
+
+    @staticmethod
+    def is_share(services: list[str]) -> bool:
+        return any(GEGEVENSDIENSTEN[s].is_share for s in services)
+
+    @staticmethod
+    def session_services(session: dict) -> list[str]:
+        return json.loads(session["services"])
+
+    # the authorization server's steps ----------------------------------------------------------
+    def start_authorization(self, client_id: str | None, redirect_uri: str | None,
+                            response_type: str | None, scope: str | None, state: str | None,
+                            correlation_id: str | None, browser_secret: str) -> str:
+        """Check an authorization request (SPEC.md section 3, in this order: client on the OCL,
+        redirect_uri on its host, state, response_type, scope) and open its session, bound to
+        the browser holding ``browser_secret``. Returns the session id (DigiD's RelayState)."""
+        if not client_id or client_id not in self.lists.lists.ocl:
+            raise UntrustedRequest(OAuthError.INVALID_REQUEST,
+                                   "Unknown client: not on the OAuth Client List.")
+        if not redirect_uri or not self.config.is_on_host(redirect_uri, client_id):
+            raise UntrustedRequest(OAuthError.INVALID_REQUEST,
+                                   "redirect_uri is not on the client's host.")
+        if not state:
+            raise AuthorizeRedirect(redirect_uri, "", OAuthError.INVALID_REQUEST,
+                                    "Missing state.")
+        if response_type != "code":
+            raise AuthorizeRedirect(redirect_uri, state, OAuthError.UNSUPPORTED_RESPONSE_TYPE,
+                                    "Only response_type=code is supported.")
+        target = self.scope_target(scope or "")
+        if target is None:
+            raise AuthorizeRedirect(redirect_uri, state, OAuthError.INVALID_SCOPE,
+                                    f"Scope {scope!r} names no provider or service of this DVA.")
+        provider, services = target
+        return self.grants.start_session(client_id, redirect_uri, scope, state, provider.name,
+                                         services, correlation_id, browser_secret, new_token())
+
+    def digid_login_url(self, session_id: str) -> str:
+        query = urlencode({"rp": self.hostname, "return_to": self.public_url("/digid/acs"),
+                           "RelayState": session_id})
+        return f"{self.digid_base}/login?{query}"
+
+    async def resolve_artifact(self, artifact: str) -> str | None:
+        try:
+            response = await self.client.post(
+                f"{self.digid_base}/artifact", data={"artifact": artifact, "rp": self.hostname})
+        except httpx.HTTPError as exc:
+            log.warning("DigiD artifact resolution failed: %s", exc)
+            return None
+        if response.status_code != 200:
+            return None
+        return response.json().get("bsn")
+
+    def identified(self, session: dict, bsn: str | None) -> LoginOutcome:
+        """After DigiD: the availability check. Collect is narrowed to the services the
+        provider holds data for (none: access_denied); share needs the provider to be
+        receptive, i.e. the person in its care."""
+        session_id = session["id"]
+        if bsn is None:
+            self.grants.finish_session(session_id)
+            raise AuthorizeRedirect(session["redirect_uri"], session["state"],
+                                    OAuthError.UNAUTHORIZED_CLIENT,
+                                    "Person could not be identified.")
+        index = self.source.index_of(bsn)
+        provider = self.config.topology.provider(session["provider"])
+        wanted = self.session_services(session)
+        held = self.held_services(index, provider.name)
+        if self.is_share(wanted):
+            if not held:
+                self.grants.finish_session(session_id)
+                raise AuthorizeRedirect(session["redirect_uri"], session["state"],
+                                        OAuthError.ACCESS_DENIED,
+                                        "Provider is not receptive for this data.")
+            self.grants.identify(session_id, index)
+            return LoginOutcome(provider, wanted, share=True)
+        granted = [s for s in wanted if s in held]
+        if not granted:
+            self.grants.finish_session(session_id)
+            raise AuthorizeRedirect(session["redirect_uri"], session["state"],
+                                    OAuthError.ACCESS_DENIED, "No such resources.")
+        narrower = " ".join(build_scope(provider.slug, s) for s in granted) \
+            if len(granted) < len(wanted) else None
+        self.grants.identify(session_id, index, granted, narrower)
+        return LoginOutcome(provider, granted, share=False)
+
+    def answer_consent(self, session: dict, allow: bool, long_lived: bool) -> str:
+        """The person's answer, once per session: the redirect back to the PGO with a code, or
+        access_denied. A share never becomes a long-lived consent."""
+        if not self.grants.finish_session(session["id"]):
+            raise UntrustedRequest(OAuthError.INVALID_REQUEST, "This consent was already answered.")
+        if not allow:
+            raise AuthorizeRedirect(session["redirect_uri"], session["state"],
+                                    OAuthError.ACCESS_DENIED, "Authorization denied.")
+        share = self.is_share(self.session_services(session))
+        code = self.grants.issue_code(session, long_lived and not share)
+        query = urlencode({"code": code, "state": session["state"]})
+        sep = "&" if "?" in session["redirect_uri"] else "?"
+        return f"{session['redirect_uri']}{sep}{query}"
+
+    def token(self, grant_type: str | None, code: str | None, client_id: str | None,
+              redirect_uri: str | None, refresh_token: str | None) -> dict:
+        """The token endpoint: a client on the OCL and Whitelist exchanges a code or rotates a
+        refresh token. Raises ``GrantError`` (the store's) or ``TokenEndpointError``."""
+        lists = self.lists.lists
+        if not client_id or client_id not in lists.ocl or client_id not in lists.whitelist:
+            raise TokenEndpointError(OAuthError.INVALID_CLIENT,
+                                     "Client not on the OCL and Whitelist.", 401)
+        if grant_type == "authorization_code":
+            if not code or not redirect_uri:
+                raise TokenEndpointError(OAuthError.INVALID_REQUEST,
+                                         "code and redirect_uri are required.")
+            return self.grants.exchange_code(code, client_id, redirect_uri)
+        if grant_type == "refresh_token":
+            if not refresh_token:
+                raise TokenEndpointError(OAuthError.INVALID_REQUEST,
+                                         "refresh_token is required.")
+            return self.grants.refresh(refresh_token, client_id)
+        raise TokenEndpointError(OAuthError.UNSUPPORTED_GRANT_TYPE, f"grant_type {grant_type!r}.")
+
+    def revoke(self, token: str, client_id: str) -> None:
+        """RFC 7009 token revocation: the person withdraws a (long-lived) consent via the PGO."""
+        if client_id not in self.lists.lists.whitelist:
+            raise TokenEndpointError(OAuthError.INVALID_CLIENT, "Client not on the Whitelist.",
+                                     401)
+        self.grants.revoke_token(token, client_id)
+
+    def on_lists(self, lists: Lists) -> None:
+        """A client that left the OCL loses every grant (a vendor cut off)."""
+        revoked = self.grants.revoke_clients_not_in(set(lists.ocl))
+        if revoked:
+            log.warning("%s revoked %d grants of clients that left the OCL", self.node_id, revoked)
+
