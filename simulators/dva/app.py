@@ -32,7 +32,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
     owns_http = http is None
     dva = DVA(config, node_id,
               source=source or source_for(config, node_id, clock),
-              grants=grants or GrantStore(config.node_dir(node_id) / "dva.sqlite"),
+              grants=grants or GrantStore(config.node_dir(node_id) / "dva.sqlite", clock),
               client=http or async_client(config.addresses), clock=clock)
 
     @asynccontextmanager

@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from simulators.common import clock
+from simulators.common.clock import Clock
+from simulators.common.clock import default as default_clock
 from simulators.common.storage import open_db, transaction
 
 CODE_SECONDS = 900
@@ -222,7 +223,8 @@ class GrantStore:
     honoured. The price is one indexed SELECT per unknown or already-expired token.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+        self.clock = clock or default_clock()
         self.db = open_db(path, SCHEMA)
         present = {r["name"] for r in self.db.execute("PRAGMA table_info(auth_session)")}
         for column, kind in SESSION_COLUMNS.items():
@@ -241,7 +243,7 @@ class GrantStore:
             "INSERT INTO auth_session (id, client_id, redirect_uri, scope, state, provider,"
             " services, correlation_id, created, browser, csrf) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (session_id, client_id, redirect_uri, scope, state, provider, json.dumps(services),
-             correlation_id, clock.now(), browser_digest(browser_secret), csrf),
+             correlation_id, self.clock.now(), browser_digest(browser_secret), csrf),
         )
         return session_id
 
@@ -256,7 +258,7 @@ class GrantStore:
     def session(self, session_id: str) -> dict | None:
         row = self.db.execute(
             "SELECT * FROM auth_session WHERE id = ? AND done = 0 AND created > ?",
-            (session_id, clock.now() - CODE_SECONDS),
+            (session_id, self.clock.now() - CODE_SECONDS),
         ).fetchone()
         return dict(row) if row else None
 
@@ -277,7 +279,7 @@ class GrantStore:
 
     # codes -------------------------------------------------------------------------------
     def issue_code(self, session: dict, long_lived: bool) -> str:
-        code, grant_id, now = str(uuid.uuid4()), str(uuid.uuid4()), clock.now()
+        code, grant_id, now = str(uuid.uuid4()), str(uuid.uuid4()), self.clock.now()
         with transaction(self.db) as db:
             db.execute(
                 "INSERT INTO grant_ (id, client_id, provider, services, scope, patient_index,"
@@ -308,7 +310,7 @@ class GrantStore:
                 error = GrantError("invalid_grant", "Authorization code already used.")
             else:
                 db.execute("UPDATE code SET used = 1 WHERE code = ?", (code,))
-                if row["expires"] < clock.now():
+                if row["expires"] < self.clock.now():
                     error = GrantError("invalid_grant", "Authorization code expired.")
                 elif row["client_id"] != client_id or row["redirect_uri"] != redirect_uri:
                     error = GrantError("invalid_grant", "Code was issued to another client or URI.")
@@ -344,7 +346,7 @@ class GrantStore:
                 error = GrantError("invalid_grant", "Unknown, used or revoked refresh token.")
             elif row["client_id"] != client_id:
                 error = GrantError("invalid_grant", "Refresh token was issued to another client.")
-            elif row["last_used"] + CONSENT_LAPSE_SECONDS < clock.now():
+            elif row["last_used"] + CONSENT_LAPSE_SECONDS < self.clock.now():
                 self._revoke_grant(db, row["grant_id"])
                 error = GrantError("invalid_grant", "Consent lapsed after 6 months without use.")
             else:
@@ -359,7 +361,7 @@ class GrantStore:
     def _issue_tokens(self, db, grant: Grant) -> tuple[dict, tuple[str, Grant, float, float]]:
         """Write a new token pair inside the caller's transaction; returns the token response
         and what the index is to hold once the transaction has committed."""
-        now = clock.now()
+        now = self.clock.now()
         access = str(uuid.uuid4())
         db.execute("INSERT INTO token (token, kind, grant_id, expires) VALUES (?,?,?,?)",
                    (access, "access", grant.id, now + ACCESS_SECONDS))
@@ -375,7 +377,7 @@ class GrantStore:
     # the resource server's check ---------------------------------------------------------
     def access(self, token: str) -> Grant | None:
         """The grant behind a valid access token, or None."""
-        now = clock.now()
+        now = self.clock.now()
         held = self.index.get(token, now)
         if held is None:  # not issued or checked by this process yet: SQLite decides
             row = self.db.execute(

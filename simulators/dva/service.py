@@ -20,7 +20,7 @@ from simulators.common.security import new_token
 from simulators.dva.errors import AuthorizeRedirect, TokenEndpointError, UntrustedRequest
 from simulators.dva.grants import GrantStore
 from simulators.dva.request_log import RequestLog
-from simulators.medmij import OAuthError, build_scope, parse_scope_item
+from simulators.medmij import SCOPE_GRAMMAR, OAuthError, build_scope, parse_scope_item
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
 from simulators.medmij.topology import Provider
 from simulators.provider import SourceSystem
@@ -123,7 +123,8 @@ class DVA:
         target = self.scope_target(scope or "")
         if target is None:
             raise AuthorizeRedirect(redirect_uri, state, OAuthError.INVALID_SCOPE,
-                                    f"Scope {scope!r} names no provider or service of this DVA.")
+                                    f"Scope {scope!r} names no provider or service of this "
+                                    f"DVA; expected {SCOPE_GRAMMAR}.")
         provider, services = target
         return self.grants.start_session(client_id, redirect_uri, scope, state, provider.name,
                                          services, correlation_id, browser_secret, new_token())
