@@ -4,6 +4,8 @@ Not a test: run it by hand and read the figures.
 
     python benchmarks/national_bench.py [--scenario NAME] [--years N] [--seed S]
     python benchmarks/national_bench.py --replications 20 --cores 2
+    python benchmarks/national_bench.py --years 13 --replications 100 --cores 2
+    python benchmarks/national_bench.py --replications 8 --dask-scheduler local:2
 
 Goals: one replication under 30 s on one core; 100 replications under 10 minutes on 2 cores
 (the replications are independent, so the time scales as replications / cores). The
@@ -36,7 +38,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--replications", type=int, default=1)
     parser.add_argument("--cores", type=int, default=1)
+    parser.add_argument("--dask-scheduler", default=None,
+                        help="run the replications on Dask: tcp://host:8786 or local[:N]")
     args = parser.parse_args()
+    print(f"load average    {_load()} (before; 2 cores shared with other work)")
     config = dataclasses.replace(presets.get(args.scenario).config, years=args.years)
     if args.replications > 1:
         ensemble(config, args)
@@ -58,9 +63,19 @@ def main() -> None:
     print(f"goal            {verdict} {GOAL_S:.0f} s")
 
 
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} CPUs"
+
+
 def ensemble(config: model.Config, args: argparse.Namespace) -> None:
     """N replications over the inferred ranges on `cores` processes; extrapolates to 100."""
-    spread = uncertainty.ensemble(config, args.replications, args.seed, args.cores)
+    if args.dask_scheduler:
+        with uncertainty.dask_executor(args.dask_scheduler) as executor:
+            spread = uncertainty.ensemble(config, args.replications, args.seed, mapper=executor)
+    else:
+        spread = uncertainty.ensemble(config, args.replications, args.seed, args.cores)
+    print(f"load average    {_load()} (after)")
     wall, n = spread["wall_s"], args.replications
     per_100 = wall / n * 100
     print(f"scenario        {args.scenario}, {config.years} years from {config.start_year}")
@@ -77,9 +92,22 @@ def ensemble(config: model.Config, args: argparse.Namespace) -> None:
         print(f"-- {name}")
         for key in ("year_users_2025", "cost_2032", "accounts_last"):
             s = spread[name][key]
-            print(f"{key:<16}median {s['median']:,.0f}  80% {s['p10']:,.0f}-{s['p90']:,.0f} "
+            print(f"{key:<24}median {s['median']:,.0f}  80% {s['p10']:,.0f}-{s['p90']:,.0f} "
                   f"(width {s['p90'] - s['p10']:,.0f})  95% {s['p2_5']:,.0f}-{s['p97_5']:,.0f} "
                   f"(width {s['p97_5'] - s['p2_5']:,.0f})")
+        for key in ("iza_2025", "iza_last", "well_filled_last", "availability_plateau_1",
+                    "availability_plateau_2", "availability_plateau_3",
+                    "medication_avoided_last"):
+            s = spread[name][key]
+            if not s["n"]:
+                continue
+            fmt = (lambda v: f"{v:,.0f}") if key == "medication_avoided_last" else (
+                lambda v: f"{v:.1%}")
+            print(f"{key:<24}median {fmt(s['median'])}  80% {fmt(s['p10'])}-{fmt(s['p90'])}  "
+                  f"95% {fmt(s['p2_5'])}-{fmt(s['p97_5'])}")
+    print("-- IZA goal per year (median, 80%)")
+    for year, s in spread["bands"]["iza_by_year"].items():
+        print(f"{year}  {s['median']:.1%}  {s['p10']:.1%}-{s['p90']:.1%}")
 
 
 if __name__ == "__main__":

@@ -67,3 +67,32 @@ def test_ensemble_reports_bands_history_check_and_tornado(serial: dict[str, obje
     rows = serial["tornado"]["year_users_2025"]  # type: ignore[index]
     assert rows and all(-1 <= r["rho"] <= 1 for r in rows)
     assert abs(rows[0]["rho"]) >= abs(rows[-1]["rho"])
+
+
+def test_ensemble_reports_the_iza_goal_and_availability_per_year(
+        serial: dict[str, object]) -> None:
+    bands = serial["bands"]  # type: ignore[index]
+    for key in ("iza_by_year", "availability_by_year", "well_filled_by_year"):
+        for year, s in bands[key].items():
+            assert 0 <= s["p2_5"] <= s["p10"] <= s["median"] <= s["p90"] <= s["p97_5"] <= 1, (
+                key, year)
+    iza = serial["summary"]["iza_2025"]  # type: ignore[index]
+    assert iza["n"] == 4 and iza["p90"] > iza["p10"]  # the inferred definition moves it
+    assert serial["summary"]["availability_plateau_1"]["n"] == 4  # type: ignore[index]
+    assert "iza_last" in serial["tornado"]  # type: ignore[operator]
+
+
+def test_a_dask_local_cluster_runs_the_same_replications(serial: dict[str, object]) -> None:
+    """The same replications on an existing engine: a 2-worker distributed.LocalCluster."""
+    pytest.importorskip("distributed")
+    with uncertainty.dask_executor("local:2") as executor:
+        on_dask = uncertainty.ensemble(FAST, 4, seed=2, mapper=executor)
+    assert _headlines(on_dask) == _headlines(serial)
+
+
+def test_dask_address_without_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    with pytest.raises(ValueError, match="dask"), uncertainty.dask_executor("local:2"):
+        pass

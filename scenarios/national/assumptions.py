@@ -324,20 +324,49 @@ REGISTER: tuple[Assumption, ...] = (
     _p("client_timeout_s", 60.0, "s", "a client gives up on a request after 60 s", "§3 step 8"),
     _i("service.search_median_ms", 60.0, "ms", "FHIR search median at a DVA", 20.0, 150.0,
        "replace with --service-times from a load run"),
-    _i("design_users", 2_500_000, "users", "DVAs provisioned for this many users", 1e6, 5e6,
-       "no figure in the sources"),
-    _i("design_utilisation", 0.5, "share", "target peak utilisation at design load", 0.3, 0.7,
-       "common capacity planning practice"),
-    _i("capacity_growth", 0.10, "/yr", "DVA capacity growth", 0.0, 0.25,
-       "no figure in the sources"),
+    _i("design_utilisation", 0.5, "share", "DVAs are sized so that the busiest hour of the "
+       "last 12 months (requests per provider kind x service times) runs at this utilisation",
+       0.3, 0.7, "common capacity planning practice; no figure in the sources"),
+    _i("capacity_growth", 0.10, "share", "headroom for a year's growth when a DVA is sized",
+       0.0, 0.25, "no figure in the sources"),
     _t("window_requests", 1000, "requests", "requests queued per simulated peak window",
        "accuracy vs speed"),
     _t("probes_per_year", 4, "windows", "peak windows per DVA per year", "accuracy vs speed"),
-    # -- benefit side (context, not modelled) -------------------------------------------------
+    # -- outcomes: the IZA goal, data availability, segments, benefit (issue 19 item 7) --------
+    _s("fact.iza_standards", "hospital, GP, medication, GGZ", "-", "the information standards "
+       "a PGO must meet (the data a well-filled PGO holds): hospital care, GP data, medication "
+       "data, self-measurements, GGZ", f"{F002}:68",
+       "ziekenhuiszorg, huisartsgegevens, medicatiegegevens"),
+    _s("fact.usable_for_all", "accessible", "-", "PGOs accessible and understandable for every "
+       "user regardless of digital skills ('usable')", f"{F001}:153",
+       "toegankelijk en begrijpelijk zijn voor alle gebruikers"),
+    _i("iza_fill_threshold", 0.75, "share", "'well-filled': at least this share of a person's "
+       "hospital, GP, pharmacy and GGZ providers serve their data to the PGO", 0.5, 1.0,
+       "'goed gevuld' (003:252) is not defined; the standards named in 002:68 say which data"),
+    _s("fact.segments", "80-year-old, chronic", "-", "the letter names the young family and the "
+       "80-year-old with diabetes, heart failure and Parkinson's as PGO users",
+       f"{F004}:224", "tachtigjarige met diabetes, hartfalen"),
+    _s("fact.ageing", "ageing", "-", "ageing raises the demand for care", f"{F004}:34",
+       "Mede door de vergrijzing"),
+    _i("age_shares", (0.20, 0.34, 0.27, 0.14, 0.05), "share", "population per age band 0-17, "
+       "18-44, 45-64, 65-79, 80+", None, None, CBS),
+    _i("age_use", (0.3, 1.0, 1.2, 1.0, 0.5), "x", "relative chance to be a PGO user per age "
+       "band (children through their parents; the oldest with fewer digital skills)", None, None,
+       "no figure in the sources (digital skills: 001:153-154, 004:98)"),
+    _i("chronic_prevalence", (0.15, 0.35, 0.60, 0.80, 0.90), "share", "share with one or more "
+       "chronic conditions per age band", None, None, "not in the sources; Nivel/RIVM order "
+       "of magnitude (about half of all people)"),
+    _i("chronic_use", 2.0, "x", "a chronic patient's chance to be a PGO user, relative to "
+       "others of the same age", 1.2, 3.0, "more providers and more data (004:223-225); no "
+       "figure in the sources"),
     _s("fact.admin_time", 0.40, "share", "care providers spend about 40% of their time on "
-       "administration", f"{F004}:37", "40 procent van hun werktijd"),
+       "administration (benefit side: no PGO effect size in the sources, not quantified)",
+       f"{F004}:37", "40 procent van hun werktijd"),
     _s("fact.medication_incidents", 75, "persons/day", "about 75 hospital admissions a day from "
        "preventable medication incidents", f"{F004}:61", "75"),
+    _i("medication_benefit", 0.05, "share", "share of the preventable medication admissions of "
+       "people whose PGO holds their medication overview that the PGO avoids", 0.0, 0.15,
+       "the sources give the 75 a day (004:61-62), not a PGO effect"),
 )
 
 BY_KEY: dict[str, Assumption] = {a.key: a for a in REGISTER}

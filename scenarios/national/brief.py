@@ -27,13 +27,15 @@ TEXT = {
            "cost_last": "overheidskosten {year}", "cost_on": "overheidskosten vanaf 2025",
            "history": "Open House 2020-24: model {model}, gemeten {observed}",
            "single": "één run: geen intervallen (gebruik --replications)",
-           "drivers": "Aannames die het meest uitmaken:", "interval": "80%: {a}; 95%: {b}"},
+           "drivers": "Aannames die het meest uitmaken:", "interval": "80%: {a}; 95%: {b}",
+           "iza": "IZA-doel {year} (bruikbaar, goed gevuld): {value}"},
     "en": {"users_2025": "PGO users 2025 (collected once or more)",
            "accounts_last": "PGO accounts {year}", "mgo_last": "Mijn Gezondheidsoverzicht {year}",
            "cost_last": "government cost {year}", "cost_on": "government cost from 2025",
            "history": "Open House 2020-24: model {model}, observed {observed}",
            "single": "one run: no intervals (use --replications)",
-           "drivers": "Assumptions that matter most:", "interval": "80%: {a}; 95%: {b}"},
+           "drivers": "Assumptions that matter most:", "interval": "80%: {a}; 95%: {b}",
+           "iza": "IZA goal {year} (usable, well-filled): {value}"},
 }
 
 
@@ -73,12 +75,23 @@ def _column(fig: plt.Figure, x: float, lang: str, preset: Preset, result: Result
             spread: dict[str, Any] | None) -> None:
     t = TEXT[lang]
     year = result.years[-1]["year"]
-    lines = [(preset.name, 11, "bold"), (preset.question if lang == "en" else "", 8, "normal")]
+    question = preset.question if lang == "en" else (preset.question_nl or preset.question)
+    lines = [(preset.name, 11, "bold"), (question, 8, "normal")]
     for text, value, interval in headline_rows(result, spread):
         lines.append((f"{t[text].format(year=year)}: {value}", 8.5, "bold"))
         if interval:
             a, b = interval.split("|")
             lines.append(("   " + t["interval"].format(a=a, b=b), 8, "normal"))
+    for key, y in (("iza_2025", 2025), ("iza_last", year)):
+        if spread is not None and spread["summary"][key]["n"]:
+            s = spread["summary"][key]
+            value = f"{s['median']:.1%} (80%: {s['p10']:.1%}-{s['p90']:.1%})"
+        else:
+            match = [r for r in result.years if r["year"] == y]
+            if not match:
+                continue
+            value = f"{match[0]['iza']['share']:.1%}"
+        lines.append((t["iza"].format(year=y, value=value), 8, "normal"))
     if spread is None:
         lines.append((t["single"], 8, "italic"))
     hist = accounting.historic_lines(result.config, result.years)

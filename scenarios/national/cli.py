@@ -39,6 +39,7 @@ HELP = (
     "pgo-sandbox simulate --compare medelkaar-carry-on medelkaar-shared medelkaar-central "
     "--plots out\n\n"
     "pgo-sandbox simulate --replications 20 --cores 2 --plots out --brief out/brief.pdf\n\n"
+    "pgo-sandbox simulate --replications 100 --dask-scheduler tcp://host:8786\n\n"
     "pgo-sandbox simulate --calibrate --fit-out out/fit.json\n\n"
     "pgo-sandbox simulate --bankrupt pgo-02 --on 2026-03-01 --migrate-share 0.5 "
     "--curator-window 60\n\n"
@@ -118,6 +119,9 @@ def _print_run(console: Console, preset: Preset, result: model.Result) -> None:
                       f"consents at DVAs to redo; cut off by every DVA after "
                       f"{event.get('cut_off_minutes', '?')} min", highlight=False)
     console.print(report.history_table(result, preset))
+    console.print(report.outcome_table(result))
+    console.print(report.plateau_table(result))
+    console.print(report.segment_table(result))
     _print_performance(console, result)
 
 
@@ -170,6 +174,9 @@ def register(app: typer.Typer) -> None:
             help="Replications over the inferred ranges (Latin hypercube)", min=1)] = 1,
         cores: Annotated[int | None, typer.Option(help="Processes for --replications", min=1)]
         = None,
+        dask_scheduler: Annotated[str | None, typer.Option(
+            help="Run --replications on a Dask cluster: scheduler address (tcp://host:8786) or "
+            "'local[:N]' for a LocalCluster; needs pip install 'dask[distributed]'")] = None,
         bankrupt: Annotated[str | None, typer.Option(
             help="Drill: this vendor fails (e.g. pgo-02)")] = None,
         on: Annotated[str | None, typer.Option(help="Drill: failure date YYYY-MM-DD")] = None,
@@ -239,8 +246,19 @@ def register(app: typer.Typer) -> None:
             drawn = len(uncertainty.parameters(configs[0]))
             console.print(f"{replications} replications over {drawn} "
                           f"inferred ranges (Latin hypercube, seed {seed}) ...", highlight=False)
-            spread = uncertainty.ensemble(configs[0], replications, seed, cores)
+            if dask_scheduler:
+                try:
+                    with uncertainty.dask_executor(dask_scheduler) as executor:
+                        spread = uncertainty.ensemble(configs[0], replications, seed,
+                                                      mapper=executor)
+                except (ValueError, OSError) as exc:
+                    errors.print(f"[red]{type(exc).__name__}[/red]: {escape(str(exc))}")
+                    raise typer.Exit(2) from exc
+                spread["executor"] = f"dask {dask_scheduler}"
+            else:
+                spread = uncertainty.ensemble(configs[0], replications, seed, cores)
             console.print(report.uncertainty_table(spread, chosen[0].name))
+            console.print(report.iza_band_table(spread))
             console.print(report.tornado_table(spread))
         else:
             console.print("one replication: intervals and the parameters that drive the result "

@@ -7,11 +7,9 @@ generically, so no real company is implied.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from scenarios.national.params import Config, DvaSpec, DvpSpec, Sector, ServiceTimes
+from scenarios.national.params import Config, DvaSpec, DvpSpec, Sector
 
 APRIL_2025 = 2025 + 97 / 365  # the connection rates are those of the answers of 8 April 2025
 START, END = 2020.0, 2035.0
@@ -140,18 +138,22 @@ def per_session(config: Config, connected: np.ndarray) -> tuple[np.ndarray, np.n
     return weight @ shares.T, (weight * searches) @ shares.T
 
 
-def design_workers(config: Config) -> np.ndarray:
-    """Workers per DVA at the start: sized for `design_users` at the design utilisation.
+def size_workers(config: Config, load: np.ndarray) -> np.ndarray:
+    """Workers per DVA, sized from the load it saw: `load` is days x DVAs x (search, token, flow).
 
-    Sizing uses the default service times, so --calibrate changes a DVA's speed, not its size.
+    Issue 19 ("DVAs sized from data", replacing an assumed design load with a floor of two
+    workers): a DVA operator provisions for the busiest hour of the last 12 months (the busiest
+    day's requests per kind, which come from the sourced connection rates, the reach and the
+    searches per provider kind, times `peak_hour_share`) at `design_utilisation`, plus
+    `capacity_growth` headroom, with the service times the model runs with (measured ones from
+    `--service-times` when given: a DVA is sized for its own servers). One worker at least.
     """
-    service = ServiceTimes()
-    year = 2025.0
-    connected = np.array([s.connected(year) for s in config.sectors])
-    collects, searches = per_session(config, connected)
-    sessions_per_user = 0.025 * max(config.weekdays) / (sum(config.weekdays) / 7)
-    sessions_per_s = config.design_users * sessions_per_user * config.peak_hour_share / 3600
-    flow = 1 - config.long_lived_share * 0.8
-    busy = sessions_per_s * (collects * service.token.mean_s + searches * service.search.mean_s
-                             + collects * flow * config.flow_requests * service.flow.mean_s)
-    return np.array([max(2, math.ceil(b / config.design_utilisation)) for b in busy])
+    if len(load) == 0:
+        return np.ones(len(config.dvas), int)
+    per_day = load.sum(axis=2)
+    busiest = load[np.argmax(per_day, axis=0), np.arange(load.shape[1])]  # DVAs x kinds
+    svc = config.service
+    mean_s = np.array([svc.search.mean_s, svc.token.mean_s, svc.flow.mean_s])
+    busy = busiest * config.peak_hour_share / 3600 @ mean_s  # worker-seconds per second
+    need = busy * (1 + config.capacity_growth) / config.design_utilisation
+    return np.maximum(1, np.ceil(need * config.capacity_factor - 1e-9)).astype(int)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from scenarios.national import accounting, market
+from scenarios.national import accounting, market, outcomes
 from scenarios.national.cohorts import ACTIVE_WEEKS, BUCKETS, YEAR_WEEKS, DayInput, Population
 from scenarios.national.params import Bankruptcy, Config, DvpSpec
 from scenarios.national.queueing import CountingEnvironment, PeakLoad, PeakStats, simulate_peak
@@ -90,7 +90,7 @@ class World:
         self.mgo_users = 0
         self.mgo_rng = np.random.default_rng(np.random.SeedSequence([seed, 4]))
         self.drills: list[dict[str, Any]] = []
-        self.workers = market.design_workers(config)
+        self.workers = np.ones(len(config.dvas), int)  # sized at each probe (peak_probe)
         n_dva = len(config.dvas)
         self.load = np.zeros((self.days, n_dva, 3))  # search, token, flow requests per day
         self.daily = {k: np.zeros(self.days) for k in (
@@ -318,6 +318,9 @@ class World:
                 "p99_ms": worst.p99_ms if worst else 0.0,
                 "timeout_share": max((s.timeout_share for s in stats[i]), default=0.0)}
         nodes = len(cfg.dvas) + facts.live_dvps
+        population, year_users = pop.total(), int(year_users_by.sum())
+        measured = outcomes.year_outcomes(cfg, self.connected[last], dva, population, year_users,
+                                          int(pop.recency.sum()))
         return {
             "year": year,
             "population": pop.total(),
@@ -347,6 +350,7 @@ class World:
             "government_cost_eur": accounting.government_cost(cfg, facts),
             "integrations": accounting.integrations(cfg, facts.live_dvas, facts.live_dvps),
             "live_dvps": facts.live_dvps,
+            **measured,
         }
 
 
@@ -377,13 +381,14 @@ def peak_probe(env: simpy.Environment, world: World) -> Iterator:
     first = 0
     for probe, end in enumerate(_period_ends(world)):
         yield env.timeout(end - 0.5 - env.now)
-        years = (first + end) / 2 / 365.25
-        growth = (1 + cfg.capacity_growth) ** math.floor(years)
+        # sized from the last 12 months the DVA saw (the first period: from itself)
+        world.workers = market.size_workers(
+            cfg, world.load[max(0, first - 365):first] if first > 0 else world.load[:end])
         for i, spec in enumerate(cfg.dvas):
             per_day = world.load[first:end, i]
             busiest = first + int(np.argmax(per_day.sum(axis=1)))
             rates = world.load[busiest, i] * cfg.peak_hour_share / 3600
-            workers = max(1, math.ceil(world.workers[i] * growth * cfg.capacity_factor))
+            workers = int(world.workers[i])
             seed = np.random.SeedSequence([world.seed, 1, probe, i])
             stats = simulate_peak(PeakLoad(*rates), cfg.service, workers, seed,
                                   cfg.window_requests, cfg.client_timeout_s)

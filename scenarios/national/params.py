@@ -206,16 +206,22 @@ class Config:
     vendor_entries: tuple[date, ...] = ()
     migration_daily: float = 0.05  # daily chance a stranded user picks a new PGO
     list_refresh_s: float = 900.0  # (SPEC §2) every node refreshes within 15 minutes
-    # DVA capacity
+    # DVA capacity: sized from the load the DVA saw (requests per provider kind x service times)
     service: ServiceTimes = field(default_factory=ServiceTimes)
     client_timeout_s: float = 60.0  # (SPEC §3 step 8) the client gives up after this
-    design_users: float = 2_500_000  # DVAs provisioned for this many users
-    design_utilisation: float = 0.5  # target peak utilisation at design load
-    capacity_growth: float = 0.10  # per year
+    design_utilisation: float = 0.5  # target utilisation in the busiest hour of the last year
+    capacity_growth: float = 0.10  # headroom for a year's growth when a DVA is sized
     capacity_factor: float = 1.0
     window_requests: int = 1000  # requests per simulated peak window (accuracy vs speed)
     probes_per_year: int = 4  # peak windows per DVA per year
     financing: Financing = field(default_factory=Financing)
+    # outcomes (issue 19 item 7): IZA goal, segments (outcomes.AGE_BANDS), benefit side
+    iza_fill_threshold: float = 0.75  # share of a person's providers whose data a PGO holds
+    age_shares: tuple[float, ...] = (0.20, 0.34, 0.27, 0.14, 0.05)  # population per band
+    age_use: tuple[float, ...] = (0.3, 1.0, 1.2, 1.0, 0.5)  # relative chance to be a user
+    chronic_prevalence: tuple[float, ...] = (0.15, 0.35, 0.60, 0.80, 0.90)  # per band
+    chronic_use: float = 2.0  # a chronic patient's chance to be a user, relative
+    medication_benefit: float = 0.05  # share of exposed medication admissions avoided
 
     def __post_init__(self) -> None:
         if self.years < 1:

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from scenarios.national import outcomes  # noqa: E402
 from scenarios.national.model import Result  # noqa: E402
 
 
@@ -158,11 +159,21 @@ def uncertainty(spread: dict[str, object], directory: Path) -> list[Path]:
     """Fan charts (accounts, cost) with 80%/95% bands, and a tornado per headline output."""
     directory.mkdir(parents=True, exist_ok=True)
     bands = spread["bands"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = plt.subplots(1, 4, figsize=(22, 5))
     fan(axes[0], bands["accounts_by_year"], 1e6, "accounts")  # type: ignore[index]
     axes[0].set_title("PGO accounts (million)")
     fan(axes[1], bands["cost_by_year"], 1e6, "cost")  # type: ignore[index]
     axes[1].set_title("Government cost (EUR million per year)")
+    fan(axes[2], bands["iza_by_year"], 0.01, "IZA goal")  # type: ignore[index]
+    axes[2].set_title("IZA goal: % of those who want one with a usable, well-filled PGO",
+                      fontsize=9)
+    fan(axes[3], bands["availability_by_year"], 0.01, "data availability")  # type: ignore[index]
+    shown = [int(y) for y in bands["availability_by_year"]]  # type: ignore[index]
+    for number, first, last in outcomes.PLATEAUS:  # the plateaus of 004:276-283
+        if first > max(shown):
+            continue
+        axes[3].axvspan(first - 0.5, min(last, max(shown)) + 0.5, alpha=0.06 * number, color="grey")
+    axes[3].set_title("Data availability (%), plateaus 1-3 shaded", fontsize=9)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{spread['replications']} replications over the inferred ranges")
     paths = [_save(fig, directory / "uncertainty.png")]

@@ -29,6 +29,22 @@ class Preset:
     assumptions: tuple[str, ...]
     sources: tuple[str, ...]
     band: tuple[float, float] | None = None
+    question_nl: str = ""  # the same question in Dutch (the brief's Dutch column)
+
+
+QUESTIONS_NL = {
+    "growth-easier-exchange": "2025 als gegevensuitwisseling gewoon makkelijker wordt?",
+    "growth-vendor-marketing": "2025 als leveranciers hun PGO's promoten?",
+    "growth-care-process": "2025 als zorgverleners de PGO in het zorgproces gebruiken?",
+    "medelkaar-carry-on": "MedElkaar optie 1: doorgaan zoals nu",
+    "medelkaar-shared": "MedElkaar optie 2: gezamenlijke voorzieningen",
+    "medelkaar-central": "MedElkaar optie 3: één centraal gebouwde PGO",
+    "inspection-on": "Met Mijn Gezondheidsoverzicht (publieke dienst)",
+    "inspection-off": "Zonder Mijn Gezondheidsoverzicht",
+    "ehds-opt-in": "EHDS: toestemming blijft opt-in (2020-2035)",
+    "ehds-opt-out": "EHDS: toestemming wordt opt-out (2020-2035)",
+    "plateaus-2035": "De weg naar 2035 in drie plateaus",
+}
 
 
 COMMON = (
@@ -117,7 +133,7 @@ def _presets() -> dict[str, Preset]:
                          "use (sessions, innovation, imitation) 1.0x, 1.2x, 1.45x (inferred)",
                          mgo), (SRC_PLATEAUS, SRC_MGO)),
     ]
-    return {p.name: p for p in presets}
+    return {p.name: replace(p, question_nl=QUESTIONS_NL[p.name]) for p in presets}
 
 
 PRESETS: dict[str, Preset] = _presets()

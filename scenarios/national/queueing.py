@@ -11,7 +11,6 @@ more workers never delays any request, so more capacity never raises latency.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,14 +129,16 @@ def _queue(arrivals: np.ndarray, services: np.ndarray, workers: int,
     dva = simpy.Resource(env, capacity=workers)
     sojourn = np.empty(len(arrivals))
 
-    def source() -> Iterator[simpy.Event]:  # Poisson arrivals at the peak rate
-        last = 0.0
-        for i, at in enumerate(arrivals.tolist()):
-            yield env.timeout(at - last)
-            last = at
-            _Request(env, dva, i, at, float(services[i]), sojourn, timeout)
+    times, costs = arrivals.tolist(), services.tolist()
 
-    env.process(source())
+    def arrive(event: simpy.Event) -> None:  # Poisson arrivals at the peak rate, in order
+        i = event.value
+        _Request(env, dva, i, times[i], costs[i], sojourn, timeout)
+        if i + 1 < len(times):  # an event chain, not a process: no generator to resume
+            env.timeout(times[i + 1] - times[i], i + 1).callbacks.append(arrive)
+
+    if times:
+        env.timeout(times[0], 0).callbacks.append(arrive)
     env.run()
     return sojourn, env.scheduled
 

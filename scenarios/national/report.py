@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from scenarios.national import accounting, assumptions, calibration
+from scenarios.national import accounting, assumptions, calibration, outcomes
 from scenarios.national.model import Result
 from scenarios.national.presets import Preset
 
@@ -38,6 +38,9 @@ def to_dict(result: Result, preset: Preset | None = None) -> dict[str, object]:
         "version": REPORT_VERSION,
         "scenario": preset.name if preset else "custom",
         "question": preset.question if preset else "",
+        "question_nl": preset.question_nl if preset else "",
+        "iza_definition": IZA_DEFINITION,
+        "plateaus": outcomes.plateaus(result.years),
         "assumptions": list(preset.assumptions) if preset else [],
         "sources": list(preset.sources) if preset else [],
         "forecast_check_2025_users": _band_check(result, preset),
@@ -59,6 +62,15 @@ def to_dict(result: Result, preset: Preset | None = None) -> dict[str, object]:
         "performance": result.performance,
         "config": result.config,
     }
+
+
+IZA_DEFINITION = (
+    "IZA goal (003:251-253): share of the citizens who want a PGO (market_potential x "
+    "population) who have a usable, well-filled one. Usable: collected through it in the last "
+    "52 weeks, not cut off by a DVA time-out (1 - load-weighted time-out share). Well-filled: "
+    "at least iza_fill_threshold of the person's hospital, GP, pharmacy and GGZ providers "
+    "(the standards of 002:67-68) serve data through MedMij. Inferred definition: the sources "
+    "do not define the words; the threshold and the potential are sampled over their ranges.")
 
 
 def write_json(data: dict[str, object], path: Path) -> None:
@@ -242,9 +254,83 @@ def fit_table(fit: dict[str, object]) -> Table:
     return table
 
 
+def outcome_table(result: Result) -> Table:
+    """Per year: the IZA goal, well-filled and usable shares, and the benefit side."""
+    table = Table(title="Outcomes: the IZA goal (usable, well-filled PGO for who wants one), "
+                  "data availability, benefit")
+    for name in ("year", "want a PGO", "usable+well-filled", "IZA goal", "IZA (accounts)",
+                 "well-filled", "usable", "data avail.", "pharmacy conn.",
+                 "med. admissions avoided"):
+        table.add_column(name, justify="right")
+    for y in result.years:
+        iza, conn = y["iza"], y["connected_by_kind"]
+        table.add_row(str(y["year"]), _m(iza["want"]), _m(iza["usable_well_filled"]),
+                      f"{iza['share']:.1%}", f"{iza['share_accounts']:.1%}",
+                      f"{y['well_filled_share']:.0%}", f"{y['usable_share']:.1%}",
+                      f"{y['data_availability']:.0%}", f"{conn.get('pharmacy', 0.0):.0%}",
+                      f"{y['benefit']['medication_admissions_avoided']:,.0f}")
+    table.caption = ("inferred definition (see JSON iza_definition); medication admissions: "
+                     "75 a day (004:61-62) x share of people whose usable PGO holds the "
+                     "medication overview x inferred effect; 40% administration time (004:37): "
+                     "no PGO effect in the sources, not quantified")
+    return table
+
+
+def plateau_table(result: Result) -> Table:
+    """Data availability at the end of each plateau (004:276-283)."""
+    table = Table(title="Data availability per plateau (end of plateau)")
+    for name in ("plateau", "years", "until", "data avail.", "well-filled", "IZA goal",
+                 "GP", "hospital", "pharmacy", "GGZ"):
+        table.add_column(name, justify="right")
+    for p in outcomes.plateaus(result.years):
+        c = p["connected_by_kind"]
+        table.add_row(str(p["plateau"]), p["years"],
+                      f"{p['until']}{'' if p['complete'] else ' (run ends)'}",
+                      f"{p['data_availability']:.0%}", f"{p['well_filled_share']:.0%}",
+                      f"{p['iza_share']:.1%}", f"{c['gp']:.0%}", f"{c['hospital']:.0%}",
+                      f"{c['pharmacy']:.0%}", f"{c['ggz']:.0%}")
+    return table
+
+
+def segment_table(result: Result) -> Table:
+    """Users by age band and chronic condition in the last year (an inferred allocation)."""
+    last = result.years[-1]
+    seg = last["segments"]
+    table = Table(title=f"Segments {last['year']}: users in the year by age band and chronic "
+                  "condition (allocated by inferred propensities; no figures in the sources)")
+    for name in ("segment", "population", "users", "coverage"):
+        table.add_column(name, justify="right" if name != "segment" else "left")
+    rows = [(f"age {band}", v) for band, v in seg["by_age"].items()]
+    rows += [("chronic patients", seg["chronic"]), ("not chronic", seg["not_chronic"])]
+    for name, v in rows:
+        table.add_row(name, _m(v["population"]), _m(v["users"]), f"{v['coverage']:.1%}")
+    return table
+
+
+def iza_band_table(spread: dict[str, object]) -> Table:
+    """The IZA goal and data availability per year with 80% and 95% intervals."""
+    table = Table(title="IZA goal and data availability per year (median, 80%, 95%)")
+    for col in ("year", "IZA goal", "80%", "95%", "data avail.", "80%", "95%"):
+        table.add_column(col, justify="right")
+    iza, avail = spread["bands"]["iza_by_year"], spread["bands"]["availability_by_year"]  # type: ignore[index]
+    for year, s in iza.items():
+        a = avail[year]
+        table.add_row(year, f"{s['median']:.1%}", f"{s['p10']:.1%}-{s['p90']:.1%}",
+                      f"{s['p2_5']:.1%}-{s['p97_5']:.1%}", f"{a['median']:.0%}",
+                      f"{a['p10']:.0%}-{a['p90']:.0%}", f"{a['p2_5']:.0%}-{a['p97_5']:.0%}")
+    return table
+
+
+SHARES = ("iza_", "well_filled", "availability_")
+
+
 def _fmt(key: str, v: float) -> str:
     if key.startswith("cost"):
         return _eur(v)
+    if key.startswith(SHARES):
+        return f"{v:.1%}"
+    if key == "medication_avoided_last":
+        return f"{v:,.0f}"
     if key in ("timeouts_last", "open_house_error"):
         return f"{v:+.1%}" if key == "open_house_error" else f"{v:.1%}"
     return _m(v)
@@ -272,7 +358,8 @@ def uncertainty_table(spread: dict[str, object], name: str) -> Table:
     hc = spread["history_consistent"]
     table.caption = (f"{hc['within']} of {hc['of']} replications keep the Open House total "  # type: ignore[index]
                      f"within {hc['tolerance']:.0%} of EUR 8.1M; "  # type: ignore[index]
-                     f"{spread['wall_s']:.0f} s on {spread['cores']} cores")
+                     f"{spread['wall_s']:.0f} s on "
+                     f"{spread.get('executor') or str(spread['cores']) + ' cores'}")
     return table
 
 

@@ -15,24 +15,28 @@ Which parameters drive a result: Spearman rank correlation between each sampled 
 each headline output (the usual sensitivity measure for a Latin hypercube), drawn as a tornado.
 
 Parallel: any object with a `map(fn, iterable)` method runs the replications -- by default a
-`concurrent.futures.ProcessPoolExecutor` on `cores` processes. A Dask cluster
-(`distributed.Client(...).get_executor()`) or Ray (`ray.util.multiprocessing.Pool()`) offers the
-same method, so the same replications run there without code changes (not tested here: neither
-is installed).
+`concurrent.futures.ProcessPoolExecutor` on `cores` processes. A Dask cluster offers the same
+method (`distributed.Client(...).get_executor()`), so the same replications run there without
+code changes: `dask_executor(address)` connects to a scheduler (`pgo-sandbox simulate
+--replications 100 --dask-scheduler tcp://host:8786`) or starts a `distributed.LocalCluster`
+("local:N"); tests/test_national_uncertainty.py runs 4 replications on a 2-worker LocalCluster
+and gets the serial results. Dask is optional: `pip install 'dask[distributed]'` (extra
+`cluster`). Ray's `ray.util.multiprocessing.Pool()` has the same `map` (not tested here).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from scenarios.national import accounting, assumptions, model
+from scenarios.national import accounting, assumptions, model, outcomes
 from scenarios.national.params import Config
 
 HEADLINES = {
@@ -45,8 +49,22 @@ HEADLINES = {
     "cost_2025_on": "government cost from 2025 on (EUR)",
     "timeouts_last": "worst DVA time-out share, last year",
     "open_house_error": "Open House 2020-2024 vs EUR 8.1M (relative error)",
+    "iza_2025": "IZA goal 2025: share of those who want one with a usable, well-filled PGO",
+    "iza_last": "IZA goal, last year (same measure)",
+    "well_filled_last": "well-filled share (of people with a provider), last year",
+    "availability_plateau_1": "data availability at the end of plateau 1 (2026)",
+    "availability_plateau_2": "data availability at the end of plateau 2 (2030)",
+    "availability_plateau_3": "data availability at the end of plateau 3 (2035, or last year)",
+    "medication_avoided_last": "medication admissions avoided, last year (inferred effect)",
 }
-TORNADO_OUTPUTS = ("year_users_2025", "accounts_last", "cost_last")
+TORNADO_OUTPUTS = ("year_users_2025", "accounts_last", "cost_last", "iza_last")
+BANDS = {  # per-year outputs with intervals: key -> how to read it from a year record
+    "accounts_by_year": lambda y: y["users"],
+    "cost_by_year": lambda y: y["government_cost_eur"]["total"],
+    "iza_by_year": lambda y: y["iza"]["share"],
+    "availability_by_year": lambda y: y["data_availability"],
+    "well_filled_by_year": lambda y: y["well_filled_share"],
+}
 HISTORY_TOLERANCE = 0.15
 
 
@@ -107,6 +125,8 @@ def headlines(result: model.Result) -> dict[str, float]:
     history = accounting.historic_lines(result.config, result.years)
     cost = {y: float(v["government_cost_eur"]["total"]) for y, v in years.items()}
     nan = float("nan")
+    plateau = {p["plateau"]: float(p["data_availability"])
+               for p in outcomes.plateaus(result.years)}
     return {
         "year_users_2025": float(years[2025]["year_users"]) if 2025 in years else nan,
         "accounts_last": float(last["users"]),
@@ -118,17 +138,23 @@ def headlines(result: model.Result) -> dict[str, float]:
         "timeouts_last": max(v["timeout_share"] for v in last["dva"].values()),
         "open_house_error": (float(history["open_house_model_error"])
                              if history["open_house_model_error"] is not None else nan),
+        "iza_2025": float(years[2025]["iza"]["share"]) if 2025 in years else nan,
+        "iza_last": float(last["iza"]["share"]),
+        "well_filled_last": float(last["well_filled_share"]),
+        **{f"availability_plateau_{k}": plateau.get(k, nan) for k in (1, 2, 3)},
+        "medication_avoided_last": float(last["benefit"]["medication_admissions_avoided"]),
     }
 
 
 def _one(job: tuple[Config, Draw]) -> dict[str, Any]:
     config, draw = job
     result = model.run(assumptions.apply(config, draw.values), draw.seed)
-    return {"index": draw.index, "seed": draw.seed, "headlines": headlines(result),
-            "accounts_by_year": {y["year"]: y["users"] for y in result.years},
-            "cost_by_year": {y["year"]: y["government_cost_eur"]["total"]
-                             for y in result.years},
-            "wall_s": result.performance["wall_s"]}
+    out: dict[str, Any] = {"index": draw.index, "seed": draw.seed,
+                           "headlines": headlines(result),
+                           "wall_s": result.performance["wall_s"]}
+    for key, read in BANDS.items():
+        out[key] = {y["year"]: float(read(y)) for y in result.years}
+    return out
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -168,6 +194,35 @@ def tornado(sample: list[Draw], runs: list[dict[str, Any]], output: str,
     return rows[:top]
 
 
+@contextmanager
+def dask_executor(address: str) -> Iterator[Mapper]:
+    """A Dask executor: `address` of a running scheduler (tcp://host:8786), or "local" /
+    "local:N" for a `distributed.LocalCluster` of N single-threaded worker processes here.
+
+    Dask is an existing engine (scheduling, retries, many machines); nothing of it is needed
+    for the default local processes, so it is imported only here. ValueError when missing.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ValueError("--dask-scheduler needs Dask: pip install 'dask[distributed]' "
+                         "(or the project's extra: pip install -e '.[cluster]')") from exc
+    cluster = None
+    if address == "local" or address.startswith("local:"):
+        workers = int(address.partition(":")[2] or (os.cpu_count() or 1))
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(address)
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def ensemble(config: Config, n: int, seed: int = 1, cores: int | None = None,
              mapper: Mapper | None = None) -> dict[str, Any]:
     """`n` replications over the inferred ranges; medians, 80%/95% intervals, tornado."""
@@ -193,7 +248,7 @@ def ensemble(config: Config, n: int, seed: int = 1, cores: int | None = None,
     consistent = len(kept)
     years = sorted(runs[0]["accounts_by_year"])
     bands = {key: {str(y): summarise([r[key][y] for r in runs]) for y in years}
-             for key in ("accounts_by_year", "cost_by_year")}
+             for key in BANDS}
     return {
         "replications": n, "seed": seed, "cores": 1 if mapper is None and cores <= 1 else cores,
         "wall_s": wall, "cpu_s_per_run": float(np.mean([r["wall_s"] for r in runs])),
