@@ -1,47 +1,32 @@
-"""DigiD's login page (plain strings, no HTTP): the BSN form, and with a live DigiD session
+"""DigiD's pages (plain strings, no HTTP; templates ``digid_*.html``): the login page with
+the BSN form and the test persons with where they have data, and with a live DigiD session
 first who is logged in and a "Doorgaan als ..." button. Never a silent pass-through: a
 stranger's DigiD link would otherwise log the person in to the stranger's session."""
 
 from __future__ import annotations
 
-from simulators.common.html import escape, hidden, page
+from simulators.common.html import render
 from simulators.digid.errors import BANNER
-from simulators.digid.service import DigiD, DigiDSession
+from simulators.digid.service import LISTED_PERSONS, DigiD, DigiDSession
 
-LISTED_PERSONS = 5
-
-
-def _back(rp: str, return_to: str, relay_state: str) -> str:
-    return hidden("rp", rp) + hidden("return_to", return_to) + hidden("RelayState", relay_state)
-
-
-def _continue_as(digid: DigiD, session: DigiDSession, back: str) -> str:
-    name = escape(digid.person_name(session.bsn))
-    return (f"<p>U bent ingelogd als <strong>{name}</strong> (BSN {session.bsn}).</p>"
-            "<form method='post' action='/login/continue'>" + back
-            + hidden("csrf_token", session.csrf_token)
-            + "<button type='submit' name='continue' value='yes'>"
-            + f"Doorgaan als {name}</button></form>"
-            + "<h2>Inloggen als iemand anders</h2>")
+__all__ = ["LISTED_PERSONS", "home_page", "login_page"]
 
 
 def login_page(digid: DigiD, *, rp: str, return_to: str, relay_state: str, csrf_token: str,
                session: DigiDSession | None, error: str = "") -> str:
-    population = digid.population
-    persons = "".join(
-        f"<tr><td>{p.bsn}</td><td>{escape(p.given)} {escape(p.family)}</td></tr>"
-        for p in (population.patient(i) for i in range(min(LISTED_PERSONS, population.size))))
-    back = _back(rp, return_to, relay_state)
-    sso = _continue_as(digid, session, back) if session is not None else ""
-    body = (
-        (f"<p class='error' role='alert'>{escape(error)}</p>" if error else "")
-        + f"<p>Inloggen met DigiD (simulator) voor <strong>{escape(rp)}</strong>.</p>"
-        + sso
-        + "<form method='post' action='/login'>" + back
-        + hidden("csrf_token", csrf_token)
-        + "<label>BSN testpersoon <input name='bsn' inputmode='numeric'"
-        + ("" if sso else " autofocus")
-        + " pattern='[0-9]{9}' required></label> <button type='submit'>Inloggen</button></form>"
-        + f"<h2>Testpersonen</h2><table><tr><th>BSN</th><th>Naam</th></tr>{persons}</table>"
-    )
-    return page("DigiD", body, BANNER)
+    """The login page for relying party ``rp``: the persons offered have data at its
+    providers (the first has the most of them), each with a button that logs in as them."""
+    return render("digid_login.html", title="DigiD", banner=BANNER, rp=rp,
+                  rp_name=digid.rp_name(rp), return_to=return_to, relay_state=relay_state,
+                  csrf_token=csrf_token, session=session,
+                  session_name=digid.person_name(session.bsn) if session else "",
+                  persons=digid.listed_persons(rp), error=error)
+
+
+def home_page(digid: DigiD) -> str:
+    """DigiD's root: what this simulator is, and the test persons (no login without a
+    relying party: a website sends you here)."""
+    return render("digid_login.html", title="DigiD", banner=BANNER, rp="",
+                  rp_name="een website die om inloggen vraagt", return_to="",
+                  relay_state="", csrf_token="", session=None, session_name="",
+                  persons=digid.listed_persons(None), error="", home=True)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
 from simulators.digid.errors import FormRefused
-from simulators.digid.pages import login_page
+from simulators.digid.pages import home_page, login_page
 from simulators.digid.service import SESSION_SECONDS, DigiD
 
 router = APIRouter()
@@ -62,6 +62,12 @@ def show_login(request: Request, digid: DigiD, rp: str, return_to: str, relay_st
         set_session_cookie(response, csrf_cookie(request), pre_login,
                            secure=request.url.scheme == "https")
     return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(digid: Service) -> str:
+    """DigiD's root: a page, not a JSON 404 (a person may type the address)."""
+    return home_page(digid)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -23,6 +23,8 @@ from simulators.population import Population
 
 ARTIFACT_SECONDS = 60
 SESSION_SECONDS = 15 * 60
+LISTED_PERSONS = 5
+SCANNED_PERSONS = 100  # the login page picks its test persons from the first members
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,15 @@ class DigiD:
         self._csrf_key = secrets.token_bytes(32)  # pre-login tokens: HMAC of the cookie
         self.artifacts: dict[str, Artifact] = {}
         self.sessions: dict[str, DigiDSession] = {}  # session cookie -> session
+        self.display = {p.name: p.display for p in topology.providers}
+        self.providers_of = {d.hostname: [p.name for p in topology.providers_of(d.hostname)]
+                             for d in topology.dvas}
+        self._listed: dict[str, list[dict]] = {}
+        self.rp_names = {n.hostname: n.name for n in (*topology.dvas, topology.inspection)}
+
+    def rp_name(self, rp: str) -> str:
+        """The relying party as people know it ("Nexus DVA", "Mijn Gezondheidsoverzicht")."""
+        return self.rp_names.get(rp, rp)
 
     # relying parties ---------------------------------------------------------------------
 
@@ -95,6 +106,29 @@ class DigiD:
             found.append({"index": index, "bsn": p.bsn, "name": f"{p.given} {p.family}"})
             index += 1
         return found
+
+    def listed_persons(self, rp: str | None) -> list[dict]:
+        """The test persons the login page offers: those with data at the relying party's
+        providers (a DVA's; every provider for the inspection function or no relying party),
+        most such providers first, each with the display names of every provider holding
+        data on them. The population is deterministic, so the list is computed once per rp."""
+        key = rp or ""
+        if key not in self._listed:
+            wanted = set(self.providers_of.get(key) or self.display)
+            scored = []
+            for index in range(min(SCANNED_PERSONS, self.population.size)):
+                holders = self.population.holders(index)
+                score = len(wanted.intersection(holders))
+                if score:
+                    scored.append((-score, index, holders))
+            scored.sort(key=lambda t: t[:2])
+            persons = []
+            for _score, index, holders in scored[:LISTED_PERSONS]:
+                p = self.population.patient(index)
+                persons.append({"bsn": p.bsn, "name": f"{p.given} {p.family}",
+                                "providers": [self.display.get(h, h) for h in holders]})
+            self._listed[key] = persons
+        return self._listed[key]
 
     # CSRF, sessions and artifacts --------------------------------------------------------
 

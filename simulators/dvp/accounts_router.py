@@ -4,19 +4,20 @@ own page and summary. Sessions and CSRF are ``accounts.AccountGuard``'s; refusal
 
 from __future__ import annotations
 
-from collections import Counter
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from simulators.common.html import escape, hidden, page
+from simulators.common.html import render
+from simulators.dvp import views
 from simulators.dvp.accounts import PASSWORD_MAX, PASSWORD_MIN
+from simulators.dvp.curator import DEFAULT_NOTICE
 from simulators.dvp.deps import DVP, AnySession, DvpDep, PersonSession, current_person
-from simulators.dvp.errors import InvalidCredentials
+from simulators.dvp.errors import InvalidCredentials, Refused
 
 router = APIRouter(tags=["accounts"])
+PERSON_NAV = [("#gegevens", "Uw gegevens"), ("#koppelen", "Ophalen"),
+              ("#toestemmingen", "Toestemmingen"), ("#verhuizen", "Verhuizen")]
 
 
 class PersonIn(BaseModel):
@@ -29,36 +30,19 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
-def home_body(notice: str, mine: str, providers: str, token: str) -> str:
-    return (notice + mine + f"<h2>Zorgaanbieders</h2><ul>{providers}</ul>"
-            "<h2>Inloggen</h2><form method='post' action='/login'>"
-            + hidden("csrf_token", token) +
-            "<label>Accountnummer <input name='person_id' required></label> "
-            "<label>Wachtwoord <input name='password' type='password' required></label> "
-            "<button type='submit'>Inloggen</button></form>"
-            "<h2>Account aanmaken</h2><form method='post' action='/persons'>"
-            + hidden("csrf_token", token) +
-            "<label>Naam <input name='name' required></label> "
-            f"<label>Wachtwoord <input name='password' type='password' "
-            f"minlength='{PASSWORD_MIN}' required></label> "
-            "<button type='submit'>Account aanmaken</button></form>")
-
-
 @router.get("/", response_class=HTMLResponse)
 async def home(dvp: DvpDep, request: Request) -> Response:
-    """Log in or create an account; nobody can list the accounts of a PGO."""
-    providers = "".join(f"<li>{escape(p)}</li>" for p in sorted(dvp.lists.lists.zal))
-    notice = (f"<p class='error' role='alert'>{escape(dvp.curator.notice)}</p>"
-              if dvp.curator.active else "")
-    session = dvp.accounts.current(request)
-    mine = (f"<p>U bent ingelogd: <a href='/persons/{escape(session.person_id)}'>naar uw "
-            "gegevens</a></p>" if session else "")
+    """Log in or create an account; nobody can list the accounts of a PGO. A bankrupt vendor
+    takes no new accounts; once settled (erased) only the curator's notice is left."""
+    session = None if dvp.curator.erased else dvp.accounts.current(request)
 
-    def render(token: str) -> Response:
-        return HTMLResponse(page(dvp.node.name, home_body(notice, mine, providers, token),
-                                 "PGO (sandbox)"))
+    def render_home(token: str) -> Response:
+        return HTMLResponse(render(
+            "dvp_home.html", title=dvp.node.name, banner="PGO (sandbox)", token=token,
+            session=session, curator=dvp.curator, providers=views.providers(dvp),
+            password_min=PASSWORD_MIN))
 
-    return dvp.accounts.pre_session(request, render)
+    return dvp.accounts.pre_session(request, render_home)
 
 
 @router.post("/persons")
@@ -68,10 +52,19 @@ async def add_person_form(dvp: DvpDep, request: Request,
                                                max_length=PASSWORD_MAX)):
     """The page's form: create an account, log in and go to it."""
     await dvp.accounts.check_pre_session(request)
+    refuse_new_accounts(dvp)
     person_id = dvp.store.add_person(name)
     await dvp.accounts.set_password(person_id, password)
     return dvp.accounts.login(request, person_id, lambda _: RedirectResponse(
         f"/persons/{person_id}", status_code=303))
+
+
+def refuse_new_accounts(dvp: DVP) -> None:
+    """A bankrupt vendor (curator mode, and after the erasure) takes no new customers."""
+    if dvp.curator.active or dvp.curator.erased:
+        raise Refused("this vendor is bankrupt: no new accounts", http_status=403,
+                      error="curator", message=(dvp.curator.notice or DEFAULT_NOTICE)
+                      + " Een nieuw account aanmaken kan hier niet meer: kies een andere PGO.")
 
 
 @router.post("/login")
@@ -103,6 +96,7 @@ def account_answer(dvp: DVP, request: Request, person_id: str, name: str,
 async def add_person(dvp: DvpDep, request: Request, body: PersonIn) -> Response:
     """Create an account; creating it logs you in (session cookie + CSRF token)."""
     await dvp.accounts.check_origin(request)
+    refuse_new_accounts(dvp)
     person_id = dvp.store.add_person(body.name)
     await dvp.accounts.set_password(person_id, body.password)
     return account_answer(dvp, request, person_id, body.name, 201)
@@ -135,18 +129,8 @@ async def get_person(dvp: DvpDep, person_id: str) -> dict:
 
 @router.get("/persons/{person_id}", response_class=HTMLResponse)
 async def person_page(dvp: DvpDep, session: PersonSession, person_id: str) -> str:
+    """The person's own page: their data grouped in plain words, per provider "opgehaald
+    op", connecting by display name, the consents with "Intrekken", export and import."""
     found = dvp.person_or_404(person_id)
-    items = dvp.store.resources(person_id)
-    counts = Counter((i["provider"], i["resource"]["resourceType"]) for i in items)
-    rows = "".join(f"<tr><td>{escape(p)}</td><td>{t}</td><td>{n}</td></tr>"
-                   for (p, t), n in sorted(counts.items()))
-    connect_links = "".join(
-        f"<li><a href='/persons/{escape(person_id)}/connect?{urlencode({'provider': p})}'>"
-        f"{escape(p)}</a></li>" for p in sorted(dvp.lists.lists.zal))
-    body = (f"<p>Accountnummer (om in te loggen): <code>{escape(person_id)}</code></p>"
-            f"<h2>Opgehaald</h2><table><tr><th>Zorgaanbieder</th><th>Type</th>"
-            f"<th>Aantal</th></tr>{rows}</table><h2>Zorgaanbieder koppelen</h2>"
-            f"<ul>{connect_links}</ul><form method='post' action='/logout'>"
-            + hidden("csrf_token", session.csrf_token)
-            + "<button type='submit'>Uitloggen</button></form>")
-    return page(found["name"], body, dvp.node.name)
+    return render("dvp_person.html", title=found["name"], banner=dvp.node.name,
+                  nav=PERSON_NAV, **views.person_context(dvp, person_id, session.csrf_token))

@@ -29,6 +29,7 @@ from simulators.dvp import (
     curator_router,
     errors,
     grants_router,
+    pages_router,
     portability,
     portability_router,
     share_router,
@@ -39,7 +40,7 @@ from simulators.dvp.errors import Forbidden
 from simulators.dvp.store import DvpStore
 
 ROUTERS = (accounts_router, collect_router, portability_router, curator_router, share_router,
-           grants_router)
+           grants_router, pages_router)
 
 
 def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient | None = None,

@@ -9,8 +9,8 @@ from collections import Counter
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from simulators.common.html import escape, hidden, page
-from simulators.dvp import collect
+from simulators.common.html import render
+from simulators.dvp import collect, views
 from simulators.dvp.deps import DvpDep, PersonSession, current_person
 from simulators.dvp.errors import is_api
 
@@ -25,14 +25,12 @@ async def connect_page(dvp: DvpDep, session: PersonSession, person_id: str, prov
     dvp.person_or_404(person_id)
     dvp.refuse_if_curator()
     collect.offered(dvp, provider, service)
-    what = f"gegevensdienst {service}" if service else "alle gegevens"
-    body = (f"<p>Gegevens ophalen bij <strong>{escape(provider)}</strong> ({escape(what)})."
-            " U logt in met DigiD en geeft toestemming bij de zorgaanbieder.</p>"
-            f"<form method='post' action='/persons/{escape(person_id)}/connect'>"
-            + hidden("csrf_token", session.csrf_token) + hidden("provider", provider)
-            + (hidden("service", service) if service else "")
-            + "<button type='submit'>Ophalen</button></form>")
-    return HTMLResponse(page("Zorgaanbieder koppelen", body, dvp.node.name))
+    gnl = getattr(dvp.lists.lists, "gnl", {})  # GegevensdienstId -> Weergavenaam
+    what = f"gegevensdienst {gnl.get(service, service)}" if service else "alle gegevens"
+    return HTMLResponse(render(
+        "dvp_connect.html", title="Zorgaanbieder koppelen", banner=dvp.node.name,
+        display=views.provider_display(dvp, provider), what=what, person_id=person_id,
+        csrf_token=session.csrf_token, provider=provider, service=service))
 
 
 @router.post("/persons/{person_id}/connect", dependencies=[Depends(current_person)])

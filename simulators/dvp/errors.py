@@ -175,9 +175,35 @@ def retry_form(retry: str, csrf_token: str) -> str:
             + "<button type='submit'>Opnieuw proberen</button></form>")
 
 
+# Framework refusals (unknown page, wrong method, a form without its fields) in words.
+HTTP_MESSAGES = {
+    400: "Het formulier of de link is niet compleet of klopt niet.",
+    404: "Deze pagina bestaat niet.",
+    405: "Deze pagina kan niet op deze manier worden geopend.",
+    413: "Het bestand is te groot.",
+}
+
+
 def install(app: FastAPI, banner: str) -> None:
-    """Register the one handler of the tree on the DVP app (``banner``: the node's name)."""
+    """Register the one handler of the tree on the DVP app (``banner``: the node's name), and
+    give a person's browser a Dutch page for the framework's own refusals too (an unknown
+    page, a form without its fields); API clients keep their JSON shapes."""
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, RedirectResponse
+
+    api_validation = app.exception_handlers.get(RequestValidationError)
+
+    async def framework(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 400
+        if is_api(request):
+            if isinstance(exc, HTTPException):
+                return await http_exception_handler(request, exc)
+            assert api_validation is not None
+            return await api_validation(request, exc)
+        message = HTTP_MESSAGES.get(status, "Dit verzoek kan niet worden uitgevoerd.")
+        return error_page("Dat lukt niet", message, status, banner)
 
     async def answer(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DvpError)
@@ -194,3 +220,5 @@ def install(app: FastAPI, banner: str) -> None:
         return error_page(exc.title, exc.message, exc.status, banner, extra)
 
     app.add_exception_handler(DvpError, answer)
+    app.add_exception_handler(HTTPException, framework)
+    app.add_exception_handler(RequestValidationError, framework)

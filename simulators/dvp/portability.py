@@ -217,11 +217,16 @@ def import_report(dvp, person_id: str, body: bytes, content_type: str) -> dict:
         plan = record_plan(dvp.store.db, person_id, parse_report(body), dvp.lists.lists.zal,
                            dvp.clock)
     except ReportTooLarge as exc:
-        raise Refused(f"portabiliteitsrapport too large: {exc}", http_status=413) from exc
+        raise Refused(f"portabiliteitsrapport too large: {exc}", http_status=413,
+                      message="Dit portabiliteitsrapport is te groot om in te lezen.") from exc
     except (ReportError, orjson.JSONDecodeError) as exc:
-        raise Refused(f"not a portabiliteitsrapport: {exc}") from exc
+        raise Refused(f"not a portabiliteitsrapport: {exc}",
+                      message="Dit bestand is geen portabiliteitsrapport (XML of FHIR-JSON) "
+                              "dat deze PGO kan lezen.") from exc
     except PlanError as exc:
-        raise Refused(str(exc), http_status=exc.status) from exc
+        raise Refused(str(exc), http_status=exc.status,
+                      message=f"Dit portabiliteitsrapport kan niet worden ingelezen: {exc}"
+                      ) from exc
     return plan | {"next": [f"/persons/{person_id}/connect?provider={p}"
                             for p in plan["providers"]]}
 

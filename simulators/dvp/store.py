@@ -129,6 +129,14 @@ class DvpStore:
         return [{"provider": r["provider"], "gegevensdienst": r["service"],
                  "resource": orjson.loads(r["body"])} for r in rows]
 
+    def collected(self, person_id: str) -> list[dict]:
+        """Per provider: when its data was last collected ("opgehaald op") and how much."""
+        rows = self.db.execute(
+            "SELECT provider, MAX(collected_at) AS collected_at, COUNT(*) AS count"
+            " FROM resource WHERE person_id = ? GROUP BY provider ORDER BY provider",
+            (person_id,))
+        return [dict(r) for r in rows]
+
     def request_log(self, person_id: str) -> list[dict]:
         rows = self.db.execute(
             "SELECT provider, service, request_uri, status, timestamp, correlation_id"

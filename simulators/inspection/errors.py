@@ -53,7 +53,9 @@ class NotLoggedIn(MGOError):
     status = 403
 
     def __init__(self) -> None:
-        super().__init__(f"U bent niet ingelogd. {START_AGAIN}")
+        super().__init__("U bent niet ingelogd, of uw bezoek is al afgerond: een getoond "
+                         "overzicht wordt niet bewaard, dus verversen of terug kan niet. "
+                         f"{START_AGAIN}")
 
 
 class LoginNotConfirmed(MGOError):

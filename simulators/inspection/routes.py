@@ -19,11 +19,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simulators.common.app import require_admin
-from simulators.common.html import page
+from simulators.common.html import render
 from simulators.common.security import csrf_ok, new_token, set_session_cookie
 from simulators.inspection import service as svc
 from simulators.inspection.errors import (
-    TITLE,
     LoginNotConfirmed,
     NotLoggedIn,
     NotThisBrowser,
@@ -68,9 +67,9 @@ LoggedIn = Annotated[ViewSession, Depends(logged_in)]
 
 @router.get("/", response_class=HTMLResponse)
 async def home(mgo: Function) -> str:
-    body = ("<p>Bekijk welke zorgaanbieders gegevens over u hebben, zonder een PGO te kiezen."
-            " Er wordt niets opgeslagen.</p><p><a href='/start'>Inloggen met DigiD</a></p>")
-    return page(mgo.name, body, "Publieke inzagefunctie (sandbox)")
+    """Mijn Gezondheidsoverzicht's own consent text: look once, nothing is stored, no
+    long-lived consent (it is not a PGO); the decision is a fieldset with its legend."""
+    return render("mgo_home.html", title=mgo.name, banner="Publieke inzagefunctie (sandbox)")
 
 
 @router.get("/start")
@@ -116,7 +115,8 @@ async def callback(mgo: Function, session: LoggedIn, state: str = "", code: str 
     if entry is None:
         raise UnknownAnswer()
     if error:
-        result = svc.refused_by_provider(entry, error, error_description)
+        result = svc.refused_by_provider(entry, error, error_description,
+                                         mgo.display(entry["provider"]))
     else:
         result = await mgo.collect(entry, code, session.correlation_id)
     session.results.append(result)
@@ -132,7 +132,7 @@ async def overview(request: Request, mgo: Function, sessions: Sessions,
     if "text/html" not in request.headers.get("accept", ""):
         response = JSONResponse(svc.overview(session))
     else:
-        response = HTMLResponse(page(TITLE, svc.overview_html(session), mgo.name))
+        response = HTMLResponse(svc.overview_html(session, mgo.name))
     response.delete_cookie(cookie_name(request))
     return response
 

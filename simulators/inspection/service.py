@@ -15,7 +15,8 @@ import httpx
 
 from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
-from simulators.common.html import escape
+from simulators.common.health_summary import GROUPS, group_resources
+from simulators.common.html import render
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ListCache, ServiceEndpoints
 from simulators.common.medmij_client import CollectError, run_searches, token_request
@@ -64,6 +65,13 @@ class InspectionFunction:
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             raise LocalisationFailed() from None
 
+    def display(self, provider: str) -> str:
+        """The provider as people know it ("UMC Sandbox"), from the topology."""
+        try:
+            return self.config.topology.provider(provider).display
+        except KeyError:
+            return provider
+
     def _services(self, provider: str) -> dict[str, ServiceEndpoints]:
         return self.lists.lists.zal.get(provider, {})
 
@@ -85,8 +93,12 @@ class InspectionFunction:
 
     async def collect(self, entry: dict, code: str | None, correlation_id: str) -> dict:
         """Exchange the code and run every search of the provider's gegevensdiensten; the
-        result counts resources per type (the resources themselves are not kept)."""
-        result = {"provider": entry["provider"], "gegevensdiensten": entry["gegevensdiensten"]}
+        result counts resources per type and holds them in plain words, grouped, for the one
+        overview (the FHIR resources themselves are not kept; the session is in memory and
+        forgotten once the overview is shown)."""
+        display = self.display(entry["provider"])
+        result = {"provider": entry["provider"], "display": display,
+                  "gegevensdiensten": entry["gegevensdiensten"]}
         services = self._services(entry["provider"])
         try:
             first = services[entry["gegevensdiensten"][0]]
@@ -95,20 +107,27 @@ class InspectionFunction:
                 "client_id": self.hostname, "redirect_uri": self.redirect_uri},
                 correlation_id)
             counts: Counter = Counter()
+            found: list[dict] = []
             for service in entry["gegevensdiensten"]:
                 for r in await run_searches(self.http, services[service], service,
                                             token["access_token"], correlation_id,
                                             clock=self.clock):
                     counts.update(x["resourceType"] for x in r.resources)
+                    found.extend(r.resources)
         except (CollectError, KeyError) as exc:
             return result | {"status": "failed", "error": str(exc)}
+        groups, other = group_resources((display, r) for r in found)
         return result | {"status": "collected", "resources": sum(counts.values()),
-                         "by_type": dict(sorted(counts.items()))}
+                         "by_type": dict(sorted(counts.items())),
+                         "groups": {k: [i.as_dict() for i in v] for k, v in groups.items()
+                                    if v}, "other": other}
 
 
-def refused_by_provider(entry: dict, error: str, description: str | None) -> dict:
+def refused_by_provider(entry: dict, error: str, description: str | None,
+                        display: str = "") -> dict:
     """The overview line of a provider whose DVA answered the authorize with an error."""
-    return {"provider": entry["provider"], "gegevensdiensten": entry["gegevensdiensten"],
+    return {"provider": entry["provider"], "display": display or entry["provider"],
+            "gegevensdiensten": entry["gegevensdiensten"],
             "status": "refused", "error": error, "error_description": description}
 
 
@@ -118,9 +137,7 @@ def overview(session: ViewSession) -> dict:
             "correlation_id": session.correlation_id}
 
 
-def overview_html(session: ViewSession) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(r['provider'])}</td><td>{escape(r['status'])}</td>"
-        f"<td>{r.get('resources', 0)}</td></tr>" for r in session.results)
-    return (f"<table><tr><th>Zorgaanbieder</th><th>Status</th><th>Gegevens</th></tr>"
-            f"{rows}</table><p class='note'>Deze gegevens worden niet bewaard.</p>")
+def overview_html(session: ViewSession, name: str) -> str:
+    """The person's overview page: per provider, the data grouped as in a PGO."""
+    return render("mgo_overview.html", title="Uw gezondheidsoverzicht", banner=name,
+                  results=session.results, headings=GROUPS)

@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 
+from simulators.common.html import render
+from simulators.common.lists import parse_list
 from simulators.medmij import LIST_PATHS
 from simulators.population import Population
 from simulators.registry.errors import UnsupportedApi
@@ -48,6 +51,29 @@ async def serve_list(request: Request, state: State, api: str = Query("1")) -> R
 
 for _kind, _path in LIST_PATHS.items():
     router.add_api_route(_path, serve_list, methods=["GET"], name=f"list_{_kind}")
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """The registry's root is its lists for people (not a JSON 404)."""
+    return RedirectResponse("/lists", status_code=303)
+
+
+@router.get("/lists", response_class=HTMLResponse)
+async def lists_page(request: Request, state: State) -> str:
+    """The four lists as tables for people (trainers, policy makers); the same content as
+    the XML at the MedMij paths, read back through the parser every node uses."""
+    parsed = {kind: parse_list(kind, state.render(kind)) for kind in LIST_PATHS}
+    topology = request.app.state.config.topology
+    gnl = parsed["gnl"][1]
+    zal = [(name, sorted(services.items())) for name, services in
+           sorted(parsed["zal"][1].items())]
+    return render("registry_lists.html", title="MedMij-lijsten",
+                  banner="MedMij Stelselnode (sandbox)", paths=list(LIST_PATHS.items()),
+                  volgnummers={k: v[0] for k, v in parsed.items()}, zal=zal, gnl=gnl,
+                  display={p.name: p.display for p in topology.providers},
+                  ocl=sorted(parsed["ocl"][1].items(), key=lambda c: c[1]),
+                  whitelist=sorted(parsed["whitelist"][1]), gnl_rows=sorted(gnl.items()))
 
 
 @router.get("/localisation")
