@@ -66,9 +66,12 @@ async def digid_return(request: Request, dva: DvaDep,
     identified for a stranger; then the availability check and the consent screen."""
     session = bound_session(dva, request, relay_state)
     outcome = dva.identified(session, await dva.resolve_artifact(saml_art))
-    screen = confirmation_page if outcome.share else consent_page
-    return HTMLResponse(screen(dva.name, dva.lists.lists, session, outcome.provider,
-                               outcome.services))
+    if outcome.share:
+        return HTMLResponse(confirmation_page(dva.name, dva.lists.lists, session,
+                                              outcome.provider, outcome.services))
+    return HTMLResponse(consent_page(dva.name, dva.lists.lists, session, outcome.provider,
+                                     outcome.services,
+                                     long_lived_allowed=dva.may_consent_long_lived(session)))
 
 
 @router.post("/oauth/consent")

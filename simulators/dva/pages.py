@@ -21,17 +21,27 @@ def _form(session: dict) -> str:
 
 
 def consent_page(dva_name: str, lists: Lists, session: dict, provider: Provider,
-                 services: list[str]) -> str:
+                 services: list[str], *, long_lived_allowed: bool = True) -> str:
+    """The consent screen. ``long_lived_allowed`` is False for the inspection function: it
+    stores nothing and is not a PGO, so it gets one-time consent and its own wording."""
     client_name, names = _names(lists, session, services)
+    if long_lived_allowed:
+        duration = ("<p><label><input type='checkbox' name='long_lived'> Ook later automatisch "
+                    "ophalen (langdurige toestemming, tot u die intrekt of 6 maanden niet "
+                    "ophaalt)</label></p>")
+        note = "U kunt uw toestemming altijd intrekken in uw PGO."
+    else:
+        duration = ""
+        note = (f"Deze toestemming geldt alleen voor dit overzicht. {escape(client_name)} "
+                "bewaart uw gegevens niet en is geen PGO.")
     body = (
         f"<p>Mag <strong>{escape(provider.display)}</strong> uw gegevens "
         f"(<em>{names}</em>) delen met <strong>{escape(client_name)}</strong>?</p>"
         + _form(session)
-        + "<p><label><input type='checkbox' name='long_lived'> Ook later automatisch ophalen "
-        "(langdurige toestemming, tot u die intrekt of 6 maanden niet ophaalt)</label></p>"
-        "<button type='submit' name='decision' value='allow'>Ja, ik geef toestemming</button>"
-        "<button type='submit' name='decision' value='deny'>Nee</button></form>"
-        "<p class='note'>U kunt uw toestemming altijd intrekken in uw PGO.</p>"
+        + "<fieldset><legend>Uw keuze</legend>" + duration
+        + "<button type='submit' name='decision' value='allow'>Ja, ik geef toestemming</button>"
+        "<button type='submit' name='decision' value='deny'>Nee</button></fieldset></form>"
+        f"<p class='note'>{note}</p>"
     )
     return page("Toestemming geven", body, f"{dva_name} namens {provider.display}")
 
@@ -47,7 +57,9 @@ def confirmation_page(dva_name: str, lists: Lists, session: dict, provider: Prov
         "<p>Bevestigt u dat deze gegevens van u zijn en dat "
         f"{escape(provider.display)} ze in uw dossier mag opnemen?</p>"
         + _form(session)
-        + "<button type='submit' name='decision' value='allow'>Ja, ik bevestig</button>"
-        "<button type='submit' name='decision' value='deny'>Nee, niet delen</button></form>"
+        + "<fieldset><legend>Uw keuze</legend>"
+        "<button type='submit' name='decision' value='allow'>Ja, ik bevestig</button>"
+        "<button type='submit' name='decision' value='deny'>Nee, niet delen</button>"
+        "</fieldset></form>"
     )
     return page("Bevestigingsverklaring", body, f"{dva_name} namens {provider.display}")

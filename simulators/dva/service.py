@@ -177,6 +177,11 @@ class DVA:
         self.grants.identify(session_id, index, granted, narrower)
         return LoginOutcome(provider, granted, share=False)
 
+    def may_consent_long_lived(self, session: dict) -> bool:
+        """Long-lived consent is for PGOs only: the inspection function (Mijn
+        Gezondheidsoverzicht) stores nothing, so it never holds a refresh token."""
+        return session["client_id"] != self.config.topology.inspection.hostname
+
     def answer_consent(self, session: dict, allow: bool, long_lived: bool) -> str:
         """The person's answer, once per session: the redirect back to the PGO with a code, or
         access_denied. A share never becomes a long-lived consent."""
@@ -186,7 +191,8 @@ class DVA:
             raise AuthorizeRedirect(session["redirect_uri"], session["state"],
                                     OAuthError.ACCESS_DENIED, "Authorization denied.")
         share = self.is_share(self.session_services(session))
-        code = self.grants.issue_code(session, long_lived and not share)
+        code = self.grants.issue_code(
+            session, long_lived and not share and self.may_consent_long_lived(session))
         query = urlencode({"code": code, "state": session["state"]})
         sep = "&" if "?" in session["redirect_uri"] else "?"
         return f"{session['redirect_uri']}{sep}{query}"
