@@ -47,7 +47,8 @@ def test_export_writes_ndjson_and_bundles(tmp_path: Path) -> None:
     result = runner.invoke(app, ["population", "export", "--n", "3", "--size", "1000",
                                  "--format", "bundle", "--out", str(tmp_path / "b")])
     assert result.exit_code == 0
-    bundle = json.loads(next((tmp_path / "b").rglob("*.json")).read_text())
+    bundle = json.loads(next(p for p in (tmp_path / "b").rglob("*.json")
+                             if p.name != "manifest.json").read_text())
     assert bundle["resourceType"] == "Bundle" and bundle["entry"]
 
 

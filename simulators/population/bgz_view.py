@@ -1,8 +1,16 @@
 """The BgZ (48) each kind of provider holds: the GP the whole primary-care record, a hospital
-its admissions, a pharmacy the medication, a GGZ institution the mental-health part."""
+its admissions, a pharmacy the medication, a GGZ institution the mental-health part.
+
+Each view is a list of *sections*: (the resource types a section can yield, a function that
+renders it). The whole record is every section in order; a search for one resource type runs
+only the sections that can yield it (issue 17 item 4: a DVA's cold search builds what it needs).
+Filtering the sections' output by type gives exactly the whole record's resources of that type,
+in the same order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from simulators.population import fhir_bgz as bgz
@@ -12,37 +20,68 @@ from simulators.population.demographics import Patient
 from simulators.population.fhir_common import Context, Resource
 from simulators.population.vaccination import Dose
 
+Section = tuple[frozenset[str], Callable[[], list[Resource]]]
 
-def _common(r: Record, ctx: Context, out: list[Resource]) -> dict[str, str]:
-    """Conditions and allergies, known to every holder; returns condition ids by key."""
-    cond_ids: dict[str, str] = {}
-    for n, d in enumerate(r.diagnoses):
-        res = bgz.condition(ctx, n, d)
-        cond_ids[d.condition.key] = res["id"]
-        out.append(res)
-    out.extend(bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies))
-    return cond_ids
+CONDITIONS = frozenset({"Condition"})
+ALLERGIES = frozenset({"AllergyIntolerance"})
+OBSERVATIONS = frozenset({"Observation", "Specimen"})
+GP_CARE = frozenset({"Immunization", "ImmunizationRecommendation", "Consent", "Flag",
+                     "NutritionOrder", "Device", "DeviceUseStatement", "Appointment"})
+ADMISSIONS = frozenset({"Condition", "Encounter", "Procedure", "Observation"})
+PLANNED = frozenset({"ProcedureRequest", "Appointment", "Device", "DeviceRequest"})
+_MEDICATION_TYPES = {"r": "MedicationRequest", "s": "MedicationStatement",
+                     "d": "MedicationDispense"}
 
 
-def _medication(r: Record, ctx: Context, out: list[Resource], kinds: str, as_of: date,
-                cond_ids: dict[str, str]) -> None:
+def run(sections: list[Section], out: list[Resource]) -> None:
+    """Render every section into ``out``: the whole record."""
+    for _types, render in sections:
+        out.extend(render())
+
+
+def _conditions(r: Record, ctx: Context) -> list[Resource]:
+    return [bgz.condition(ctx, n, d) for n, d in enumerate(r.diagnoses)]
+
+
+def _allergies(r: Record, ctx: Context) -> list[Resource]:
+    return [bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies)]
+
+
+def _cond_ids(r: Record, ctx: Context) -> dict[str, str]:
+    """Condition ids by condition key, as :func:`_conditions` numbers them (no rendering)."""
+    return {d.condition.key: ctx.rid("cond", n) for n, d in enumerate(r.diagnoses)}
+
+
+def _common(r: Record, ctx: Context) -> list[Section]:
+    """Conditions and allergies, known to every holder."""
+    return [(CONDITIONS, lambda: _conditions(r, ctx)), (ALLERGIES, lambda: _allergies(r, ctx))]
+
+
+def _medication(r: Record, ctx: Context, kinds: str, as_of: date,
+                cond_ids: Callable[[], dict[str, str]]) -> Section:
     """Medication agreements (r), use (s) and administration agreements (d), plus products."""
-    products: dict[str, Resource] = {}
-    for n, u in enumerate(r.medications):
-        if "r" in kinds:
-            out.append(bgz.medication_request(ctx, n, u, cond_ids.get(u.reason.key)))
-        if "s" in kinds:
-            out.append(bgz.medication_statement(ctx, n, u, as_of))
-        if "d" in kinds:
-            last = as_of - timedelta(days=5 + (n * 17) % 80)
-            out.append(bgz.medication_dispense(ctx, n, u, max(last, u.start)))
-        products.setdefault(u.medication.key, bgz.medication(u.medication))
-    out.extend(products.values())
+
+    def render() -> list[Resource]:
+        out: list[Resource] = []
+        ids = cond_ids() if "r" in kinds and r.medications else {}
+        products: dict[str, Resource] = {}
+        for n, u in enumerate(r.medications):
+            if "r" in kinds:
+                out.append(bgz.medication_request(ctx, n, u, ids.get(u.reason.key)))
+            if "s" in kinds:
+                out.append(bgz.medication_statement(ctx, n, u, as_of))
+            if "d" in kinds:
+                last = as_of - timedelta(days=5 + (n * 17) % 80)
+                out.append(bgz.medication_dispense(ctx, n, u, max(last, u.start)))
+            products.setdefault(u.medication.key, bgz.medication(u.medication))
+        out.extend(products.values())
+        return out
+
+    return frozenset({"Medication", *(_MEDICATION_TYPES[k] for k in kinds)}), render
 
 
-def _observations(p: Patient, r: Record, ctx: Context, out: list[Resource], as_of: date) -> None:
-    for n, m in enumerate(r.measurements):
-        out.append(bgz.vital(ctx, n, m, infant=p.age < 2))
+def _observations(p: Patient, r: Record, ctx: Context, as_of: date) -> list[Resource]:
+    out = [bgz.vital(ctx, n, m, infant=p.age < 2) for n, m in enumerate(r.measurements)]
     specimens: dict[date, str] = {}
     for n, result in enumerate(r.labs):
         sid = specimens.get(result.when)
@@ -62,14 +101,12 @@ def _observations(p: Patient, r: Record, ctx: Context, out: list[Resource], as_o
         out.append(bgz.living_situation(ctx, r.living_alone, recorded))
     if r.needs_walking_aid:
         out.append(bgz.functional_status(ctx, recorded))
+    return out
 
 
-def gp_bgz(p: Patient, r: Record, flu: list[Dose], ctx: Context, out: list[Resource],
-           as_of: date) -> None:
-    cond_ids = _common(r, ctx, out)
-    _medication(r, ctx, out, "rs", as_of, cond_ids)
-    _observations(p, r, ctx, out, as_of)
-    out.extend(care.immunization_stu3(ctx, n, d) for n, d in enumerate(flu))
+def _gp_care(p: Patient, r: Record, flu: list[Dose], ctx: Context,
+             as_of: date) -> list[Resource]:
+    out: list[Resource] = [care.immunization_stu3(ctx, n, d) for n, d in enumerate(flu)]
     if p.age >= 59:
         out.append(care.flu_recommendation(ctx, as_of.year if as_of.month < 10 else as_of.year + 1))
     if r.resuscitation_refused:
@@ -88,13 +125,20 @@ def gp_bgz(p: Patient, r: Record, flu: list[Dose], ctx: Context, out: list[Resou
     if any(d.condition.key in ("diabetes2", "hypertension", "copd") for d in r.diagnoses):
         out.append(care.appointment(ctx, 1, as_of + timedelta(days=21 + p.index % 60),
                                     "Controle chronische zorg", "booked"))
+    return out
 
 
-def hospital_bgz(p: Patient, r: Record, ctx: Context, out: list[Resource], as_of: date,
-                 here: list[int]) -> None:
-    """``here``: indices of the admissions at this hospital."""
-    cond_ids = _common(r, ctx, out)
-    _medication(r, ctx, out, "r", as_of, cond_ids)
+def gp_sections(p: Patient, r: Record, flu: Callable[[], list[Dose]], ctx: Context,
+                as_of: date) -> list[Section]:
+    """``flu``: the flu doses, asked for only when the care section is rendered."""
+    return [*_common(r, ctx),
+            _medication(r, ctx, "rs", as_of, lambda: _cond_ids(r, ctx)),
+            (OBSERVATIONS, lambda: _observations(p, r, ctx, as_of)),
+            (GP_CARE, lambda: _gp_care(p, r, flu(), ctx, as_of))]
+
+
+def _admissions(r: Record, ctx: Context, here: list[int]) -> list[Resource]:
+    out: list[Resource] = []
     for n in here:
         adm = r.admissions[n]
         reason = bgz.reason_condition(ctx, n, adm.procedure, adm.start - timedelta(days=30))
@@ -103,26 +147,67 @@ def hospital_bgz(p: Patient, r: Record, ctx: Context, out: list[Resource], as_of
         if adm.procedure.stay:
             m = [x for x in r.measurements if x.kind in ("weight", "height")][-2:]
             out.extend(bgz.vital(ctx, 900 + 10 * n + k, x) for k, x in enumerate(m))
-    if r.planned is not None:
-        when = as_of + timedelta(days=40 + p.index % 120)
-        out.append(care.procedure_request(ctx, r.planned, when))
-        out.append(care.appointment(ctx, 2, when, r.planned.display, "booked"))
-        out += [care.device(ctx, "cane"), care.device_request(ctx, "cane", as_of - timedelta(9))]
+    return out
+
+
+def _planned(p: Patient, r: Record, ctx: Context, as_of: date) -> list[Resource]:
+    if r.planned is None:
+        return []
+    when = as_of + timedelta(days=40 + p.index % 120)
+    return [care.procedure_request(ctx, r.planned, when),
+            care.appointment(ctx, 2, when, r.planned.display, "booked"),
+            care.device(ctx, "cane"), care.device_request(ctx, "cane", as_of - timedelta(9))]
+
+
+def hospital_sections(p: Patient, r: Record, ctx: Context, as_of: date,
+                      here: list[int]) -> list[Section]:
+    """``here``: indices of the admissions at this hospital."""
+    return [*_common(r, ctx),
+            _medication(r, ctx, "r", as_of, lambda: _cond_ids(r, ctx)),
+            (ADMISSIONS, lambda: _admissions(r, ctx, here)),
+            (PLANNED, lambda: _planned(p, r, ctx, as_of))]
+
+
+def pharmacy_sections(r: Record, ctx: Context, as_of: date) -> list[Section]:
+    return [(ALLERGIES, lambda: _allergies(r, ctx)), _medication(r, ctx, "sd", as_of, dict)]
+
+
+def _ggz(r: Record, ctx: Context, as_of: date) -> list[Resource]:
+    out: list[Resource] = []
+    for n, u in enumerate(u for u in r.medications if u.reason.key == "depression"):
+        out.append(bgz.medication_statement(ctx, n, u, as_of))
+        out.append(bgz.medication(u.medication))
+    return out
+
+
+def ggz_sections(r: Record, ctx: Context, as_of: date) -> list[Section]:
+    depression = [d for d in r.diagnoses if d.condition.key == "depression"]
+    return [(CONDITIONS, lambda: [bgz.condition(ctx, n, d) for n, d in enumerate(depression)]),
+            (frozenset({"MedicationStatement", "Medication"}), lambda: _ggz(r, ctx, as_of))]
+
+
+def other_sections(r: Record, ctx: Context) -> list[Section]:
+    return _common(r, ctx)
+
+
+# -- the whole views, as before (kept for callers that want every resource) -------------------
+def gp_bgz(p: Patient, r: Record, flu: list[Dose], ctx: Context, out: list[Resource],
+           as_of: date) -> None:
+    run(gp_sections(p, r, lambda: flu, ctx, as_of), out)
+
+
+def hospital_bgz(p: Patient, r: Record, ctx: Context, out: list[Resource], as_of: date,
+                 here: list[int]) -> None:
+    run(hospital_sections(p, r, ctx, as_of, here), out)
 
 
 def pharmacy_bgz(r: Record, ctx: Context, out: list[Resource], as_of: date) -> None:
-    out.extend(bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies))
-    _medication(r, ctx, out, "sd", as_of, {})
+    run(pharmacy_sections(r, ctx, as_of), out)
 
 
 def ggz_bgz(r: Record, ctx: Context, out: list[Resource], as_of: date) -> None:
-    depression = [d for d in r.diagnoses if d.condition.key == "depression"]
-    out.extend(bgz.condition(ctx, n, d) for n, d in enumerate(depression))
-    meds = [u for u in r.medications if u.reason.key == "depression"]
-    for n, u in enumerate(meds):
-        out.append(bgz.medication_statement(ctx, n, u, as_of))
-        out.append(bgz.medication(u.medication))
+    run(ggz_sections(r, ctx, as_of), out)
 
 
 def other_bgz(r: Record, ctx: Context, out: list[Resource]) -> None:
-    _common(r, ctx, out)
+    run(other_sections(r, ctx), out)

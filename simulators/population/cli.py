@@ -6,7 +6,9 @@ The main CLI (sandbox/cli.py) calls :func:`register`; this module owns only its 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -98,52 +100,57 @@ def export(
     size: Size = None,
     topology: TopologyFile = None,
     summaries: Annotated[bool, typer.Option(help="Also write summaries.ndjson.")] = False,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes (0: one per CPU). The output does not depend on it.")] = 0,
+    chunk: Annotated[int | None, typer.Option(
+        help="People per chunk (default from --n). A rerun must use the same.")] = None,
+    concat: Annotated[bool, typer.Option(
+        help="Join the part files into <provider>-<dienst>.ndjson at the end; --no-concat "
+             "leaves parts/ as listed in manifest.json (for 18 M people).")] = True,
+    estimate_only: Annotated[bool, typer.Option(
+        "--estimate-only", help="Print the size and time estimate and stop.")] = False,
 ) -> None:
     """Write the FHIR resources of the first N people, per provider and gegevensdienst.
 
+    Worker processes render chunks of people into part files; a killed run resumes where it
+    stopped when started again with the same options (see docs/benchmarks-population.md).
+
     Example: pgo-sandbox population export --n 1000 --format ndjson --out /tmp/pop
     """
+    from simulators.population import export as job_export
+
     pop = _population(seed, size, topology, at_least=n)
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, object] = {}
-    summary_file = (out / "summaries.ndjson").open("w", encoding="utf-8") if summaries else None
-    progress = Progress("[progress.description]{task.description}", BarColumn(),
-                        MofNCompleteColumn(), TimeRemainingColumn(),
-                        disable=not sys.stderr.isatty(), console=err)
+    job = job_export.Job(pop.seed, pop.size, pop.providers, n, fmt.value,
+                         chunk or job_export.default_chunk(n), summaries)
+    guess = job_export.estimate(job, sample=min(200, n))
+    n_workers = workers or os.cpu_count() or 1
+    err.print(f"estimate: {n:,} people, about {job_export.human_bytes(guess.total_bytes(n))}"
+              f" and {job_export.human_seconds(guess.seconds(n, n_workers))} on {n_workers}"
+              " worker(s) with a core each "
+              f"(from {guess.people_sampled} people sampled)")
+    if estimate_only:
+        return
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
     try:
-        with progress:
-            task = progress.add_task("exporting", total=n)
-            for index in range(n):
-                _export_one(pop, index, out, fmt, files)
-                if summary_file:
-                    summary_file.write(json.dumps(summarize(pop, index), ensure_ascii=False) + "\n")
-                progress.update(task, advance=1)
-    finally:
-        for handle in files.values():
-            handle.close()  # type: ignore[attr-defined]
-        if summary_file:
-            summary_file.close()
-    err.print(f"wrote {n} people to {escape(str(out))}")
-
-
-def _export_one(pop: Population, index: int, out: Path, fmt: Format,
-                files: dict[str, object]) -> None:
-    for provider in pop.holders(index):
-        for service in pop.services(index, provider):
-            resources = pop.resources(index, provider, service)
-            stem = f"{provider.split('@')[0]}-{service}"
-            if fmt is Format.bundle:
-                bundle = {"resourceType": "Bundle", "type": "collection",
-                          "entry": [{"resource": r} for r in resources]}
-                folder = out / stem
-                folder.mkdir(exist_ok=True)
-                (folder / f"{index}.json").write_text(json.dumps(bundle, ensure_ascii=False))
-                continue
-            handle = files.get(stem)
-            if handle is None:
-                handle = files[stem] = (out / f"{stem}.ndjson").open("w", encoding="utf-8")
-            for r in resources:
-                handle.write(json.dumps(r, ensure_ascii=False) + "\n")  # type: ignore[attr-defined]
+        if tty:
+            progress = Progress("[progress.description]{task.description}", BarColumn(),
+                                MofNCompleteColumn(), TimeRemainingColumn(), console=err)
+            with progress:
+                task = progress.add_task("exporting", total=n)
+                manifest = job_export.run(
+                    job, out, n_workers, concat,
+                    lambda done, total: progress.update(task, completed=done))
+        else:
+            manifest = job_export.run(job, out, n_workers, concat,
+                                      job_export.plain_progress(err.file))
+    except job_export.ExportError as exc:
+        err.print(f"[red]ExportError[/red]: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    spent = time.monotonic() - started
+    total = sum(f["bytes"] for f in manifest["files"].values())
+    err.print(f"wrote {n:,} people ({job_export.human_bytes(total)}) to {escape(str(out))} "
+              f"in {spent:,.1f} s ({n / max(spent, 1e-9):,.0f} people/s)")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cache, lru_cache
 from typing import Any
 
 from simulators.population import draw
@@ -51,10 +52,12 @@ class Context:
         return f"{kind}-{self.token}-{n}"
 
 
+@cache  # a few provider names, asked for by every resource
 def slug(name: str) -> str:
     return name.split("@", 1)[0].lower()
 
 
+@cache
 def org_id(provider: str) -> str:
     return f"org-{slug(provider)}"
 
@@ -88,6 +91,7 @@ def meta(profile: str) -> dict[str, list[str]]:
     return {"profile": [profile]}
 
 
+@lru_cache(maxsize=1 << 16)  # dates repeat across people (as_of minus a few days)
 def dt(day: date, hour: int = 10) -> str:
     """A dateTime with a time of day: $lastn and sorting need more than a date."""
     return f"{day.isoformat()}T{hour:02d}:00:00{TZ}"
@@ -123,6 +127,7 @@ _FAMILY = ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker"
            "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks")
 
 
+@lru_cache(maxsize=1024)  # PRACTITIONERS_PER_PROVIDER names per provider
 def practitioner_name(seed: int, provider: str, n: int) -> str:
     u = draw.unit_key("pracname", seed, provider, n)
     return f"{_GIVEN[int(u * 16)]} {_FAMILY[int(u * 256) % 16]}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 from simulators.population import fhir_bgz as bgz
+from simulators.population.bgz_view import Section
 from simulators.population.catalog import ICPC, LOINC, NHG45
 from simulators.population.clinical import GpContact, LabResult, Record
 from simulators.population.fhir_common import (
@@ -98,19 +99,37 @@ def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
     }
 
 
-def gp_record(r: Record, ctx: Context, out: list[Resource]) -> None:
+def _episodes(r: Record, ctx: Context) -> list[Resource]:
     starts: dict[str, tuple[str, date, bool]] = {}
     for d in r.diagnoses:
         starts[d.condition.icpc] = (d.condition.display, d.onset, True)
     for c in r.contacts:
         if c.icpc not in starts:
             starts[c.icpc] = (c.episode, c.when, False)
-    out.extend(episode(ctx, icpc, name, start, active)
-               for icpc, (name, start, active) in starts.items())
+    return [episode(ctx, icpc, name, start, active)
+            for icpc, (name, start, active) in starts.items()]
+
+
+def _contacts(r: Record, ctx: Context) -> list[Resource]:
+    """Each contact's Encounter, then its journal Composition (the whole record's order)."""
+    out: list[Resource] = []
     for n, c in enumerate(r.contacts):
         enc = encounter(ctx, n, c)
         out += [enc, journal(ctx, n, c, enc["id"])]
-    out.extend(bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies))
+    return out
+
+
+def _encounters(r: Record, ctx: Context) -> list[Resource]:
+    return [encounter(ctx, n, c) for n, c in enumerate(r.contacts)]
+
+
+def _journals(r: Record, ctx: Context) -> list[Resource]:
+    """The Compositions alone: the encounter id is computed, not rendered."""
+    return [journal(ctx, n, c, ctx.rid("genc", n)) for n, c in enumerate(r.contacts)]
+
+
+def _medication(r: Record, ctx: Context) -> list[Resource]:
+    out: list[Resource] = []
     products: dict[str, Resource] = {}
     for n, u in enumerate(r.medications):
         request = bgz.medication_request(ctx, n, u, None)
@@ -118,8 +137,31 @@ def gp_record(r: Record, ctx: Context, out: list[Resource]) -> None:
         out.append(request)
         products.setdefault(u.medication.key, bgz.medication(u.medication))
     out.extend(products.values())
-    for n, result in enumerate(r.labs):
-        out.append(gp_lab(ctx, n, result))
+    return out
+
+
+def gp_record_sections(r: Record, ctx: Context, split: bool = True) -> list[Section]:
+    """The GP record (49) as sections (see ``bgz_view``). ``split``: Encounters and journal
+    Compositions as two sections (a search renders one type only); unsplit they come
+    interleaved per contact, the order of the whole record."""
+    contacts: list[Section] = [(frozenset({"Encounter"}), lambda: _encounters(r, ctx)),
+                               (frozenset({"Composition"}), lambda: _journals(r, ctx))]
+    if not split:
+        contacts = [(frozenset({"Encounter", "Composition"}), lambda: _contacts(r, ctx))]
+    return [
+        (frozenset({"EpisodeOfCare"}), lambda: _episodes(r, ctx)),
+        *contacts,
+        (frozenset({"AllergyIntolerance"}),
+         lambda: [bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies)]),
+        (frozenset({"MedicationRequest", "Medication"}), lambda: _medication(r, ctx)),
+        (frozenset({"Observation"}), lambda: [gp_lab(ctx, n, x) for n, x in enumerate(r.labs)]),
+    ]
+
+
+def gp_record(r: Record, ctx: Context, out: list[Resource]) -> None:
+    """The whole GP record (49) into ``out``."""
+    for _types, render in gp_record_sections(r, ctx, split=False):
+        out.extend(render())
 
 
 _LAB_FINDING = concept("http://snomed.info/sct", "49581000146104",

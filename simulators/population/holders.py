@@ -15,7 +15,7 @@ Within one kind, people are spread over that kind's providers by a stable per-pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from simulators.population import draw
@@ -68,14 +68,28 @@ class Placement:
     def hospital_of(self, u: float) -> str | None:
         return _pick(self.by_kind["hospital"], u)
 
-    def services(self, seed: int, patient: Patient, record: Record, vaccinated: bool,
-                 provider: ProviderRef) -> list[str]:
-        """Gegevensdiensten ``provider`` holds for ``patient``: [] when it holds nothing."""
+    def services(self, seed: int, patient: Patient, record: Callable[[], Record],
+                 vaccinated: Callable[[], bool], provider: ProviderRef) -> list[str]:
+        """Gegevensdiensten ``provider`` holds for ``patient``: [] when it holds nothing.
+
+        ``record`` and ``vaccinated`` are asked for only when the answer depends on them, so
+        a DVA checking one provider draws no more of the person than that provider needs."""
         i, kind, name = patient.index, provider.kind, provider.name
         if kind == "gp":
             if patient.gp != name:
                 return []
-            return ["48", "49", "51"] if record.admissions else ["48", "49"]
+            return ["48", "49", "51"] if record().admissions else ["48", "49"]
+        if kind in ("hospital", "pharmacy", "ggz"):
+            return self._clinical(seed, patient, record(), provider)
+        if kind == "rivm":
+            if _pick(self.by_kind["rivm"], draw.unit(draw.RIVM, seed, i)) == name and vaccinated():
+                return ["63"]
+            return []
+        return ["48"] if draw.unit_key("other", seed, i, name) < OTHER_KIND_SHARE else []
+
+    def _clinical(self, seed: int, patient: Patient, record: Record,
+                  provider: ProviderRef) -> list[str]:
+        i, kind, name = patient.index, provider.kind, provider.name
         if kind == "hospital":
             admitted = any(self.hospital_of(a.site) == name for a in record.admissions)
             waiting = record.planned is not None and self.hospital_of(
@@ -91,9 +105,4 @@ class Placement:
             if (record.has("depression") and draw.unit(draw.GGZ, seed, i) < GGZ_SHARE_OF_DEPRESSED
                     and _pick(self.by_kind["ggz"], draw.unit(draw.GGZ_SITE, seed, i)) == name):
                 return ["48"]
-            return []
-        if kind == "rivm":
-            if vaccinated and _pick(self.by_kind["rivm"], draw.unit(draw.RIVM, seed, i)) == name:
-                return ["63"]
-            return []
-        return ["48"] if draw.unit_key("other", seed, i, name) < OTHER_KIND_SHARE else []
+        return []

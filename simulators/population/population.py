@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
-from simulators.population import bgz_view, fhir_documents, fhir_gp, fhir_r4, reference
+from simulators.population import bgz_view, draw, fhir_documents, fhir_gp, fhir_r4, reference
 from simulators.population import bsn as bsn_codec
+from simulators.population.bgz_view import Section
 from simulators.population.clinical import Record, make_record
 from simulators.population.demographics import Patient, make_patient
 from simulators.population.fhir_common import (
@@ -32,10 +32,16 @@ from simulators.population.fhir_common import (
 )
 from simulators.population.holders import Placement, ProviderRef, possible_services
 from simulators.population.vaccination import Dose, doses, flu_doses
+from simulators.population.view import RecordView
 
 AS_OF = date(2025, 1, 1)  # the population's "today": fixed, so every render is repeatable
 FIND_SCAN_LIMIT = 200_000
 _CACHE = 2048
+_BASE = frozenset({"Patient", "Organization", "Practitioner", "Coverage"})
+_PATIENT = frozenset({"Patient"})
+_ORGANIZATION = frozenset({"Organization"})
+_IMMUNIZATION = frozenset({"Immunization"})
+_DOCUMENTS = frozenset({"DocumentReference"})
 
 
 class Population:
@@ -55,6 +61,8 @@ class Population:
         self._patient = lru_cache(maxsize=_CACHE)(self._make_patient)
         self._record = lru_cache(maxsize=_CACHE)(self._make_record)
         self._vaccinations = lru_cache(maxsize=_CACHE)(self._make_vaccinations)
+        self._held = lru_cache(maxsize=4 * _CACHE)(self._make_services)
+        self._ctx = lru_cache(maxsize=4 * _CACHE)(self._make_ctx)
         self._extras: list[tuple[str, Patient, reference.ReferencePatient]] = []
         self._extra_bsn: dict[str, int] = {}
 
@@ -120,15 +128,13 @@ class Population:
 
     def services(self, index: int, provider: str) -> list[str]:
         """Gegevensdienst ids ``provider`` holds for member ``index`` (subset of 48/49/51/63)."""
-        ref_ = self.placement.by_name.get(provider)
-        if ref_ is None:
+        if provider not in self.placement.by_name:
             return []
         extra = self._extra(index)
         if extra is not None:
             return [extra[2].gegevensdienst] if extra[0] == provider else []
-        p = self.patient(index)
-        rvp, flu = self._vaccinations(index)
-        return self.placement.services(self.seed, p, self._record(index), bool(rvp or flu), ref_)
+        self._check(index)
+        return list(self._held(index, provider))
 
     def find(self, provider: str, start: int = 0, service: str | None = None) -> int:
         """First index >= start whose data ``provider`` holds (for ``service``, if given)."""
@@ -151,30 +157,33 @@ class Population:
         extra = self._extra(index)
         if extra is not None:
             return copy.deepcopy(list(extra[2].resources))  # callers may mutate; rare path
-        p, r = self.patient(index), self._record(index)
-        ctx = self._context(p, provider)
         out: list[Resource] = []
-        if gegevensdienst == "63":
-            rvp, flu = self._vaccinations(index)
-            out += [fhir_r4.patient_r4(p, ctx), fhir_r4.organization_r4(ctx)]
-            out.extend(fhir_r4.immunization(ctx, n, d) for n, d in enumerate(chain(rvp, flu)))
-            return out
-        out += self._base(p, ctx, with_coverage=gegevensdienst == "48")
-        if gegevensdienst == "48":
-            self._bgz(p, r, ctx, out)
-        elif gegevensdienst == "49":
-            fhir_gp.gp_record(r, ctx, out)
-        elif gegevensdienst == "51":
-            out.extend(fhir_documents.document_reference(ctx, letter)
-                       for letter in self._letters(p, r, ctx))
+        bgz_view.run(self._sections(index, provider, gegevensdienst, lazy=False), out)
         return out
+
+    def record_view(self, index: int, provider: str, gegevensdienst: str,
+                    extra: Iterable[Resource] = ()) -> RecordView:
+        """The same resources as :meth:`resources` (then ``extra``, e.g. what PGOs shared),
+        indexed like ``simulators.provider.record.SourceRecord`` but rendered per resource
+        type on first ask: a DVA's first ``Condition`` search of a patient builds the
+        demographics, the clinical draw and the Conditions, not the whole record."""
+        sections: list[Section] = []
+        if gegevensdienst in self.services(index, provider):
+            ref_patient = self._extra(index)
+            if ref_patient is not None:
+                held = ref_patient[2].resources
+                sections = [(frozenset(r["resourceType"] for r in held),
+                             lambda: copy.deepcopy(list(held)))]
+            else:
+                sections = self._sections(index, provider, gegevensdienst, lazy=True)
+        return RecordView(sections, extra)
 
     def binary(self, index: int, provider: str, binary_id: str) -> tuple[str, bytes] | None:
         """(contentType, bytes) of a document's Binary, or None when there is no such Binary."""
         if "51" not in self.services(index, provider) or self._extra(index) is not None:
             return None
         p, r = self.patient(index), self._record(index)
-        ctx = self._context(p, provider)
+        ctx = self._ctx(index, provider)
         for letter in self._letters(p, r, ctx):
             if letter.binary_id == binary_id:
                 return "application/pdf", fhir_documents.pdf_bytes(letter)
@@ -190,6 +199,38 @@ class Population:
 
     def _make_record(self, index: int) -> Record:
         return make_record(self.seed, self._patient(index), self.as_of)
+
+    def _make_services(self, index: int, provider: str) -> tuple[str, ...]:
+        return tuple(self.placement.services(
+            self.seed, self._patient(index), lambda: self._record(index),
+            lambda: any(self._vaccinations(index)), self.placement.by_name[provider]))
+
+    def _make_ctx(self, index: int, provider: str) -> Context:
+        return self._context(self._patient(index), provider)
+
+    def _sections(self, index: int, provider: str, service: str,
+                  lazy: bool) -> list[Section]:
+        """The record of a synthetic member at ``provider`` for a held ``service``, as
+        sections (see :mod:`bgz_view`): run them all for the whole record, or (``lazy``,
+        finer sections) only those that yield the resource type asked for."""
+        p, ctx = self._patient(index), self._ctx(index, provider)
+        if service == "63":  # the vaccinations only, not the clinical record
+            def immunizations() -> list[Resource]:
+                rvp, flu = self._vaccinations(index)
+                return [fhir_r4.immunization(ctx, n, d) for n, d in enumerate((*rvp, *flu))]
+            return [(_PATIENT, lambda: [fhir_r4.patient_r4(p, ctx)]),
+                    (_ORGANIZATION, lambda: [fhir_r4.organization_r4(ctx)]),
+                    (_IMMUNIZATION, immunizations)]
+        r = self._record(index)
+        base = (_BASE, lambda: self._base(p, ctx, with_coverage=service == "48"))
+        if service == "48":
+            return [base, *self._bgz(p, r, ctx)]
+        if service == "49":
+            return [base, *fhir_gp.gp_record_sections(r, ctx, split=lazy)]
+        if service == "51":
+            return [base, (_DOCUMENTS, lambda: [fhir_documents.document_reference(ctx, letter)
+                                                for letter in self._letters(p, r, ctx)])]
+        return [base]
 
     def _make_vaccinations(self, index: int) -> tuple[list[Dose], list[Dose]]:
         p = self._patient(index)
@@ -207,7 +248,9 @@ class Population:
         else:
             gp_org = organization(f"{slug(p.gp_practice.split()[-1])}@practice", p.gp_practice,
                                   "gp")
-            gp_org["id"] = f"org-practice-{abs(hash(p.gp_practice)) % 10**8}"
+            # A stable number (not hash(), which differs per process): the same id in every
+            # DVA process, export worker and rerun.
+            gp_org["id"] = f"org-practice-{int(draw.token(p.gp_practice), 16) % 10**8}"
         out = [patient_resource(p, ctx, ref("Organization", gp_org["id"], p.gp_practice)),
                gp_org]
         if gp_org["id"] != ctx.org_id:
@@ -227,16 +270,15 @@ class Population:
     def _letters(self, p: Patient, r: Record, ctx: Context) -> list[fhir_documents.Letter]:
         return fhir_documents.letters(p, r, ctx, self._here(r, ctx))
 
-    def _bgz(self, p: Patient, r: Record, ctx: Context, out: list[Resource]) -> None:
+    def _bgz(self, p: Patient, r: Record, ctx: Context) -> list[Section]:
         kind = ctx.kind
         if kind == "gp":
-            bgz_view.gp_bgz(p, r, self._vaccinations(p.index)[1], ctx, out, self.as_of)
-        elif kind == "hospital":
-            bgz_view.hospital_bgz(p, r, ctx, out, self.as_of, self._here(r, ctx))
-        elif kind == "pharmacy":
-            bgz_view.pharmacy_bgz(r, ctx, out, self.as_of)
-        elif kind == "ggz":
-            bgz_view.ggz_bgz(r, ctx, out, self.as_of)
-        else:
-            bgz_view.other_bgz(r, ctx, out)
-
+            return bgz_view.gp_sections(p, r, lambda: self._vaccinations(p.index)[1], ctx,
+                                        self.as_of)
+        if kind == "hospital":
+            return bgz_view.hospital_sections(p, r, ctx, self.as_of, self._here(r, ctx))
+        if kind == "pharmacy":
+            return bgz_view.pharmacy_sections(r, ctx, self.as_of)
+        if kind == "ggz":
+            return bgz_view.ggz_sections(r, ctx, self.as_of)
+        return bgz_view.other_sections(r, ctx)

@@ -72,8 +72,10 @@ class ProviderSource:
         return sorted(held)
 
     def _record(self, index: int, provider: str, service: str) -> SourceRecord:
-        return SourceRecord.of([*self.population.resources(index, provider, service),
-                                *self.received.resources(provider, index, service)])
+        """Rendered per resource type on first ask (issue 17): a cold ``Condition`` search
+        builds the Conditions, not the whole record."""
+        return self.population.record_view(index, provider, service,
+                                           self.received.resources(provider, index, service))
 
     def binary(self, index: int, provider: str, binary_id: str) -> dict | None:
         found = self.population.binary(index, provider, binary_id)

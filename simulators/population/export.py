@@ -1,0 +1,427 @@
+"""``population export`` at speed: worker processes over index ranges, resumable (issue 17 item 6).
+
+The people 0..n-1 are cut into chunks of ``chunk`` consecutive indices. A worker renders one
+chunk with orjson into its own part files, ``parts/<stem>/<chunk>.ndjson`` (``stem`` is
+``<provider>-<gegevensdienst>``), written to a ``.tmp`` name, fsynced and then renamed; only then
+does the parent append the chunk to ``done.ndjson`` (fsynced). So a killed run never counts a
+half chunk, and a rerun with the same parameters skips the chunks listed there. At the end the
+parts are concatenated, in chunk order, into ``<stem>.ndjson`` (or, with ``concat=False``, left
+as they are: ``manifest.json`` lists them in order).
+
+Every person's lines depend only on (seed, size, providers, index), and parts are joined in index
+order, so the output is byte-identical whatever the worker count or chunk size.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+
+from simulators.population.holders import ProviderRef
+from simulators.population.population import Population
+from simulators.population.summary import summarize
+
+MANIFEST = "manifest.json"
+DONE = "done.ndjson"
+PARTS = "parts"
+FORMAT_VERSION = 1  # bump when the bytes of an export change: a rerun must not mix versions
+SUMMARIES = "summaries"
+_NL = orjson.OPT_APPEND_NEWLINE
+
+
+class ExportError(RuntimeError):
+    """An export that cannot go on (another job's directory, bad parameters)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to export: these parameters are the manifest's key; a rerun must repeat them."""
+
+    seed: int
+    size: int
+    providers: tuple[ProviderRef, ...]
+    n: int
+    fmt: str = "ndjson"  # "ndjson" | "bundle" (one JSON Bundle file per person and stem)
+    chunk: int = 1000
+    summaries: bool = False
+
+    def key(self) -> dict:
+        return {"version": FORMAT_VERSION, "seed": self.seed, "size": self.size,
+                "providers": [asdict(p) for p in self.providers], "n": self.n,
+                "format": self.fmt, "chunk": self.chunk, "summaries": self.summaries}
+
+    def chunks(self) -> list[tuple[int, int, int]]:
+        """(chunk number, first index, end index) of every chunk."""
+        return [(k, lo, min(lo + self.chunk, self.n))
+                for k, lo in enumerate(range(0, self.n, self.chunk))]
+
+    def population(self) -> Population:
+        return Population(self.seed, self.size, self.providers)
+
+
+def default_chunk(n: int) -> int:
+    """Chunks small enough to spread over workers and show progress, big enough that 18 M
+    people make a few thousand part files per stem, not millions."""
+    return max(100, min(2000, n // 16 or 1))
+
+
+@dataclass
+class Done:
+    """One finished chunk: the part files it wrote, with bytes and lines (resources)."""
+
+    chunk: int
+    first: int
+    end: int
+    files: dict[str, list[int]] = field(default_factory=dict)  # stem -> [bytes, lines]
+
+
+# -- rendering ----------------------------------------------------------------------------------
+def render_person(pop: Population, index: int, summaries: bool) -> dict[str, list[bytes]]:
+    """NDJSON lines of one person, by stem, in the order the old export wrote them."""
+    lines: dict[str, list[bytes]] = {}
+    dumps = orjson.dumps
+    for provider in pop.holders(index):
+        short = provider.split("@")[0]
+        for service in pop.services(index, provider):
+            lines[f"{short}-{service}"] = [dumps(r, option=_NL)
+                                           for r in pop.resources(index, provider, service)]
+    if summaries:
+        lines[SUMMARIES] = [dumps(summarize(pop, index), option=_NL)]
+    return lines
+
+
+def _write_ndjson_chunk(pop: Population, job: Job, out: Path, k: int, lo: int, hi: int) -> Done:
+    buffers: dict[str, list[bytes]] = {}
+    for index in range(lo, hi):
+        for stem, lines in render_person(pop, index, job.summaries).items():
+            buffers.setdefault(stem, []).extend(lines)
+    done = Done(k, lo, hi)
+    written: list[tuple[Path, Path]] = []
+    for stem, lines in buffers.items():
+        final = part_path(out, stem, k)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(final.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            size = _write_all(fd, lines)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        written.append((tmp, final))
+        done.files[stem] = [size, len(lines)]
+    for tmp, final in written:  # all parts durable before any carries the chunk's final name
+        tmp.replace(final)
+    for folder in {final.parent for _, final in written}:
+        _fsync_dir(folder)
+    return done
+
+
+def _write_bundle_chunk(pop: Population, job: Job, out: Path, k: int, lo: int, hi: int) -> Done:
+    done = Done(k, lo, hi)
+    summary_lines: list[bytes] = []
+    for index in range(lo, hi):
+        for provider in pop.holders(index):
+            for service in pop.services(index, provider):
+                stem = f"{provider.split('@')[0]}-{service}"
+                bundle = {"resourceType": "Bundle", "type": "collection",
+                          "entry": [{"resource": r}
+                                    for r in pop.resources(index, provider, service)]}
+                folder = out / stem
+                folder.mkdir(exist_ok=True)
+                data = orjson.dumps(bundle)
+                (folder / f"{index}.json").write_bytes(data)
+                stats = done.files.setdefault(stem, [0, 0])
+                stats[0] += len(data)
+                stats[1] += 1
+        if job.summaries:
+            line = orjson.dumps(summarize(pop, index), option=_NL)
+            stats = done.files.setdefault(SUMMARIES, [0, 0])
+            stats[0] += len(line)
+            stats[1] += 1
+            summary_lines.append(line)
+    if summary_lines:
+        (out / f"{SUMMARIES}-{k:07d}.part").write_bytes(b"".join(summary_lines))
+    return done
+
+
+def _write_all(fd: int, lines: list[bytes]) -> int:
+    """Write the lines with writev, in batches under IOV_MAX: no joined copy of a chunk."""
+    total = 0
+    for start in range(0, len(lines), 512):
+        batch = lines[start:start + 512]
+        want = sum(len(line) for line in batch)
+        wrote = os.writev(fd, batch)
+        if wrote < want:  # a short write (rare on regular files): finish it plainly
+            rest = b"".join(batch)[wrote:]
+            while rest:
+                rest = rest[os.write(fd, rest):]
+        total += want
+    return total
+
+
+def part_path(out: Path, stem: str, k: int) -> Path:
+    return out / PARTS / stem / f"{k:07d}.ndjson"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- worker processes ---------------------------------------------------------------------------
+_WORKER: tuple[Population, Job, Path] | None = None
+
+
+def _init_worker(job: Job, out: Path) -> None:
+    """Each worker builds its own population (spawn) or inherits the parent's (fork)."""
+    global _WORKER
+    _WORKER = (job.population(), job, out)
+    # Rendering makes millions of short-lived acyclic dicts: the cyclic GC only costs time.
+    gc.freeze()
+    gc.disable()
+
+
+def _run_chunk(spec: tuple[int, int, int]) -> Done:
+    assert _WORKER is not None
+    pop, job, out = _WORKER
+    k, lo, hi = spec
+    write = _write_bundle_chunk if job.fmt == "bundle" else _write_ndjson_chunk
+    try:
+        return write(pop, job, out, k, lo, hi)
+    finally:
+        gc.collect()
+
+
+# -- the job ------------------------------------------------------------------------------------
+@dataclass
+class Estimate:
+    people_sampled: int
+    bytes_per_person: float
+    seconds_per_person: float  # CPU seconds of one worker, rendering and serialising
+
+    def total_bytes(self, n: int) -> float:
+        return self.bytes_per_person * n
+
+    def seconds(self, n: int, workers: int) -> float:
+        return self.seconds_per_person * n / max(1, min(workers, os.cpu_count() or 1))
+
+
+def estimate(job: Job, sample: int = 300) -> Estimate:
+    """Render ``sample`` people spread over 0..n-1 in this process: bytes and time per person,
+    to extrapolate before a long job starts."""
+    pop = job.population()
+    m = min(sample, job.n)
+    indices = sorted({(k * job.n) // m for k in range(m)})
+    render_person(pop, job.n - 1, job.summaries)  # one-off costs (name pools) are no rate
+    total = 0
+    enabled = gc.isenabled()
+    gc.disable()  # as in the workers
+    try:
+        started = time.process_time()
+        with tempfile.TemporaryFile() as sink:  # writing costs CPU too (page cache copies)
+            for index in indices:
+                for lines in render_person(pop, index, job.summaries).values():
+                    total += _write_all(sink.fileno(), lines)
+        spent = time.process_time() - started
+    finally:
+        if enabled:
+            gc.enable()
+    return Estimate(len(indices), total / len(indices), spent / len(indices))
+
+
+def _read_done(out: Path, job: Job) -> dict[int, Done]:
+    """Chunks a previous run finished: listed in done.ndjson and with their files in place (a
+    torn last line, from a kill while appending, is ignored)."""
+    found: dict[int, Done] = {}
+    path = out / DONE
+    if not path.exists():
+        return found
+    for line in path.read_bytes().splitlines():
+        try:
+            done = Done(**orjson.loads(line))
+        except (orjson.JSONDecodeError, TypeError):
+            continue
+        if job.fmt == "ndjson" and any(
+                not part_path(out, stem, done.chunk).is_file()
+                or part_path(out, stem, done.chunk).stat().st_size != size
+                for stem, (size, _lines) in done.files.items()):
+            continue
+        found[done.chunk] = done
+    return found
+
+
+def _prepare(out: Path, job: Job) -> dict[int, Done]:
+    """Create or reopen the job directory; refuse another job's directory."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / MANIFEST
+    if manifest.exists():
+        previous = json.loads(manifest.read_text())
+        if previous.get("job") != job.key():
+            raise ExportError(f"{out} holds another export ({previous.get('job')}); "
+                              "use another --out or the same parameters to resume")
+        if previous.get("complete"):
+            return {k: Done(k, lo, hi) for k, lo, hi in job.chunks()}
+    else:
+        _write_json(manifest, {"job": job.key(), "complete": False})
+    # A chunk killed mid-write left .tmp parts and is not in done.ndjson: it runs again and
+    # overwrites them (same names, same bytes).
+    return _read_done(out, job)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2))
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _append_done(out: Path, done: Done) -> None:
+    with (out / DONE).open("ab") as handle:
+        handle.write(orjson.dumps(asdict(done), option=_NL))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def run(job: Job, out: Path, workers: int = 0, concat: bool = True,
+        progress: Callable[[int, int], None] | None = None) -> dict:
+    """Export ``job`` into ``out``; returns the final manifest. ``progress(people_done, n)``
+    is called after every chunk. ``workers=0``: one per CPU."""
+    workers = workers or os.cpu_count() or 1
+    done = _prepare(out, job)
+    todo = [c for c in job.chunks() if c[0] not in done]
+    people = sum(d.end - d.first for d in done.values())
+    if progress:
+        progress(people, job.n)
+    for finished in _chunks_done(job, out, todo, workers):
+        _append_done(out, finished)
+        done[finished.chunk] = finished
+        people += finished.end - finished.first
+        if progress:
+            progress(people, job.n)
+    return finish(job, out, done, concat)
+
+
+def _chunks_done(job: Job, out: Path, todo: list[tuple[int, int, int]],
+                 workers: int) -> Iterator[Done]:
+    if workers <= 1 or len(todo) <= 1:
+        global _WORKER
+        _WORKER = (job.population(), job, out)  # in this process: no GC games here
+        try:
+            for spec in todo:
+                k, lo, hi = spec
+                write = _write_bundle_chunk if job.fmt == "bundle" else _write_ndjson_chunk
+                yield write(_WORKER[0], job, out, k, lo, hi)
+        finally:
+            _WORKER = None
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(min(workers, len(todo)), _init_worker, (job, out)) as pool:
+        yield from pool.imap_unordered(_run_chunk, todo, chunksize=1)
+
+
+def finish(job: Job, out: Path, done: dict[int, Done], concat: bool) -> dict:
+    """Write the manifest; with ``concat``, join the parts into ``<stem>.ndjson``."""
+    previous = json.loads((out / MANIFEST).read_text())
+    if previous.get("complete"):
+        return previous
+    order = sorted(done)
+    stems = sorted({stem for d in done.values() for stem in d.files})
+    totals = {stem: [sum(done[k].files.get(stem, [0, 0])[0] for k in order),
+                     sum(done[k].files.get(stem, [0, 0])[1] for k in order)] for stem in stems}
+    manifest: dict = {"job": job.key(), "complete": False, "files": {}}
+    if job.fmt == "ndjson":
+        for stem in stems:
+            parts = [part_path(out, stem, k) for k in order if stem in done[k].files]
+            if concat:
+                _concat(parts, out / f"{stem}.ndjson")
+                manifest["files"][stem] = {"path": f"{stem}.ndjson", "bytes": totals[stem][0],
+                                           "lines": totals[stem][1]}
+            else:
+                manifest["files"][stem] = {"parts": [str(p.relative_to(out)) for p in parts],
+                                           "bytes": totals[stem][0], "lines": totals[stem][1]}
+        if concat:
+            for folder in sorted((out / PARTS).glob("*")) if (out / PARTS).exists() else ():
+                folder.rmdir()
+            if (out / PARTS).exists():
+                (out / PARTS).rmdir()
+    else:
+        if job.summaries:
+            _concat([out / f"{SUMMARIES}-{k:07d}.part" for k in order
+                     if (out / f"{SUMMARIES}-{k:07d}.part").exists()],
+                    out / f"{SUMMARIES}.ndjson")
+        manifest["files"] = {stem: {"folder": stem, "bytes": b, "files": c}
+                             for stem, (b, c) in totals.items()}
+    manifest["complete"] = len(done) == len(job.chunks())
+    _write_json(out / MANIFEST, manifest)
+    if manifest["complete"]:
+        (out / DONE).unlink(missing_ok=True)
+    return manifest
+
+
+def _concat(parts: list[Path], target: Path) -> None:
+    """Append the parts to ``target`` in order with sendfile, deleting each once copied (one
+    part, as for a job of one chunk, is renamed: no copy)."""
+    if len(parts) == 1:
+        parts[0].replace(target)
+        return
+    tmp = target.with_name(target.name + ".tmp")
+    with tmp.open("wb") as sink:
+        for part in parts:
+            with part.open("rb") as source:
+                size, offset = os.fstat(source.fileno()).st_size, 0
+                while offset < size:
+                    offset += os.sendfile(sink.fileno(), source.fileno(), offset, size - offset)
+        sink.flush()
+        os.fsync(sink.fileno())
+    tmp.replace(target)
+    for part in parts:
+        part.unlink()
+
+
+def human_seconds(s: float) -> str:
+    if s < 120:
+        return f"{s:,.0f} s"
+    return f"{s / 60:,.0f} min" if s < 7200 else f"{s / 3600:,.1f} h"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def plain_progress(stream=sys.stderr, every: float = 2.0) -> Callable[[int, int], None]:
+    """Progress as plain lines (no TTY): at most one per ``every`` seconds, and the last."""
+    started = time.monotonic()
+    last, first = [0.0], [-1]
+
+    def report(people: int, n: int) -> None:
+        now = time.monotonic()
+        if first[0] < 0:
+            first[0] = people  # chunks a previous run finished do not count in the rate
+        if people < n and now - last[0] < every:
+            return
+        last[0] = now
+        rate = (people - first[0]) / max(now - started, 1e-9)
+        eta = (n - people) / rate if rate else 0.0
+        print(f"exported {people:,}/{n:,} people ({100 * people / max(n, 1):.0f}%), "
+              f"{rate:,.0f}/s, about {eta:,.0f} s left", file=stream, flush=True)
+
+    return report

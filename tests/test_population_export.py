@@ -1,0 +1,226 @@
+"""``population export`` at speed (issue 17 item 6): worker processes, byte-identical output
+whatever the worker count or chunk size, and a resumable job that never counts a half chunk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from simulators.population import ProviderRef, export
+from simulators.population.export import Job
+
+PROVIDERS = (
+    ProviderRef("hapraktijkzuid@medmij", "gp", "Huisartsenpraktijk Zuid"),
+    ProviderRef("umcsandbox@medmij", "hospital", "UMC Sandbox"),
+    ProviderRef("apotheeksandbox@medmij", "pharmacy", "Apotheek Sandbox"),
+    ProviderRef("rivm@medmij", "rivm", "RIVM"),
+)
+N = 150
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.ndjson"))}
+
+
+def _job(chunk: int, **kw) -> Job:
+    return Job(seed=11, size=100_000, providers=PROVIDERS, n=N, chunk=chunk, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """One process, one chunk: the bytes every other way of exporting must reproduce."""
+    out = tmp_path_factory.mktemp("one")
+    export.run(_job(N, summaries=True), out, workers=1)
+    return _files(out)
+
+
+def test_output_is_the_population_in_index_order(reference: dict[str, bytes]) -> None:
+    pop = _job(N).population()
+    expected: dict[str, list[bytes]] = {}
+    for i in range(N):
+        for provider in pop.holders(i):
+            for service in pop.services(i, provider):
+                expected.setdefault(f"{provider.split('@')[0]}-{service}.ndjson", []).extend(
+                    orjson.dumps(r) + b"\n" for r in pop.resources(i, provider, service))
+    assert {k: b"".join(v) for k, v in expected.items()} == {
+        k: v for k, v in reference.items() if k != "summaries.ndjson"}
+    assert len(reference["summaries.ndjson"].splitlines()) == N
+
+
+@pytest.mark.parametrize(("workers", "chunk"), [(1, 20), (2, 20), (3, 7), (2, 150)])
+def test_bytes_do_not_depend_on_workers_or_chunks(tmp_path: Path, reference: dict[str, bytes],
+                                                  workers: int, chunk: int) -> None:
+    manifest = export.run(_job(chunk, summaries=True), tmp_path, workers=workers)
+    assert _files(tmp_path) == reference
+    assert manifest["complete"] and not (tmp_path / export.PARTS).exists()
+    assert not (tmp_path / export.DONE).exists()
+    assert manifest["files"]["summaries"]["lines"] == N
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_run_resumes_and_skips_finished_chunks(tmp_path: Path,
+                                                         reference: dict[str, bytes],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    job = _job(20, summaries=True)
+
+    def kill_after_three(people: int, n: int) -> None:
+        if people >= 60:
+            raise Killed
+
+    with pytest.raises(Killed):
+        export.run(job, tmp_path, workers=1, progress=kill_after_three)
+    assert len((tmp_path / export.DONE).read_bytes().splitlines()) == 3
+    # What a kill can leave besides: a chunk mid-write (.tmp), a chunk renamed but not yet
+    # logged, a torn last line in the log, a logged chunk whose part was damaged.
+    gp = "hapraktijkzuid-48"
+    export.part_path(tmp_path, gp, 3).with_suffix(".ndjson.tmp").write_bytes(b'{"half')
+    export.part_path(tmp_path, gp, 4).write_bytes(b"renamed, not logged\n")
+    with (tmp_path / export.DONE).open("ab") as log:
+        log.write(b'{"chunk": 5, "first"')
+    damaged = export.part_path(tmp_path, gp, 2)
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+
+    rendered: list[int] = []
+    real = export._write_ndjson_chunk
+
+    def counting(pop, job_, out, k, lo, hi):
+        rendered.append(k)
+        return real(pop, job_, out, k, lo, hi)
+
+    monkeypatch.setattr(export, "_write_ndjson_chunk", counting)
+    first: list[int] = []
+    export.run(job, tmp_path, workers=1,
+               progress=lambda people, n: first.append(people) if not first else None)
+    assert first == [40]  # chunks 0 and 1 counted as done; 2 (damaged) is not
+    assert sorted(rendered) == [2, 3, 4, 5, 6, 7]
+    assert _files(tmp_path) == reference
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_no_concat_lists_the_parts_in_order(tmp_path: Path, reference: dict[str, bytes]) -> None:
+    manifest = export.run(_job(40), tmp_path, workers=2, concat=False)
+    for stem, entry in manifest["files"].items():
+        joined = b"".join((tmp_path / part).read_bytes() for part in entry["parts"])
+        assert joined == reference[f"{stem}.ndjson"]
+        assert entry["bytes"] == len(joined) and entry["lines"] == joined.count(b"\n")
+
+
+def test_another_jobs_directory_is_refused(tmp_path: Path) -> None:
+    export.run(_job(50), tmp_path, workers=1)
+    with pytest.raises(export.ExportError, match="another export"):
+        export.run(Job(seed=12, size=100_000, providers=PROVIDERS, n=N, chunk=50), tmp_path)
+    again = export.run(_job(50), tmp_path, workers=1)  # same job: already complete
+    assert again["complete"]
+
+
+def test_cli_prints_an_estimate_and_plain_progress(tmp_path: Path) -> None:
+    import typer
+
+    from simulators.population.cli import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test root."""
+
+    register(app)
+    result = CliRunner().invoke(app, ["population", "export", "--n", "40", "--size", "1000",
+                                      "--out", str(tmp_path / "o"), "--chunk", "10"])
+    assert result.exit_code == 0, result.output
+    assert "estimate: 40 people, about" in result.output
+    assert "exported 40/40 people (100%)" in result.output
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["complete"]
+    only = CliRunner().invoke(app, ["population", "export", "--n", "18000000", "--out",
+                                    str(tmp_path / "big"), "--estimate-only"])
+    assert only.exit_code == 0 and "18,000,000 people" in only.output
+    assert not (tmp_path / "big").exists()
+
+
+def test_a_chunk_killed_mid_write_leaves_no_part_under_its_final_name(
+        tmp_path: Path, reference: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts are written to .tmp, fsynced, then renamed: a kill between two parts of a chunk
+    leaves no final-named file of that chunk and no line in the log."""
+    import os
+
+    calls = [0]
+    real_fsync = os.fsync
+
+    def dies_on_second(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise Killed
+        real_fsync(fd)
+
+    monkeypatch.setattr(export.os, "fsync", dies_on_second)
+    with pytest.raises(Killed):
+        export.run(_job(N, summaries=True), tmp_path, workers=1)
+    assert not list((tmp_path / export.PARTS).rglob("*.ndjson"))
+    assert not (tmp_path / export.DONE).exists()
+    monkeypatch.setattr(export.os, "fsync", real_fsync)
+    export.run(_job(N, summaries=True), tmp_path, workers=1)
+    assert _files(tmp_path) == reference
+
+
+def test_ids_do_not_depend_on_the_process(tmp_path: Path) -> None:
+    """Without a GP provider in the topology a person gets a synthetic practice, whose id must be
+    the same in every process (hash() of a str is not): workers, DVA restarts, reruns agree."""
+    import subprocess
+    import sys
+
+    from simulators.population import Population
+
+    providers = PROVIDERS[1:]  # no GP
+    pop = Population(11, 100_000, providers)
+    provider, service = providers[0].name, "48"  # the hospital's BgZ names the GP practice
+    index = next(i for i in range(5000) if service in pop.services(i, provider))
+    code = ("import orjson, sys; from simulators.population import Population, ProviderRef;"
+            f"pop = Population(11, 100_000, {providers!r});"
+            f"sys.stdout.buffer.write(orjson.dumps(pop.resources({index}, {provider!r}, "
+            f"{service!r})))")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2")}
+    assert runs == {orjson.dumps(pop.resources(index, provider, service))}
+
+
+def test_the_cli_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path: Path) -> None:
+    """The documented 18 M job in small: kill -9 the command and its workers mid-run, start it
+    again with the same options, and get what one uninterrupted run writes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "sandbox.cli", "population", "export", "--n", "1200",
+                "--size", "100000", "--chunk", "50", "--workers", "2", "--out", str(out)]
+
+    env = {**os.environ, "PGO_SANDBOX_HOME": str(tmp_path / "home")}
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    subprocess.run(command(clean), env=env, check=True, capture_output=True)
+    run = subprocess.Popen(command(killed), env=env, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = killed / export.DONE
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.poll() is None and not (
+            log.exists() and len(log.read_bytes().splitlines()) >= 3):
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    finished = len(log.read_bytes().splitlines()) if log.exists() else 0
+    assert 3 <= finished < 24, "the run was not killed mid-way"
+    again = subprocess.run(command(killed), env=env, check=True, capture_output=True, text=True)
+    first = next(line for line in again.stderr.splitlines() if line.startswith("exported"))
+    # chunks logged before the kill are skipped (the last line may be torn: not counted)
+    assert int(first.split()[1].split("/")[0].replace(",", "")) >= 50 * (finished - 1)
+    assert _files(killed) == _files(clean)
+    assert json.loads((killed / "manifest.json").read_text())["complete"]
