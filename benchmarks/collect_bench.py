@@ -17,6 +17,7 @@ from scenarios import collect
 from scenarios.oauth_probe import exchange, get_code, resource_base
 from scenarios.persons import find_persons
 from simulators.common.http import sync_client
+from simulators.medmij import fhir_accept
 
 
 def collect_flows(sandbox, flows: int, provider: str) -> None:
@@ -62,7 +63,7 @@ def main() -> None:
         token = exchange(http, sandbox, args.provider, code, redirect_uri,
                          "pgo-alpha.sandbox.test").json()["access_token"]
         headers = {"Authorization": f"Bearer {token}",
-                   "Accept": "application/fhir+json; fhirVersion=3.0"}
+                   "Accept": fhir_accept("3.0")}
         base = resource_base(sandbox, args.provider)
         sequential(http, sandbox.url("dva-nexus", "/health"), {}, args.seconds)
         sequential(http, f"{base}/Condition", headers, args.seconds)

@@ -23,6 +23,7 @@ from loadtests.target import Target, target
 from scenarios.accounts import PgoAccount
 from scenarios.flow import Flow, Pause, Request
 from scenarios.useragent import Browser
+from simulators.medmij import CORRELATION_ID
 
 T = TypeVar("T")
 
@@ -52,7 +53,7 @@ class LocustBrowser(Browser):
         url = self.target.resolve(url)
         name = kwargs.pop("name", None) or step_name(self.target.node_of(url), method,
                                                      urlsplit(url).path)
-        headers = {"X-Correlation-ID": self.correlation_id,
+        headers = {CORRELATION_ID: self.correlation_id,
                    **self.csrf_headers(method, url, kwargs.pop("headers", None))}
         response = self.client.request(method, url, name=name, headers=headers,
                                        allow_redirects=False, **kwargs)

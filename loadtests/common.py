@@ -18,6 +18,7 @@ from locust import events
 from locust.env import Environment
 from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 
+from scenarios.flow import FlowError as FlowError  # the journeys' one, for the flows
 from simulators.medmij.topology import Node
 
 FLOW = "FLOW"  # request_type of end-to-end transactions: never counted as requests
@@ -71,10 +72,6 @@ class Transaction:
             request_type=FLOW, name=self.name, response_time=elapsed, response_length=0,
             exception=exc, context={})
         return exc is not None  # recorded as a failed flow; the next iteration starts afresh
-
-
-class FlowError(Exception):
-    """The flow went where a real person's browser or PGO would not expect."""
 
 
 # Step names by node role, method and path: the MedMij step a request belongs to.

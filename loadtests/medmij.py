@@ -23,7 +23,9 @@ from loadtests.target import Target
 from scenarios import flow as journeys
 from scenarios.accounts import PgoAccount, create_account, login
 from simulators.common import clock
+from simulators.common.http import medmij_headers
 from simulators.dvp.collect import SearchResult, binary_refs, collect_queries
+from simulators.medmij import CORRELATION_ID, build_scope, fhir_accept
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.medmij.topology import Node, Provider
 
@@ -40,7 +42,7 @@ def consent_code(browser: LocustBrowser, flow: Transaction, client: Node, provid
     """
     redirect_uri = browser.target.public_url(client.id, "/oauth/callback")
     query = urlencode({"response_type": "code", "client_id": client.hostname,
-                       "redirect_uri": redirect_uri, "scope": provider.slug,
+                       "redirect_uri": redirect_uri, "scope": build_scope(provider.name),
                        "state": uuid.uuid4().hex})
     authorize = browser.target.endpoints(provider.name, service).authorize
     journey = journeys.authorization_code(f"{authorize}?{query}", bsn, long_lived=long_lived)
@@ -62,7 +64,7 @@ class PgoBackend:
               name: str = "token") -> dict:
         """POST to the token endpoint; returns the token response or raises FlowError."""
         headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "MedMij-Request-ID": str(uuid.uuid4()), "X-Correlation-ID": correlation_id}
+                   **medmij_headers(correlation_id)}
         with self.session.post(self.target.resolve(endpoint), data=urlencode(form), name=name,
                                headers=headers, catch_response=True) as r:
             if r.status_code != 200:
@@ -79,7 +81,7 @@ class PgoBackend:
         """One search (a searchset Bundle) or Binary read; its status and the resources."""
         binary = "/Binary/" in url
         with self.session.get(url, name=name, catch_response=True,
-                              headers={**headers, "MedMij-Request-ID": str(uuid.uuid4())}) as r:
+                              headers={**headers, **medmij_headers()}) as r:
             if r.status_code != 200:
                 r.failure(f"{r.status_code}")
                 return r.status_code, []
@@ -100,8 +102,8 @@ class PgoBackend:
         dienst = GEGEVENSDIENSTEN[service]
         endpoints = self.target.endpoints(provider.name, service)
         base = self.target.resolve(next(iter(endpoints.resources.values())))
-        headers = {"Authorization": f"Bearer {access_token}", "X-Correlation-ID": correlation_id,
-                   "Accept": f"application/fhir+json; fhirVersion={dienst.fhir_version}"}
+        headers = {"Authorization": f"Bearer {access_token}", CORRELATION_ID: correlation_id,
+                   "Accept": fhir_accept(dienst.fhir_version)}
         pool = Pool(PARALLEL_SEARCHES)
         answers = pool.map(
             lambda q: self.search(f"{base}/{q}", search_name(q, service), headers),

@@ -18,6 +18,7 @@ from loadtests.browser import LocustBrowser
 from loadtests.common import Transaction, search_name
 from loadtests.medmij import PgoBackend, consent_code
 from loadtests.target import target
+from simulators.medmij import fhir_accept
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 QUERY = os.environ.get("PGO_LOAD_SEARCH", "Condition")
@@ -61,7 +62,7 @@ class BgzSearchUser(FastHttpUser):
         self.consented = time.monotonic()
         version = GEGEVENSDIENSTEN[SERVICE].fhir_version
         self.headers = {"Authorization": f"Bearer {token['access_token']}",
-                        "Accept": f"application/fhir+json; fhirVersion={version}"}
+                        "Accept": fhir_accept(version)}
 
     @task
     def search(self) -> None:

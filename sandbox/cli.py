@@ -15,9 +15,17 @@ from rich.table import Table
 from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
 from sandbox.load_cli import register as register_load
+from sandbox.runtime import (
+    LAST_RUNTIME_FILE,
+    Runtime,
+    UnknownRuntime,
+    runtime_for,
+    runtime_named,
+)
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
 from scenarios.national.cli import register as register_national
+from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import TopologyError, load_topology
 from simulators.population.cli import register as register_population
 
@@ -47,23 +55,20 @@ def _state(state_dir: Path | None) -> Path:
     return (state_dir or default_state_dir()).resolve()
 
 
-def _runtime(name: str, state_dir: Path):
-    if name == "local":
-        return LocalRuntime(state_dir)
-    if name == "docker":
-        from sandbox.runtime.docker import DockerRuntime
-
-        return DockerRuntime(state_dir)
-    raise typer.BadParameter(f"unknown runtime {name!r}: local or docker")
+def _runtime(name: str, state_dir: Path) -> Runtime:
+    try:
+        return runtime_named(name, state_dir)
+    except UnknownRuntime as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
-def _runtime_of(state_dir: Path):
-    """The runtime of the sandbox under state_dir: the running one, else the last one used
-    (so `reset` after `down` also removes a docker sandbox's volume)."""
+def _runtime_of(state_dir: Path) -> tuple[Runtime, RuntimeInfo | None]:
+    """The runtime of the sandbox under state_dir (see ``runtime_for``) and its info."""
     info = RuntimeInfo.load(state_dir)
-    last = state_dir / "last-runtime"
-    name = info.runtime if info else (last.read_text().strip() if last.exists() else "local")
-    return _runtime(name, state_dir), info
+    try:
+        return runtime_for(info, state_dir), info
+    except UnknownRuntime as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _nodes_table(title: str, rows) -> Table:
@@ -126,7 +131,7 @@ def up(
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]up failed:[/] {escape(str(exc))}")  # a node's log tail
             raise typer.Exit(1) from exc
-    (state / "last-runtime").write_text(runtime)
+    (state / LAST_RUNTIME_FILE).write_text(runtime)
     console.print(_nodes_table(f"pgo-sandbox ({runtime}, profile {info.profile})",
                                rt.status(info, topo)))
     console.print(f"healthy in [bold]{info.healthy_seconds:.2f} s[/]; state in {state}")
@@ -224,7 +229,6 @@ def lists_cmd(
     Example: pgo-sandbox lists --profile medmij --out lists/
     """
     from simulators.common.config import PROFILES, SandboxConfig
-    from simulators.common.lists import PATHS
     from simulators.registry.state import RegistryState
 
     if profile not in PROFILES:
@@ -234,7 +238,7 @@ def lists_cmd(
     config = SandboxConfig(topo, profile, addresses, out)
     state = RegistryState(config, None)
     out.mkdir(parents=True, exist_ok=True)
-    for kind, path in PATHS.items():
+    for kind, path in LIST_PATHS.items():
         (out / path.lstrip("/")).write_bytes(state.render(kind))
         console.print(f"wrote {out / path.lstrip('/')}")
 

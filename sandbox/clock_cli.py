@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from sandbox.runtime import runtime_for
 from sandbox.state import RuntimeInfo, default_state_dir
 from simulators.common.config import write_atomic
+from simulators.medmij import utc_timestamp
 
 UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
@@ -57,16 +59,13 @@ def set_offset(path: Path, seconds: float) -> None:
     else:
         path.unlink(missing_ok=True)
     info = RuntimeInfo.load(path.parent)
-    if info is not None and info.runtime == "docker":
-        from sandbox.runtime.docker import DockerRuntime
-
-        DockerRuntime(path.parent).write_state_file("clock.json", data)
+    if info is not None and info.runtime != "local":  # local nodes read path itself
+        runtime_for(info, path.parent).write_state_file(path.name, data)
 
 
 def describe(offset: float) -> str:
-    now = datetime.now(UTC) + timedelta(seconds=offset)
     days = offset / 86400
-    return f"sandbox time {now.isoformat(timespec='seconds')} (offset {days:+.2f} days)"
+    return f"sandbox time {utc_timestamp(time.time() + offset)} (offset {days:+.2f} days)"
 
 
 def register(app: typer.Typer) -> None:

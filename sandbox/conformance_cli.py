@@ -23,6 +23,7 @@ from simulators.conformance.model import LoadError, load
 from simulators.conformance.results import ScriptResult
 from simulators.conformance.runner import Engine
 from simulators.conformance.suites import STANDARDS, default_root, person_keys, xis_scripts
+from simulators.medmij import provider_slug
 
 console = Console()
 err = Console(stderr=True)
@@ -276,13 +277,15 @@ def write_heatmap(matrix: dict, path: Path) -> None:
 
     cells = matrix["cells"]
     rows = list(dict.fromkeys(c["pgo"] for c in cells))
-    cols = list(dict.fromkeys(f"{c['provider'].removesuffix('@medmij')}\n{c['service']}"
-                              f" ({c['dva']})" for c in cells))
+    def column(c: dict) -> str:
+        return f"{provider_slug(c['provider'])}\n{c['service']} ({c['dva']})"
+
+    cols = list(dict.fromkeys(column(c) for c in cells))
     grid = [[float("nan")] * len(cols) for _ in rows]
     labels = [[""] * len(cols) for _ in rows]
     for c in cells:
         i = rows.index(c["pgo"])
-        j = cols.index(f"{c['provider'].removesuffix('@medmij')}\n{c['service']} ({c['dva']})")
+        j = cols.index(column(c))
         grid[i][j] = STATUS_SCORE.get(c["status"], float("nan"))
         labels[i][j] = c["status"] if c["status"] != "fail" else f"fail ({len(c['problems'])})"
     fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, 0.8 * len(rows) + 2))

@@ -13,10 +13,11 @@ import httpx
 from sandbox.state import Running
 from simulators.common.http import sync_client
 from simulators.common.lists import parse_list
+from simulators.medmij import LIST_PATHS, OAuthError, build_scope
 
 
 def _ocl_volgnummer(client: httpx.Client, sandbox: Running) -> int:
-    r = client.get(sandbox.url("registry", "/MedMij_OAuthclientlist.xml"), params={"api": "1"})
+    r = client.get(sandbox.url("registry", LIST_PATHS["ocl"]), params={"api": "1"})
     r.raise_for_status()
     return parse_list("ocl", r.content)[0]
 
@@ -96,8 +97,8 @@ def _wait_dvas(sandbox: Running, dvp: str, accepted: bool, timeout: float) -> di
                 provider = next(p for p in sandbox.topology.providers if p.dva == dva.hostname)
                 r = client.get(sandbox.public_url(dva.id, "/oauth/authorize"), params={
                     "response_type": "code", "client_id": node.hostname, "state": "probe",
-                    "redirect_uri": redirect_uri, "scope": provider.slug})
-                refused = r.status_code == 400 and "invalid_request" in r.text
+                    "redirect_uri": redirect_uri, "scope": build_scope(provider.name)})
+                refused = r.status_code == 400 and OAuthError.INVALID_REQUEST in r.text
                 if refused != accepted:
                     done[dva.id] = time.time() - start
             if time.time() - start > timeout:

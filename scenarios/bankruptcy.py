@@ -20,6 +20,7 @@ from scenarios.portability import migrate
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 from simulators.common.http import sync_client
+from simulators.medmij import fhir_accept
 
 
 class Background:
@@ -126,7 +127,7 @@ def run(running: Running, users: int = 3, dvp: str | None = None, migrate_share:
                                    vendor_host),
                 "resource": http.get(f"{resource_base(running, hospital)}/Patient", headers={
                     "Authorization": f"Bearer {tokens['access_token']}",
-                    "Accept": "application/fhir+json; fhirVersion=3.0"}),
+                    "Accept": fhir_accept("3.0")}),
             }
             wrong = {k: r.status_code for k, r in refused.items() if r.status_code != 401}
             if wrong:

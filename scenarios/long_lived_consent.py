@@ -14,6 +14,7 @@ from scenarios.collect import collect
 from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
+from simulators.medmij import OAuthError
 
 DAY = 86400.0
 
@@ -39,7 +40,7 @@ def run(running: Running, dvp: str | None = None,
 
     def refused(person_id: str, why: str) -> str:
         status, body = refresh(person_id)
-        if status != 409 or body.get("error") != "invalid_grant":
+        if status != 409 or body.get("error") != OAuthError.INVALID_GRANT:
             raise FlowError(f"expected invalid_grant after {why}, got {status} {body}")
         return f"{body['error']}: {body['error_description']}"
 

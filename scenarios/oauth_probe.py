@@ -10,13 +10,15 @@ import httpx
 from sandbox.state import Running
 from scenarios.flow import authorization_code
 from scenarios.useragent import Browser
+from simulators.medmij import build_scope
 
 
 def authorize_url(sandbox: Running, provider: str, client: str, redirect_uri: str,
                   state: str = "s1", scope: str | None = None) -> str:
     p = sandbox.topology.provider(provider)
     query = urlencode({"response_type": "code", "client_id": client,
-                       "redirect_uri": redirect_uri, "scope": scope or p.slug, "state": state})
+                       "redirect_uri": redirect_uri, "scope": scope or build_scope(p.name),
+                       "state": state})
     return sandbox.public_url(p.dva, f"/oauth/authorize?{query}")
 
 

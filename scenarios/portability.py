@@ -18,6 +18,7 @@ from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 from simulators.dvp.report import parse_report, xml_from_package
+from simulators.medmij import FHIR_JSON
 
 
 def _canonical(item: dict) -> tuple[str, str, bytes]:
@@ -39,7 +40,7 @@ def export(browser: Browser, running: Running, dvp: str, person_id: str,
     path = f"/api/persons/{person_id}/portability" + ("/fhir" if packaged else "")
     r = browser.get(running.public_url(dvp, path))
     r.raise_for_status()
-    kind = "application/fhir+json" if packaged else "application/xml"
+    kind = FHIR_JSON if packaged else "application/xml"
     return r.content, kind
 
 

@@ -16,6 +16,7 @@ from scenarios.persons import find_persons
 from scenarios.report import ScenarioReport, StepFailed
 from scenarios.useragent import Browser, FlowError
 from simulators.dva.received import SHARED_BY
+from simulators.medmij import OAuthError, build_scope
 
 SELF_MEASUREMENTS, DOCUMENTS = "52", "53"
 
@@ -69,7 +70,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
             step["detail"] = f"person {account.person_id} at {dvp}"
         shared = 0
         for service, what in ((SELF_MEASUREMENTS, "self-measurements"), (DOCUMENTS, "document")):
-            with report.step(f"share {what} ({provider}~{service})",
+            with report.step(f"share {what} ({build_scope(provider, service)})",
                              browser.correlation_id) as step:
                 answer = share(running, browser, account, provider, service, bsn)
                 if answer.get("status") != "shared":
@@ -94,7 +95,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
         with report.step("refused: confirmation declined", browser.correlation_id) as step:
             answer = share(running, browser, account, provider, SELF_MEASUREMENTS, bsn,
                            decision="deny")
-            if answer.get("error") != "access_denied":
+            if answer.get("error") != OAuthError.ACCESS_DENIED:
                 raise FlowError(f"expected access_denied, got {answer}")
             step["detail"] = f"{answer['error']}: {answer['error_description']}"
         with report.step("refused: provider not receptive", browser.correlation_id) as step:
@@ -105,7 +106,7 @@ def run(running: Running, dvp: str | None = None, reader: str | None = None,
                 answer = share(running, other, stranger, target, DOCUMENTS, outsider)
             finally:
                 other.close()
-            if answer.get("error") != "access_denied":
+            if answer.get("error") != OAuthError.ACCESS_DENIED:
                 raise FlowError(f"expected access_denied, got {answer}")
             step["detail"] = f"{target}: {answer['error']}: {answer['error_description']}"
         report.summary = {"dvp": dvp, "reader": reader, "provider": provider, "bsn": bsn,

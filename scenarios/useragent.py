@@ -26,6 +26,7 @@ from scenarios.flow import (
     run,
 )
 from simulators.common.http import sync_client
+from simulators.medmij import CORRELATION_ID
 
 __all__ = ["Browser", "FlowError", "Form", "forms", "origin"]
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class Browser:
     def __init__(self, addresses: dict[str, str], correlation_id: str | None = None) -> None:
         self.correlation_id = correlation_id or str(uuid.uuid4())
         self.client: httpx.Client = sync_client(addresses, timeout=60.0)
-        self.client.headers["X-Correlation-ID"] = self.correlation_id
+        self.client.headers[CORRELATION_ID] = self.correlation_id
         self.hops: list[tuple[str, str, int]] = []
         self.csrf: dict[str, str] = {}  # origin -> CSRF token of the session held there
 

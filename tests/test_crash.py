@@ -76,6 +76,7 @@ def run_and_kill(code: str, arg: str, seconds: float = 1.0) -> str:
     time.sleep(seconds)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()  # the pipe, or filterwarnings=error fails on its ResourceWarning
     return first
 
 

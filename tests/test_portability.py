@@ -132,6 +132,7 @@ def migrated_person(sandbox, lossy: bool = False) -> dict:
         try:
             moved = portability.migrate(sandbox, browser, moving, old_dvp, account, new_dvp, bsn)
         except StepFailed:
+            browser.close()  # no caller will: it would leak its sockets to the GC
             return {"report": moving}
         finally:
             portability.dossier = real

@@ -1,17 +1,28 @@
-"""Runtimes decide where each node of the topology runs: local processes or containers."""
+"""Runtimes decide where each node of the topology runs: local processes or containers.
+
+Every runtime implements ``Runtime`` (up, down, status, logs, wipe, name); the CLI reaches
+them only through ``runtime_for`` (by name, or the one ``runtime.json`` names), so a third
+runtime (e.g. swarm) is one class and one entry in ``RUNTIMES``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import httpx
 
 from sandbox.state import RuntimeInfo
+
+if TYPE_CHECKING:
+    from simulators.medmij.topology import Topology
 
 
 def port_free(port: int) -> bool:
@@ -129,3 +140,67 @@ def wait_healthy(urls: dict[str, str], timeout: float, alive=None, on_progress=N
 
     asyncio.run(run())
     return time.perf_counter() - start
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """Where the nodes of one sandbox (one state directory) run.
+
+    ``up`` refuses a second sandbox under the same state directory and returns the
+    ``RuntimeInfo`` it saved; ``down`` stops every node (stored data stays) and says how many;
+    ``wipe`` forgets stored data (the seed stays); ``logs`` is a node's log text, or the path
+    of its log file; ``write_state_file`` puts a file where the nodes read their state (the
+    sandbox clock), or removes it with ``None``.
+    """
+
+    name: str
+    state_dir: Path
+
+    def addresses(self, topology: Topology, base_port: int) -> dict[str, str]: ...
+
+    def up(self, topology: Topology, base_port: int = ..., timeout: float = 60.0,
+           on_progress: Callable[[str], None] | None = None,
+           reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo: ...
+
+    def down(self, timeout: float = 5.0) -> int: ...
+
+    def status(self, info: RuntimeInfo, topology: Topology) -> list[NodeStatus]: ...
+
+    def logs(self, node_id: str) -> str | Path: ...
+
+    def wipe(self) -> None: ...
+
+    def write_state_file(self, name: str, data: bytes | None) -> None: ...
+
+
+# name -> "module:class"; imported on demand (docker needs the docker SDK and an engine)
+RUNTIMES = {"local": "sandbox.runtime.local:LocalRuntime",
+            "docker": "sandbox.runtime.docker:DockerRuntime"}
+LAST_RUNTIME_FILE = "last-runtime"  # the runtime of the last `up`, for `reset` after `down`
+
+
+class UnknownRuntime(ValueError):
+    """A runtime name that is not in ``RUNTIMES``."""
+
+
+def runtime_named(name: str, state_dir: Path) -> Runtime:
+    """The runtime called ``name`` (``local``, ``docker``) for the sandbox under state_dir."""
+    try:
+        module, _, cls = RUNTIMES[name].partition(":")
+    except KeyError:
+        raise UnknownRuntime(f"unknown runtime {name!r}: {' or '.join(RUNTIMES)}") from None
+    return getattr(importlib.import_module(module), cls)(state_dir)
+
+
+def runtime_for(info: RuntimeInfo | None, state_dir: Path) -> Runtime:
+    """The runtime of the sandbox under state_dir: the one running it (``info``), else the
+    one of the last ``up`` (so ``reset`` after ``down`` also removes a docker volume), else
+    local."""
+    last = state_dir / LAST_RUNTIME_FILE
+    if info is not None:
+        name = info.runtime
+    elif last.exists():
+        name = last.read_text().strip()
+    else:
+        name = "local"
+    return runtime_named(name, state_dir)

@@ -207,6 +207,8 @@ def attach_compose(state_dir: Path, topology: Topology,
 
 
 class DockerRuntime:
+    """Each node a container of one locally built image, on one network, one state volume."""
+
     name = "docker"
 
     def __init__(self, state_dir: Path, client=None) -> None:
@@ -240,7 +242,10 @@ class DockerRuntime:
         container.put_archive("/state", _tar_one(name, data, owner=10001))
 
     def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
-           on_progress: Callable[[str], None] | None = None) -> RuntimeInfo:
+           on_progress: Callable[[str], None] | None = None,
+           reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo:
+        if reference_data:  # the folders are on this machine, not in the image or volume
+            raise RuntimeError("reference data (--reference) needs the local runtime")
         addresses = self.addresses(topology, base_port)
         check_can_start(self.state_dir, addresses)
         self.down()  # leftovers of a crashed run under the same state directory, if any

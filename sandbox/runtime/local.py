@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.runtime import (
@@ -27,7 +28,7 @@ from sandbox.runtime import (
     wipe_state,
 )
 from sandbox.state import RuntimeInfo
-from simulators.common.config import SandboxConfig
+from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.security import ensure_admin_token
 from simulators.medmij.topology import Topology
 
@@ -64,6 +65,8 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 class LocalRuntime:
+    """Each node a process on 127.0.0.1, forked and restarted by ``simulators.launch``."""
+
     name = "local"
 
     def __init__(self, state_dir: Path) -> None:
@@ -81,7 +84,8 @@ class LocalRuntime:
             return {"supervisor": 0, "nodes": {}}
 
     def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
-           on_progress=None, reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo:
+           on_progress: Callable[[str], None] | None = None,
+           reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo:
         addresses = self.addresses(topology, base_port)
         check_can_start(self.state_dir, addresses)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -191,3 +195,11 @@ class LocalRuntime:
     def wipe(self) -> None:
         """Forget all node data (grants, collected data, registry edits): back to the seed."""
         wipe_state(self.state_dir)
+
+    def write_state_file(self, name: str, data: bytes | None) -> None:
+        """Local nodes read their state directory directly: write (or remove) the file there."""
+        path = self.state_dir / name
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, data)

@@ -16,9 +16,13 @@ from fastapi.responses import JSONResponse
 
 from simulators.common.config import SandboxConfig
 from simulators.common.security import SecurityHeaders, check_admin
+from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
 
 log = logging.getLogger("pgo_sandbox.hop")
 FLUSH_SECONDS = 0.2
+# ASGI gives header names as lower-case bytes: the MedMij ids in that form, compared per request
+_CORRELATION_ID = CORRELATION_ID.lower().encode("latin-1")
+_MEDMIJ_REQUEST_ID = MEDMIJ_REQUEST_ID.lower().encode("latin-1")
 
 
 class HopLog:
@@ -61,9 +65,9 @@ class HopLog:
         finally:
             corr = req = "-"
             for name, value in scope["headers"]:
-                if name == b"x-correlation-id":
+                if name == _CORRELATION_ID:
                     corr = value.decode("latin-1")
-                elif name == b"medmij-request-id":
+                elif name == _MEDMIJ_REQUEST_ID:
                     req = value.decode("latin-1")
             sys.stdout.write(
                 f"{self._timestamp()} INFO hop {self.node} {scope['method']} {scope['path']} "
@@ -78,7 +82,8 @@ class HopLog:
 
 
 def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # no /docs: Swagger UI loads its JS/CSS from a CDN (blank offline); /openapi.json stays
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.node_id = node_id
     app.add_middleware(SecurityHeaders)
@@ -97,7 +102,8 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
         return JSONResponse(
-            {"error": "invalid_request", "error_description": f"missing or invalid: {fields}"},
+            {"error": OAuthError.INVALID_REQUEST,
+             "error_description": f"missing or invalid: {fields}"},
             status_code=400,
         )
 

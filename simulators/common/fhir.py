@@ -14,8 +14,8 @@ import orjson
 from fastapi import Response
 from lxml import etree
 
-FHIR_JSON = "application/fhir+json"
-FHIR_VERSIONS = {"3.0": "STU3", "4.0": "R4"}
+from simulators.medmij import FHIR_JSON, FHIR_XML, fhir_accept
+from simulators.medmij import FHIR_VERSIONS as FHIR_VERSIONS  # re-export for dva/resources.py
 
 
 def fhir_response(body: dict, status: int = 200, fhir_version: str = "3.0",
@@ -23,11 +23,11 @@ def fhir_response(body: dict, status: int = 200, fhir_version: str = "3.0",
     """A FHIR answer in JSON (the default, the hot path: one orjson call) or XML."""
     if fmt == "xml":
         return Response(to_xml(body, fhir_version), status_code=status, headers=headers,
-                        media_type=f"{FHIR_XML}; fhirVersion={fhir_version}; charset=utf-8")
+                        media_type=f"{fhir_accept(fhir_version, FHIR_XML)}; charset=utf-8")
     return Response(
         orjson.dumps(body),
         status_code=status,
-        media_type=f"{FHIR_JSON}; fhirVersion={fhir_version}; charset=utf-8",
+        media_type=f"{fhir_accept(fhir_version)}; charset=utf-8",
         headers=headers,
     )
 
@@ -42,9 +42,9 @@ def operation_outcome(status: int, code: str, diagnostics: str, fhir_version: st
     return fhir_response(body, status, fhir_version, headers, fmt)
 
 
-JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir", "json",
+JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "json",
               "*/*", "application/*"}
-XML_TYPES = {"application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml",
+XML_TYPES = {FHIR_XML, "application/xml", "application/xml+fhir", "text/xml",
              "xml"}
 
 
@@ -123,7 +123,6 @@ def searchset(self_url: str, base: str, matches: list[dict], includes: list[dict
 # ---------------------------------------------------------------------------------------------
 # FHIR XML (https://hl7.org/fhir/xml.html): the DVA answers application/fhir+xml when asked.
 
-FHIR_XML = "application/fhir+xml"
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 _MODEL_PACKAGES = {"3.0": "fhir.resources.STU3", "4.0": "fhir.resources.R4B"}

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID
+
 
 def _rewrite(request: httpx.Request, addresses: dict[str, str]) -> httpx.Request:
     """The request as sent to the mapped address. A copy: the client keeps the original, so
@@ -110,9 +112,9 @@ class AsyncRetryOnReset(httpx.AsyncBaseTransport):
 
 def medmij_headers(correlation_id: str | None = None) -> dict[str, str]:
     """A fresh MedMij-Request-ID for every request, the flow's X-Correlation-ID when known."""
-    headers = {"MedMij-Request-ID": str(uuid.uuid4())}
+    headers = {MEDMIJ_REQUEST_ID: str(uuid.uuid4())}
     if correlation_id:
-        headers["X-Correlation-ID"] = correlation_id
+        headers[CORRELATION_ID] = correlation_id
     return headers
 
 
