@@ -15,6 +15,7 @@ from rich.table import Table
 from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
 from sandbox.load_cli import register as register_load
+from sandbox.pki_cli import register as register_pki
 from sandbox.runtime import (
     LAST_RUNTIME_FILE,
     Runtime,
@@ -416,6 +417,7 @@ def demo(state_dir: StateDir = None,
 register_population(app)
 register_national(app)
 register_conformance(app)
+register_pki(app)
 register_clock(app)
 register_load(app)
 
