@@ -11,6 +11,7 @@ from simulators.common.config import SandboxConfig
 from simulators.common.lists import NS
 from simulators.medmij import XSI, provider_slug
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
+from simulators.medmij.topology import ServiceUrls
 
 ROOTS = {
     "zal": ("Zorgaanbiederslijst", "MedMij_Zorgaanbiederslijst.xsd"),
@@ -25,6 +26,13 @@ class ProviderEntry:
     name: str
     dva: str  # DVA hostname
     gegevensdiensten: tuple[str, ...]
+    endpoints: tuple[ServiceUrls, ...] = ()  # an outside DVA's own URLs, per gegevensdienst
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ProviderEntry:
+        """The entry as ``asdict`` stored it (registry.json)."""
+        return cls(data["name"], data["dva"], tuple(data["gegevensdiensten"]),
+                   tuple(ServiceUrls(**e) for e in data.get("endpoints", ())))
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,12 @@ def _root(kind: str, header: ListHeader | None) -> etree._Element:
 
 
 def dva_endpoints(config: SandboxConfig, provider: ProviderEntry, service: str) -> dict:
-    """Where a provider's DVA serves one gegevensdienst (the paths our DVA app mounts)."""
+    """Where a provider's DVA serves one gegevensdienst: an outside DVA's declared URLs as
+    they are, else the paths our DVA app mounts."""
+    declared = next((e for e in provider.endpoints if e.service == service), None)
+    if declared is not None:
+        return {"authorize": declared.authorize, "token": declared.token,
+                "resource": declared.resource}
     base = config.public_base(provider.dva)
     slug = provider_slug(provider.name)
     return {
