@@ -29,11 +29,10 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.people import population_for
-from simulators.serve import ROLE_MODULES, serve
+from simulators.serve import ROLE_MODULES, bind_address, serve
 
 STATUS_FILE = "supervisor.json"
 SUPERVISOR_LOG = "supervisor.log"
@@ -78,8 +77,7 @@ def _child(config: SandboxConfig, node_id: str, log_path: Path, parent: int) -> 
     logging.basicConfig(level=os.environ.get("PGO_SANDBOX_LOG", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # list polling is not news
-    bind = urlsplit(config.addresses[config.topology.node(node_id).hostname])
-    serve(config, node_id, bind.hostname, bind.port)
+    serve(config, node_id, *bind_address(config, node_id))
 
 
 def _run_child(config: SandboxConfig, node_id: str, log_path: Path, parent: int) -> None:

@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
-from simulators.common import clock
+from simulators.common import clock, tls
 from simulators.common.app import serving_app
 from simulators.common.config import SandboxConfig
-from simulators.common.http import SERVER_KEEP_ALIVE
+from simulators.common.http import SERVER_KEEP_ALIVE, async_client
+from simulators.common.lists import ListCache
 from simulators.common.security import ensure_admin_token
+from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import load_topology
 
 
@@ -87,8 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # list polling is not news
     if args.config:
         config = SandboxConfig.load(args.config)
-        bind = urlsplit(config.addresses[config.topology.node(args.node).hostname])
-        host, port = bind.hostname, bind.port
+        host, port = bind_address(config, args.node)
     elif args.network_port:
         config = network_config(args.topology, args.network_port, Path(args.state_dir))
         host, port = "0.0.0.0", args.network_port
@@ -100,10 +101,72 @@ def main(argv: list[str] | None = None) -> None:
     serve(config, args.node, args.host or host, args.port or port)
 
 
+def bind_address(config: SandboxConfig, node_id: str) -> tuple[str, int]:
+    """Where a node of the local runtime listens: its address in the map (an https address
+    without a port is the ``medmij`` profile's <address>:443)."""
+    bind = urlsplit(config.addresses[config.topology.node(node_id).hostname])
+    return bind.hostname or "127.0.0.1", bind.port or (443 if bind.scheme == "https" else 80)
+
+
+# Back channels per role (issue 13 item 3): paths that need a peer certificate on the Whitelist.
+BACK_CHANNELS = {
+    "registry": tuple(LIST_PATHS.values()),
+    "digid": ("/artifact",),
+    "dva": ("/oauth/token", "/oauth/revoke", "/fhir/"),
+}
+
+
+def whitelist_source(app, config: SandboxConfig, node_id: str):
+    """(whitelist(), ready()) for a role's gate: the registry its own latest lists, a DVA its
+    list cache; any other node (DigiD) a list cache of its own, polled like a DVA's."""
+    role = config.topology.node(node_id).role
+    if role == "registry":
+        return (lambda: set(app.state.registry.nodes)), None
+    if role == "dva":
+        cache = app.state.dva.lists
+    else:
+        registry = config.public_base(config.topology.registry.hostname)
+        cache = ListCache(registry, async_client(config.addresses),
+                          config.topology.list_refresh_seconds)
+
+    def ready():
+        if cache._task is None and not cache.ready.is_set():
+            cache.start()  # DigiD's own cache: polled from the first back-channel call on
+        return cache.ready
+
+    return (lambda: cache.lists.whitelist if cache.ready.is_set() else None), ready
+
+
+def tls_gate(app, asgi, config: SandboxConfig, node_id: str):
+    """The served app behind the Whitelist gate on the role's back channels (TLS only)."""
+    role = config.topology.node(node_id).role
+    prefixes = BACK_CHANNELS.get(role)
+    if not prefixes:
+        return asgi
+    whitelist, ready = whitelist_source(app, config, node_id)
+    # the registry also serves the lists to DigiD, sandbox infrastructure outside the lists
+    extra = frozenset({config.topology.digid.hostname}) if role == "registry" else frozenset()
+    return tls.BackChannelGate(asgi, prefixes, whitelist, ready, extra)
+
+
 def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
-    """Serve one node by host and port: one worker, no --reload (PERFORMANCE.md's trap)."""
+    """Serve one node by host and port: one worker, no --reload (PERFORMANCE.md's trap).
+
+    A node mapped to an https address serves TLS with its certificate from ``<state>/pki``,
+    reads the peer certificate per connection (``tls.PeerCertProtocol``), gates its back
+    channels by the Whitelist and presents its own certificate on its calls."""
     clock.configure(config.state_dir)
-    uvicorn.run(build_asgi(config, node_id), host=host, port=port, **UVICORN_OPTIONS)
+    hostname = config.topology.node(node_id).hostname
+    if not tls.uses_tls(config, hostname):
+        uvicorn.run(build_asgi(config, node_id), host=host, port=port, **UVICORN_OPTIONS)
+        return
+    pki_dir = config.state_dir / "pki"
+    tls.use_identity(pki_dir, hostname)  # before the app builds its clients
+    context = tls.server_ssl_context(pki_dir, hostname)
+    app = build_app(config, node_id)
+    asgi = tls_gate(app, serving_app(app, node_id), config, node_id)
+    options = {**UVICORN_OPTIONS, "http": tls.PeerCertProtocol}
+    uvicorn.run(asgi, host=host, port=port, ssl_context_factory=lambda *_: context, **options)
 
 
 if __name__ == "__main__":

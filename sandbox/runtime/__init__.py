@@ -98,11 +98,13 @@ async def _probe(client: httpx.AsyncClient, url: str, node_id: str | None = None
     return True, "200"
 
 
-def probe_all(urls: dict[str, str], nonce: str = "") -> dict[str, tuple[bool, str]]:
-    """Probe every node (``urls`` is node id -> base URL) for its identity and health."""
+def probe_all(urls: dict[str, str], nonce: str = "",
+              client=httpx.AsyncClient) -> dict[str, tuple[bool, str]]:
+    """Probe every node (``urls`` is node id -> base URL) for its identity and health;
+    ``client()`` makes the HTTP client (the medmij profile's trusts the sandbox CA)."""
     async def run() -> dict[str, tuple[bool, str]]:
-        async with httpx.AsyncClient() as client:
-            results = await asyncio.gather(*(_probe(client, u, n, nonce)
+        async with client() as client_:
+            results = await asyncio.gather(*(_probe(client_, u, n, nonce)
                                              for n, u in urls.items()))
         return dict(zip(urls, results, strict=True))
 
@@ -110,7 +112,7 @@ def probe_all(urls: dict[str, str], nonce: str = "") -> dict[str, tuple[bool, st
 
 
 def wait_healthy(urls: dict[str, str], timeout: float, alive=None, on_progress=None,
-                 nonce: str = "") -> float:
+                 nonce: str = "", client=httpx.AsyncClient) -> float:
     """Poll every node's /health until all answer 200 as themselves; return the seconds it
     took. ``alive(node)`` false means the node died: ``NodeDied``."""
     start = time.perf_counter()
@@ -118,7 +120,7 @@ def wait_healthy(urls: dict[str, str], timeout: float, alive=None, on_progress=N
     last: dict[str, str] = {}
 
     async def run() -> None:
-        async with httpx.AsyncClient() as client:
+        async with client() as client_:
             while pending:
                 if time.perf_counter() - start > timeout:
                     why = ", ".join(f"{n} ({last.get(n, '-')})" for n in sorted(pending))
@@ -127,7 +129,7 @@ def wait_healthy(urls: dict[str, str], timeout: float, alive=None, on_progress=N
                     dead = [n for n in pending if not alive(n)]
                     if dead:
                         raise NodeDied(dead)
-                results = await asyncio.gather(*(_probe(client, u, n, nonce)
+                results = await asyncio.gather(*(_probe(client_, u, n, nonce)
                                                  for n, u in pending.items()))
                 for node, (ok, detail) in zip(list(pending), results, strict=True):
                     last[node] = detail

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from simulators.medmij.topology import Topology
+from simulators.medmij.topology import Topology, outside_base
 
 PROFILES = ("loopback", "medmij")
 
@@ -42,7 +42,9 @@ class SandboxConfig:
         """The base URL under which a node is known in the lists and in redirect URIs."""
         if self.profile == "medmij":
             return f"https://{hostname}"
-        return self.addresses[hostname]
+        if hostname in self.addresses:
+            return self.addresses[hostname]
+        return outside_base(self.topology, self.state_dir, hostname)  # KeyError: unknown
 
     def public_url(self, hostname: str, path: str) -> str:
         return self.public_base(hostname) + path
@@ -55,9 +57,9 @@ class SandboxConfig:
         """
         try:
             parts = urlsplit(url)
-        except ValueError:
+            base = urlsplit(self.public_base(hostname))
+        except (ValueError, KeyError):  # KeyError: a host the sandbox has no address for
             return False
-        base = urlsplit(self.public_base(hostname))
         if parts.scheme != base.scheme or parts.username or parts.password:
             return False
         return (parts.hostname, parts.port) == (base.hostname, base.port)

@@ -18,39 +18,78 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from simulators.common import tls
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID
 
 
-def _rewrite(request: httpx.Request, addresses: dict[str, str]) -> httpx.Request:
+def _rewrite(request: httpx.Request, addresses: dict[str, str],
+             names: dict[tuple[str, int], str]) -> httpx.Request:
     """The request as sent to the mapped address. A copy: the client keeps the original, so
-    cookies and redirects stay bound to the MedMij hostname, as in a browser."""
-    base = addresses.get(request.url.host)
+    cookies and redirects stay bound to the MedMij hostname, as in a browser.
+
+    An https address (the local ``medmij`` profile) keeps the hostname for TLS: the
+    connection goes to the address, SNI and certificate verification use the hostname (the
+    ``sni_hostname`` extension) and the Host header stays. A URL that names such an address
+    directly (``Running.url``) is verified against the hostname mapped there (``names``)."""
+    host = request.url.host
+    base = addresses.get(host)
     if base is None:
-        return request
+        name = names.get((host, request.url.port or 443)) if request.url.scheme == "https" \
+            else None
+        if name is None or "sni_hostname" in request.extensions:
+            return request
+        return httpx.Request(request.method, request.url, headers=request.headers,
+                             stream=request.stream,
+                             extensions={**request.extensions, "sni_hostname": name})
     target = urlsplit(base)
     url = request.url.copy_with(scheme=target.scheme, host=target.hostname, port=target.port)
     headers = request.headers.copy()
-    headers["Host"] = url.netloc.decode()
+    extensions = request.extensions
+    if target.scheme == "https":
+        extensions = {**extensions, "sni_hostname": host}
+    else:
+        headers["Host"] = url.netloc.decode()
     return httpx.Request(request.method, url, headers=headers, stream=request.stream,
-                         extensions=request.extensions)
+                         extensions=extensions)
+
+
+def _tls_names(addresses: dict[str, str]) -> dict[tuple[str, int], str]:
+    """(address, port) -> hostname for every https address of the map."""
+    names = {}
+    for hostname, base in addresses.items():
+        parts = urlsplit(base)
+        if parts.scheme == "https" and parts.hostname and parts.hostname != hostname:
+            names[(parts.hostname, parts.port or 443)] = hostname
+    return names
 
 
 class ResolvingTransport(httpx.HTTPTransport):
     def __init__(self, addresses: dict[str, str], **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**_tls_options(addresses, kwargs))
         self.addresses = addresses
+        self.names = _tls_names(addresses)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return super().handle_request(_rewrite(request, self.addresses))
+        return super().handle_request(_rewrite(request, self.addresses, self.names))
 
 
 class AsyncResolvingTransport(httpx.AsyncHTTPTransport):
     def __init__(self, addresses: dict[str, str], **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**_tls_options(addresses, kwargs))
         self.addresses = addresses
+        self.names = _tls_names(addresses)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await super().handle_async_request(_rewrite(request, self.addresses))
+        return await super().handle_async_request(
+            _rewrite(request, self.addresses, self.names))
+
+
+def _tls_options(addresses: dict[str, str], kwargs: dict) -> dict:
+    """With https addresses in the map: trust the sandbox CA (and present this node's
+    certificate, see ``simulators.common.tls``) unless the caller chose ``verify`` itself."""
+    if "verify" not in kwargs and any(b.startswith("https://") for b in addresses.values()):
+        return {**kwargs, "verify": tls.client_ssl_context()}
+    return kwargs
 
 
 SERVER_KEEP_ALIVE = 5.0  # seconds uvicorn keeps an idle connection (serve.UVICORN_OPTIONS)

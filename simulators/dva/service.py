@@ -17,6 +17,7 @@ from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
 from simulators.common.lists import ListCache, Lists
 from simulators.common.security import new_token
+from simulators.common.tls import uses_tls
 from simulators.dva.errors import AuthorizeRedirect, TokenEndpointError, UntrustedRequest
 from simulators.dva.grants import GrantStore
 from simulators.dva.request_log import RequestLog
@@ -197,10 +198,25 @@ class DVA:
         sep = "&" if "?" in session["redirect_uri"] else "?"
         return f"{session['redirect_uri']}{sep}{query}"
 
+    def authenticate_client(self, client_id: str | None, peer: str | None) -> None:
+        """Over TLS (the ``medmij`` profile) the client is who its certificate says: the
+        client_id must be the hostname of the certificate presented on this connection."""
+        if not uses_tls(self.config, self.hostname):
+            return
+        if peer is None:
+            raise TokenEndpointError(OAuthError.INVALID_CLIENT, "No client certificate: the "
+                                     "token endpoint requires mutual TLS.", 401)
+        if client_id != peer:
+            raise TokenEndpointError(OAuthError.INVALID_CLIENT, f"client_id {client_id!r} is "
+                                     f"not the client certificate's hostname {peer}.", 401)
+
     def token(self, grant_type: str | None, code: str | None, client_id: str | None,
-              redirect_uri: str | None, refresh_token: str | None) -> dict:
-        """The token endpoint: a client on the OCL and Whitelist exchanges a code or rotates a
-        refresh token. Raises ``GrantError`` (the store's) or ``TokenEndpointError``."""
+              redirect_uri: str | None, refresh_token: str | None,
+              peer: str | None = None) -> dict:
+        """The token endpoint: a client on the OCL and Whitelist, authenticated by its
+        certificate over TLS (``peer``), exchanges a code or rotates a refresh token. Raises
+        ``GrantError`` (the store's) or ``TokenEndpointError``."""
+        self.authenticate_client(client_id, peer)
         lists = self.lists.lists
         if not client_id or client_id not in lists.ocl or client_id not in lists.whitelist:
             raise TokenEndpointError(OAuthError.INVALID_CLIENT,
@@ -217,8 +233,9 @@ class DVA:
             return self.grants.refresh(refresh_token, client_id)
         raise TokenEndpointError(OAuthError.UNSUPPORTED_GRANT_TYPE, f"grant_type {grant_type!r}.")
 
-    def revoke(self, token: str, client_id: str) -> None:
+    def revoke(self, token: str, client_id: str, peer: str | None = None) -> None:
         """RFC 7009 token revocation: the person withdraws a (long-lived) consent via the PGO."""
+        self.authenticate_client(client_id, peer)
         if client_id not in self.lists.lists.whitelist:
             raise TokenEndpointError(OAuthError.INVALID_CLIENT, "Client not on the Whitelist.",
                                      401)

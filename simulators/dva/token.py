@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
+from simulators.common.tls import peer_hostname
 from simulators.dva.deps import DvaDep
 from simulators.dva.errors import NO_STORE, TokenEndpointError
 from simulators.medmij import OAuthError
@@ -53,13 +54,14 @@ async def token_form(request: Request) -> dict[str, str]:
 async def token(dva: DvaDep, request: Request) -> JSONResponse:
     form = await token_form(request)
     body = dva.token(form.get("grant_type"), form.get("code"), form.get("client_id"),
-                     form.get("redirect_uri"), form.get("refresh_token"))
+                     form.get("redirect_uri"), form.get("refresh_token"),
+                     peer=peer_hostname(request.scope))
     return JSONResponse(body, headers=NO_STORE)
 
 
 @router.post("/oauth/revoke")
-async def revoke(dva: DvaDep, token: Annotated[str, Form()],
+async def revoke(dva: DvaDep, request: Request, token: Annotated[str, Form()],
                  client_id: Annotated[str, Form()]) -> JSONResponse:
     """RFC 7009 token revocation: the person withdraws a (long-lived) consent via the PGO."""
-    dva.revoke(token, client_id)
+    dva.revoke(token, client_id, peer=peer_hostname(request.scope))
     return JSONResponse({}, headers=NO_STORE)

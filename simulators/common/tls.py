@@ -1,0 +1,221 @@
+"""TLS and mutual TLS of the ``medmij`` profile: who the peer is, and who may use a back channel.
+
+Serving. uvicorn has no ASGI ``tls`` extension, but it takes an HTTP protocol class:
+``PeerCertProtocol`` reads the peer certificate once per connection (``connection_made`` runs
+after the TLS handshake) and puts its SAN hostname into every request's scope as
+``scope["extensions"]["tls"]["client_cert_hostname"]``. One port (443) serves the browser's
+front channel and the back channels, so the server asks for a client certificate without
+demanding one (``CERT_OPTIONAL``); a certificate the sandbox CA did not issue, an expired or a
+revoked one still fails the handshake.
+
+Gating. ``BackChannelGate`` is the Whitelist rule of MedMij: on the back-channel paths of a
+role (token, resource server and Delen at a DVA, list download at the registry, artifact
+resolution at DigiD) the peer must present a certificate whose hostname is on the *latest*
+Whitelist the node holds; a vendor taken off the lists is refused from the next list refresh.
+The refusal is the protocol's own error: OAuth ``invalid_client`` at the token endpoint, an
+OperationOutcome at the resource server, a JSON error elsewhere.
+
+Clients. ``trust`` registers a sandbox CA bundle for this process's clients and
+``use_identity`` the node's own certificate, presented on every back-channel call
+(``simulators.common.http`` builds its SSL context from ``client_ssl_context``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import orjson
+from cryptography import x509
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from simulators.medmij import OAuthError
+
+log = logging.getLogger(__name__)
+
+BUNDLE = "ca-bundle.pem"  # the sandbox PKI's files (sandbox.pki, under <state>/pki/)
+CRL_FILE = "crl.pem"
+LIST_WAIT_SECONDS = 10.0  # a gate without lists yet waits this long for the first refresh
+
+_trusted: list[Path] = []  # pki directories whose CA bundle this process trusts
+_identity: tuple[Path, str] | None = None  # (pki directory, own hostname) of a node process
+_contexts: dict[tuple, ssl.SSLContext] = {}
+
+
+# --- certificates -------------------------------------------------------------------------
+
+def cert_hostname(der: bytes | None) -> str | None:
+    """The first SAN dNSName of a DER certificate (what MedMij compares with the Whitelist)."""
+    if not der:
+        return None
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    names = san.value.get_values_for_type(x509.DNSName)
+    return names[0].lower() if names else None
+
+
+def peer_hostname(scope: dict) -> str | None:
+    """The hostname of the client certificate of this request's connection, if any."""
+    return ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_hostname")
+
+
+def uses_tls(config, hostname: str) -> bool:
+    """Whether the node serves TLS: the runtime mapped it to an https address (local runtime,
+    ``medmij`` profile). The docker runtime's network is plain HTTP under medmij names."""
+    return config.addresses.get(hostname, "").startswith("https://")
+
+
+class PeerCertProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol that hands the peer certificate's hostname to the app."""
+
+    _tls: dict | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self._tls = {"client_cert_hostname": cert_hostname(der)}
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+
+
+# --- contexts -----------------------------------------------------------------------------
+
+def server_ssl_context(pki_dir: Path, hostname: str) -> ssl.SSLContext:
+    """The node's server context: its chain; a client certificate asked for, verified against
+    the sandbox CA and its CRL when given, not required (the browser's front channel shares
+    the port; the gate refuses a back-channel call without one)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(pki_dir / f"{hostname}.crt", pki_dir / f"{hostname}.key")
+    _trust_files(context, pki_dir)
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def _trust_files(context: ssl.SSLContext, pki_dir: Path) -> None:
+    """Trust the sandbox CA bundle and check leaf certificates against its CRL."""
+    context.load_verify_locations(cafile=pki_dir / BUNDLE)
+    if (pki_dir / CRL_FILE).exists():
+        context.load_verify_locations(cafile=pki_dir / CRL_FILE)
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+def trust(pki_dir: Path) -> None:
+    """Trust a sandbox's CA bundle in this process's clients (the runtime calls it on ``up``)."""
+    pki_dir = Path(pki_dir).resolve()
+    if pki_dir not in _trusted:
+        _trusted.append(pki_dir)
+
+
+def use_identity(pki_dir: Path, hostname: str) -> None:
+    """This process is the node ``hostname``: trust its CA, present its certificate."""
+    global _identity
+    trust(pki_dir)
+    _identity = (Path(pki_dir).resolve(), hostname)
+
+
+def _default_pki() -> Iterable[Path]:
+    """A CLI process after `up`: the state directory's PKI, if the sandbox made one."""
+    home = Path(os.environ.get("PGO_SANDBOX_HOME", Path.home() / ".pgo-sandbox"))
+    if (home / "pki" / BUNDLE).exists():
+        yield (home / "pki").resolve()
+
+
+def client_ssl_context() -> ssl.SSLContext:
+    """The context of this process's clients: trusts every registered sandbox CA (hostname
+    checked) and, in a node process, presents the node's certificate (mutual TLS)."""
+    dirs = tuple(_trusted) or tuple(_default_pki())
+    key = (dirs, _identity)
+    context = _contexts.get(key)
+    if context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        for pki_dir in dirs:
+            _trust_files(context, pki_dir)
+        if _identity is not None:
+            pki_dir, hostname = _identity
+            context.load_cert_chain(pki_dir / f"{hostname}.crt", pki_dir / f"{hostname}.key")
+        _contexts[key] = context
+    return context
+
+
+# --- the Whitelist gate -------------------------------------------------------------------
+
+Whitelist = Callable[[], "frozenset[str] | set[str] | None"]
+
+
+def _json(status: int, body: dict, headers: Iterable[tuple[bytes, bytes]] = ()) -> tuple:
+    return status, orjson.dumps(body), [(b"content-type", b"application/json"),
+                                        (b"cache-control", b"no-store"), *headers]
+
+
+def refusal(path: str, peer: str | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The protocol's answer to a back-channel call from a peer that may not make it."""
+    why = ("no client certificate: this back channel requires mutual TLS" if peer is None
+           else f"certificate hostname {peer} is not on the Whitelist")
+    if path.startswith("/oauth/"):
+        return _json(401, {"error": OAuthError.INVALID_CLIENT, "error_description": why})
+    if path.startswith("/fhir/"):
+        return _json(401 if peer is None else 403, {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "login" if peer is None else "forbidden",
+                       "diagnostics": why}]})
+    return _json(401 if peer is None else 403, {"error": OAuthError.ACCESS_DENIED,
+                                                "error_description": why})
+
+
+class BackChannelGate:
+    """Pure ASGI middleware: a back-channel path needs a peer certificate on the Whitelist.
+
+    ``prefixes``: the gated paths (a path equal to one, or under one ending in ``/``).
+    ``whitelist()``: the hostnames on the latest Whitelist the node holds (None: no lists yet;
+    the gate then waits for ``ready`` up to LIST_WAIT_SECONDS, as the node's /health does).
+    """
+
+    def __init__(self, app, prefixes: tuple[str, ...], whitelist: Whitelist,
+                 ready: Callable[[], asyncio.Event | None] | None = None,
+                 extra: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.whitelist = whitelist
+        self.ready = ready
+        self.extra = extra  # sandbox infrastructure allowed besides the Whitelist (DigiD)
+
+    def gated(self, path: str) -> bool:
+        return any(path == p or (p.endswith("/") and path.startswith(p))
+                   for p in self.prefixes)
+
+    async def _latest(self) -> frozenset[str] | set[str]:
+        """The latest Whitelist; before the first list refresh, wait for it (bounded)."""
+        event = self.ready() if self.ready else None
+        if event is not None and not event.is_set():
+            try:
+                await asyncio.wait_for(event.wait(), LIST_WAIT_SECONDS)
+            except TimeoutError:
+                pass
+        return self.whitelist() or frozenset()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not self.gated(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        peer = peer_hostname(scope)
+        if peer is not None and (peer in self.extra or peer in await self._latest()):
+            await self.app(scope, receive, send)
+            return
+        status, body, headers = refusal(scope["path"], peer)
+        log.warning("refused %s %s from %s", scope["method"], scope["path"],
+                    peer or "a peer without certificate")
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,236 @@
+"""The `medmij` profile of the local runtime (issue 13, items 2 and 3), with real TLS handshakes.
+
+One sandbox for the module, started with ``LocalRuntime.up(profile="medmij")`` on its own
+127.x.y.0/24 block (so it cannot collide with another test's sandbox) and port 443. Every node
+serves HTTPS under its MedMij hostname with its certificate from the sandbox PKI; the back
+channels (token, resource server, list download, DigiD artifact resolution) require a client
+certificate whose hostname is on the latest Whitelist.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+
+from sandbox.pki import Pki
+from sandbox.runtime.local import LocalRuntime, check_can_bind_tls
+from sandbox.state import running
+from scenarios import collect
+from simulators.common.http import ResolvingTransport
+from simulators.medmij import LIST_PATHS
+from simulators.medmij.topology import load_topology
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: needs root")
+
+XSDS = {
+    "zal": "MedMij_Zorgaanbiederslijst.xsd",
+    "ocl": "MedMij_OAuthclientlist.xsd",
+    "whitelist": "MedMij_Whitelist.xsd",
+    "gnl": "MedMij_Gegevensdienstnamenlijst.xsd",
+}
+STRANGER = "stranger.sandbox.test"
+
+
+def _network() -> str:
+    """A /24 inside 127.0.0.0/8 that no other test picks (127.77/16 is the CLI's default)."""
+    return f"127.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24"
+
+
+@pytest.fixture(scope="module")
+def medmij(tmp_path_factory):
+    state = tmp_path_factory.mktemp("medmij")
+    runtime = LocalRuntime(state)
+    for attempt in range(3):
+        try:
+            runtime.up(load_topology(), timeout=90, profile="medmij", network=_network())
+            break
+        except RuntimeError as exc:
+            if attempt == 2 or "in use" not in str(exc):
+                raise
+    try:
+        yield running(state)
+    finally:
+        runtime.down()
+
+
+@pytest.fixture(scope="module")
+def certs(medmij, tmp_path_factory) -> Path:
+    """Certificates for drills: a stranger's (right CA, not on the lists), an expired one
+    and one from another CA, both for a listed PGO's hostname."""
+    out = tmp_path_factory.mktemp("certs")
+    pgo = medmij.topology.dvps[0]
+    Pki(medmij.topology.seed, out).issue(STRANGER, "Vreemde PGO")
+    expired = Pki(medmij.topology.seed, out / "expired")
+    expired.issue(pgo.hostname, pgo.name, expired=True)
+    other = Pki(medmij.topology.seed + 1, out / "other-ca")
+    other.issue(pgo.hostname, pgo.name)
+    return out
+
+
+def client(medmij, pki_dir: Path | None = None, hostname: str | None = None,
+           tls12: bool = False) -> httpx.Client:
+    """A client that trusts the sandbox CA, resolves hostnames through the runtime's map and
+    presents ``hostname``'s certificate from ``pki_dir`` (none: no client certificate).
+    ``tls12``: TLS 1.2, where the server's verdict on the client certificate arrives inside
+    the handshake (in TLS 1.3 it comes after, as a closed connection)."""
+    context = ssl.create_default_context(cafile=medmij.state_dir / "pki" / "ca-bundle.pem")
+    if tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if hostname is not None:
+        pki_dir = pki_dir or medmij.state_dir / "pki"
+        context.load_cert_chain(pki_dir / f"{hostname}.crt", pki_dir / f"{hostname}.key")
+    transport = ResolvingTransport(medmij.info.addresses, verify=context)
+    return httpx.Client(transport=transport, timeout=10)
+
+
+def token_call(medmij, cert_host: str | None, client_id: str, pki_dir: Path | None = None,
+               tls12: bool = False) -> httpx.Response:
+    dva_host = medmij.topology.dvas[0].hostname
+    with client(medmij, pki_dir, cert_host, tls12) as http:
+        return http.post(f"https://{dva_host}/oauth/token", data={
+            "grant_type": "authorization_code", "code": "not-a-code", "client_id": client_id,
+            "redirect_uri": f"https://{client_id}/callback"})
+
+
+def test_collect_over_tls_and_lists_validate_against_official_xsd(medmij, medmij_dir):
+    """The collect scenario end to end over HTTPS (DVP, DVA, DigiD and registry presenting
+    their certificates), and the live lists fetched over HTTPS are XSD-valid."""
+    assert all(a.startswith("https://127.") for a in medmij.info.addresses.values())
+    report = collect.run(medmij)
+    assert report.ok, report.steps
+    assert report.summary["requests"] > 0
+    registry = medmij.topology.registry.hostname
+    pgo = medmij.topology.dvps[0].hostname
+    with client(medmij, hostname=pgo) as http:
+        for kind, path in LIST_PATHS.items():
+            response = http.get(f"https://{registry}{path}", params={"api": "1"})
+            assert response.status_code == 200, response.text
+            assert response.url.scheme == "https"
+            schema = etree.XMLSchema(etree.parse(str(medmij_dir / "lists" / "xsd" / XSDS[kind])))
+            document = etree.fromstring(response.content)
+            assert schema.validate(document), (kind, schema.error_log)
+            if kind == "zal":
+                assert b"https://dva-" in response.content and b":443" not in response.content
+
+
+def test_token_endpoint_authenticates_the_client_by_its_certificate(medmij):
+    pgo, other = medmij.topology.dvps[0].hostname, medmij.topology.dvps[1].hostname
+    no_cert = token_call(medmij, None, pgo)
+    assert no_cert.status_code == 401 and no_cert.json()["error"] == "invalid_client"
+    mismatch = token_call(medmij, pgo, other)  # pgo-alpha's certificate, pgo-beta's client_id
+    assert mismatch.status_code == 401, mismatch.text
+    assert mismatch.json()["error"] == "invalid_client"
+    assert "certificate" in mismatch.json()["error_description"]
+    own = token_call(medmij, pgo, pgo)  # authenticated: on to the code, which is made up
+    assert own.status_code == 400 and own.json()["error"] == "invalid_grant", own.text
+
+
+def test_peer_not_on_the_whitelist_is_refused_on_every_back_channel(medmij, certs):
+    topology = medmij.topology
+    provider = topology.providers[0]
+    fhir = (f"https://{provider.dva}/fhir/{provider.slug}/"
+            f"{provider.gegevensdiensten[0]}/Patient")
+    registry, digid = topology.registry.hostname, topology.digid.hostname
+    list_url = f"https://{registry}{LIST_PATHS['whitelist']}"
+    with client(medmij, certs, STRANGER) as stranger:
+        resource = stranger.get(fhir, headers={"Authorization": "Bearer x"})
+        assert resource.status_code == 403, resource.text
+        assert resource.json()["resourceType"] == "OperationOutcome"
+        assert STRANGER in resource.json()["issue"][0]["diagnostics"]
+        share = stranger.post(fhir.rsplit("/", 2)[0] + "/x", content=b"{}")
+        assert share.status_code == 403
+        assert stranger.get(list_url).status_code == 403
+        artifact = stranger.post(f"https://{digid}/artifact",
+                                 data={"artifact": "x", "rp": STRANGER})
+        assert artifact.status_code == 403 and artifact.json()["error"] == "access_denied"
+        token = stranger.post(f"https://{provider.dva}/oauth/token", data={"client_id": STRANGER})
+        assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+        # the front channel stays open to anyone (a browser has no certificate)
+        assert stranger.get(f"https://{registry}/health").status_code == 200
+    with client(medmij) as anonymous:
+        assert anonymous.get(list_url).status_code == 401
+        assert anonymous.get(fhir).status_code == 401
+    dva = topology.dvas[0].hostname
+    with client(medmij, hostname=dva) as listed:  # the same calls from a listed node pass
+        assert listed.get(list_url).status_code == 200
+        assert listed.get(fhir, headers={"Authorization": "Bearer x"}).status_code == 401
+        artifact = listed.post(f"https://{digid}/artifact", data={"artifact": "x", "rp": dva})
+        assert artifact.status_code == 400
+
+
+def test_bad_certificates_fail_the_handshake(medmij, certs):
+    pgo = medmij.topology.dvps[0].hostname
+    # TLS 1.2: refused inside the handshake (uvloop closes without naming the reason)
+    assert token_call(medmij, pgo, pgo, tls12=True).status_code == 400  # the control
+    with pytest.raises(httpx.ConnectError):
+        token_call(medmij, pgo, pgo, pki_dir=certs / "expired", tls12=True)
+    with pytest.raises(httpx.ConnectError):
+        token_call(medmij, pgo, pgo, pki_dir=certs / "other-ca", tls12=True)
+    for drill in ("expired", "other-ca"):  # TLS 1.3: the server closes, no HTTP answer
+        with pytest.raises(httpx.TransportError):
+            token_call(medmij, pgo, pgo, pki_dir=certs / drill)
+    # a server whose certificate names another host: the registry's address asked for the
+    # DVA's name (as a DNS spoof would send it there)
+    registry_address = medmij.info.addresses[medmij.topology.registry.hostname]
+    dva = medmij.topology.dvas[0].hostname
+    spoofed = {**medmij.info.addresses, dva: registry_address}
+    context = ssl.create_default_context(cafile=medmij.state_dir / "pki" / "ca-bundle.pem")
+    with httpx.Client(transport=ResolvingTransport(spoofed, verify=context)) as http:
+        with pytest.raises(httpx.ConnectError, match="[Hh]ostname mismatch"):
+            http.get(f"https://{dva}/health")
+
+
+def test_bind_without_privilege_says_what_to_do(monkeypatch, tmp_path):
+    """Not root: a clear message naming CAP_NET_BIND_SERVICE, not a traceback."""
+    import socket
+
+    def refuse(self, address):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    with pytest.raises(RuntimeError, match="cap_net_bind_service") as caught:
+        check_can_bind_tls(tmp_path, {"registry.sandbox.test": "https://127.77.0.1"})
+    assert "443" in str(caught.value) and "loopback profile" in str(caught.value)
+
+
+def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):
+    """Last in the module: it changes the lists. A PGO taken off the OCL and Whitelist is
+    refused at the DVA's token endpoint from the DVA's next list refresh on."""
+    topology = medmij.topology
+    gone = topology.dvps[-1].hostname
+    provider = topology.providers[0]
+    fhir = (f"https://{provider.dva}/fhir/{provider.slug}/"
+            f"{provider.gegevensdiensten[0]}/Patient")
+
+    def resource_call() -> httpx.Response:
+        with client(medmij, hostname=gone) as http:
+            return http.get(fhir, headers={"Authorization": "Bearer x"})
+
+    before = token_call(medmij, gone, gone)
+    assert before.status_code == 400, before.text  # through the gate, to the made-up code
+    assert resource_call().status_code == 401  # through the gate, to the made-up token
+    registry = topology.registry.hostname
+    with client(medmij) as http:
+        removed = http.delete(f"https://{registry}/admin/clients/{gone}",
+                              headers=medmij.admin_headers)
+    assert removed.status_code == 200, removed.text
+    start = time.monotonic()
+    deadline = start + topology.list_refresh_seconds + 3
+    while True:
+        after = token_call(medmij, gone, gone)
+        if after.status_code == 401 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert after.status_code == 401 and after.json()["error"] == "invalid_client", after.text
+    assert "Whitelist" in after.json()["error_description"]
+    assert time.monotonic() - start <= topology.list_refresh_seconds + 3
+    refused = resource_call()  # the gate's Whitelist is the latest one too
+    assert refused.status_code == 403, refused.text
+    assert "not on the Whitelist" in refused.json()["issue"][0]["diagnostics"]

@@ -1,0 +1,151 @@
+"""simulators.common.tls and the TLS side of simulators.common.http, without a whole sandbox:
+the peer certificate reaches the request scope over a real TLS handshake on 127.0.0.1, the
+Whitelist gate answers with the protocol's errors, the client keeps the hostname for SNI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+
+from sandbox.pki import Pki
+from simulators.common import tls
+from simulators.common.http import ResolvingTransport, _rewrite, _tls_names
+
+SERVER = "server.sandbox.test"
+CLIENT = "client.sandbox.test"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pki")
+    pki = Pki(7, directory)
+    pki.issue(SERVER, "Server Org")
+    pki.issue(CLIENT, "Client Org")
+    return directory
+
+
+def test_cert_hostname_reads_the_san(pki):
+    certificate = Pki(7, pki).current(CLIENT)
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    assert tls.cert_hostname(der) == CLIENT
+    assert tls.cert_hostname(None) is None
+    assert tls.cert_hostname(b"not a certificate") is None
+
+
+async def echo_peer(scope, receive, send) -> None:
+    """An ASGI app that answers the peer hostname the protocol put into the scope."""
+    if scope["type"] != "http":
+        return
+    body = (tls.peer_hostname(scope) or "-").encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = tls.server_ssl_context(pki, SERVER)
+    config = uvicorn.Config(echo_peer, host="127.0.0.1", port=port, log_level="warning",
+                            http=tls.PeerCertProtocol, lifespan="off",
+                            ssl_context_factory=lambda *_: context)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield port
+    server.should_exit = True
+    thread.join(5)
+
+
+def _client(pki, port: int, cert: str | None) -> httpx.Client:
+    context = ssl.create_default_context(cafile=pki / "ca-bundle.pem")
+    if cert:
+        context.load_cert_chain(pki / f"{cert}.crt", pki / f"{cert}.key")
+    addresses = {SERVER: f"https://127.0.0.1:{port}"}
+    return httpx.Client(transport=ResolvingTransport(addresses, verify=context))
+
+
+def test_peer_certificate_hostname_reaches_every_request(pki, tls_server):
+    """Real handshake on 127.0.0.1: the client certificate's SAN is in the scope of each
+    request on the connection; without a certificate the front channel still answers."""
+    with _client(pki, tls_server, CLIENT) as http:
+        assert http.get(f"https://{SERVER}/a").text == CLIENT
+        assert http.get(f"https://{SERVER}/b").text == CLIENT  # same connection, next request
+    with _client(pki, tls_server, None) as http:
+        assert http.get(f"https://{SERVER}/a").text == "-"
+
+
+def test_client_verifies_the_server_hostname(pki, tls_server):
+    """The URL's hostname is used for SNI and verification, not the address connected to."""
+    context = ssl.create_default_context(cafile=pki / "ca-bundle.pem")
+    wrong = {CLIENT: f"https://127.0.0.1:{tls_server}"}  # the server's cert names SERVER
+    with httpx.Client(transport=ResolvingTransport(wrong, verify=context)) as http:
+        with pytest.raises(httpx.ConnectError, match="[Hh]ostname mismatch"):
+            http.get(f"https://{CLIENT}/")
+
+
+def test_rewrite_keeps_the_hostname_for_tls():
+    addresses = {SERVER: "https://127.9.0.3"}
+    names = _tls_names(addresses)
+    sent = _rewrite(httpx.Request("GET", f"https://{SERVER}/x"), addresses, names)
+    assert sent.url.host == "127.9.0.3"
+    assert sent.extensions["sni_hostname"] == SERVER and sent.headers["Host"] == SERVER
+    direct = _rewrite(httpx.Request("GET", "https://127.9.0.3/x"), addresses, names)
+    assert direct.extensions["sni_hostname"] == SERVER  # Running.url: the IP's hostname
+    plain = _rewrite(httpx.Request("GET", f"http://{SERVER}/x"),
+                     {SERVER: "http://127.0.0.1:8000"}, {})
+    assert "sni_hostname" not in plain.extensions and plain.headers["Host"] == "127.0.0.1:8000"
+
+
+async def _call(gate, path: str, peer: str | None) -> tuple[int, dict]:
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    if peer is not None:
+        scope["extensions"] = {"tls": {"client_cert_hostname": peer}}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    await gate(scope, receive, send)
+    return sent[0]["status"], json.loads(sent[1]["body"] or b"{}")
+
+
+async def passed(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def test_gate_refuses_with_the_protocols_errors():
+    ready = asyncio.Event()
+    ready.set()
+    gate = tls.BackChannelGate(passed, ("/oauth/token", "/fhir/", "/artifact"),
+                               lambda: {"pgo.sandbox.test"}, lambda: ready,
+                               extra=frozenset({"digid.sandbox.test"}))
+    run = asyncio.run
+    status, body = run(_call(gate, "/oauth/token", None))
+    assert (status, body["error"]) == (401, "invalid_client")
+    status, body = run(_call(gate, "/oauth/token", "gone.sandbox.test"))
+    assert (status, body["error"]) == (401, "invalid_client")
+    status, body = run(_call(gate, "/fhir/umc/48/Patient", "gone.sandbox.test"))
+    assert status == 403 and body["resourceType"] == "OperationOutcome"
+    status, body = run(_call(gate, "/artifact", "gone.sandbox.test"))
+    assert (status, body["error"]) == (403, "access_denied")
+    assert run(_call(gate, "/fhir/umc/48/Patient", "pgo.sandbox.test"))[0] == 200
+    assert run(_call(gate, "/artifact", "digid.sandbox.test"))[0] == 200  # infrastructure
+    assert run(_call(gate, "/oauth/authorize", None))[0] == 200  # front channel: not gated
