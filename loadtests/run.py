@@ -8,8 +8,10 @@ duration, a request budget, and a hard deadline on each child.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -51,7 +53,7 @@ class LoadOptions:
     users: int = 10
     spawn_rate: float = 5.0
     duration: float = 60.0
-    out_dir: Path = Path("load-reports")
+    out_dir: Path = Path("load-reports")  # the CLI passes <state>/load-reports/<flow>-<time>
     workers: int = 0
     shape: str | None = None  # "morning"
     ceiling: bool = True
@@ -164,13 +166,26 @@ class CeilingServer:
             _stop(self.proc)
 
 
+AUTOQUIT_SECONDS = 10  # --autostart: the web UI stays this long after the run, then exits
+
+
 def locust_command(files: list[Path], opts: LoadOptions, users: int, duration: float,
-                   prefix: Path | None, web_port: int | None = None) -> list[str]:
+                   prefix: Path | None, web_port: int | None = None,
+                   autostart: bool = False) -> list[str]:
+    """Locust's command line. With ``web_port`` the web UI's form is pre-filled with the
+    users, spawn rate and run time (Locust reads ``-u``/``-r``/``-t`` as the form's values);
+    ``autostart`` starts the run at once, stops it after the run time and writes the same
+    reports as a headless run under ``prefix``."""
     cmd = [sys.executable, "-m", "locust", "-f", ",".join(str(f) for f in files),
            "-u", str(users), "-r", str(opts.spawn_rate), "--loglevel", "WARNING",
            "--exit-code-on-error", "0", "--stop-timeout", "5"]
     if web_port is not None:
-        cmd += ["--web-host", "127.0.0.1", "--web-port", str(web_port)]
+        cmd += ["--web-host", "127.0.0.1", "--web-port", str(web_port),
+                "-t", f"{max(1, round(duration))}s"]
+        if autostart:
+            cmd += ["--autostart", "--autoquit", str(AUTOQUIT_SECONDS)]
+            if prefix is not None:
+                cmd += ["--csv", str(prefix), "--html", f"{prefix}.html"]
     else:
         cmd += ["--headless", "--only-summary", "-t", f"{max(1, round(duration))}s",
                 "--csv", str(prefix), "--html", f"{prefix}.html", "--json-file", str(prefix)]
@@ -262,12 +277,40 @@ def run(sandbox: Running, opts: LoadOptions,
     return summary
 
 
-def web(sandbox: Running, opts: LoadOptions, port: int) -> int:
-    """Locust's web UI on 127.0.0.1:port with the flow loaded; runs until Ctrl-C or the deadline
-    (duration + 1 h). Users, spawn rate and the request budget are bounded as headless runs."""
+def readable(error: str, limit: int = 240) -> str:
+    """A failure as one terminal line: an error page quoted in it reduced to its words
+    (``authorize answered 400: Er ging iets mis ...``), not its markup and style sheet."""
+    text = error.replace("\\n", " ")
+    text = re.sub(r"<(style|script)\b.*?(</\1>|$)", " ", text, flags=re.S | re.I)
+    text = re.sub(r"<!doctype[^>]*>", " ", text, flags=re.I)
+    text = re.sub(r"<[^>]*>?", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def failure_reasons(prefix: Path, limit: int = 10) -> list[dict]:
+    """The most frequent failures of a run, from Locust's ``<prefix>_failures.csv``: what a
+    failed ``load`` prints on the terminal (e.g. a DVA refusing a vendor that is off the OCL),
+    most occurrences first."""
+    path = prefix.with_name(prefix.name + "_failures.csv")
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [{"occurrences": int(r.get("Occurrences") or 0), "method": r.get("Method", ""),
+                 "name": r.get("Name", ""), "error": readable(r.get("Error") or "")}
+                for r in csv.DictReader(f)]
+    return sorted(rows, key=lambda r: -r["occurrences"])[:limit]
+
+
+def web(sandbox: Running, opts: LoadOptions, port: int, autostart: bool = False) -> int:
+    """Locust's web UI on 127.0.0.1:port with the flow loaded and the form pre-filled with
+    --users, --spawn-rate and --duration; runs until Ctrl-C or the deadline (duration + 1 h),
+    with ``autostart`` until the run ends. Users, spawn rate and the request budget are
+    bounded as headless runs."""
     opts.check()
     env = environment(sandbox, opts, opts.workers or 1)
-    cmd = locust_command(flow_files(opts), opts, opts.users, opts.duration, None, port)
+    cmd = locust_command(flow_files(opts), opts, opts.users, opts.duration,
+                         opts.out_dir / "flow", port, autostart)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return run_locust(cmd, env, opts.out_dir / "web.log", opts.duration + 3600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated
 
@@ -15,9 +16,11 @@ from rich.table import Table
 from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
 from sandbox.load_cli import register as register_load
+from sandbox.names import check_name
 from sandbox.pki_cli import register as register_pki
 from sandbox.runtime import (
     LAST_RUNTIME_FILE,
+    RUNTIMES,
     Runtime,
     UnknownRuntime,
     runtime_for,
@@ -29,6 +32,24 @@ from scenarios.national.cli import register as register_national
 from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import TopologyError, load_topology
 from simulators.population.cli import register as register_population
+
+
+def _quiet_flag_types() -> None:
+    """Typer's rich help shows a type after every option, also ``<bool>`` after an on/off flag
+    (``--web <bool>``), which reads as if the flag took a value; no setting turns it off, so
+    flags show no type (every other option keeps its ``<int>``, ``<path>``, ...)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx) -> str | None:  # type: ignore[no-untyped-def]
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_quiet_flag_types()
+BASE_PORT_ENV = "PGO_SANDBOX_BASE_PORT"  # tests (and a second sandbox) pick other ports
 
 app = typer.Typer(
     help="A local MedMij ecosystem: registry, DigiD, DVAs, DVPs (PGOs) and the inspection "
@@ -57,6 +78,7 @@ def _state(state_dir: Path | None) -> Path:
 
 
 def _runtime(name: str, state_dir: Path) -> Runtime:
+    check_name("runtime", name, RUNTIMES)
     try:
         return runtime_named(name, state_dir)
     except UnknownRuntime as exc:
@@ -94,15 +116,23 @@ def up(
     topology: TopologyOpt = None,
     runtime: Annotated[str, typer.Option(help="local (processes) or docker (containers).")] =
     "local",
-    base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1 (local runtime).")] =
-    DEFAULT_BASE_PORT,
+    base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1 (local runtime).",
+                                           envvar=BASE_PORT_ENV)] = DEFAULT_BASE_PORT,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all nodes.")] = 60.0,
     reference: Annotated[list[str] | None, typer.Option(
         help="PROVIDER=FOLDER: serve the FHIR test patients in FOLDER (e.g. the Nictiz "
         "qualification data) as extra patients of PROVIDER. Repeatable; local runtime.")] = None,
+    profile: Annotated[str, typer.Option(
+        help="loopback (default: plain HTTP on 127.0.0.1:<port>, no set-up) or medmij (local "
+        "runtime: HTTPS under the MedMij hostnames on 127.77.0.N:443, mutual TLS on the "
+        "back channels; binding 443 needs root or CAP_NET_BIND_SERVICE; see `hosts`).")] =
+    "loopback",
     state_dir: StateDir = None,
 ) -> None:
     """Start every node of the topology and wait until all are healthy.
+
+    When the same sandbox already runs (e.g. after `demo`) it says so and shows it (exit 0);
+    one with other options (--reference, --topology, --runtime) must be stopped first.
 
     Example: pgo-sandbox up --topology my-topology.toml
     """
@@ -114,14 +144,23 @@ def up(
     reference_data = []
     for item in reference or []:
         provider, eq, folder = item.partition("=")
-        if not eq or provider not in {p.name for p in topo.providers}:
-            raise typer.BadParameter(f"--reference {item!r}: want PROVIDER=FOLDER with a "
-                                     "provider of the topology")
+        if not eq:
+            raise typer.BadParameter(f"--reference {item!r}: want PROVIDER=FOLDER")
+        check_name("provider", provider, [p.name for p in topo.providers])
         if not Path(folder).is_dir():
             raise typer.BadParameter(f"--reference {item!r}: no folder {folder}")
         reference_data.append((provider, str(Path(folder).resolve())))
     extra = {"reference_data": tuple(reference_data)} if reference_data else {}
+    from simulators.common.config import PROFILES
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile must be one of {PROFILES}, not {profile!r}")
+    if profile != "loopback":
+        if runtime != "local":
+            raise typer.BadParameter("--profile is for the local runtime (docker is medmij)")
+        extra["profile"] = profile
     rt = _runtime(runtime, state)
+    if _already_running(state, runtime, topo, tuple(reference_data)):
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total}"), console=console, transient=True) as progress:
         task = progress.add_task(f"starting {len(topo.nodes)} nodes ({runtime})",
@@ -136,7 +175,65 @@ def up(
     console.print(_nodes_table(f"pgo-sandbox ({runtime}, profile {info.profile})",
                                rt.status(info, topo)))
     console.print(f"healthy in [bold]{info.healthy_seconds:.2f} s[/]; state in {state}")
-    console.print("next: [bold]pgo-sandbox scenario run collect[/]")
+    _announce_reference(state)
+    if _NEXT_HINT.get():  # `demo` runs the collect itself: no hint to type it
+        console.print("next: [bold]pgo-sandbox scenario run collect[/]")
+
+
+# False while `demo` calls `up`: the "next: ..." hint would announce what demo does anyway
+_NEXT_HINT: ContextVar[bool] = ContextVar("next_hint", default=True)
+
+
+def _already_running(state: Path, runtime: str, topo, reference_data: tuple) -> bool:
+    """True (after showing it) when the sandbox `up` asks for already runs under ``state``:
+    `up` after `demo` is then a no-op, as a newcomer expects. A sandbox with other options
+    (topology, runtime, reference data) is never silently kept or restarted: exit 1 with the
+    commands that do what was asked."""
+    if RuntimeInfo.load(state) is None:
+        return False
+    sandbox = running(state)
+    differences = []
+    if sandbox.info.runtime != runtime:
+        differences.append(f"runtime {sandbox.info.runtime}, not {runtime}")
+    if sandbox.topology.to_dict() != topo.to_dict():
+        differences.append("another topology")
+    if tuple(map(tuple, sandbox.config.reference_data)) != reference_data:
+        have = ", ".join(p for p, _ in sandbox.config.reference_data) or "none"
+        differences.append(f"reference data for {have}")
+    if differences:
+        err.print(f"[red]a sandbox already runs under {state} with {'; '.join(differences)}."
+                  "[/]\nStop it first and start again with your options: "
+                  "[bold]pgo-sandbox down[/], then the same `pgo-sandbox up ...` "
+                  "(stored data stays; `pgo-sandbox reset` forgets it).")
+        raise typer.Exit(1)
+    rt, info = _runtime_of(state)
+    console.print(_nodes_table(f"pgo-sandbox ({info.runtime}, profile {info.profile})",
+                               rt.status(info, sandbox.topology)))
+    console.print(f"already running under {state}; nothing to do "
+                  "([bold]pgo-sandbox down[/] stops it)")
+    _announce_reference(state)
+    return True
+
+
+def _announce_reference(state: Path) -> None:
+    """Say which extra test patients `--reference` added: how many, at which provider, and
+    their BSNs (what a tester types at the DigiD simulator)."""
+    from simulators.common.config import SandboxConfig
+    from simulators.common.people import population_for
+
+    config = SandboxConfig.load(state / "sandbox.json")
+    if not config.reference_data:
+        return
+    try:
+        population = population_for(config)
+    except Exception as exc:  # noqa: BLE001 - the nodes loaded it; this is only the notice
+        console.print(f"reference patients: could not list them here ({escape(str(exc))})")
+        return
+    first, count = population.size, population.extra_count
+    bsns = [population.patient(i).bsn for i in range(first, first + count)]
+    providers = ", ".join(provider for provider, _ in config.reference_data)
+    console.print(f"reference patients at [bold]{providers}[/]: {count} (population indices "
+                  f"{first}..{first + count - 1}); log in at DigiD with BSN {', '.join(bsns)}")
 
 
 @app.command()
@@ -182,7 +279,8 @@ def down(state_dir: StateDir = None) -> None:
 def reset(state_dir: StateDir = None) -> None:
     """Return to the seeded state: forget grants, collected data and registry edits.
 
-    A running sandbox is restarted with the same topology. Example: pgo-sandbox reset
+    A running sandbox is restarted with the same topology and the same reference patients
+    (`up --reference`). Example: pgo-sandbox reset
     """
     state = _state(state_dir)
     rt, info = _runtime_of(state)
@@ -194,8 +292,11 @@ def reset(state_dir: StateDir = None) -> None:
     rt.down()
     rt.wipe()
     base_port = min(int(u.rsplit(":", 1)[1]) for u in info.addresses.values())
-    info = rt.up(sandbox.topology, base_port=base_port)
+    reference_data = tuple(map(tuple, sandbox.config.reference_data))  # they are no state
+    extra = {"reference_data": reference_data} if reference_data else {}
+    info = rt.up(sandbox.topology, base_port=base_port, **extra)
     console.print(f"reset and restarted; healthy in {info.healthy_seconds:.2f} s")
+    _announce_reference(state)
 
 
 @app.command()
@@ -207,6 +308,7 @@ def logs(node: Annotated[str, typer.Argument(help="Node id, e.g. dva-nexus.")],
     Example: pgo-sandbox logs dva-nexus --lines 20
     """
     state = _state(state_dir)
+    check_name("node", node, [n.id for n in _known_topology(state).nodes])
     rt, _ = _runtime_of(state)
     text = rt.logs(node)
     if isinstance(text, Path):
@@ -214,6 +316,14 @@ def logs(node: Annotated[str, typer.Argument(help="Node id, e.g. dva-nexus.")],
             raise typer.BadParameter(f"no log for node {node!r}")
         text = text.read_text("utf-8", errors="replace")
     print("\n".join(text.splitlines()[-lines:]))
+
+
+def _known_topology(state: Path):
+    """The topology of the sandbox under ``state`` (also after `down`), else the default."""
+    from simulators.common.config import SandboxConfig
+
+    config_path = state / "sandbox.json"
+    return SandboxConfig.load(config_path).topology if config_path.exists() else load_topology()
 
 
 @app.command("lists")
@@ -244,6 +354,26 @@ def lists_cmd(
         console.print(f"wrote {out / path.lstrip('/')}")
 
 
+SCENARIOS = ("collect", "inspection", "share", "long-lived-consent", "portability",
+             "bankruptcy")
+
+
+def _check_scenario_names(sandbox, dvp: str | None, to: str | None, provider: str | None,
+                          service: str | None) -> None:
+    """Refuse a DVP, provider or gegevensdienst the running topology does not have, before a
+    scenario reaches it as a KeyError (or as 'only 0 test persons')."""
+    from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
+
+    topo = sandbox.topology
+    for value in (dvp, to):
+        if value is not None:
+            check_name("DVP", value, [n.id for n in topo.dvps])
+    if provider is not None:
+        check_name("provider", provider, [p.name for p in topo.providers])
+    if service is not None:
+        check_name("gegevensdienst", service, GEGEVENSDIENSTEN)
+
+
 @scenario_app.command("run")
 def scenario_run(
     name: Annotated[str, typer.Argument(
@@ -266,11 +396,13 @@ def scenario_run(
     Examples: pgo-sandbox scenario run collect --provider rivmvaccinaties@medmij --json r.json;
     pgo-sandbox scenario run bankruptcy --users 5 --json bankruptcy.json
     """
+    check_name("scenario", name, SCENARIOS)
     try:
         sandbox = running(_state(state_dir))
     except NotRunning as exc:
         console.print(str(exc))
         raise typer.Exit(2) from exc
+    _check_scenario_names(sandbox, dvp=dvp, to=to, provider=provider, service=service)
     if name == "collect":
         from scenarios import collect
 
@@ -297,9 +429,8 @@ def scenario_run(
         if users < 1:
             raise typer.BadParameter("--users must be at least 1")
         report = bankruptcy.run(sandbox, users=users, dvp=dvp, restore=not keep)
-    else:
-        raise typer.BadParameter(f"unknown scenario {name!r}; known: collect, inspection, "
-                                 "share, long-lived-consent, portability, bankruptcy")
+    else:  # SCENARIOS and this chain disagree: a bug, not a user's typo
+        raise AssertionError(f"scenario {name} has no runner")
     report.print(console)
     if json_out:
         report.write_json(json_out)
@@ -324,10 +455,7 @@ def _running_or_exit(state_dir: Path | None):
 
 def _vendor_or_exit(sandbox, dvp: str) -> None:
     """Refuse a DVP name the topology does not have, with the names it does have."""
-    known = [n.id for n in sandbox.topology.dvps]
-    if dvp not in known:
-        err.print(f"[red]unknown DVP {dvp!r}; known: {', '.join(known)}[/]")
-        raise typer.Exit(2)
+    check_name("DVP", dvp, [n.id for n in sandbox.topology.dvps])
 
 
 @vendor_app.command("bankrupt")
@@ -385,10 +513,12 @@ def vendor_readmit(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
 
 @app.command()
 def demo(state_dir: StateDir = None,
-         base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1.")] =
+         base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1.",
+                                                envvar=BASE_PORT_ENV)] =
          DEFAULT_BASE_PORT) -> None:
     """Bring the default sandbox up (if it is not running) and run the collect scenario for
-    every provider, then show the inspection function's overview for one person.
+    every provider, then show the inspection function's overview for one person; ends with
+    one verdict line. The sandbox keeps running (`pgo-sandbox up` then just shows it).
 
     Example: pgo-sandbox demo
     """
@@ -396,20 +526,27 @@ def demo(state_dir: StateDir = None,
 
     state = _state(state_dir)
     if RuntimeInfo.load(state) is None:
-        up(topology=None, runtime="local", base_port=base_port, timeout=60.0, reference=None,
-           state_dir=state)
+        hint = _NEXT_HINT.set(False)
+        try:
+            up(topology=None, runtime="local", base_port=base_port, timeout=60.0,
+               reference=None, state_dir=state)
+        finally:
+            _NEXT_HINT.reset(hint)
     sandbox = running(state)
-    failed = False
+    verdicts: list[bool] = []
     for provider in sandbox.topology.providers:
         report = collect.run(sandbox, provider=provider.name)
         report.print(console)
-        failed |= not report.ok
+        verdicts.append(report.ok)
     report = inspection.run(sandbox)
     report.print(console)
-    failed |= not report.ok
+    verdicts.append(report.ok)
+    passed = sum(verdicts)
+    colour = "green" if all(verdicts) else "red"
+    console.print(f"[bold {colour}]demo: {passed} of {len(verdicts)} passed[/]")
     console.print("The sandbox keeps running: [bold]pgo-sandbox status[/], "
                   "[bold]pgo-sandbox down[/].")
-    if failed:
+    if not all(verdicts):
         raise typer.Exit(1)
 
 

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sandbox.names import check_name, check_names
 from sandbox.state import NotRunning, Running, default_state_dir, running
 from simulators.conformance import pgocheck, report
 from simulators.conformance.model import LoadError, load
@@ -307,8 +308,7 @@ def write_heatmap(matrix: dict, path: Path) -> None:
 def _choices(value: str | None, allowed: tuple[str, ...], what: str) -> list[str] | None:
     if value in (None, "all"):
         return None
-    if value not in allowed:
-        raise typer.BadParameter(f"{what} must be one of {', '.join(allowed)} or all")
+    check_name(what.lstrip("-"), value, (*allowed, "all"))
     return [value]
 
 
@@ -381,11 +381,10 @@ def register(app: typer.Typer) -> None:
                 except NotRunning as exc:
                     err.print(str(exc))
                     raise typer.Exit(2) from exc
-                try:
-                    sandbox.topology.provider(provider)
-                except KeyError as exc:
-                    err.print(f"unknown provider {provider}")
-                    raise typer.Exit(2) from exc
+                topo = sandbox.topology
+                check_name("provider", provider, [p.name for p in topo.providers]
+                           + [p.slug for p in topo.providers])
+                check_name("DVP", dvp, [n.id for n in topo.dvps])
                 results = run_sandbox_suite(sandbox, provider, standards, goals, formats,
                                             testscripts, dvp, match, progress)
             else:
@@ -439,11 +438,8 @@ def register(app: typer.Typer) -> None:
         except NotRunning as exc:
             err.print(str(exc))
             raise typer.Exit(2) from exc
-        try:
-            sandbox.topology.node(client)
-        except KeyError as exc:
-            err.print(f"unknown client {client}")
-            raise typer.Exit(2) from exc
+        check_name("DVP", client, [n.id for n in sandbox.topology.dvps]
+                   + [n.hostname for n in sandbox.topology.dvps])
         marks = {node.id: since for node in sandbox.topology.dvas}
         results = check_pgo(sandbox, client, marks, testscripts, anonymous)
         print_pgo_results(results)
@@ -484,6 +480,10 @@ def register(app: typer.Typer) -> None:
         except NotRunning as exc:
             err.print(str(exc))
             raise typer.Exit(2) from exc
+        topo = sandbox.topology
+        check_names("DVP", pgo_ or [], [n.id for n in topo.dvps])
+        check_names("provider", provider or [], [p.name for p in topo.providers]
+                    + [p.slug for p in topo.providers])
 
         def progress(cell: dict) -> None:
             err.print(f"{cell['pgo']} x {cell['provider']} {cell['service']}: {cell['status']}"

@@ -12,8 +12,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from sandbox.clock_cli import parse_duration
+from sandbox.names import check_names
 from sandbox.state import NotRunning, default_state_dir, running
 
 console = Console()
@@ -40,6 +43,42 @@ def _table(summary: dict) -> Table:
     return table
 
 
+REPORTS = "load-reports"  # under the state directory, never the checkout
+
+
+def seconds(text: str) -> float:
+    """A duration as Locust users write it (``15s``, ``2m``, ``1h30m``) or plain seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a duration: {text!r} (use e.g. 60, 15s, 2m, 1h30m)") \
+            from None
+
+
+def reports_dir(state: Path, flow: str, out: Path | None) -> Path:
+    """``--out``, else ``<state>/load-reports/<flow>-<time>/``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return out or state / REPORTS / f"{flow.replace(',', '+')}-{stamp}"
+
+
+def print_failures(summary: dict, out_dir: Path) -> None:
+    """Why the run failed, on the terminal: the top failure reasons with their counts (from
+    Locust's flow_failures.csv, which otherwise only a reader of the CSV would see)."""
+    from loadtests.run import failure_reasons
+
+    reasons = failure_reasons(out_dir / "flow")
+    err.print(f"[red]{summary['failures']} failed requests[/]; top reasons:")
+    for r in reasons[:5]:
+        err.print(f"  {r['occurrences']:>6} x {escape(r['method'])} {escape(r['name'])}: "
+                  f"{escape(r['error'][:300])}")
+    if not reasons:
+        err.print("  (Locust recorded no reasons; see flow_failures.csv and flow.log)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``load`` command to the pgo-sandbox CLI."""
 
@@ -52,15 +91,18 @@ def register(app: typer.Typer) -> None:
                                            "with --shape).")] = 10,
         spawn_rate: Annotated[float, typer.Option("--spawn-rate", "-r",
                                                   help="Users started per second.")] = 5.0,
-        duration: Annotated[float, typer.Option("--duration", "-t",
-                                                help="Seconds of load.")] = 60.0,
+        duration: Annotated[str, typer.Option("--duration", "-t", help="How long: 60 (seconds), "
+                                              "15s, 2m, 1h30m.")] = "60",
         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the JSON "
                                                       "summary here.")] = None,
         out: Annotated[Path | None, typer.Option(help="Folder for Locust's CSV and HTML "
-                                                 "reports (default load-reports/<flow>-"
-                                                 "<time>).")] = None,
+                                                 "reports (default <state>/load-reports/"
+                                                 "<flow>-<time>).")] = None,
         web: Annotated[bool, typer.Option("--web", help="Open Locust's web UI instead of a "
-                                          "headless run.")] = False,
+                                          "headless run, its form filled with --users, "
+                                          "--spawn-rate and --duration.")] = False,
+        autostart: Annotated[bool, typer.Option("--autostart", help="With --web: start at "
+                                                "once and stop after --duration.")] = False,
         web_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8089,
         workers: Annotated[int, typer.Option(help="Run a Locust master with this many worker "
                                              "processes here (0: one process).")] = 0,
@@ -70,8 +112,8 @@ def register(app: typer.Typer) -> None:
                                               "the same run.")] = True,
         ceiling_users: Annotated[int | None, typer.Option(help="Users on the ceiling "
                                                           "(default min(users, 100)).")] = None,
-        ceiling_duration: Annotated[float | None, typer.Option(
-            help="Seconds on the ceiling (default min(duration, 20)).")] = None,
+        ceiling_duration: Annotated[str | None, typer.Option(
+            help="How long on the ceiling (default min(duration, 20 s)).")] = None,
         think_scale: Annotated[float, typer.Option(help="Multiply think times (0: none).")] =
         1.0,
         max_requests: Annotated[int, typer.Option(help="Stop after this many requests.")] =
@@ -83,30 +125,40 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Load a MedMij flow with Locust: per-step and end-to-end latency, and the ceiling.
 
-        Example: pgo-sandbox load collect --users 20 --spawn-rate 5 --duration 60 --json
+        Example: pgo-sandbox load collect --users 20 --spawn-rate 5 --duration 2m --json
         load.json   (see docs/load-testing.md)
         """
-        from loadtests.run import LoadError, LoadOptions
+        from loadtests.run import FLOWS, LoadError, LoadOptions
         from loadtests.run import run as run_load
         from loadtests.run import web as run_web
 
+        if autostart and not web:
+            raise typer.BadParameter("--autostart starts the web UI's run: use it with --web")
+        check_names("flow", [f.strip() for f in flow.split(",") if f.strip()] or [flow], FLOWS)
+        run_seconds = seconds(duration)  # usage errors before "no sandbox is running"
+        ceiling_seconds = seconds(ceiling_duration) if ceiling_duration else None
+        state = (state_dir or default_state_dir()).resolve()
         try:
-            sandbox = running((state_dir or default_state_dir()).resolve())
+            sandbox = running(state)
         except NotRunning as exc:
             err.print(f"[red]{type(exc).__name__}:[/] {exc}")
             raise typer.Exit(2) from exc
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         opts = LoadOptions(
-            flow=flow, users=users, spawn_rate=spawn_rate, duration=duration,
-            out_dir=out or Path("load-reports") / f"{flow.replace(',', '+')}-{stamp}",
+            flow=flow, users=users, spawn_rate=spawn_rate, duration=run_seconds,
+            out_dir=reports_dir(state, flow, out),
             workers=workers, shape=shape, ceiling=ceiling, ceiling_users=ceiling_users,
-            ceiling_duration=ceiling_duration, think_scale=think_scale,
-            max_requests=max_requests, services=services)
+            ceiling_duration=ceiling_seconds,
+            think_scale=think_scale, max_requests=max_requests, services=services)
         try:
             if web:
                 console.print(f"Locust UI at [bold]http://127.0.0.1:{web_port}[/] "
-                              "(Ctrl-C to stop)")
-                raise typer.Exit(run_web(sandbox, opts, web_port))
+                              f"({users} users, {opts.duration:.0f} s"
+                              + (", starting now" if autostart else "; press Start")
+                              + "; Ctrl-C to stop)")
+                code = run_web(sandbox, opts, web_port, autostart)
+                if autostart:
+                    console.print(f"reports in {opts.out_dir}")
+                raise typer.Exit(code)
             summary = run_load(sandbox, opts, say=console.print)
         except LoadError as exc:
             err.print(f"[red]{type(exc).__name__}:[/] {exc}")
@@ -124,4 +176,5 @@ def register(app: typer.Typer) -> None:
             json_out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             console.print(f"summary written to {json_out}")
         if summary["failures"]:
+            print_failures(summary, opts.out_dir)
             raise typer.Exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sandbox.names import unknown_message
 from sandbox.state import Running
 from scenarios.useragent import FlowError
 
@@ -10,7 +11,11 @@ def find_persons(client, running: Running, provider: str, n: int = 1, start: int
                  service: str | None = None) -> list[dict]:
     """``n`` persons (index, bsn, name) the provider holds data for, from ``start`` on.
 
-    ``client`` is anything with ``get`` (a scenario's Browser, an httpx client)."""
+    ``client`` is anything with ``get`` (a scenario's Browser, an httpx client). A provider
+    the topology does not have is named as such, not as "only 0 test persons"."""
+    known = [p.name for p in running.topology.providers]
+    if provider not in known:
+        raise FlowError(unknown_message("provider", provider, known))
     params = {"provider": provider, "n": n, "start": start} | (
         {"service": service} if service else {})
     r = client.get(running.url("digid", "/api/test-persons"), params=params)

@@ -55,6 +55,8 @@ def _population(seed: int | None, size: int | None, topology: Path | None = None
 def show(
     bsn: Annotated[str | None, typer.Option(help="BSN of the person.")] = None,
     index: Annotated[int | None, typer.Option(help="Index of the person.")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help="The first person (from --index on) with data at this provider.")] = None,
     seed: Seed = None,
     size: Size = None,
     topology: TopologyFile = None,
@@ -62,9 +64,20 @@ def show(
 ) -> None:
     """Print a readable summary of one person.
 
-    Example: pgo-sandbox population show --index 42   (or --bsn 296348429)
+    Example: pgo-sandbox population show --index 42   (or --bsn 296348429, or --provider
+    umcsandbox@medmij)
     """
+    from sandbox.names import check_name
+
     pop = _population(seed, size, topology)
+    if provider is not None:
+        check_name("provider", provider, [p.name for p in pop.providers])
+        if bsn is None:
+            try:
+                index = pop.find(provider, index or 0)
+            except LookupError as exc:
+                err.print(f"[red]LookupError[/red]: {escape(str(exc))}")
+                raise typer.Exit(1) from exc
     if (bsn is None) == (index is None):
         err.print("[red]UsageError[/red]: give exactly one of --bsn or --index")
         raise typer.Exit(2)
