@@ -17,6 +17,7 @@ from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
 from sandbox.load_cli import register as register_load
 from sandbox.names import check_name
+from sandbox.participant_cli import register as register_participant
 from sandbox.pki_cli import register as register_pki
 from sandbox.runtime import (
     LAST_RUNTIME_FILE,
@@ -555,6 +556,7 @@ register_population(app)
 register_national(app)
 register_conformance(app)
 register_pki(app)
+register_participant(app)
 register_clock(app)
 register_load(app)
 
