@@ -6,8 +6,10 @@
     ├── RelyingPartyRefused   400  unknown relying party, or return_to off its host
     ├── FormRefused           403  a form post from another origin, a stale CSRF token,
     │                              "Doorgaan als ..." without a live DigiD session
-    └── ArtifactRefused       400  back channel: unknown, used, expired or another
-                                   relying party's artifact
+    ├── ArtifactRefused       400  back channel: unknown, used, expired or another
+    │                              relying party's artifact
+    └── PeerNotRelyingParty   403  back channel over TLS: the client certificate names
+                                   another host than the relying party ``rp``
 
 Two shapes, by who asks: the back channel and the automation API (``/artifact``,
 ``/api/...``) answer JSON ``{"error", "error_description"}``; every other path is a page a
@@ -58,6 +60,17 @@ class ArtifactRefused(DigiDError):
 
     def __init__(self) -> None:
         super().__init__(400, "unknown, used or expired artifact")
+
+
+class PeerNotRelyingParty(DigiDError):
+    """Over TLS only the relying party itself resolves its artifacts (its certificate)."""
+
+    error = OAuthError.ACCESS_DENIED
+
+    def __init__(self, rp: str, peer: str | None) -> None:
+        who = f"certificate hostname {peer}" if peer else "no client certificate"
+        super().__init__(403, f"{who} is not the relying party {rp}: an artifact is resolved"
+                         " only by the relying party it was issued to")
 
 
 def refused_page(message: str, status: int, title: str = DigiDError.title) -> HTMLResponse:

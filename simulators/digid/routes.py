@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.common.tls import peer_hostname
 from simulators.digid.errors import FormRefused
 from simulators.digid.pages import home_page, login_page
 from simulators.digid.service import SESSION_SECONDS, DigiD
@@ -114,9 +115,11 @@ async def continue_as(request: Request, digid: Service, rp: str = Form(...),
 
 
 @router.post("/artifact")
-async def resolve(digid: Service, artifact: str = Form(...), rp: str = Form(...)) -> dict:
-    """Back-channel artifact resolution: single use, bound to the relying party."""
-    return digid.resolve_artifact(artifact, rp)
+async def resolve(request: Request, digid: Service, artifact: str = Form(...),
+                  rp: str = Form(...)) -> dict:
+    """Back-channel artifact resolution: single use, bound to the relying party (over TLS:
+    the one named by the client certificate of this connection)."""
+    return digid.resolve_artifact(artifact, rp, peer_hostname(request.scope))
 
 
 @router.get("/api/test-persons")

@@ -17,7 +17,8 @@ from simulators.common import pseudonym
 from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
 from simulators.common.security import new_token
-from simulators.digid.errors import ArtifactRefused, RelyingPartyRefused
+from simulators.common.tls import uses_tls
+from simulators.digid.errors import ArtifactRefused, PeerNotRelyingParty, RelyingPartyRefused
 from simulators.medmij import is_valid_bsn
 from simulators.population import Population
 
@@ -159,9 +160,19 @@ class DigiD:
         self.artifacts[artifact] = Artifact(bsn, rp, self.clock.now() + ARTIFACT_SECONDS)
         return artifact
 
-    def resolve_artifact(self, artifact: str, rp: str) -> dict:
-        """Back-channel resolution: single use, bound to the relying party. A DVA gets the
-        BSN; the inspection function only a pseudonym the localisation service can open."""
+    def authenticate_rp(self, rp: str, peer: str | None) -> None:
+        """Over TLS (the ``medmij`` profile) the relying party is who its certificate says:
+        ``rp`` must be the hostname of the certificate on this connection, so one listed node
+        cannot resolve (and so learn the BSN behind) an artifact issued to another. Checked
+        before the artifact is looked up: a refused caller neither learns nor spends it."""
+        if uses_tls(self.config, self.hostname) and peer != rp:
+            raise PeerNotRelyingParty(rp, peer)
+
+    def resolve_artifact(self, artifact: str, rp: str, peer: str | None = None) -> dict:
+        """Back-channel resolution: single use, bound to the relying party (over TLS the one
+        whose certificate ``peer`` names). A DVA gets the BSN; the inspection function only a
+        pseudonym the localisation service can open."""
+        self.authenticate_rp(rp, peer)
         found = self.artifacts.pop(artifact, None)
         if found is None or found.rp != rp or found.expires < self.clock.now():
             raise ArtifactRefused()

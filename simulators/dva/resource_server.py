@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from simulators.common.tls import uses_tls
 from simulators.dva.errors import FhirError
 from simulators.dva.grants import Grant
 from simulators.dva.search import SearchError, search
@@ -67,13 +68,21 @@ def bearer_token(authorization: str, dienst: Gegevensdienst) -> str:
 
 
 def check_grant(dva: DVA, grant: Grant | None, provider: Provider, dienst: Gegevensdienst,
-                service: str) -> Access:
-    """The token's grant must be live, cover this provider and gegevensdienst, and belong to a
-    client still on the Whitelist."""
+                service: str, peer: str | None = None) -> Access:
+    """The token's grant must be live, be used by the client it was issued to, cover this
+    provider and gegevensdienst, and belong to a client still on the Whitelist.
+
+    Over TLS (the ``medmij`` profile) the token is bound to its client's identity (RFC 8705
+    style, by the certificate's hostname rather than its thumbprint): ``peer``, the hostname
+    of the client certificate on this connection, must be the grant's client_id, so a token
+    that leaked to another listed PGO is worthless there (401 ``invalid_token``)."""
     version = dienst.fhir_version
     if grant is None:
         raise FhirError(401, "login", "Invalid or expired token.", version,
                         OAuthError.INVALID_TOKEN)
+    if peer != grant.client_id and uses_tls(dva.config, dva.hostname):
+        raise FhirError(401, "login", "Token was issued to another client than the one named"
+                        " by this connection's certificate.", version, OAuthError.INVALID_TOKEN)
     if grant.provider != provider.name or service not in grant.services:
         raise FhirError(403, "forbidden", "Token does not cover this provider or gegevensdienst.",
                         version, OAuthError.INSUFFICIENT_SCOPE)

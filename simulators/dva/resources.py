@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from simulators.common.app import require_admin
 from simulators.common.fhir import accept_fhir_version, fhir_response, searchset
+from simulators.common.tls import peer_hostname
 from simulators.dva import resource_server as rs
 from simulators.dva.deps import DvaDep
 from simulators.dva.errors import FhirError, fhir_error_response, response_format
@@ -39,14 +40,15 @@ def not_acceptable(request: Request) -> FhirError:
 
 
 def gate(dva: DVA, request: Request, slug: str, service: str) -> rs.Access:
-    """Endpoint, FHIR version, Bearer token, scope, Whitelist; the token's client id is left
-    in the scope for the request log, refused or not."""
+    """Endpoint, FHIR version, Bearer token, the token's client (over TLS the certificate's
+    hostname), scope, Whitelist; the token's client id is left in the scope for the request
+    log, refused or not."""
     provider, dienst = rs.endpoint(dva, slug, service,
                                    accept_fhir_version(request.headers.get("accept")))
     token = rs.bearer_token(request.headers.get("authorization", ""), dienst)
     grant = dva.grants.access(token)
     request.scope[CLIENT_ID] = None if grant is None else grant.client_id
-    return rs.check_grant(dva, grant, provider, dienst, service)
+    return rs.check_grant(dva, grant, provider, dienst, service, peer_hostname(request.scope))
 
 
 def record(dva: DVA, request: Request, response: Response) -> Response:

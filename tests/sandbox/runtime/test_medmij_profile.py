@@ -14,6 +14,7 @@ import random
 import ssl
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -23,6 +24,9 @@ from sandbox.pki import Pki
 from sandbox.runtime.local import LocalRuntime, check_can_bind_tls
 from sandbox.state import running
 from scenarios import collect
+from scenarios.flow import authorization_code
+from scenarios.oauth_probe import authorize_url, exchange, get_code, refresh, resource_base
+from scenarios.useragent import Browser
 from simulators.common.http import ResolvingTransport
 from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import load_topology
@@ -198,6 +202,112 @@ def test_bind_without_privilege_says_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="cap_net_bind_service") as caught:
         check_can_bind_tls(tmp_path, {"registry.sandbox.test": "https://127.77.0.1"})
     assert "443" in str(caught.value) and "loopback profile" in str(caught.value)
+
+
+def person_with_data(medmij, provider: str) -> str:
+    """A BSN with data at ``provider`` (DigiD's automation API: not a back channel)."""
+    digid = medmij.topology.digid.hostname
+    with client(medmij) as http:
+        persons = http.get(f"https://{digid}/api/test-persons",
+                           params={"provider": provider, "service": "48", "n": 1})
+    assert persons.status_code == 200, persons.text
+    return persons.json()[0]["bsn"]
+
+
+def digid_artifact(medmij, rp: str, bsn: str) -> str:
+    """A person logs in at DigiD for relying party ``rp``: the artifact DigiD sends back."""
+    digid = medmij.topology.digid.hostname
+    query = urlencode({"rp": rp, "return_to": f"https://{rp}/digid/acs", "RelayState": "r1"})
+    with Browser(medmij.info.addresses) as browser:
+        back = browser.digid_login(browser.get(f"https://{digid}/login?{query}"), bsn)
+    assert back.status_code == 303, back.text[:300]
+    return parse_qs(urlsplit(back.headers["location"]).query)["SAMLart"][0]
+
+
+def test_digid_artifact_is_resolved_only_by_its_relying_party(medmij):
+    """Over TLS the artifact's relying party ``rp`` must be the caller's certificate hostname:
+    another listed DVA (or a listed PGO) naming the real relying party is refused, and the
+    refusal neither reveals nor spends the artifact."""
+    topology = medmij.topology
+    nexus, lumen = topology.dvas[0].hostname, topology.dvas[1].hostname
+    bsn = person_with_data(medmij, topology.providers_of(nexus)[0].name)
+    artifact = digid_artifact(medmij, nexus, bsn)
+    url = f"https://{topology.digid.hostname}/artifact"
+    for intruder in (lumen, topology.dvps[0].hostname):
+        with client(medmij, hostname=intruder) as http:
+            stolen = http.post(url, data={"artifact": artifact, "rp": nexus})
+        assert stolen.status_code == 403, stolen.text
+        assert stolen.json()["error"] == "access_denied"
+        assert f"certificate hostname {intruder} is not the relying party" in stolen.text
+    with client(medmij, hostname=nexus) as http:
+        own = http.post(url, data={"artifact": artifact, "rp": nexus})
+    assert own.status_code == 200 and own.json() == {"bsn": bsn}, own.text
+
+
+def test_tokens_are_bound_to_the_client_certificate_they_were_issued_to(medmij):
+    """RFC 8705-style binding by client identity: pgo-alpha's access token presented by
+    pgo-beta (its own valid, listed certificate) is ``invalid_token``; its refresh token is
+    refused to pgo-beta at the token endpoint, whichever client_id pgo-beta sends."""
+    topology = medmij.topology
+    alpha, beta = topology.dvps[0].hostname, topology.dvps[1].hostname
+    provider = topology.providers[0].name
+    code, redirect_uri = get_code(medmij, provider, person_with_data(medmij, provider), alpha,
+                                  long_lived=True)
+    with client(medmij, hostname=alpha) as http:
+        issued = exchange(http, medmij, provider, code, redirect_uri, alpha)
+    assert issued.status_code == 200, issued.text
+    tokens = issued.json()
+    assert tokens.get("refresh_token"), tokens
+    patients = resource_base(medmij, provider) + "/Patient"
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    with client(medmij, hostname=beta) as http:
+        leaked = http.get(patients, headers=bearer)
+        assert leaked.status_code == 401, leaked.text
+        assert 'error="invalid_token"' in leaked.headers["www-authenticate"]
+        assert "another client" in leaked.json()["issue"][0]["diagnostics"]
+        as_beta = refresh(http, medmij, provider, tokens["refresh_token"], beta)
+        assert as_beta.status_code == 400, as_beta.text
+        assert as_beta.json()["error"] == "invalid_grant"
+        as_alpha = refresh(http, medmij, provider, tokens["refresh_token"], alpha)
+        assert as_alpha.status_code == 401, as_alpha.text
+        assert as_alpha.json()["error"] == "invalid_client"
+    with client(medmij, hostname=alpha) as http:  # the owner: both still work
+        assert http.get(patients, headers=bearer).status_code == 200
+        rotated = refresh(http, medmij, provider, tokens["refresh_token"], alpha)
+        assert rotated.status_code == 200, rotated.text
+
+
+def test_live_added_dvp_collects_over_mutual_tls(medmij):
+    """An outside DVP added live (admin API, its certificate issued by the sandbox PKI, as
+    ``participant add-dvp`` does) is usable over mutual TLS once the DVAs refresh their lists:
+    authorize, the token endpoint and the resource server accept its certificate."""
+    topology = medmij.topology
+    mine = f"pgo-mine.{topology.domain}"
+    redirect_uri = f"https://{mine}/callback"
+    Pki(topology.seed, medmij.state_dir / "pki").issue(mine, "Mijn PGO")
+    admin = f"https://{topology.registry.hostname}/admin"
+    provider = topology.providers[0].name
+    bsn = person_with_data(medmij, provider)
+    with client(medmij) as http:
+        added = http.post(f"{admin}/clients", headers=medmij.admin_headers, json={
+            "hostname": mine, "name": "Mijn PGO", "redirect_uri": redirect_uri})
+    assert added.status_code < 300, added.text
+    try:
+        url = authorize_url(medmij, provider, mine, redirect_uri)
+        deadline = time.monotonic() + 3 * topology.list_refresh_seconds + 5
+        with Browser(medmij.info.addresses) as browser:
+            while "OAuth Client List" in browser.get(url).text and time.monotonic() < deadline:
+                time.sleep(0.2)
+            code = browser.run(authorization_code(url, bsn))
+        with client(medmij, hostname=mine) as http:
+            token = exchange(http, medmij, provider, code, redirect_uri, mine)
+            assert token.status_code == 200, token.text
+            found = http.get(resource_base(medmij, provider) + "/Patient", headers={
+                "Authorization": f"Bearer {token.json()['access_token']}"})
+        assert found.status_code == 200 and found.json()["entry"], found.text[:300]
+    finally:
+        with client(medmij) as http:
+            http.delete(f"{admin}/participants/{mine}", headers=medmij.admin_headers)
 
 
 def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):
