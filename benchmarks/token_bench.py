@@ -212,6 +212,7 @@ def insert_secrets(db_path: Path, template: sqlite3.Row, kind: str, prefix: str,
     """Grant + code (kind "code") or grant + refresh token (kind "refresh") rows for every
     secret wrk will post, cloned from a grant the real flow made. Written by a second SQLite
     connection while the DVA runs (WAL): the token endpoint reads exactly these tables."""
+    from simulators.medmij import CONSENT_LAPSE_SECONDS
     db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
     now = time.time()
     start = time.perf_counter()
@@ -231,7 +232,7 @@ def insert_secrets(db_path: Path, template: sqlite3.Row, kind: str, prefix: str,
             if kind == "refresh":
                 db.executemany("INSERT INTO token (token, kind, grant_id, expires)"
                                " VALUES (?, 'refresh', ?, ?)",
-                               [(s, g, now + 183 * 86400) for s, g in secret_rows])
+                               [(s, g, now + CONSENT_LAPSE_SECONDS) for s, g in secret_rows])
             else:
                 db.executemany("INSERT INTO code (code, grant_id, redirect_uri, expires)"
                                " VALUES (?, ?, ?, ?)",

@@ -5,7 +5,7 @@ name), what the person takes time for (``Pause``: reads the consent screen, type
 what a step found (``Note``); it receives each request's response and raises ``FlowError``
 naming the step at the first deviation from SPEC.md section 3. It never touches the network,
 like httpx's ``Auth.auth_flow``, so each step is tested with canned responses
-(tests/test_flow_steps.py). Drivers: ``run`` (scripted ``Browser``, probes), ``run_reported``
+(tests/scenarios/test_flow.py). Drivers: ``run`` (scripted ``Browser``, probes), ``run_reported``
 (scenario reports, one report step per step name) and ``LocustBrowser.run`` (load users:
 think times slept, each request marked failed when the journey rejects its response).
 

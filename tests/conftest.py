@@ -1,9 +1,17 @@
-"""Shared fixtures: the official MedMij files from ../shared, and a running local sandbox."""
+"""Shared fixtures: the official MedMij files from ../shared, and a running local sandbox.
+
+Every test that runs real node processes is marked ``e2e`` here, at collection: it uses the
+``sandbox`` fixture, or it (or one of its fixtures) starts a runtime itself, or it needs a
+Docker engine (``container``). ``-m "not e2e"`` is then the in-process suite (roles built with
+``create_app`` and injected fakes), ``-m e2e`` the end-to-end one.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import inspect
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +86,46 @@ def sandbox(tmp_path_factory):
         yield running(state)
     finally:
         runtime.down()
+
+
+# --- the e2e marker -------------------------------------------------------------------------
+TESTS = ROOT / "tests"
+E2E_FIXTURES = {"sandbox"}
+# how a test starts a runtime of its own: the helper above, a runtime's ``up``, the CLI's ``up``
+# through Typer (``invoke(app, ["up", ...])``, unless ``--runtime`` names one that starts no
+# nodes: refused or a fake), or the installed command stopped with ``down`` afterwards
+STARTS_A_RUNTIME = re.compile(
+    r"\bup_on_free_ports\(|\bruntime\.up\("
+    r"|\.invoke\([\w.]+,\s*\[\s*\"up\"(?![^\]]*\"--runtime\",\s*\"(?!local\"|docker\"))"
+    r"|\[\s*\"down\"\s*\]")
+
+
+def _source(func: object) -> tuple[Path, str]:
+    """Where a function is defined and its text ("" for what inspect cannot read)."""
+    try:
+        return Path(inspect.getsourcefile(func) or "").resolve(), inspect.getsource(func)
+    except (OSError, TypeError):
+        return Path(), ""
+
+
+def _starts_a_runtime(item: pytest.Item) -> bool:
+    """The test function, or a fixture of ours it uses, starts nodes."""
+    functions = [getattr(item, "function", None)]
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        functions += [d.func for d in defs]
+    for func in filter(None, functions):
+        path, text = _source(func)
+        if path.is_relative_to(TESTS) and STARTS_A_RUNTIME.search(text):
+            return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: runs real node processes (set by tests/conftest.py)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if (E2E_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or item.get_closest_marker("container") or _starts_a_runtime(item)):
+            item.add_marker(pytest.mark.e2e)

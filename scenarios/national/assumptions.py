@@ -4,8 +4,8 @@ Issue 19: a what-if is only as good as the numbers it rests on, so each number i
 `Assumption`. It is either
 
 - **sourced**: it carries `source` = `<file>:<line>` in `../shared/policy/` and `quote`, the text
-  on that line that carries the number (tests/test_national_assumptions.py opens the file and
-  checks the quote is on that line);
+  on that line that carries the number (tests/scenarios/national/test_national_assumptions.py
+  opens the file and checks the quote is on that line);
 - **protocol**: a rule of the MedMij protocol the sandbox implements (`../medmij/SPEC.md`), not a
   policy figure;
 - **inferred**: our estimate, with a range (`low`..`high`) and a one-line reason; the uncertainty

@@ -87,7 +87,7 @@ class DayOutput:
     adopted: int
 
 
-class Population:
+class Cohorts:
     """Cohort state of all citizens; `step` advances one day."""
 
     def __init__(self, total: int, users: np.ndarray, recency_weights: np.ndarray,

@@ -34,7 +34,7 @@ import numpy as np
 import simpy
 
 from scenarios.national import accounting, market, outcomes
-from scenarios.national.cohorts import ACTIVE_WEEKS, BUCKETS, YEAR_WEEKS, DayInput, Population
+from scenarios.national.cohorts import ACTIVE_WEEKS, BUCKETS, YEAR_WEEKS, Cohorts, DayInput
 from scenarios.national.params import Bankruptcy, Config, DvpSpec
 from scenarios.national.queueing import CountingEnvironment, PeakLoad, PeakStats, simulate_peak
 
@@ -115,7 +115,7 @@ class World:
             dvps.append(DvpSpec(f"pgo-new-{k:02d}", median, "vendor", when))
         return dvps
 
-    def _initial_population(self) -> Population:
+    def _initial_population(self) -> Cohorts:
         cfg = self.config
         present = np.array([d.entry is None and d.kind == "vendor" for d in self.dvps])
         weights = self.attract * present
@@ -125,7 +125,7 @@ class World:
         recency[:ACTIVE_WEEKS] = 0.40 / ACTIVE_WEEKS  # (inferred) last collects on 1 January
         recency[ACTIVE_WEEKS:lapse] = 0.35 / (lapse - ACTIVE_WEEKS)
         recency[lapse:] = 0.25 / (BUCKETS - lapse)
-        return Population(cfg.population, users, recency / recency.sum(), self.rng)
+        return Cohorts(cfg.population, users, recency / recency.sum(), self.rng)
 
     # -- calendar -------------------------------------------------------------------------
     def day_of(self, when: date) -> int:

@@ -19,9 +19,10 @@ Parallel: any object with a `map(fn, iterable)` method runs the replications -- 
 method (`distributed.Client(...).get_executor()`), so the same replications run there without
 code changes: `dask_executor(address)` connects to a scheduler (`pgo-sandbox simulate
 --replications 100 --dask-scheduler tcp://host:8786`) or starts a `distributed.LocalCluster`
-("local:N"); tests/test_national_uncertainty.py runs 4 replications on a 2-worker LocalCluster
-and gets the serial results. Dask is optional: `pip install 'dask[distributed]'` (extra
-`cluster`). Ray's `ray.util.multiprocessing.Pool()` has the same `map` (not tested here).
+("local:N"); tests/scenarios/national/test_national_uncertainty.py runs 4 replications on a
+2-worker LocalCluster and gets the serial results. Dask is optional: `pip install
+'dask[distributed]'` (extra `cluster`). Ray's `ray.util.multiprocessing.Pool()` has the same
+`map` (not tested here).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import fhirpathpy
 from simulators.conformance.fhirxml import model_for
 from simulators.conformance.model import Assert, as_list
 from simulators.conformance.results import Exchange
+from simulators.medmij import FHIR_JSON, FHIR_XML
 
 if TYPE_CHECKING:
     from simulators.conformance.runner import RunContext
@@ -31,8 +32,7 @@ RESPONSE_CODES = {
     "okay": 200, "created": 201, "noContent": 204, "notModified": 304, "bad": 400,
     "forbidden": 403, "notFound": 404, "methodNotAllowed": 405, "conflict": 409, "gone": 410,
     "preconditionFailed": 412, "unprocessable": 422}
-MIME = {"json": "application/fhir+json", "xml": "application/fhir+xml", "ttl": "text/turtle",
-        "none": ""}
+MIME = {"json": FHIR_JSON, "xml": FHIR_XML, "ttl": "text/turtle", "none": ""}
 
 
 @dataclass

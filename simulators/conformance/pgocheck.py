@@ -24,12 +24,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from simulators.common.fhir import accept_fhir_version, negotiate_format
+from simulators.medmij import CORRELATION_ID, FHIR_JSON, FHIR_XML, MEDMIJ_REQUEST_ID
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 TEMPLATE = re.compile(r"\$\{[^}]*\}")
 DATE_VALUE = r"\d{4}(-\d{2}(-\d{2}([T ][0-9:.+Z-]*)?)?)?"
 BINARY_READ = re.compile(r"^Binary/[A-Za-z0-9.-]{1,64}$")
 FORBIDDEN = re.compile(r"(^|[?&])(patient|subject)(:[A-Za-z]+)?=")
+REQUEST_ID_KIND = MEDMIJ_REQUEST_ID.lower()  # the Problem kind named after the header
 
 
 @dataclass
@@ -176,27 +178,27 @@ def request_problems(r: dict, fhir_version: str, request_ids: Counter) -> list[P
                            "decides the patient)", path))
     request_id = r.get("medmij_request_id")
     if not request_id:
-        out.append(Problem("medmij-request-id", "MedMij-Request-ID header missing", path))
+        out.append(Problem(REQUEST_ID_KIND, f"{MEDMIJ_REQUEST_ID} header missing", path))
     elif request_ids[request_id] > 1:
-        out.append(Problem("medmij-request-id", f"MedMij-Request-ID {request_id} reused "
+        out.append(Problem(REQUEST_ID_KIND, f"{MEDMIJ_REQUEST_ID} {request_id} reused "
                            f"({request_ids[request_id]} requests)", path))
     if not r.get("x_correlation_id"):
-        out.append(Problem("correlation-id", "X-Correlation-ID header missing", path))
+        out.append(Problem("correlation-id", f"{CORRELATION_ID} header missing", path))
     accept = r.get("accept")
     binary = "/Binary/" in path  # a document's PDF may be asked for as itself
     if not accept:
-        out.append(Problem("accept", "no Accept header (application/fhir+json or "
-                           "application/fhir+xml expected)", path))
+        out.append(Problem("accept", f"no Accept header ({FHIR_JSON} or {FHIR_XML} expected)",
+                           path))
     elif negotiate_format(accept) is None and not binary:
         out.append(Problem("accept", f"Accept {accept!r} names no FHIR format", path))
     elif "fhir" not in accept.lower() and not binary:
         out.append(Problem("accept", f"Accept {accept!r}: not a FHIR media type "
-                           "(application/fhir+json or application/fhir+xml)", path))
+                           f"({FHIR_JSON} or {FHIR_XML})", path))
     else:
         wanted = accept_fhir_version(accept)
         if wanted is not None and wanted != fhir_version:
-            out.append(Problem("accept", f"Accept asks fhirVersion={wanted}, the gegevensdienst"
-                               f" is fhirVersion={fhir_version}", path))
+            out.append(Problem("accept", f"Accept asks for FHIR version {wanted}, the"
+                               f" gegevensdienst is FHIR version {fhir_version}", path))
     return out
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulators.conformance.results import STATUSES, ActionResult, ScriptResult
+from simulators.medmij import utc_timestamp
 
 EVIDENCE_EXT = "https://pgo-sandbox.test/fhir/StructureDefinition/conformance-evidence"
 TESTREPORT_RESULT = {"passed": "pass", "failed": "fail", "warning": "warning",
@@ -195,7 +195,7 @@ def testreport(result: ScriptResult) -> dict:
         "result": outcome,
         "score": round(100.0 * (c["passed"] + c["warning"]) / judged, 2) if judged else 0.0,
         "tester": "pgo-sandbox conformance",
-        "issued": datetime.fromtimestamp(result.started, UTC).isoformat(timespec="seconds"),
+        "issued": utc_timestamp(result.started),
         "participant": [{"type": "test-engine", "uri": "urn:pgo-sandbox:conformance"},
                         {"type": "server", "uri": result.base_url}],
     }

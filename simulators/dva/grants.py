@@ -21,10 +21,10 @@ from pathlib import Path
 from simulators.common.clock import Clock
 from simulators.common.clock import default as default_clock
 from simulators.common.storage import open_db, transaction
+from simulators.medmij import CONSENT_LAPSE_SECONDS, OAuthError
 
 CODE_SECONDS = 900
 ACCESS_SECONDS = 900
-CONSENT_LAPSE_SECONDS = 183 * 24 * 3600  # 6 months without collecting
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_session (
@@ -63,6 +63,11 @@ class GrantError(Exception):
         self.error = error
         self.description = description
         self.status = status
+
+
+def _invalid_grant(description: str) -> GrantError:
+    """Every refusal of a code or refresh token is ``invalid_grant`` (RFC 6749 5.2)."""
+    return GrantError(OAuthError.INVALID_GRANT, description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,19 +308,19 @@ class GrantStore:
                 " FROM code JOIN grant_ ON grant_.id = code.grant_id WHERE code = ?", (code,)
             ).fetchone()
             if row is None:
-                error = GrantError("invalid_grant", "Unknown authorization code.")
+                error = _invalid_grant("Unknown authorization code.")
             elif row["used"]:
                 # RFC 6749 10.5: a replayed code revokes what it granted
                 self._revoke_grant(db, row["grant_id"])
-                error = GrantError("invalid_grant", "Authorization code already used.")
+                error = _invalid_grant("Authorization code already used.")
             else:
                 db.execute("UPDATE code SET used = 1 WHERE code = ?", (code,))
                 if row["expires"] < self.clock.now():
-                    error = GrantError("invalid_grant", "Authorization code expired.")
+                    error = _invalid_grant("Authorization code expired.")
                 elif row["client_id"] != client_id or row["redirect_uri"] != redirect_uri:
-                    error = GrantError("invalid_grant", "Code was issued to another client or URI.")
+                    error = _invalid_grant("Code was issued to another client or URI.")
                 elif row["g_revoked"]:
-                    error = GrantError("invalid_grant", "Grant revoked.")
+                    error = _invalid_grant("Grant revoked.")
                 else:
                     error = None
                     body, issued = self._issue_tokens(db, _grant(row))
@@ -340,15 +345,15 @@ class GrantStore:
             ).fetchone()
             if row is not None and row["revoked"] and not row["g_revoked"]:
                 self._revoke_grant(db, row["grant_id"])
-                error = GrantError("invalid_grant", "Refresh token already used: the consent"
-                                   " is revoked, the person must give it again.")
+                error = _invalid_grant("Refresh token already used: the consent"
+                                       " is revoked, the person must give it again.")
             elif row is None or row["revoked"] or row["g_revoked"]:
-                error = GrantError("invalid_grant", "Unknown, used or revoked refresh token.")
+                error = _invalid_grant("Unknown, used or revoked refresh token.")
             elif row["client_id"] != client_id:
-                error = GrantError("invalid_grant", "Refresh token was issued to another client.")
+                error = _invalid_grant("Refresh token was issued to another client.")
             elif row["last_used"] + CONSENT_LAPSE_SECONDS < self.clock.now():
                 self._revoke_grant(db, row["grant_id"])
-                error = GrantError("invalid_grant", "Consent lapsed after 6 months without use.")
+                error = _invalid_grant("Consent lapsed after 6 months without use.")
             else:
                 db.execute("UPDATE token SET revoked = 1 WHERE token = ?", (refresh_token,))
                 error = None

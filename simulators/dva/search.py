@@ -22,9 +22,6 @@ class SearchError(ValueError):
     """A search the server cannot honour (unknown parameter syntax)."""
 
 
-Record = SourceRecord  # the name older code and tests import
-
-
 def _codings(value) -> Iterable[tuple[str | None, str]]:
     if value is None:
         return

@@ -2,9 +2,10 @@
 
 Nothing in this package imports anything else of ours, so every layer (the control plane in
 ``sandbox/``, the roles in ``simulators/``, ``scenarios/``, ``loadtests/``, ``benchmarks/``)
-can import it. ``tests/test_vocabulary.py`` greps the tree for the literals this module owns
-and fails on a second definition. The topology model (``simulators.medmij.topology``) and the
-gegevensdiensten (``simulators.medmij.gegevensdiensten``) live beside it.
+can import it. ``tests/simulators/medmij/test_vocabulary.py`` greps the tree for the literals
+this module owns and fails on a second definition. The topology model
+(``simulators.medmij.topology``) and the gegevensdiensten (``simulators.medmij.gegevensdiensten``)
+live beside it.
 
 - Names: a zorgaanbieder's MedMij name is ``<slug>@medmij`` (ZAL ``Zorgaanbiedernaam``).
 - Scope (SPEC.md section 3): 2.x collect asks for ``<slug>`` (all collect services);

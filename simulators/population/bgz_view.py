@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from simulators.population import fhir_bgz as bgz
 from simulators.population import fhir_care as care
-from simulators.population.clinical import Record
+from simulators.population.clinical import ClinicalRecord
 from simulators.population.demographics import Patient
 from simulators.population.fhir_common import Context, Resource
 from simulators.population.vaccination import Dose
@@ -39,25 +39,25 @@ def run(sections: list[Section], out: list[Resource]) -> None:
         out.extend(render())
 
 
-def _conditions(r: Record, ctx: Context) -> list[Resource]:
+def _conditions(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     return [bgz.condition(ctx, n, d) for n, d in enumerate(r.diagnoses)]
 
 
-def _allergies(r: Record, ctx: Context) -> list[Resource]:
+def _allergies(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     return [bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies)]
 
 
-def _cond_ids(r: Record, ctx: Context) -> dict[str, str]:
+def _cond_ids(r: ClinicalRecord, ctx: Context) -> dict[str, str]:
     """Condition ids by condition key, as :func:`_conditions` numbers them (no rendering)."""
     return {d.condition.key: ctx.rid("cond", n) for n, d in enumerate(r.diagnoses)}
 
 
-def _common(r: Record, ctx: Context) -> list[Section]:
+def _common(r: ClinicalRecord, ctx: Context) -> list[Section]:
     """Conditions and allergies, known to every holder."""
     return [(CONDITIONS, lambda: _conditions(r, ctx)), (ALLERGIES, lambda: _allergies(r, ctx))]
 
 
-def _medication(r: Record, ctx: Context, kinds: str, as_of: date,
+def _medication(r: ClinicalRecord, ctx: Context, kinds: str, as_of: date,
                 cond_ids: Callable[[], dict[str, str]]) -> Section:
     """Medication agreements (r), use (s) and administration agreements (d), plus products."""
 
@@ -80,7 +80,7 @@ def _medication(r: Record, ctx: Context, kinds: str, as_of: date,
     return frozenset({"Medication", *(_MEDICATION_TYPES[k] for k in kinds)}), render
 
 
-def _observations(p: Patient, r: Record, ctx: Context, as_of: date) -> list[Resource]:
+def _observations(p: Patient, r: ClinicalRecord, ctx: Context, as_of: date) -> list[Resource]:
     out = [bgz.vital(ctx, n, m, infant=p.age < 2) for n, m in enumerate(r.measurements)]
     specimens: dict[date, str] = {}
     for n, result in enumerate(r.labs):
@@ -104,7 +104,7 @@ def _observations(p: Patient, r: Record, ctx: Context, as_of: date) -> list[Reso
     return out
 
 
-def _gp_care(p: Patient, r: Record, flu: list[Dose], ctx: Context,
+def _gp_care(p: Patient, r: ClinicalRecord, flu: list[Dose], ctx: Context,
              as_of: date) -> list[Resource]:
     out: list[Resource] = [care.immunization_stu3(ctx, n, d) for n, d in enumerate(flu)]
     if p.age >= 59:
@@ -128,7 +128,7 @@ def _gp_care(p: Patient, r: Record, flu: list[Dose], ctx: Context,
     return out
 
 
-def gp_sections(p: Patient, r: Record, flu: Callable[[], list[Dose]], ctx: Context,
+def gp_sections(p: Patient, r: ClinicalRecord, flu: Callable[[], list[Dose]], ctx: Context,
                 as_of: date) -> list[Section]:
     """``flu``: the flu doses, asked for only when the care section is rendered."""
     return [*_common(r, ctx),
@@ -137,7 +137,7 @@ def gp_sections(p: Patient, r: Record, flu: Callable[[], list[Dose]], ctx: Conte
             (GP_CARE, lambda: _gp_care(p, r, flu(), ctx, as_of))]
 
 
-def _admissions(r: Record, ctx: Context, here: list[int]) -> list[Resource]:
+def _admissions(r: ClinicalRecord, ctx: Context, here: list[int]) -> list[Resource]:
     out: list[Resource] = []
     for n in here:
         adm = r.admissions[n]
@@ -150,7 +150,7 @@ def _admissions(r: Record, ctx: Context, here: list[int]) -> list[Resource]:
     return out
 
 
-def _planned(p: Patient, r: Record, ctx: Context, as_of: date) -> list[Resource]:
+def _planned(p: Patient, r: ClinicalRecord, ctx: Context, as_of: date) -> list[Resource]:
     if r.planned is None:
         return []
     when = as_of + timedelta(days=40 + p.index % 120)
@@ -159,7 +159,7 @@ def _planned(p: Patient, r: Record, ctx: Context, as_of: date) -> list[Resource]
             care.device(ctx, "cane"), care.device_request(ctx, "cane", as_of - timedelta(9))]
 
 
-def hospital_sections(p: Patient, r: Record, ctx: Context, as_of: date,
+def hospital_sections(p: Patient, r: ClinicalRecord, ctx: Context, as_of: date,
                       here: list[int]) -> list[Section]:
     """``here``: indices of the admissions at this hospital."""
     return [*_common(r, ctx),
@@ -168,11 +168,11 @@ def hospital_sections(p: Patient, r: Record, ctx: Context, as_of: date,
             (PLANNED, lambda: _planned(p, r, ctx, as_of))]
 
 
-def pharmacy_sections(r: Record, ctx: Context, as_of: date) -> list[Section]:
+def pharmacy_sections(r: ClinicalRecord, ctx: Context, as_of: date) -> list[Section]:
     return [(ALLERGIES, lambda: _allergies(r, ctx)), _medication(r, ctx, "sd", as_of, dict)]
 
 
-def _ggz(r: Record, ctx: Context, as_of: date) -> list[Resource]:
+def _ggz(r: ClinicalRecord, ctx: Context, as_of: date) -> list[Resource]:
     out: list[Resource] = []
     for n, u in enumerate(u for u in r.medications if u.reason.key == "depression"):
         out.append(bgz.medication_statement(ctx, n, u, as_of))
@@ -180,34 +180,34 @@ def _ggz(r: Record, ctx: Context, as_of: date) -> list[Resource]:
     return out
 
 
-def ggz_sections(r: Record, ctx: Context, as_of: date) -> list[Section]:
+def ggz_sections(r: ClinicalRecord, ctx: Context, as_of: date) -> list[Section]:
     depression = [d for d in r.diagnoses if d.condition.key == "depression"]
     return [(CONDITIONS, lambda: [bgz.condition(ctx, n, d) for n, d in enumerate(depression)]),
             (frozenset({"MedicationStatement", "Medication"}), lambda: _ggz(r, ctx, as_of))]
 
 
-def other_sections(r: Record, ctx: Context) -> list[Section]:
+def other_sections(r: ClinicalRecord, ctx: Context) -> list[Section]:
     return _common(r, ctx)
 
 
 # -- the whole views, as before (kept for callers that want every resource) -------------------
-def gp_bgz(p: Patient, r: Record, flu: list[Dose], ctx: Context, out: list[Resource],
+def gp_bgz(p: Patient, r: ClinicalRecord, flu: list[Dose], ctx: Context, out: list[Resource],
            as_of: date) -> None:
     run(gp_sections(p, r, lambda: flu, ctx, as_of), out)
 
 
-def hospital_bgz(p: Patient, r: Record, ctx: Context, out: list[Resource], as_of: date,
+def hospital_bgz(p: Patient, r: ClinicalRecord, ctx: Context, out: list[Resource], as_of: date,
                  here: list[int]) -> None:
     run(hospital_sections(p, r, ctx, as_of, here), out)
 
 
-def pharmacy_bgz(r: Record, ctx: Context, out: list[Resource], as_of: date) -> None:
+def pharmacy_bgz(r: ClinicalRecord, ctx: Context, out: list[Resource], as_of: date) -> None:
     run(pharmacy_sections(r, ctx, as_of), out)
 
 
-def ggz_bgz(r: Record, ctx: Context, out: list[Resource], as_of: date) -> None:
+def ggz_bgz(r: ClinicalRecord, ctx: Context, out: list[Resource], as_of: date) -> None:
     run(ggz_sections(r, ctx, as_of), out)
 
 
-def other_bgz(r: Record, ctx: Context, out: list[Resource]) -> None:
+def other_bgz(r: ClinicalRecord, ctx: Context, out: list[Resource]) -> None:
     run(other_sections(r, ctx), out)

@@ -38,22 +38,27 @@ the public source of ``../shared/medmij/testscripts``; ``REF`` = that shared cop
   diagnostische-bepalingen``): eGFR 3583 and creatinine 523 from NTS ``R4/MP9-3-0-0-beta/MO/
   Test/_reference/fixtures/mv-mp-vo-tst-4-2-a-nierfunctie-NHG-v30.xml``; kalium 513 from NTS
   ``src/LaboratoryResults-3-0/Cert/_reference/resources-to-send/lr-slr-KWAL-KC-Scenario4a-
-  KC4a.xml``. HbA1c, glucose (the only fixture glucose, 3208, is arterial/capillary, ours is
-  serum), cholesterol, LDL, NT-proBNP and hemoglobin have no sourced NHG code: LOINC only.
+  KC4a.xml``. From ``ZV`` = github RIVO-Noord/zorgviewer-ig@59734b79e584 GP examples (profile
+  gp-LaboratoryResult): HbA1c 2816 "HbA1c (glycohemoglobine) IFCC" (mmol/mol) and glucose 372
+  "glucose nuchter, veneus (lab)" (mmol/l) from ``input/examples/LaboratoryTestResult-
+  Sanday.json``, LDL 542 "LDL-cholesterol" (mmol/L) from ``input/examples/LaboratoryTestResult-
+  CGM.json``; 372 also in github Nictiz/HL7-mappings@7b054d26e027 ``hl7_2_ada/ketenzorg/3.0.2/
+  beschikbaarstellen/hl7v3_instance/labbepalingen_POLB_IN364001NL03_01.xml`` (mmol/L). Not NTS
+  glucose 3208 "glucose nuchter, art/cap (lab)" nor 382 "Glucose nuchter, draagbare meter":
+  capillary, ours is venous serum/plasma. Cholesterol, NT-proBNP and hemoglobin have no NHG code
+  in any public fixture we found (NTS, HL7-mappings, Nictiz-STU3-Zib2017, Nictiz-R4-zib2020, ZV):
+  LOINC only, and every pathway that orders them also orders an NHG-coded test.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
 ATC = "http://www.whocc.no/atc"
 ICPC = "http://hl7.org/fhir/sid/icpc-1-nl"
 PRK = "urn:oid:2.16.840.1.113883.2.4.4.10"  # G-Standaard voorschrijfproduct
 GPK = "urn:oid:2.16.840.1.113883.2.4.4.1"  # G-Standaard generiek product
 NHG45 = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen"
-UCUM = "http://unitsofmeasure.org"
 
 
 class ConditionDef(NamedTuple):
@@ -178,14 +183,16 @@ class LabDef(NamedTuple):
 
 
 LABS: dict[str, LabDef] = {lab.key: lab for lab in (
-    LabDef("hba1c", "59261-8", "HbA1c", "mmol/mol", 20, 42, 0),
-    LabDef("glucose", "14771-0", "Glucose nuchter", "mmol/L", 4.0, 6.1, 1),
+    LabDef("hba1c", "59261-8", "HbA1c", "mmol/mol", 20, 42, 0,
+           ("2816", "HbA1c (glycohemoglobine) IFCC")),
+    LabDef("glucose", "14771-0", "Glucose nuchter", "mmol/L", 4.0, 6.1, 1,
+           ("372", "glucose nuchter, veneus (lab)")),
     LabDef("egfr", "62238-1", "eGFR CKD-EPI", "mL/min/{1.73_m2}", 60, 130, 0,
            ("3583", "eGFR volgens CKD-EPI formule")),
     LabDef("creatinine", "14682-9", "Creatinine", "umol/L", 50, 110, 0, ("523", "creatinine")),
     LabDef("potassium", "6298-4", "Kalium", "mmol/L", 3.5, 5.0, 1, ("513", "Kalium")),
     LabDef("cholesterol", "14647-2", "Cholesterol totaal", "mmol/L", 3.5, 6.5, 1),
-    LabDef("ldl", "22748-8", "LDL-cholesterol", "mmol/L", 1.5, 3.5, 1),
+    LabDef("ldl", "22748-8", "LDL-cholesterol", "mmol/L", 1.5, 3.5, 1, ("542", "LDL-cholesterol")),
     LabDef("ntprobnp", "33762-6", "NT-proBNP", "pg/mL", 0, 125, 0),
     LabDef("hemoglobin", "59260-0", "Hemoglobine", "mmol/L", 7.5, 10.5, 1),
 )}

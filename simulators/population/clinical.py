@@ -1,8 +1,8 @@
 """The clinical life of one person, independent of who records it: conditions, medication,
 allergies, measurements, lab results, GP contacts, hospital admissions, lifestyle, directives.
 
-A ``Record`` is a pure function of (seed, index, demographics, as_of); provider views and FHIR
-renderings are cut from it, which keeps GP, hospital and pharmacy telling the same story.
+A ``ClinicalRecord`` is a pure function of (seed, index, demographics, as_of); provider views
+and FHIR renderings are cut from it, which keeps GP, hospital and pharmacy telling the same story.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Admission:
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
+class ClinicalRecord:
     """Everything clinically true about one person, as of the population's reference date."""
 
     diagnoses: tuple[Diagnosis, ...]
@@ -296,7 +296,7 @@ def _lifestyle(r: random.Random, p: Patient) -> tuple[str | None, str | None, st
     return smoking, alcohol, drugs
 
 
-def make_record(seed: int, p: Patient, as_of: date) -> Record:
+def make_record(seed: int, p: Patient, as_of: date) -> ClinicalRecord:
     """The clinical record of patient ``p`` (demographics already drawn)."""
     r = draw.rng(seed, p.index, draw.CLINICAL)
     diagnoses = _diagnoses(r, p, as_of)
@@ -330,7 +330,7 @@ def make_record(seed: int, p: Patient, as_of: date) -> Record:
         diet = "160670007"
     elif "heart_failure" in keys and r.random() < 0.5:
         diet = "386619000"
-    return Record(
+    return ClinicalRecord(
         diagnoses=tuple(diagnoses),
         medications=tuple(meds),
         allergies=tuple(allergies),

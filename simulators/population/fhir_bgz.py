@@ -1,4 +1,4 @@
-"""BgZ (gegevensdienst 48, FHIR STU3, zib2017) resources cut from a clinical ``Record``.
+"""BgZ (gegevensdienst 48, FHIR STU3, zib2017) resources cut from a ``ClinicalRecord``.
 
 Each function renders one zib; the token fields the BgZ searches of SPEC.md section 4 match on
 (Observation.code/category, *.category, Encounter.class, *.status) carry real codings.
@@ -8,14 +8,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from simulators.population.catalog import (
-    GPK,
-    LOINC,
-    PRK,
-    UCUM,
-    MedicationDef,
-    ProcedureDef,
-)
+from simulators.medmij import LOINC, UCUM
+from simulators.population.catalog import GPK, PRK, MedicationDef, ProcedureDef
 from simulators.population.clinical import (
     Admission,
     Allergy,

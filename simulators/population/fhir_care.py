@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from simulators.medmij import LOINC
 from simulators.population.catalog import ProcedureDef
 from simulators.population.fhir_common import (
     NICTIZ,
@@ -196,8 +197,7 @@ def flu_recommendation(ctx: Context, season: int) -> Resource:
             "vaccineCode": concept(ATC_SYSTEM, "J07BB02", "Influenzavaccin"),
             "forecastStatus": concept("http://hl7.org/fhir/immunization-recommendation-status",
                                       "due", "Due"),
-            "dateCriterion": [{"code": concept("http://loinc.org", "30980-7",
-                                               "Date vaccine due"),
+            "dateCriterion": [{"code": concept(LOINC, "30980-7", "Date vaccine due"),
                                "value": when.isoformat()}],
         }],
     }

@@ -13,21 +13,19 @@ from datetime import date
 from functools import cache, lru_cache
 from typing import Any
 
+from simulators.medmij import BSN_SYSTEM, SNOMED, UCUM
 from simulators.population import draw
-from simulators.population.catalog import SNOMED
 from simulators.population.demographics import Patient
 
 Resource = dict[str, Any]
 
 NICTIZ = "http://nictiz.nl/fhir/StructureDefinition/"
 NL_CORE = "http://fhir.nl/fhir/StructureDefinition/"
-BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
 AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
 UZOVI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzovi"
 BIG_SYSTEM = "http://fhir.nl/fhir/NamingSystem/big"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 LOCAL_ID_SYSTEM = "urn:oid:2.16.840.1.113883.2.4.3.11.999.7"  # as in the Nictiz test data
-UCUM = "http://unitsofmeasure.org"
 TZ = "+01:00"
 
 

@@ -12,8 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from simulators.medmij import LOINC
 from simulators.population import pdf
-from simulators.population.clinical import Admission, Record
+from simulators.population.clinical import Admission, ClinicalRecord
 from simulators.population.demographics import Patient
 from simulators.population.fhir_common import (
     NICTIZ,
@@ -28,7 +29,6 @@ from simulators.population.fhir_common import (
 )
 
 PROFILE = NICTIZ + "IHE.MHD.Minimal.DocumentReference"
-LOINC = "http://loinc.org"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Letter:
     lines: tuple[str, ...]
 
 
-def letters(p: Patient, r: Record, ctx: Context, here: list[int]) -> list[Letter]:
+def letters(p: Patient, r: ClinicalRecord, ctx: Context, here: list[int]) -> list[Letter]:
     """Letters this holder wrote; ``here`` lists the admissions that concern it."""
     out: list[Letter] = []
     for n in here:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from simulators.medmij import LOINC, SNOMED
 from simulators.population import fhir_bgz as bgz
 from simulators.population.bgz_view import Section
-from simulators.population.catalog import ICPC, LOINC, NHG45
-from simulators.population.clinical import GpContact, LabResult, Record
+from simulators.population.catalog import ICPC, NHG45
+from simulators.population.clinical import ClinicalRecord, GpContact, LabResult
 from simulators.population.fhir_common import (
     NICTIZ,
     Context,
@@ -99,7 +100,7 @@ def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
     }
 
 
-def _episodes(r: Record, ctx: Context) -> list[Resource]:
+def _episodes(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     starts: dict[str, tuple[str, date, bool]] = {}
     for d in r.diagnoses:
         starts[d.condition.icpc] = (d.condition.display, d.onset, True)
@@ -110,7 +111,7 @@ def _episodes(r: Record, ctx: Context) -> list[Resource]:
             for icpc, (name, start, active) in starts.items()]
 
 
-def _contacts(r: Record, ctx: Context) -> list[Resource]:
+def _contacts(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     """Each contact's Encounter, then its journal Composition (the whole record's order)."""
     out: list[Resource] = []
     for n, c in enumerate(r.contacts):
@@ -119,16 +120,16 @@ def _contacts(r: Record, ctx: Context) -> list[Resource]:
     return out
 
 
-def _encounters(r: Record, ctx: Context) -> list[Resource]:
+def _encounters(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     return [encounter(ctx, n, c) for n, c in enumerate(r.contacts)]
 
 
-def _journals(r: Record, ctx: Context) -> list[Resource]:
+def _journals(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     """The Compositions alone: the encounter id is computed, not rendered."""
     return [journal(ctx, n, c, ctx.rid("genc", n)) for n, c in enumerate(r.contacts)]
 
 
-def _medication(r: Record, ctx: Context) -> list[Resource]:
+def _medication(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     out: list[Resource] = []
     products: dict[str, Resource] = {}
     for n, u in enumerate(r.medications):
@@ -140,7 +141,7 @@ def _medication(r: Record, ctx: Context) -> list[Resource]:
     return out
 
 
-def gp_record_sections(r: Record, ctx: Context, split: bool = True) -> list[Section]:
+def gp_record_sections(r: ClinicalRecord, ctx: Context, split: bool = True) -> list[Section]:
     """The GP record (49) as sections (see ``bgz_view``). ``split``: Encounters and journal
     Compositions as two sections (a search renders one type only); unsplit they come
     interleaved per contact, the order of the whole record."""
@@ -158,13 +159,13 @@ def gp_record_sections(r: Record, ctx: Context, split: bool = True) -> list[Sect
     ]
 
 
-def gp_record(r: Record, ctx: Context, out: list[Resource]) -> None:
+def gp_record(r: ClinicalRecord, ctx: Context, out: list[Resource]) -> None:
     """The whole GP record (49) into ``out``."""
     for _types, render in gp_record_sections(r, ctx, split=False):
         out.extend(render())
 
 
-_LAB_FINDING = concept("http://snomed.info/sct", "49581000146104",
+_LAB_FINDING = concept(SNOMED, "49581000146104",
                        "bevinding betreffende laboratoriumonderzoek")
 
 

@@ -4,7 +4,7 @@ declare it (it derives from ``nl-core-Vaccination-event``)."""
 
 from __future__ import annotations
 
-from simulators.population.catalog import SNOMED
+from simulators.medmij import SNOMED
 from simulators.population.demographics import Patient
 from simulators.population.fhir_common import (
     NICTIZ,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from simulators.population import draw
-from simulators.population.clinical import Record
+from simulators.population.clinical import ClinicalRecord
 from simulators.population.demographics import Patient
 
 SERVICES = ("48", "49", "51", "63")
@@ -68,7 +68,7 @@ class Placement:
     def hospital_of(self, u: float) -> str | None:
         return _pick(self.by_kind["hospital"], u)
 
-    def services(self, seed: int, patient: Patient, record: Callable[[], Record],
+    def services(self, seed: int, patient: Patient, record: Callable[[], ClinicalRecord],
                  vaccinated: Callable[[], bool], provider: ProviderRef) -> list[str]:
         """Gegevensdiensten ``provider`` holds for ``patient``: [] when it holds nothing.
 
@@ -87,7 +87,7 @@ class Placement:
             return []
         return ["48"] if draw.unit_key("other", seed, i, name) < OTHER_KIND_SHARE else []
 
-    def _clinical(self, seed: int, patient: Patient, record: Record,
+    def _clinical(self, seed: int, patient: Patient, record: ClinicalRecord,
                   provider: ProviderRef) -> list[str]:
         i, kind, name = patient.index, provider.kind, provider.name
         if kind == "hospital":

@@ -16,7 +16,7 @@ from pathlib import Path
 from simulators.population import bgz_view, draw, fhir_documents, fhir_gp, fhir_r4, reference
 from simulators.population import bsn as bsn_codec
 from simulators.population.bgz_view import Section
-from simulators.population.clinical import Record, make_record
+from simulators.population.clinical import ClinicalRecord, make_record
 from simulators.population.demographics import Patient, make_patient
 from simulators.population.fhir_common import (
     Context,
@@ -111,7 +111,7 @@ class Population:
         found = bsn_codec.index_of(self.seed, bsn, self.size)
         return found if found is not None else self._extra_bsn.get(bsn)
 
-    def record(self, index: int) -> Record:
+    def record(self, index: int) -> ClinicalRecord:
         """The clinical record of synthetic member ``index`` (not for reference patients)."""
         self._check(index)
         return self._record(index)
@@ -197,7 +197,7 @@ class Population:
     def _make_patient(self, index: int) -> Patient:
         return make_patient(self.seed, index, self.as_of, self._gps)
 
-    def _make_record(self, index: int) -> Record:
+    def _make_record(self, index: int) -> ClinicalRecord:
         return make_record(self.seed, self._patient(index), self.as_of)
 
     def _make_services(self, index: int, provider: str) -> tuple[str, ...]:
@@ -260,17 +260,17 @@ class Population:
             out += [coverage(p, ctx, self.as_of), insurer_organization(p)]
         return out
 
-    def _here(self, r: Record, ctx: Context) -> list[int]:
+    def _here(self, r: ClinicalRecord, ctx: Context) -> list[int]:
         """Admissions that concern this holder: its own, or (GP) all it referred for."""
         if ctx.kind == "gp":
             return list(range(len(r.admissions)))
         return [n for n, a in enumerate(r.admissions)
                 if self.placement.hospital_of(a.site) == ctx.provider]
 
-    def _letters(self, p: Patient, r: Record, ctx: Context) -> list[fhir_documents.Letter]:
+    def _letters(self, p: Patient, r: ClinicalRecord, ctx: Context) -> list[fhir_documents.Letter]:
         return fhir_documents.letters(p, r, ctx, self._here(r, ctx))
 
-    def _bgz(self, p: Patient, r: Record, ctx: Context) -> list[Section]:
+    def _bgz(self, p: Patient, r: ClinicalRecord, ctx: Context) -> list[Section]:
         kind = ctx.kind
         if kind == "gp":
             return bgz_view.gp_sections(p, r, lambda: self._vaccinations(p.index)[1], ctx,

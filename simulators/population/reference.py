@@ -21,8 +21,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from simulators.medmij import BSN_SYSTEM
 from simulators.population.demographics import Patient
-from simulators.population.fhir_common import BSN_SYSTEM, mask_bsn
+from simulators.population.fhir_common import mask_bsn
 
 Resource = dict[str, Any]
 

@@ -11,7 +11,7 @@ class SourceRecord:
     """One patient's FHIR resources at one provider for one gegevensdienst, indexed by
     resource type (searches) and by ``Type/id`` (reads and ``_include``).
 
-    Not ``simulators.population.clinical.Record``: that is the clinical history a patient's
+    Not ``simulators.population.clinical.ClinicalRecord``: that is the clinical history a patient's
     resources are drawn from; this is what one provider's system answers with."""
 
     by_type: dict[str, list[dict]] = field(default_factory=dict)

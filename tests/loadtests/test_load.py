@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from loadtests.run import LoadOptions, run
 from loadtests.summary import FIELDS, summarise
 from sandbox.load_cli import register
+from tests.conftest import ROOT
 
 TOP = {"flow": str, "duration_s": float, "users": int, "flows_per_s": float,
        "requests_per_s": float, "failures": int, "steps": dict, "ceiling": dict, "ratios": dict}
@@ -107,9 +108,8 @@ def test_bounded_collect_run_of_templated_and_document_services(sandbox, tmp_pat
 def test_locust_queries_are_the_dvps_rendered_queries() -> None:
     """loadtests/medmij.py imports ``collect_queries`` from the DVP's collect (checked here
     by source, not by import: importing Locust monkey-patches this test process)."""
-    from pathlib import Path
 
-    source = (Path(__file__).parents[1] / "loadtests" / "medmij.py").read_text()
+    source = (ROOT / "loadtests" / "medmij.py").read_text()
     assert "collect_queries(service)" in source and "dienst.searches" not in source
     from simulators.dvp.collect import collect_queries, render_query
     from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from simulators.medmij import BSN_SYSTEM
 from simulators.population import Population, ProviderRef, reference
 from simulators.population import bsn as codec
-from simulators.population.fhir_common import BSN_SYSTEM, masked_bsn
+from simulators.population.fhir_common import masked_bsn
+from tests.conftest import MEDMIJ
 
-TESTSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "medmij" / "testscripts"
+TESTSCRIPTS = MEDMIJ / "testscripts"
 BGZ_TEST = TESTSCRIPTS / "STU3" / "BgZ-3-0" / "MedMij" / "Test" / "_reference"
 IMM_TEST = TESTSCRIPTS / "R4" / "Immunization-2-0" / "MedMij" / "Test" / "_reference"
 PROVIDERS = [

@@ -2,7 +2,8 @@
 
 import pytest
 
-from simulators.dva.search import Record, SearchError, search
+from simulators.dva.search import SearchError, search
+from simulators.provider import SourceRecord
 
 SCT = "http://snomed.info/sct"
 
@@ -15,7 +16,7 @@ def obs(id_, code, when, system="http://loinc.org", category=None, **extra):
     return r | extra
 
 
-RECORD = Record.of([
+RECORD = SourceRecord.of([
     {"resourceType": "Patient", "id": "p", "generalPractitioner": [{"reference":
                                                                     "Practitioner/gp"}]},
     {"resourceType": "Practitioner", "id": "gp"},

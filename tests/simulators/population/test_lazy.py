@@ -3,12 +3,11 @@ exactly the resources the whole record holds, but renders only what the asked ty
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from simulators.population import Population, ProviderRef, fhir_bgz, fhir_gp
 from simulators.provider.record import SourceRecord
+from tests.conftest import MEDMIJ
 
 PROVIDERS = [
     ProviderRef("hapraktijkzuid@medmij", "gp", "Huisartsenpraktijk Zuid"),
@@ -20,7 +19,7 @@ PROVIDERS = [
     ProviderRef("revalidatiesandbox@medmij", "rehabilitation", "Revalidatie Sandbox"),
 ]
 TYPES_NEVER_THERE = ("Binary", "Questionnaire")
-TESTSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "medmij" / "testscripts"
+TESTSCRIPTS = MEDMIJ / "testscripts"
 BGZ_TEST = TESTSCRIPTS / "STU3" / "BgZ-3-0" / "MedMij" / "Test" / "_reference"
 
 

@@ -23,8 +23,8 @@ import pytest
 
 import simulators.medmij as vocabulary
 from simulators.medmij import OAuthError
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TREES = ("sandbox", "simulators", "scenarios", "loadtests", "benchmarks")
 HOME = Path("simulators/medmij")  # the vocabulary and the topology model beside it
 

@@ -13,7 +13,7 @@ from lxml import etree
 from simulators.common.fhir import FHIR_NS, XHTML_NS, negotiate_format, to_xml
 from simulators.conformance.fhirxml import parse_xml
 from tests.conftest import MEDMIJ
-from tests.test_dva_security import DVA_ID, Net, tokens
+from tests.simulators.dva.test_security import DVA_ID, Net, tokens
 
 REFERENCE = sorted((MEDMIJ / "testscripts").glob("*/*/MedMij/*/_reference/**/*.xml"))
 # Nictiz wrote this one out of FHIR order (Appointment.indication after start/end; STU3 puts it

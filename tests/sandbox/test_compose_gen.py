@@ -17,8 +17,8 @@ import yaml
 
 from sandbox.compose_gen import COMPOSE_FILE, compose_yaml, topology_toml
 from simulators.medmij.topology import load_topology, parse_topology
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCKER_READY = Path(os.environ.get("PGO_SANDBOX_DOCKER_WORK", "/tmp/pgo-sandbox-docker")) / "ready"
 
 

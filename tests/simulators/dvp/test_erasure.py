@@ -14,9 +14,9 @@ import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from simulators.common.clock import ManualClock
 from simulators.common.storage import open_db
@@ -96,7 +96,8 @@ class Vendor:
         app.state.dvp = self.dvp
         errors.install(app, NODE)
         app.include_router(curator_router.router)
-        self.client = TestClient(app)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                        base_url="http://testserver")
 
     def scan(self) -> list[tuple[str, str]]:
         return own_scan(self.state, self.needles)
@@ -104,6 +105,11 @@ class Vendor:
     def erasure_log(self) -> list[dict]:
         lines = (self.node_dir / "erasure.log").read_text().splitlines()
         return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 @pytest.fixture
@@ -116,19 +122,23 @@ def test_the_fixture_really_holds_every_identifier_somewhere(vendor):
     assert found == vendor.needles
 
 
-def test_admin_routes_need_the_admin_token(vendor):
+@pytest.mark.anyio
+async def test_admin_routes_need_the_admin_token(vendor):
     for method, path in (("POST", "/admin/curator"), ("GET", "/admin/curator"),
                          ("POST", "/admin/erase"), ("POST", "/admin/reopen")):
-        assert vendor.client.request(method, path).status_code == 401, path
-        assert vendor.client.request(method, path, headers={
-            "Authorization": "Bearer wrong"}).status_code == 401, path
-    assert vendor.client.post("/admin/erase", headers=ADMIN).status_code == 409  # not bankrupt
+        assert (await vendor.client.request(method, path)).status_code == 401, path
+        wrong = await vendor.client.request(method, path,
+                                            headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 401, path
+    not_bankrupt = await vendor.client.post("/admin/erase", headers=ADMIN)
+    assert not_bankrupt.status_code == 409
     assert vendor.store.persons()  # nothing erased
 
 
-def test_settlement_erases_every_store_and_the_scan_finds_nothing(vendor):
-    assert vendor.client.post("/admin/curator", headers=ADMIN).status_code == 200
-    r = vendor.client.post("/admin/erase", headers=ADMIN)
+@pytest.mark.anyio
+async def test_settlement_erases_every_store_and_the_scan_finds_nothing(vendor):
+    assert (await vendor.client.post("/admin/curator", headers=ADMIN)).status_code == 200
+    r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 200, r.text
     entry = r.json()
     assert entry["ok"] and entry["hit_count"] == 0 and entry["identifiers_checked"] >= 10
@@ -139,15 +149,16 @@ def test_settlement_erases_every_store_and_the_scan_finds_nothing(vendor):
     assert not (vendor.node_dir / "exports" / "report.xml").exists()
     log = vendor.erasure_log()[-1]
     assert log["ok"] and log["by"] == "curator"
-    assert vendor.client.get("/admin/curator", headers=ADMIN).json()["erased"] is True
+    assert (await vendor.client.get("/admin/curator", headers=ADMIN)).json()["erased"] is True
 
 
-def test_a_table_the_erasure_skips_is_reported_not_certified(vendor, monkeypatch):
+@pytest.mark.anyio
+async def test_a_table_the_erasure_skips_is_reported_not_certified(vendor, monkeypatch):
     everything = curator.personal_tables
     monkeypatch.setattr(curator, "personal_tables",
                         lambda db: [t for t in everything(db) if t != "grant_"])
-    vendor.client.post("/admin/curator", headers=ADMIN)
-    r = vendor.client.post("/admin/erase", headers=ADMIN)
+    await vendor.client.post("/admin/curator", headers=ADMIN)
+    r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 409, r.text
     answer = r.json()
     assert answer["error"] == "erasure_incomplete" and not answer["ok"]
@@ -158,18 +169,20 @@ def test_a_table_the_erasure_skips_is_reported_not_certified(vendor, monkeypatch
     log = vendor.erasure_log()[-1]
     assert log["ok"] is False and log["hit_count"] >= 2
     assert "access-tok-c0ffee" not in (vendor.node_dir / "erasure.log").read_text()
-    assert vendor.client.get("/admin/curator", headers=ADMIN).json()["erased"] is False
+    assert (await vendor.client.get("/admin/curator", headers=ADMIN)).json()["erased"] is False
 
 
-def test_a_log_left_behind_is_reported(vendor, monkeypatch):
+@pytest.mark.anyio
+async def test_a_log_left_behind_is_reported(vendor, monkeypatch):
     monkeypatch.setattr(curator, "erase_log", lambda path: None)
-    vendor.client.post("/admin/curator", headers=ADMIN)
-    r = vendor.client.post("/admin/erase", headers=ADMIN)
+    await vendor.client.post("/admin/curator", headers=ADMIN)
+    r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 409
     assert {h["file"] for h in r.json()["hits"]} == {f"logs/{NODE}.log"}
 
 
-def test_consent_database_left_behind_is_reported(vendor, monkeypatch):
+@pytest.mark.anyio
+async def test_consent_database_left_behind_is_reported(vendor, monkeypatch):
     real = curator.erase_database
 
     def skip_consent(db):
@@ -177,21 +190,23 @@ def test_consent_database_left_behind_is_reported(vendor, monkeypatch):
             real(db)
 
     monkeypatch.setattr(curator, "erase_database", skip_consent)
-    vendor.client.post("/admin/curator", headers=ADMIN)
-    r = vendor.client.post("/admin/erase", headers=ADMIN)
+    await vendor.client.post("/admin/curator", headers=ADMIN)
+    r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 409, r.text
     assert {h["file"] for h in r.json()["hits"]} == {"nodes/pgo-x/consent.sqlite"}
 
 
-def test_an_export_left_behind_is_reported(vendor, monkeypatch):
+@pytest.mark.anyio
+async def test_an_export_left_behind_is_reported(vendor, monkeypatch):
     monkeypatch.setattr(curator, "CURATOR_FILES", curator.CURATOR_FILES | {"report.xml"})
-    vendor.client.post("/admin/curator", headers=ADMIN)
-    r = vendor.client.post("/admin/erase", headers=ADMIN)
+    await vendor.client.post("/admin/curator", headers=ADMIN)
+    r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 409, r.text
     assert {h["file"] for h in r.json()["hits"]} == {"nodes/pgo-x/exports/report.xml"}
 
 
-def test_erasure_is_one_transaction(vendor, monkeypatch):
+@pytest.mark.anyio
+async def test_erasure_is_one_transaction(vendor, monkeypatch):
     """A failure midway leaves every row in place (then reported), never half a vendor."""
     real = curator.personal_tables
 
@@ -201,8 +216,8 @@ def test_erasure_is_one_transaction(vendor, monkeypatch):
 
     monkeypatch.setattr(curator, "personal_tables", tables_then_fail)
     monkeypatch.setattr(curator, "storage_check", lambda db: {})
-    vendor.client.post("/admin/curator", headers=ADMIN)
-    r = vendor.client.post("/admin/erase", headers=ADMIN)
+    await vendor.client.post("/admin/curator", headers=ADMIN)
+    r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 409 and "OperationalError" in r.json()["error_description"]
     db = sqlite3.connect(vendor.node_dir / "dvp.sqlite")
     assert db.execute("SELECT COUNT(*) FROM person").fetchone()[0] == 1

@@ -9,8 +9,9 @@ import pytest
 
 from simulators.population import Population, ProviderRef, reference
 from simulators.population import bsn as codec
+from tests.conftest import MEDMIJ
 
-TESTSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "medmij" / "testscripts"
+TESTSCRIPTS = MEDMIJ / "testscripts"
 BGZ_TEST = TESTSCRIPTS / "STU3" / "BgZ-3-0" / "MedMij" / "Test" / "_reference"
 
 pytestmark = pytest.mark.skipif(not BGZ_TEST.is_dir(), reason="Nictiz testscripts not present")

@@ -220,7 +220,7 @@ def test_notes_and_pauses_do_not_reach_the_user_agent() -> None:
 LOCUST_DRIVER = '''
 from loadtests.browser import LocustBrowser
 from scenarios import flow as journeys
-from tests.test_flow_steps import AUTHORIZE_URL, BSN, HAPPY, Canned
+from tests.scenarios.test_flow import AUTHORIZE_URL, BSN, HAPPY, Canned
 
 class Marked(Canned):  # Locust's ResponseContextManager, as far as the driver uses it
     result = None
@@ -258,9 +258,9 @@ def test_locust_driver_fails_the_rejected_request_and_thinks() -> None:
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).parents[1]
+    from tests.conftest import ROOT as root
+
     env = os.environ | {"PYTHONPATH": str(root)}
     out = subprocess.run([sys.executable, "-c", LOCUST_DRIVER], cwd=root, check=True,
                          capture_output=True, text=True, env=env).stdout

@@ -23,7 +23,7 @@ from sandbox.runtime import _probe
 from sandbox.runtime.local import LocalRuntime, _alive
 from sandbox.state import running
 from simulators.launch import BACKOFF_FIRST, BACKOFF_MAX, backoff
-from tests.conftest import free_base_port, up_on_free_ports
+from tests.conftest import ROOT, free_base_port, up_on_free_ports
 
 # item 12: identity of the node behind a port ----------------------------------------------
 
@@ -97,7 +97,7 @@ def test_port_ranges_are_not_handed_out_twice_across_processes():
     code = ("import sys, time; from tests.conftest import free_base_port; "
             "print(free_base_port(), flush=True)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+                           check=True, cwd=ROOT)
     assert int(other.stdout) != mine
     assert free_base_port() != mine  # nor twice in one process
 

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from simulators.conformance.fhirxml import parse_xml
-from simulators.dva.search import Record, search
+from simulators.dva.search import search
 from simulators.dvp.collect import render_query
+from simulators.medmij import SNOMED
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.population import Population, ProviderRef
-from simulators.population.catalog import GPK, LABS, MEDICATIONS, NHG45, PRK, SNOMED
+from simulators.population.catalog import GPK, LABS, MEDICATIONS, NHG45, PRK
 from simulators.population.fhir_common import AGB_SPECIALTY_SYSTEM, ORG_TYPE_SYSTEM, org_id
 from simulators.population.vaccination import ATC_SYSTEM, VACCINES
+from simulators.provider import SourceRecord
 from tests.conftest import MEDMIJ
 
 REF = MEDMIJ / "testscripts"
@@ -162,7 +164,7 @@ def test_the_49_lab_query_finds_the_gp_lab_results_of_every_patient_who_has_them
         if not labs:
             continue
         patients += 1
-        matches, _ = search(Record.of(resources), resource_type, params)
+        matches, _ = search(SourceRecord.of(resources), resource_type, params)
         nhg = [r for r in labs if any(c["system"] == NHG45 for c in _codings(r["code"]))]
         assert matches, "a patient with GP lab results gets some back"
         assert {r["id"] for r in matches} == {r["id"] for r in nhg}
@@ -181,7 +183,46 @@ def test_every_lab_with_a_sourced_nhg_code_is_in_a_pathway_of_every_lab_patient(
     for c in CONDITIONS:
         if c.labs:
             assert any(LABS[key].nhg for key in c.labs), c.key
-    assert {k for k, lab in LABS.items() if lab.nhg} == {"egfr", "creatinine", "potassium"}
+    assert {k for k, lab in LABS.items() if lab.nhg} == {
+        "egfr", "creatinine", "potassium", "hba1c", "glucose", "ldl"}
+
+
+# (NHG Tabel 45 code, display, unit) exactly as the public source named in catalog.py's header
+# has it; the unit shows the NHG test is the one we generate (venous lab glucose, not the
+# capillary 3208/382; HbA1c IFCC in mmol/mol, not DCCT %).
+SOURCED_NHG = {
+    "egfr": ("3583", "eGFR volgens CKD-EPI formule", "mL/min/{1.73_m2}"),
+    "creatinine": ("523", "creatinine", "umol/L"),
+    "potassium": ("513", "Kalium", "mmol/L"),
+    "hba1c": ("2816", "HbA1c (glycohemoglobine) IFCC", "mmol/mol"),
+    "glucose": ("372", "glucose nuchter, veneus (lab)", "mmol/L"),
+    "ldl": ("542", "LDL-cholesterol", "mmol/L"),
+}
+
+
+def test_nhg_codes_are_the_sourced_ones_and_gp_lab_results_carry_them(
+        answers: list) -> None:
+    """Each NHG code with its source's display and unit; a 49 lab result of that test carries
+    the NHG coding first, then LOINC (the order of the NTS and zorgviewer GP examples)."""
+    assert {k: (*lab.nhg, lab.unit) for k, lab in LABS.items() if lab.nhg} == SOURCED_NHG
+    by_loinc = {lab.loinc: lab for lab in LABS.values()}
+    seen = set()
+    for _, _, service, resources in answers:
+        if service != "49":
+            continue
+        for r in resources:
+            if r["resourceType"] != "Observation":
+                continue
+            codings = _codings(r["code"])
+            lab = next((by_loinc[c["code"]] for c in codings
+                        if c["system"] == "http://loinc.org" and c["code"] in by_loinc), None)
+            if lab is None or lab.nhg is None:
+                continue
+            seen.add(lab.key)
+            assert (codings[0]["system"], codings[0]["code"], codings[0]["display"]) == (
+                NHG45, *lab.nhg)
+            assert r["valueQuantity"]["code"] == lab.unit
+    assert {"hba1c", "glucose", "ldl"} <= seen
 
 
 def _fixture_profiles() -> dict[tuple[str, str], set[str]]:

@@ -12,10 +12,10 @@ from simulators.common.config import SandboxConfig
 from simulators.common.lists import PATHS, ListCache
 from simulators.medmij.topology import load_topology
 from simulators.registry.state import RegistryState
-from tests import test_dva_security as harness
-from tests.test_dva_security import CLIENT, Net, read_patient, refresh, tokens
+from tests.simulators.dva import test_security as harness
+from tests.simulators.dva.test_security import CLIENT, Net, read_patient, refresh, tokens
 
-# the in-process DVA, DigiD and registry of test_dva_security
+# the in-process DVA, DigiD and registry of test_security
 anyio_backend = harness.anyio_backend
 net = harness.net
 

@@ -24,7 +24,7 @@ from sandbox.state import running
 from scenarios import collect
 from simulators.medmij.topology import load_topology
 from tests.conftest import ROOT, free_base_port
-from tests.test_compose_sync import _compose_command
+from tests.sandbox.test_compose_gen import _compose_command
 
 pytestmark = pytest.mark.container
 

@@ -147,7 +147,7 @@ def migrated_person(sandbox, lossy: bool = False) -> dict:
 def test_both_pgos_hold_exactly_what_the_dva_serves_after_a_move(sandbox):
     """Issue 11 item 11: the old PGO's dossier and the new one's, each compared resource by
     resource with a second, independent read at the DVAs (the test's own token)."""
-    from tests.test_collect_integrity import (
+    from tests.scenarios.test_collect_integrity import (
         assert_holds_what_was_served,
         dva_reread,
         pgo_holdings,

@@ -3,7 +3,7 @@ against our GENERATED patients, not the reference patients (issue 14 item 6).
 
 The patients are served in-process by a minimal FHIR endpoint built from the DVA's own search
 (``simulators.dva.search``) and answer (``simulators.common.fhir.searchset``/``fhir_response``)
-code; the DVA's token and OCL checks are not what is tested here (test_conformance_sandbox
+code; the DVA's token and OCL checks are not what is tested here (test_sandbox_scripts
 does that). Asserts split in two:
 
 - data-independent (must pass): response code, resource type, and the MedMij content rules
@@ -21,18 +21,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.routing import Route
-from starlette.testclient import TestClient
+from starlette.responses import Response
 
 from simulators.common.fhir import fhir_response, operation_outcome, searchset
 from simulators.conformance import model, suites
 from simulators.conformance.results import ActionResult, ScriptResult
 from simulators.conformance.runner import Engine
-from simulators.dva.search import Record, SearchError, search
+from simulators.dva.search import SearchError, search
 from simulators.population import Population, ProviderRef
+from simulators.provider import SourceRecord
 from tests.conftest import MEDMIJ
 
 ROOT = MEDMIJ / "testscripts"
@@ -46,12 +45,14 @@ DATA_DEPENDENT = re.compile(
 pytestmark = pytest.mark.skipif(not (ROOT / "STU3").is_dir(), reason="Nictiz testscripts absent")
 
 
-def _server(resources: list[dict], version: str) -> Starlette:
-    """One patient's answer at one provider, searched with the DVA's own code."""
-    record = Record.of(resources)
+def _server(resources: list[dict], version: str) -> httpx.MockTransport:
+    """One patient's answer at one provider, searched with the DVA's own code and written by
+    the DVA's own FHIR helpers. The conformance engine is synchronous (an ``httpx.Client``),
+    so the answer is served in-process by ``httpx.MockTransport``, not an ASGI app."""
+    record = SourceRecord.of(resources)
 
-    async def fhir(request: Request):
-        path = request.path_params["path"]
+    def answer(request: httpx.Request) -> Response:
+        path = request.url.path.removeprefix("/")
         fmt = "xml" if "xml" in request.headers.get("accept", "") else "json"
         if not request.headers.get("authorization", "").startswith("Bearer "):
             return operation_outcome(401, "login", "Bearer token required.", version, fmt=fmt)
@@ -63,16 +64,21 @@ def _server(resources: list[dict], version: str) -> Starlette:
                                          fmt=fmt)
             return fhir_response(found, fhir_version=version, fmt=fmt)
         try:
-            matches, includes = search(record, parts[0], list(request.query_params.multi_items()),
+            matches, includes = search(record, parts[0], request.url.params.multi_items(),
                                        lastn=len(parts) == 2)
         except SearchError as exc:
             return operation_outcome(400, "not-supported", str(exc), version, fmt=fmt)
-        query = request.url.query
+        query = request.url.query.decode("ascii")
         self_url = f"{BASE}/{path}" + (f"?{query}" if query else "")
         return fhir_response(searchset(self_url, BASE, matches, includes),
                              fhir_version=version, fmt=fmt)
 
-    return Starlette(routes=[Route("/{path:path}", fhir)])
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = answer(request)
+        return httpx.Response(response.status_code, headers=response.headers.raw,
+                              content=response.body)
+
+    return httpx.MockTransport(handler)
 
 
 def _rich_patient(pop: Population, provider: str, service: str, kinds: int) -> list[dict]:
@@ -99,13 +105,13 @@ def _run_all() -> list[ScriptResult]:
               "immunization": (_rich_patient(pop, RIVM.name, "63", 3), "4.0")}
     results = []
     for standard, (resources, version) in served.items():
-        client = TestClient(_server(resources, version), base_url=BASE)
-        for entry in suites.xis_scripts(ROOT, [standard], None, ["json"]):
-            script = model.load(entry.path)
-            tokens = {v.name: "Bearer generated" for v in script.variables
-                      if v.name.startswith("patient-token")}
-            with Engine(BASE, tokens, client=client) as engine:
-                results.append(engine.run(script, labels=entry.labels()))
+        with httpx.Client(transport=_server(resources, version), base_url=BASE) as client:
+            for entry in suites.xis_scripts(ROOT, [standard], None, ["json"]):
+                script = model.load(entry.path)
+                tokens = {v.name: "Bearer generated" for v in script.variables
+                          if v.name.startswith("patient-token")}
+                with Engine(BASE, tokens, client=client) as engine:
+                    results.append(engine.run(script, labels=entry.labels()))
     return results
 
 
