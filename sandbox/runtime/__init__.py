@@ -162,7 +162,8 @@ class Runtime(Protocol):
 
     def up(self, topology: Topology, base_port: int = ..., timeout: float = 60.0,
            on_progress: Callable[[str], None] | None = None,
-           reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo: ...
+           reference_data: tuple[tuple[str, str], ...] = (), *,
+           profile: str = ...) -> RuntimeInfo: ...
 
     def down(self, timeout: float = 5.0) -> int: ...
 

@@ -243,7 +243,11 @@ class DockerRuntime:
 
     def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
            on_progress: Callable[[str], None] | None = None,
-           reference_data: tuple[tuple[str, str], ...] = ()) -> RuntimeInfo:
+           reference_data: tuple[tuple[str, str], ...] = (), *,
+           profile: str = "medmij") -> RuntimeInfo:
+        if profile != "medmij":  # inside the network every node is its MedMij hostname
+            raise RuntimeError("the docker runtime always serves the medmij profile's "
+                               f"hostnames, not {profile!r}")
         if reference_data:  # the folders are on this machine, not in the image or volume
             raise RuntimeError("reference data (--reference) needs the local runtime")
         addresses = self.addresses(topology, base_port)

@@ -40,9 +40,13 @@ def test_local_and_docker_implement_the_runtime_protocol(cls, tmp_path):
     rt = cls(tmp_path)  # docker: the engine is reached lazily, none needed here
     assert isinstance(rt, Runtime)
     assert rt.name in runtimes.RUNTIMES and rt.state_dir == tmp_path
-    for method in PROTOCOL_METHODS:  # same parameter names as the protocol, in order
+    for method in PROTOCOL_METHODS:  # same parameter names as the protocol, in order; a
+        # runtime may add keyword-only options of its own after them (local: network)
         want = list(inspect.signature(getattr(Runtime, method)).parameters)
-        assert list(inspect.signature(getattr(cls, method)).parameters) == want, method
+        params = inspect.signature(getattr(cls, method)).parameters
+        assert list(params)[:len(want)] == want, method
+        extra = list(params.values())[len(want):]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra), method
 
 
 def test_runtime_for_follows_runtime_json_then_the_last_up_then_local(tmp_path):
@@ -57,7 +61,7 @@ def test_runtime_for_follows_runtime_json_then_the_last_up_then_local(tmp_path):
 def test_cli_refuses_an_unknown_runtime_with_the_known_ones(tmp_path):
     result = runner.invoke(app, ["up", "--runtime", "swarm", "--state-dir", str(tmp_path)],
                            env={"COLUMNS": "200"})
-    assert result.exit_code == 2 and "local or docker" in result.output
+    assert result.exit_code == 2 and "known: local, docker" in result.output
     assert "Traceback" not in result.output
 
 

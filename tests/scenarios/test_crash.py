@@ -116,7 +116,7 @@ def test_registry_killed_mid_publication_keeps_a_whole_state(tmp_path):
 
     run_and_kill(REGISTRY_WRITER, str(tmp_path))
     state = json.loads((tmp_path / "registry.json").read_text())
-    assert set(state) == {"providers", "clients", "headers"}
+    assert set(state) == {"providers", "clients", "headers", "outside"}
     assert state["headers"]["ocl"]["volgnummer"] > 2
     from pathlib import Path
 
