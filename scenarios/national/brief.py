@@ -112,6 +112,28 @@ def _column(fig: plt.Figure, x: float, lang: str, preset: Preset, result: Result
         y -= 0.022 if size < 10 else 0.028
 
 
+def chart(ax: plt.Axes, preset: Preset, result: Result, spread: dict[str, Any] | None) -> None:
+    """PGO accounts in millions per year (with bands when there are replications), MGO
+    separately; the title names scenario and seed, every year has a tick, and the legend
+    lists only lines that were drawn (no MGO entry in a run without it)."""
+    years = [y["year"] for y in result.years]
+    if spread is not None:
+        plots.fan(ax, spread["bands"]["accounts_by_year"], 1e6, "accounts")
+    else:
+        ax.plot(years, [y["users"] / 1e6 for y in result.years], marker=".",
+                label="PGO-accounts / PGO accounts")
+        ax.grid(alpha=0.3)
+    if any(y["mgo_users"] for y in result.years):  # no flat zero line for a run without MGO
+        ax.plot(years, [y["mgo_users"] / 1e6 for y in result.years], linestyle="--",
+                color="C1", label="Mijn Gezondheidsoverzicht (publieke dienst / public service)")
+    plots.int_years_axis(ax, years)
+    plots.plain_axis(ax, "en")
+    ax.set_ylabel("miljoen / million")
+    ax.set_title(f"PGO-accounts / PGO accounts (miljoen / million)\n{preset.name}, seed "
+                 f"{result.seed}")
+    plots.legend(ax, outside=False, loc="upper left")
+
+
 def write(path: Path, preset: Preset, result: Result, spread: dict[str, Any] | None) -> Path:
     """Write the one-page brief to `path` (PDF)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,16 +143,7 @@ def write(path: Path, preset: Preset, result: Result, spread: dict[str, Any] | N
     _column(fig, 0.05, "nl", preset, result, spread)
     _column(fig, 0.52, "en", preset, result, spread)
     ax = fig.add_axes((0.1, 0.08, 0.85, 0.38))
-    if spread is not None:
-        plots.fan(ax, spread["bands"]["accounts_by_year"], 1e6, "accounts")
-    else:
-        ax.plot([y["year"] for y in result.years], [y["users"] / 1e6 for y in result.years],
-                marker=".", label="PGO accounts")
-        ax.grid(alpha=0.3)
-    ax.plot([y["year"] for y in result.years], [y["mgo_users"] / 1e6 for y in result.years],
-            linestyle="--", color="C1", label="Mijn Gezondheidsoverzicht (public service)")
-    ax.set_title("PGO-accounts / PGO accounts (miljoen / million)")
-    ax.legend(fontsize=8)
+    chart(ax, preset, result, spread)
     fig.text(0.05, 0.02, "Bronnen / sources: ../shared/policy/ (file:line per number: "
              "pgo-sandbox simulate --assumptions). Inferred numbers carry ranges.", fontsize=7)
     with PdfPages(path) as pdf:

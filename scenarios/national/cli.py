@@ -196,11 +196,16 @@ def register(app: typer.Typer) -> None:
             help="Multiply every DVA's capacity (workers)", min=0.01)] = 1.0,
         window_requests: Annotated[int | None, typer.Option(
             help="Requests per simulated peak window (accuracy vs speed)", min=10)] = None,
+        lang: Annotated[str, typer.Option(
+            help="Language of the plot labels: en or nl")] = "en",
     ) -> None:
         console = Console()
-        if not console.is_terminal:  # files and pipes: wide enough for the tables, no wrap
-            console = Console(width=160)
+        if not console.is_terminal:  # files and pipes: 100 columns, what the tables fit
+            console = Console(width=100)
         errors = Console(stderr=True)
+        if lang not in ("en", "nl"):
+            errors.print(f"[red]ValueError[/red]: --lang: use en or nl, not {escape(lang)!r}")
+            raise typer.Exit(2)
         if list_presets:
             _list(console)
             return
@@ -263,7 +268,7 @@ def register(app: typer.Typer) -> None:
         else:
             console.print("one replication: intervals and the parameters that drive the result "
                           "need --replications N (e.g. 20)", highlight=False)
-        _write(console, chosen, runs, json_path, plots_dir, spread)
+        _write(console, chosen, runs, json_path, plots_dir, spread, lang)
         if brief:
             from scenarios.national import brief as onepager
 
@@ -299,7 +304,7 @@ def _calibrate(console: Console, config: model.Config, seed: int, path: Path) ->
 
 def _write(console: Console, chosen: list[Preset], runs: list[tuple[str, model.Result]],
            json_path: Path | None, plots_dir: Path | None,
-           spread: dict[str, object] | None) -> None:
+           spread: dict[str, object] | None, lang: str = "en") -> None:
     if json_path:
         reports = [report.to_dict(r, p) for p, (_, r) in zip(chosen, runs, strict=True)]
         if spread is not None:
@@ -310,11 +315,11 @@ def _write(console: Console, chosen: list[Preset], runs: list[tuple[str, model.R
         from scenarios.national import plots  # matplotlib is imported only when plotting
 
         if len(runs) == 1:
-            paths = plots.write_all(runs[0][1], plots_dir)
+            paths = plots.write_all(runs[0][1], plots_dir, runs[0][0], lang)
         else:
-            paths = [plots.compare(runs, plots_dir / "compare.png")]
+            paths = [plots.compare(runs, plots_dir / "compare.png", lang)]
         if spread is not None:
-            paths += plots.uncertainty(spread, plots_dir)
+            paths += plots.uncertainty(spread, plots_dir, runs[0][0], lang)
         console.print("plots: " + ", ".join(escape(str(p)) for p in paths), highlight=False)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import date
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 
 from scenarios.national import accounting, assumptions, calibration, outcomes
@@ -88,24 +90,31 @@ def _eur(n: float) -> str:
     return f"€{n / 1e6:.1f}M"
 
 
-def year_table(result: Result, title: str) -> Table:
-    """One row per simulated year."""
-    table = Table(title=title)
-    for name in ("year", "PGO accounts", "used in yr", "active 4wk", "MGO users (public)",
-                 "data avail.", "collects/day", "peak req/s", "worst p95 ms", "timeouts",
-                 "gov cost", "integrations", "DVPs"):
-        table.add_column(name, justify="right")
+def year_table(result: Result, title: str) -> Group:
+    """One row per simulated year, as two tables (use; load and cost) that fit 100 columns.
+
+    Thirteen columns side by side need about 160; rich would cut headers and numbers to "…"
+    in an ordinary 100-column terminal, so the year table comes in two halves.
+    """
+    use = Table(title=f"{title}\nuse per year")
+    for name in ("year", "PGO\naccounts", "used in\nthe year", "active\n(4 wk)",
+                 "MGO users\n(public)", "data\navail.", "collects\nper day"):
+        use.add_column(name, justify="right")
+    load = Table(title="load and cost per year")
+    for name in ("year", "peak\nreq/s", "worst\np95 ms", "time-outs", "gov.\ncost",
+                 "integrations", "DVPs"):
+        load.add_column(name, justify="right")
     for y in result.years:
         dva = y["dva"]
         timeouts = max(v["timeout_share"] for v in dva.values())
         cost = y["government_cost_eur"]
-        table.add_row(str(y["year"]), _m(y["users"]), _m(y["year_users"]),
-                      _m(y["active_users"]), _m(y["mgo_users"]),
-                      f"{y['data_availability']:.0%}", f"{y['collections_per_day']:,.0f}",
-                      f"{y['peak_rps_max']:.1f}", f"{y['p95_ms_max']:,.0f}",
-                      f"{timeouts:.1%}", _eur(cost["total"]), str(y["integrations"]),
-                      str(y["live_dvps"]))
-    return table
+        use.add_row(str(y["year"]), _m(y["users"]), _m(y["year_users"]),
+                    _m(y["active_users"]), _m(y["mgo_users"]),
+                    f"{y['data_availability']:.0%}", f"{y['collections_per_day']:,.0f}")
+        load.add_row(str(y["year"]), f"{y['peak_rps_max']:.1f}", f"{y['p95_ms_max']:,.0f}",
+                     f"{timeouts:.1%}", _eur(cost["total"]), str(y["integrations"]),
+                     str(y["live_dvps"]))
+    return Group(use, load)
 
 
 def dva_table(result: Result) -> Table:
@@ -149,8 +158,8 @@ def compare_table(results: list[tuple[str, Result]]) -> Table:
     """Scenarios side by side, one column each."""
     table = Table(title="Scenarios compared (last simulated year)")
     table.add_column("outcome")
-    for name, _ in results:
-        table.add_column(name, justify="right")
+    for name, _ in results:  # long preset names fold instead of ending in "…"
+        table.add_column(name, justify="right", overflow="fold")
     rows = [summary(r) for _, r in results]
     for key in rows[0]:
         cells = []
@@ -204,8 +213,7 @@ def _value(v: object) -> str:
 def assumptions_table() -> Table:
     """The register: key, value, kind, and source (file:line) or range and reason."""
     table = Table(title="Assumptions register (sources in ../shared/policy/)")
-    for name in ("key", "value", "unit", "kind", "source / range", "what (why if inferred)"):
-        table.add_column(name, overflow="fold")
+    rows = []
     for a in assumptions.REGISTER:
         if a.kind == "sourced":
             where = f"{a.source}"
@@ -214,7 +222,15 @@ def assumptions_table() -> Table:
         else:
             where = a.source or "-"
         what = a.what + (f" ({a.why})" if a.why and a.kind != "sourced" else "")
-        table.add_row(a.key, _value(a.value), a.unit, a.kind, where, what)
+        rows.append((a.key, _value(a.value), a.unit, a.kind, where, what))
+    # a file:line citation stays on one line (it is what a reader searches for); the free
+    # text columns fold so the table fits 100 columns
+    cite = max((len(r[4]) for r in rows if ".txt:" in r[4]), default=0)
+    for name in ("key", "value", "unit", "kind", "source / range", "what (why if inferred)"):
+        table.add_column(name, overflow="fold",
+                         min_width=cite if name == "source / range" else None)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -236,8 +252,14 @@ def history_table(result: Result, preset: Preset | None = None) -> Table:
                       _eur(obs) if name.endswith("eur") else _value(obs),
                       "-" if mod is None else (_eur(mod) if name.endswith("eur")
                                                else _value(mod)),
-                      "" if err is None else f"{err:+.1%}", str(fig["source"]))
+                      "" if err is None else f"{err:+.1%}", _cite(str(fig["source"])))
+    table.caption = "source NNN:line = ../shared/policy/NNN_*.txt, that line"
     return table
+
+
+def _cite(source: str) -> str:
+    """../shared/policy/001_c358….txt:259 as 001:259, the citation style of the docs."""
+    return re.sub(r"(?:\.\./shared/policy/)?(\d{3})_[0-9a-f]+\.txt:", r"\1:", source)
 
 
 def fit_table(fit: dict[str, object]) -> Table:
@@ -258,9 +280,9 @@ def outcome_table(result: Result) -> Table:
     """Per year: the IZA goal, well-filled and usable shares, and the benefit side."""
     table = Table(title="Outcomes: the IZA goal (usable, well-filled PGO for who wants one), "
                   "data availability, benefit")
-    for name in ("year", "want a PGO", "usable+well-filled", "IZA goal", "IZA (accounts)",
-                 "well-filled", "usable", "data avail.", "pharmacy conn.",
-                 "med. admissions avoided"):
+    for name in ("year", "want\na PGO", "usable,\nwell filled", "IZA\ngoal",
+                 "IZA of\naccounts", "well\nfilled", "usable", "data\navail.",
+                 "pharmacy\nlinked", "admissions\navoided"):  # two-line headers: 100 columns
         table.add_column(name, justify="right")
     for y in result.years:
         iza, conn = y["iza"], y["connected_by_kind"]
@@ -279,13 +301,13 @@ def outcome_table(result: Result) -> Table:
 def plateau_table(result: Result) -> Table:
     """Data availability at the end of each plateau (004:276-283)."""
     table = Table(title="Data availability per plateau (end of plateau)")
-    for name in ("plateau", "years", "until", "data avail.", "well-filled", "IZA goal",
+    for name in ("plateau", "years", "until", "data\navail.", "well\nfilled", "IZA\ngoal",
                  "GP", "hospital", "pharmacy", "GGZ"):
         table.add_column(name, justify="right")
     for p in outcomes.plateaus(result.years):
         c = p["connected_by_kind"]
         table.add_row(str(p["plateau"]), p["years"],
-                      f"{p['until']}{'' if p['complete'] else ' (run ends)'}",
+                      f"{p['until']}{'' if p['complete'] else ' (end of run)'}",
                       f"{p['data_availability']:.0%}", f"{p['well_filled_share']:.0%}",
                       f"{p['iza_share']:.1%}", f"{c['gp']:.0%}", f"{c['hospital']:.0%}",
                       f"{c['pharmacy']:.0%}", f"{c['ggz']:.0%}")
