@@ -100,7 +100,7 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+        fields = invalid_fields(exc)
         return JSONResponse(
             {"error": OAuthError.INVALID_REQUEST,
              "error_description": f"missing or invalid: {fields}"},
@@ -109,6 +109,12 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
 
     app.state.fast_routes = []  # (method, compiled path pattern, handler): see FastRoutes
     return app
+
+
+def invalid_fields(exc: RequestValidationError) -> str:
+    """The request fields a validation error names, e.g. ``session_id, decision``: every
+    role's error model says which fields were missing or invalid in its own shape."""
+    return ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
 
 
 def require_admin(request: Request) -> None:

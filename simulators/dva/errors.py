@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from simulators.common.app import invalid_fields
 from simulators.common.fhir import negotiate_format, operation_outcome
 from simulators.common.html import escape, page
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
@@ -184,7 +185,7 @@ async def on_fhir_error(request: Request, exc: FhirError) -> Response:
 async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
     """A missing or malformed parameter: OAuth JSON at the token endpoints, a Dutch page for a
     person's browser, JSON for other API clients."""
-    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+    fields = invalid_fields(exc)
     description = f"missing or invalid: {fields}"
     if request.url.path in TOKEN_PATHS:
         return token_error(OAuthError.INVALID_REQUEST, description)

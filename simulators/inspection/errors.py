@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from simulators.common.app import invalid_fields
 from simulators.common.html import escape, page
 from simulators.medmij import OAuthError
 
@@ -95,7 +96,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+    fields = invalid_fields(exc)
     return answer(request, 400, f"Ontbrekende of ongeldige gegevens: {fields}.")
 
 

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from simulators.common.app import invalid_fields
 from simulators.medmij import OAuthError
 
 # The admin API's error words per status: OAuth's where they fit (a bad request, a bad bearer
@@ -77,7 +78,7 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+    fields = invalid_fields(exc)
     return error_response(400, f"missing or invalid: {fields}")
 
 

@@ -119,17 +119,6 @@ class Dva:
         self.grants.db.close()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def dva(tmp_path):
-    node = Dva(tmp_path)
-    yield node
-    await node.close()
-
 
 # the source system is injected ---------------------------------------------------------------
 

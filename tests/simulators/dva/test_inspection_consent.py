@@ -9,18 +9,6 @@ from simulators.dva.pages import consent_page
 from tests.simulators.dva.test_dva_role import PROVIDER, SLUG, Dva
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def dva(tmp_path):
-    node = Dva(tmp_path)
-    yield node
-    await node.close()
-
-
 def _session(dva: Dva, client_id: str, redirect_uri: str) -> dict:
     session_id = dva.grants.start_session(client_id, redirect_uri, SLUG, "st", PROVIDER,
                                           ["48"], None, "browser", "csrf")

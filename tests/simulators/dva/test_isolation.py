@@ -60,10 +60,6 @@ MASTER_DATA = frozenset({"Organization", "Practitioner", "PractitionerRole", "Lo
 CLIENT_NODE = "pgo-alpha"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def slug_of(provider: str) -> str:
     return provider.split("@", 1)[0]

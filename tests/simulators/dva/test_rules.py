@@ -16,7 +16,6 @@ from tests.simulators.dva import test_security as harness
 from tests.simulators.dva.test_security import CLIENT, Net, read_patient, refresh, tokens
 
 # the in-process DVA, DigiD and registry of test_security
-anyio_backend = harness.anyio_backend
 net = harness.net
 
 

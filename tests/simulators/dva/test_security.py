@@ -31,10 +31,6 @@ DVA_ID = "dva-nexus"
 COOKIE = f"{DVA_ID}_authz"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 class Routed(httpx.AsyncBaseTransport):
     """Sends each request to the in-process app serving its ``host:port``."""

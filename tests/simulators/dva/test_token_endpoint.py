@@ -12,18 +12,6 @@ from simulators.medmij import SCOPE_GRAMMAR, OAuthError
 from tests.simulators.dva.test_dva_role import CLIENT, PROVIDER, SLUG, Dva
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def dva(tmp_path):
-    node = Dva(tmp_path)
-    yield node
-    await node.close()
-
-
 def _code(dva: Dva) -> str:
     session_id = dva.grants.start_session(CLIENT, dva.redirect_uri, SLUG, "st", PROVIDER,
                                           ["48"], None, "browser", "csrf")
