@@ -34,7 +34,7 @@ from simulators.registry.state import RegistryState
 from tests.outside.outside_dva import Serving
 from tests.outside.outside_dva import create_app as outside_dva_app
 from tests.outside.outside_dvp import CallbackServer, OutsideDvp
-from tests.test_registry_admin import make_registry
+from tests.simulators.registry.test_admin import make_registry
 
 DECLARED = """
 [[dvp]]
@@ -299,7 +299,7 @@ def test_outside_dvp_added_live_collects_a_bgz_and_is_refused_after_removal(
         assert lists.ocl[OUTSIDE_DVP] == "Buiten PGO" and OUTSIDE_DVP in lists.whitelist
         # OCL, Whitelist and GNL are XSD-valid in the loopback profile; the ZAL is not, and
         # only because its endpoint URIs are http://127.0.0.1:<port> (the XSD wants https
-        # and no port): the medmij profile's lists are valid (tests/test_lists.py)
+        # and no port): the medmij profile's lists are valid (tests/simulators/registry/test_lists.py)
         assert lists.xsd_errors["ocl"] == lists.xsd_errors["whitelist"] == []
         assert lists.xsd_errors["gnl"] == []
         assert lists.xsd_errors["zal"] and all(
