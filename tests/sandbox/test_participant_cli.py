@@ -299,7 +299,8 @@ def test_outside_dvp_added_live_collects_a_bgz_and_is_refused_after_removal(
         assert lists.ocl[OUTSIDE_DVP] == "Buiten PGO" and OUTSIDE_DVP in lists.whitelist
         # OCL, Whitelist and GNL are XSD-valid in the loopback profile; the ZAL is not, and
         # only because its endpoint URIs are http://127.0.0.1:<port> (the XSD wants https
-        # and no port): the medmij profile's lists are valid (tests/simulators/registry/test_lists.py)
+        # and no port): the medmij profile's lists are valid
+        # (tests/simulators/registry/test_lists.py)
         assert lists.xsd_errors["ocl"] == lists.xsd_errors["whitelist"] == []
         assert lists.xsd_errors["gnl"] == []
         assert lists.xsd_errors["zal"] and all(
