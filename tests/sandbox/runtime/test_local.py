@@ -133,12 +133,13 @@ def test_killed_dva_is_restarted_and_serves_again(running_sandbox):
     pid = runtime.supervisor()["nodes"]["dva-nexus"]["pid"]
     os.kill(pid, signal.SIGKILL)
     url = sandbox.url("dva-nexus", "/health")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     body = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # restarted (new pid) and serving again (lists loaded)
         try:
             body = httpx.get(url, timeout=1).json()
-            if runtime.supervisor()["nodes"]["dva-nexus"]["pid"] != pid:
+            if runtime.supervisor()["nodes"]["dva-nexus"]["pid"] != pid \
+                    and body.get("status") == "ok":
                 break
         except httpx.HTTPError:
             pass
