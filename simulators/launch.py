@@ -27,8 +27,10 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.people import population_for
@@ -80,14 +82,13 @@ def _child(config: SandboxConfig, node_id: str, log_path: Path, parent: int) -> 
     serve(config, node_id, *bind_address(config, node_id))
 
 
-def _run_child(config: SandboxConfig, node_id: str, log_path: Path, parent: int) -> None:
-    """The forked node: serve, and leave with the node's own exit code and traceback (a
-    failed bind is ``exit code 1`` with uvicorn's ``Errno 98`` line in the node's log)."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
+def _exit_after(run: Callable[..., None], *args: object) -> NoReturn:
+    """End a forked child with the exit code of ``run`` (its traceback on stderr when it
+    raised), never by returning into the parent's code: ``os._exit`` skips the inherited
+    atexit handlers and buffers, so both are flushed first."""
     code = 1
     try:
-        _child(config, node_id, log_path, parent)
+        run(*args)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -97,6 +98,14 @@ def _run_child(config: SandboxConfig, node_id: str, log_path: Path, parent: int)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _run_child(config: SandboxConfig, node_id: str, log_path: Path, parent: int) -> NoReturn:
+    """The forked node: serve, and leave with the node's own exit code and traceback (a
+    failed bind is ``exit code 1`` with uvicorn's ``Errno 98`` line in the node's log)."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    _exit_after(_child, config, node_id, log_path, parent)
 
 
 @dataclass
@@ -236,16 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        code = 1
-        try:
-            _supervise(args)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+        _exit_after(_supervise, args)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
