@@ -69,6 +69,12 @@ def up_on_free_ports(runtime: LocalRuntime, attempts: int = 3, **kwargs):
     raise AssertionError("unreachable")
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """The in-process role tests run on asyncio (as uvicorn serves the nodes)."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def medmij_dir() -> Path:
     if not MEDMIJ.is_dir():

@@ -22,11 +22,6 @@ OUT_OF_ORDER_IN_NICTIZ = {"eAfspraak-Appointment-medmij-bgz-test-patA-plannedenc
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def net(tmp_path):
     network = Net(tmp_path)
     await network.refresh_lists()

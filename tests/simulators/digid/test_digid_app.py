@@ -21,11 +21,6 @@ pytestmark = pytest.mark.anyio
 DVA = "dva-nexus.sandbox.test"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class World:
     def __init__(self, state_dir: Path) -> None:
         topology = load_topology()

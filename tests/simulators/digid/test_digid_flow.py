@@ -20,11 +20,6 @@ DVA = "dva-nexus.sandbox.test"
 FOREIGN = "http://127.0.0.1:9"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class DigiD:
     def __init__(self, state_dir) -> None:
         topology = load_topology()

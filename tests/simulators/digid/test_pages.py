@@ -20,11 +20,6 @@ VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def world(tmp_path):
     w = World(tmp_path)
     async with w.browser:

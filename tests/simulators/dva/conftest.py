@@ -9,11 +9,6 @@ from tests.simulators.dva.test_dva_role import Dva
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def dva(tmp_path):
     node = Dva(tmp_path)
     yield node

@@ -108,11 +108,6 @@ class Vendor:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def vendor(tmp_path) -> Vendor:
     return Vendor(tmp_path)
 

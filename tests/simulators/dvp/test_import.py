@@ -49,11 +49,6 @@ def report_xml(uris: list[str], provider: str = PROVIDER, actions: int = 1) -> b
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 GOOD = report_xml([f"{BASE}/Patient", f"{BASE}/Condition"])
 
 

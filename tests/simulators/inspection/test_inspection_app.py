@@ -27,11 +27,6 @@ DVA = "http://dva.test"
 PSEUDONYM = "pseudo-person"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Peers:
     """DigiD's /artifact, the registry's /localisation and one DVA, on the back channel."""
 

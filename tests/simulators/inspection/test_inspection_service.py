@@ -52,11 +52,6 @@ class FakeBackChannel:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def world(tmp_path: Path):
     topology = load_topology()
     config = SandboxConfig(topology, "loopback", LocalRuntime(Path(".")).addresses(topology, 18400),

@@ -24,11 +24,6 @@ CONDITION = {"resourceType": "Condition", "id": "c1", "code": {"text": "Hyperten
              "onsetDateTime": "2017-05-04"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class RichPeers(Peers):
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.startswith("/fhir/"):

@@ -16,11 +16,6 @@ VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def registry(tmp_path):
     reg = Registry(tmp_path)
     async with reg.http:

@@ -26,11 +26,6 @@ NEW_PROVIDER = {"name": "nieuwezorg@medmij", "dva": "dva-lumen.sandbox.test",
                 "gegevensdiensten": ["48"]}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Registry:
     def __init__(self, tmp_path: Path) -> None:
         topology = load_topology()
