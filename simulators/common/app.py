@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simulators.common.config import SandboxConfig
 from simulators.common.security import SecurityHeaders, check_admin
@@ -115,6 +116,30 @@ def invalid_fields(exc: RequestValidationError) -> str:
     """The request fields a validation error names, e.g. ``session_id, decision``: every
     role's error model says which fields were missing or invalid in its own shape."""
     return ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+
+
+ErrorAnswer = Callable[[Request, int, str, "dict[str, str] | None"], Response]
+
+
+def install_error_model(app: FastAPI, role_error: type[Exception],
+                        role_answer: Callable[[Request, Exception], Response],
+                        answer: ErrorAnswer, invalid: str) -> None:
+    """A role's one error model: its own exception tree (``role_answer``) and the framework's
+    refusals (an HTTPException such as ``require_admin``'s 401 with its headers, a request that
+    fails validation: ``invalid`` with ``{fields}``) answered in the same shape (``answer``)."""
+
+    async def role(request: Request, exc: Exception) -> Response:
+        return role_answer(request, exc)
+
+    async def http(request: Request, exc: StarletteHTTPException) -> Response:
+        return answer(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
+        return answer(request, 400, invalid.format(fields=invalid_fields(exc)), None)
+
+    app.add_exception_handler(role_error, role)
+    app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(RequestValidationError, validation)
 
 
 def require_admin(request: Request) -> None:

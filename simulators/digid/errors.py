@@ -21,11 +21,9 @@ validation errors take the same two shapes.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.exceptions import HTTPException
 
-from simulators.common.app import invalid_fields
+from simulators.common.app import install_error_model
 from simulators.common.html import escape, page
 from simulators.medmij import OAuthError
 
@@ -82,27 +80,17 @@ def refused_page(message: str, status: int, title: str = DigiDError.title) -> HT
 
 
 def answer(request: Request, status: int, message: str,
-           error: str = OAuthError.INVALID_REQUEST) -> Response:
+           error: str = OAuthError.INVALID_REQUEST,
+           headers: dict[str, str] | None = None) -> Response:
     if request.url.path.startswith(API_PREFIXES):
         return JSONResponse({"error": str(error), "error_description": message},
-                            status_code=status)
+                            status_code=status, headers=headers)
     return refused_page(message, status)
 
 
-async def _digid_error(request: Request, exc: DigiDError) -> Response:
-    return answer(request, exc.status, exc.message, exc.error)
-
-
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    return answer(request, exc.status_code, str(exc.detail))
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    fields = invalid_fields(exc)
-    return answer(request, 400, f"Ontbrekende of ongeldige gegevens: {fields}.")
-
-
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(DigiDError, _digid_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    install_error_model(
+        app, DigiDError, lambda request, exc: answer(request, exc.status, exc.message, exc.error),
+        lambda request, status, message, headers: answer(request, status, message,
+                                                         headers=headers),
+        "Ontbrekende of ongeldige gegevens: {fields}.")

@@ -19,11 +19,9 @@ fails is not an error of the function: it is a line of the overview.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.exceptions import HTTPException
 
-from simulators.common.app import invalid_fields
+from simulators.common.app import install_error_model
 from simulators.common.html import escape, page
 from simulators.medmij import OAuthError
 
@@ -76,31 +74,19 @@ class LocalisationFailed(MGOError):
                          "opnieuw.")
 
 
-def answer(request: Request, status: int, message: str) -> Response:
+def answer(request: Request, status: int, message: str,
+           headers: dict[str, str] | None = None) -> Response:
     if request.url.path.startswith(API_PREFIXES):
         error = OAuthError.INVALID_TOKEN if status == 401 else OAuthError.INVALID_REQUEST
         return JSONResponse({"error": str(error), "error_description": message},
-                            status_code=status)
+                            status_code=status, headers=headers)
     node_name = request.app.state.node_name
     body = (f"<p class='error' role='alert'>{escape(message)}</p>"
             "<p><a href='/'>Opnieuw beginnen</a></p>")
     return HTMLResponse(page(TITLE, body, node_name), status_code=status)
 
 
-async def _mgo_error(request: Request, exc: MGOError) -> Response:
-    return answer(request, exc.status, exc.message)
-
-
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    return answer(request, exc.status_code, str(exc.detail))
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    fields = invalid_fields(exc)
-    return answer(request, 400, f"Ontbrekende of ongeldige gegevens: {fields}.")
-
-
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(MGOError, _mgo_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    install_error_model(app, MGOError,
+                        lambda request, exc: answer(request, exc.status, exc.message), answer,
+                        "Ontbrekende of ongeldige gegevens: {fields}.")

@@ -19,11 +19,9 @@ without knowing about HTTP.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
-from simulators.common.app import invalid_fields
+from simulators.common.app import install_error_model
 from simulators.medmij import OAuthError
 
 # The admin API's error words per status: OAuth's where they fit (a bad request, a bad bearer
@@ -69,21 +67,13 @@ def error_response(status: int, description: str, headers: dict | None = None) -
                         status_code=status, headers=headers)
 
 
-async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
-    return error_response(exc.status, exc.description)
-
-
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    fields = invalid_fields(exc)
-    return error_response(400, f"missing or invalid: {fields}")
+def _answer(request: Request, status: int, description: str,
+            headers: dict[str, str] | None) -> JSONResponse:
+    return error_response(status, description, headers)
 
 
 def install(app: FastAPI) -> None:
     """Map every error of the registry app to the one JSON shape."""
-    app.add_exception_handler(RegistryError, _registry_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    install_error_model(app, RegistryError,
+                        lambda request, exc: error_response(exc.status, exc.description),
+                        _answer, "missing or invalid: {fields}")

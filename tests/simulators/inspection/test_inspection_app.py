@@ -120,6 +120,7 @@ async def test_admin_api_errors_are_json(world) -> None:
     r = await world.browser.get("/admin/state")
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
     assert "error_description" in r.json()
+    assert r.headers["www-authenticate"].startswith("Bearer")  # RFC 6750: say how to log in
 
 
 async def test_each_provider_is_asked_with_its_slug_and_collected(world) -> None:
