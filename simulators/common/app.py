@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simulators.common.config import SandboxConfig
+from simulators.common.events import EventLog, caller_of, events_router
 from simulators.common.security import SecurityHeaders, check_admin
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
 
@@ -24,18 +25,21 @@ FLUSH_SECONDS = 0.2
 # ASGI gives header names as lower-case bytes: the MedMij ids in that form, compared per request
 _CORRELATION_ID = CORRELATION_ID.lower().encode("latin-1")
 _MEDMIJ_REQUEST_ID = MEDMIJ_REQUEST_ID.lower().encode("latin-1")
+_USER_AGENT = b"user-agent"
 
 
 class HopLog:
-    """Pure ASGI middleware: one line per request with the MedMij ids.
+    """Pure ASGI middleware: one line per request with the MedMij ids, and the same hop as an
+    event in the node's ``EventLog`` (for the dashboard, sequence diagrams and drills).
 
     It writes a preformatted line straight to the node's log stream instead of building a
     logging record: on the resource server's hot path that record cost more than the search.
     """
 
-    def __init__(self, app, node: str) -> None:
+    def __init__(self, app, node: str, events: EventLog | None = None) -> None:
         self.app = app
         self.node = node
+        self.events = events
         self.enabled = log.isEnabledFor(logging.INFO)
         self._second = -1
         self._stamp = ""
@@ -49,7 +53,7 @@ class HopLog:
         return self._stamp
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or not self.enabled:
+        if scope["type"] != "http" or not (self.enabled or self.events is not None):
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -64,18 +68,27 @@ class HopLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            ms = (time.perf_counter() - start) * 1000
             corr = req = "-"
+            agent = ""
             for name, value in scope["headers"]:
                 if name == _CORRELATION_ID:
                     corr = value.decode("latin-1")
                 elif name == _MEDMIJ_REQUEST_ID:
                     req = value.decode("latin-1")
-            sys.stdout.write(
-                f"{self._timestamp()} INFO hop {self.node} {scope['method']} {scope['path']} "
-                f"{status} {(time.perf_counter() - start) * 1000:.1f}ms corr={corr} req={req}\n")
-            if not self._flush_pending:  # one write to the file per 0.2 s, not per request
-                self._flush_pending = True
-                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+                elif name == _USER_AGENT:
+                    agent = value.decode("latin-1")
+            if self.events is not None and not scope["path"].startswith("/admin/events"):
+                self.events.publish("hop", method=scope["method"], path=scope["path"],
+                                    status=status, ms=round(ms, 2), corr=corr, req=req,
+                                    caller=caller_of(agent))
+            if self.enabled:
+                sys.stdout.write(
+                    f"{self._timestamp()} INFO hop {self.node} {scope['method']} "
+                    f"{scope['path']} {status} {ms:.1f}ms corr={corr} req={req}\n")
+                if not self._flush_pending:  # one write to the file per 0.2 s, not per request
+                    self._flush_pending = True
+                    asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -88,6 +101,8 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
     app.state.config = config
     app.state.node_id = node_id
     app.add_middleware(SecurityHeaders)
+    app.state.events = EventLog(node_id)
+    app.include_router(events_router(app.state.events, require_admin))
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:
@@ -176,4 +191,4 @@ class FastRoutes:
 def serving_app(app: FastAPI, node_id: str):
     """What uvicorn serves for a node: hop logging around fast routes around the app."""
     inner = FastRoutes(app, app.state.fast_routes) if app.state.fast_routes else app
-    return HopLog(inner, node_id)
+    return HopLog(inner, node_id, getattr(app.state, "events", None))

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from simulators.common import tls
+from simulators.common.events import agent
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID
 
 
@@ -164,11 +165,16 @@ def _name_only(addresses: dict[str, str]) -> dict[str, str]:
             if base.rstrip("/") != f"https://{host}"}
 
 
-def async_client(addresses: dict[str, str], timeout: float = 60.0) -> httpx.AsyncClient:
+def async_client(addresses: dict[str, str], timeout: float = 60.0,
+                 node_id: str | None = None) -> httpx.AsyncClient:
+    """A node's client for its peers; with ``node_id`` its User-Agent names the node, so the
+    peers' hop events say who called (see ``simulators.common.events``)."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50,
                           keepalive_expiry=KEEPALIVE_EXPIRY)
     transport = AsyncResolvingTransport(_name_only(addresses), limits=limits)
-    return httpx.AsyncClient(transport=AsyncRetryOnReset(transport), timeout=timeout)
+    headers = {"User-Agent": agent(node_id)} if node_id else None
+    return httpx.AsyncClient(transport=AsyncRetryOnReset(transport), timeout=timeout,
+                             headers=headers)
 
 
 def sync_client(addresses: dict[str, str], timeout: float = 60.0) -> httpx.Client:

@@ -33,7 +33,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
     dva = DVA(config, node_id,
               source=source or source_for(config, node_id, clock),
               grants=grants or GrantStore(config.node_dir(node_id) / "dva.sqlite", clock),
-              client=http or async_client(config.addresses), clock=clock)
+              client=http or async_client(config.addresses, node_id=node_id), clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -52,7 +52,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
     node = config.topology.node(node_id)
     node_dir = config.node_dir(node_id)
     clock = clock if clock is not None else SandboxClock(config.state_dir)
-    http = http if http is not None else async_client(config.addresses)
+    http = http if http is not None else async_client(config.addresses, node_id=node_id)
     lists = lists if lists is not None else ListCache(
         config.public_base(config.topology.registry.hostname), http,
         config.topology.list_refresh_seconds)

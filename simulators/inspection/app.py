@@ -33,7 +33,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
     session store and a list cache polling the registry. An injected ``http`` is the
     caller's to close."""
     owns_http = http is None
-    http = http if http is not None else async_client(config.addresses)
+    http = http if http is not None else async_client(config.addresses, node_id=node_id)
     clock = clock if clock is not None else SandboxClock(config.state_dir)
     topology = config.topology
     lists = lists if lists is not None else ListCache(

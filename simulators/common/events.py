@@ -1,0 +1,120 @@
+"""A node's recent events (hops, faults fired, list refreshes), readable over its admin API.
+
+The dashboard, the sequence diagrams, drills and story mode all need to see what happened
+where, in whichever runtime the nodes run (local processes, containers, a cluster). Reading
+log files only works where the files are; so every node keeps its last events in memory and
+serves them over HTTP like any other admin API (Bearer admin token):
+
+- ``GET /admin/events?since=N`` answers ``{"node", "last", "events": [...]}`` with the events
+  whose ``seq`` is above ``N`` (a poll);
+- ``GET /admin/events/stream?since=N`` is the same as server-sent events, one ``data:`` line
+  of JSON per event, kept open until the client leaves.
+
+An event is a flat JSON object: ``seq`` (per node, from 1), ``t`` (Unix time, wall clock),
+``node``, ``kind`` (``hop``, ``fault``, ...) and the kind's own fields. A ``hop`` has
+``method``, ``path``, ``status``, ``ms``, ``corr`` (X-Correlation-ID or ``-``), ``req``
+(MedMij-Request-ID or ``-``) and ``caller``: the calling node's id when one of our nodes made
+the request (its User-Agent, see ``AGENT_PREFIX``), else ``browser`` or ``client``.
+
+Publishing costs one dict and a deque append: it runs on the resource server's hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+AGENT_PREFIX = "pgo-sandbox-node/"  # User-Agent of our nodes' own HTTP clients: + node id
+KEEP = 5000  # events per node kept in memory (a collect is ~12 hops at the DVA)
+HEARTBEAT_SECONDS = 15.0  # an SSE comment so proxies and clients see a live stream
+
+
+def agent(node_id: str) -> str:
+    """The User-Agent our node ``node_id`` sends, so the callee's hops name their caller."""
+    return f"{AGENT_PREFIX}{node_id}"
+
+
+def caller_of(user_agent: str) -> str:
+    """Who made a request: one of our nodes (by id), a browser, or another client."""
+    if user_agent.startswith(AGENT_PREFIX):
+        return user_agent[len(AGENT_PREFIX):] or "client"
+    return "browser" if user_agent.startswith("Mozilla/") else "client"
+
+
+class EventLog:
+    """The last ``KEEP`` events of one node, and the waiters for new ones."""
+
+    def __init__(self, node: str, keep: int = KEEP) -> None:
+        self.node = node
+        self.events: deque[dict] = deque(maxlen=keep)
+        self.last = 0
+        self._waiters: list[asyncio.Future] = []
+
+    def publish(self, kind: str, **fields: object) -> dict:
+        self.last += 1
+        event = {"seq": self.last, "t": round(time.time(), 3), "node": self.node, "kind": kind,
+                 **fields}
+        self.events.append(event)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        return event
+
+    def since(self, seq: int) -> list[dict]:
+        """Events after ``seq``, oldest first (those that fell out of the window are gone)."""
+        if seq >= self.last:
+            return []
+        return [e for e in self.events if e["seq"] > seq]
+
+    async def wait(self, seq: int, timeout: float) -> list[dict]:
+        """Events after ``seq``; if none yet, wait up to ``timeout`` seconds for one."""
+        found = self.since(seq)
+        if found:
+            return found
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return []
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return self.since(seq)
+
+
+def events_router(events: EventLog, require_admin) -> APIRouter:
+    """The admin routes above for one node's ``events``."""
+    router = APIRouter(prefix="/admin/events", dependencies=[Depends(require_admin)],
+                       include_in_schema=False)
+
+    @router.get("")
+    async def poll(since: int = Query(0, ge=0)) -> dict:
+        return {"node": events.node, "last": events.last, "events": events.since(since)}
+
+    @router.get("/stream")
+    async def stream(request: Request, since: int = Query(0, ge=0)) -> StreamingResponse:
+        async def lines() -> AsyncIterator[str]:
+            seq = since
+            yield ": stream of " + events.node + "\n\n"
+            while not await request.is_disconnected():
+                batch = await events.wait(seq, HEARTBEAT_SECONDS)
+                if not batch:
+                    yield ": heartbeat\n\n"
+                    continue
+                for event in batch:
+                    yield f"id: {event['seq']}\ndata: {json.dumps(event)}\n\n"
+                seq = batch[-1]["seq"]
+
+        return StreamingResponse(lines(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    return router
