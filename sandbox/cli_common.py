@@ -1,0 +1,37 @@
+"""What every pgo-sandbox command module shares: the running sandbox, or a clear exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from sandbox.state import NotRunning, Running, default_state_dir, running
+from simulators.medmij.topology import Topology, load_topology
+
+err = Console(stderr=True)
+NOT_RUNNING_EXIT = 1  # an operational failure; usage errors (an unknown name) exit 2
+
+
+def state_of(state_dir: Path | None) -> Path:
+    """``--state-dir``, else ``$PGO_SANDBOX_HOME`` or ``~/.pgo-sandbox``, resolved."""
+    return (state_dir or default_state_dir()).resolve()
+
+
+def running_or_exit(state_dir: Path | None) -> Running:
+    """The sandbox running in ``state_dir``; else say why on stderr and exit 1."""
+    try:
+        return running(state_of(state_dir))
+    except NotRunning as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(NOT_RUNNING_EXIT) from exc
+
+
+def known_topology(state: Path) -> Topology:
+    """The topology of the sandbox under ``state`` (also after `down`), else the default."""
+    from simulators.common.config import SandboxConfig
+
+    config_path = state / "sandbox.json"
+    return SandboxConfig.load(config_path).topology if config_path.exists() else load_topology()
