@@ -14,7 +14,9 @@ import hashlib
 import heapq
 import hmac
 import json
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -44,7 +46,13 @@ CREATE TABLE IF NOT EXISTS token (
     expires REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS token_grant ON token(grant_id);
 CREATE INDEX IF NOT EXISTS grant_client ON grant_(client_id);
+CREATE INDEX IF NOT EXISTS code_expires ON code(expires);
+CREATE INDEX IF NOT EXISTS token_expires ON token(expires);
+CREATE INDEX IF NOT EXISTS session_created ON auth_session(created);
+CREATE INDEX IF NOT EXISTS grant_created ON grant_(created);
 """
+PURGE_EVERY_S = 60.0  # wall seconds between purges of expired rows (see GrantStore.purge)
+PURGE_BATCH = 20_000  # rows per table per purge: one purge never holds the loop for long
 # columns added after the first release: an existing dva.sqlite gets them on open
 SESSION_COLUMNS = {"browser": "TEXT", "csrf": "TEXT"}
 
@@ -236,6 +244,42 @@ class GrantStore:
             if column not in present:
                 self.db.execute(f"ALTER TABLE auth_session ADD COLUMN {column} {kind}")
         self.index = TokenIndex()
+        self._next_purge = time.monotonic() + PURGE_EVERY_S
+
+    # expired rows ------------------------------------------------------------------------
+    def purge(self, now: float | None = None) -> dict[str, int]:
+        """Delete what can never be used again, so the database stays bounded under a
+        steady load (issue 17: every code, token and session was kept forever, and a soak
+        grew the DVA's SQLite without end).
+
+        Gone: authorization sessions older than a code's life, expired codes, expired tokens
+        (access and refresh; a rotated refresh token stays until its own expiry, so its reuse
+        is still recognised), and short-lived grants with no code or token left. Long-lived
+        grants stay: their consent is revoked or lapses through the refresh token's rules.
+        One transaction, at most ``PURGE_BATCH`` rows per table (the next purge takes more).
+        """
+        now = self.clock.now() if now is None else now
+        counts = {}
+        with transaction(self.db) as db:
+            for table, column, horizon in (("auth_session", "created", now - CODE_SECONDS),
+                                           ("code", "expires", now),
+                                           ("token", "expires", now)):
+                counts[table] = db.execute(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
+                    f" WHERE {column} < ? LIMIT ?)", (horizon, PURGE_BATCH)).rowcount
+            counts["grant_"] = db.execute(
+                "DELETE FROM grant_ WHERE rowid IN (SELECT rowid FROM grant_ g WHERE"
+                " g.long_lived = 0 AND g.created < ?"
+                " AND NOT EXISTS (SELECT 1 FROM token t WHERE t.grant_id = g.id)"
+                " AND NOT EXISTS (SELECT 1 FROM code c WHERE c.grant_id = g.id) LIMIT ?)",
+                (now - CODE_SECONDS, PURGE_BATCH)).rowcount
+        return counts
+
+    def _maybe_purge(self) -> None:
+        """A purge at most every ``PURGE_EVERY_S`` wall seconds, from the write path."""
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY_S
+            self.purge()
 
     # authorization sessions -------------------------------------------------------------
     def start_session(self, client_id: str, redirect_uri: str, scope: str, state: str,
@@ -243,6 +287,7 @@ class GrantStore:
                       browser_secret: str, csrf: str) -> str:
         """A new authorization session, bound to the browser that holds ``browser_secret``
         (the DVA's cookie) and carrying the CSRF token its forms must post back."""
+        self._maybe_purge()
         session_id = str(uuid.uuid4())
         self.db.execute(
             "INSERT INTO auth_session (id, client_id, redirect_uri, scope, state, provider,"
@@ -296,11 +341,13 @@ class GrantStore:
                        (code, grant_id, session["redirect_uri"], now + CODE_SECONDS))
         return code
 
-    def exchange_code(self, code: str, client_id: str, redirect_uri: str) -> dict:
+    def exchange_code(self, code: str, client_id: str, redirect_uri: str,
+                      refuse: Callable[[Grant], bool] | None = None) -> dict:
         """Token response for a code: single use, same client, same redirect_uri, 900 s.
 
         Refusals are decided inside the transaction but raised after it commits, so a replayed
-        code's revocation is kept.
+        code's revocation is kept. ``refuse`` (the ``code_expired`` fault) makes a valid code
+        count as expired: spent and refused like one.
         """
         with transaction(self.db) as db:
             row = db.execute(
@@ -315,7 +362,8 @@ class GrantStore:
                 error = _invalid_grant("Authorization code already used.")
             else:
                 db.execute("UPDATE code SET used = 1 WHERE code = ?", (code,))
-                if row["expires"] < self.clock.now():
+                if row["expires"] < self.clock.now() or (
+                        refuse is not None and refuse(_grant(row))):
                     error = _invalid_grant("Authorization code expired.")
                 elif row["client_id"] != client_id or row["redirect_uri"] != redirect_uri:
                     error = _invalid_grant("Code was issued to another client or URI.")
@@ -329,8 +377,10 @@ class GrantStore:
         self.index.add(*issued)  # after the commit: the index never holds an unwritten token
         return body
 
-    def refresh(self, refresh_token: str, client_id: str) -> dict:
-        """Rotate a refresh token: the old one is spent, a new pair is issued.
+    def refresh(self, refresh_token: str, client_id: str,
+                refuse: Callable[[Grant], bool] | None = None) -> dict:
+        """Rotate a refresh token: the old one is spent, a new pair is issued. ``refuse`` (the
+        ``refresh_refused`` fault) refuses a valid one as unknown, changing nothing.
 
         A spent (rotated) refresh token presented again means two parties hold the grant's
         tokens: the whole grant is revoked, every access and refresh token of it (OAuth 2.0
@@ -351,6 +401,8 @@ class GrantStore:
                 error = _invalid_grant("Unknown, used or revoked refresh token.")
             elif row["client_id"] != client_id:
                 error = _invalid_grant("Refresh token was issued to another client.")
+            elif refuse is not None and refuse(_grant(row)):
+                error = _invalid_grant("Unknown, used or revoked refresh token.")
             elif row["last_used"] + CONSENT_LAPSE_SECONDS < self.clock.now():
                 self._revoke_grant(db, row["grant_id"])
                 error = _invalid_grant("Consent lapsed after 6 months without use.")
@@ -410,6 +462,12 @@ class GrantStore:
         db.execute("UPDATE grant_ SET revoked = 1 WHERE id = ?", (grant_id,))
         db.execute("UPDATE token SET revoked = 1 WHERE grant_id = ?", (grant_id,))
         self.index.revoke_grant(grant_id)
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """End a whole consent at once (the ``token_revoked`` fault: as if the person withdrew
+        it)."""
+        with transaction(self.db) as db:
+            self._revoke_grant(db, grant_id)
 
     def revoke_token(self, token: str, client_id: str) -> None:
         """RFC 7009: revoking either token of a grant ends the whole consent."""

@@ -226,3 +226,39 @@ def test_a_clock_moved_months_ahead_costs_one_pass_over_the_buckets():
     index.expire(now=183 * 24 * 3600)  # no walk over ~500,000 empty buckets
     assert index.touched == 3 * 100 + 100
     assert len(index) == 0 and index.buckets == 0
+
+
+# purge of expired rows (issue 17: the DVA's SQLite grew without end) -----------------------
+
+def rows(store: GrantStore) -> dict[str, int]:
+    return {t: store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("auth_session", "code", "token", "grant_")}
+
+
+def test_purge_deletes_what_can_never_be_used_again(store, sandbox_clock):
+    store.start_session(CLIENT, REDIRECT, "umcsandbox", "s", "umcsandbox@medmij", ["48"], None,
+                        "browser", "csrf")
+    short = issue(store)
+    long_lived = issue(store, long_lived=True)
+    assert rows(store) == {"auth_session": 1, "code": 2, "token": 3, "grant_": 2}
+    assert sum(store.purge().values()) == 0  # nothing expired yet: nothing goes
+    sandbox_clock(ACCESS_SECONDS + 1)
+    store.purge()
+    # the session, both codes and both access tokens are gone, and the short-lived grant
+    # with them; the long-lived grant keeps its refresh token and still refreshes
+    assert rows(store) == {"auth_session": 0, "code": 0, "token": 1, "grant_": 1}
+    assert store.access(short["access_token"]) is None
+    assert "access_token" in store.refresh(long_lived["refresh_token"], CLIENT)
+
+
+def test_purge_runs_from_the_write_path_at_most_every_interval(store, sandbox_clock,
+                                                               monkeypatch):
+    issue(store)
+    sandbox_clock(ACCESS_SECONDS + 1)
+    store.start_session(CLIENT, REDIRECT, "umcsandbox", "s", "umcsandbox@medmij", ["48"], None,
+                        "b", "c")
+    assert rows(store)["token"] == 1  # the interval has not passed: no purge yet
+    monkeypatch.setattr(store, "_next_purge", 0.0)
+    store.start_session(CLIENT, REDIRECT, "umcsandbox", "s", "umcsandbox@medmij", ["48"], None,
+                        "b", "c")
+    assert rows(store)["token"] == 0 and rows(store)["grant_"] == 0
