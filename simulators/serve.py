@@ -162,7 +162,7 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
         return
     pki_dir = config.state_dir / "pki"
     tls.use_identity(pki_dir, hostname)  # before the app builds its clients
-    context = tls.server_ssl_context(pki_dir, hostname)
+    context = tls.LiveServerContext(pki_dir, hostname).context  # follows the CRL
     app = build_app(config, node_id)
     asgi = tls_gate(app, serving_app(app, node_id), config, node_id)
     options = {**UVICORN_OPTIONS, "http": tls.PeerCertProtocol}

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -101,6 +102,52 @@ def server_ssl_context(pki_dir: Path, hostname: str) -> ssl.SSLContext:
     _trust_files(context, pki_dir)
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+class LiveServerContext:
+    """A node's server context that follows the sandbox CRL without a restart.
+
+    OpenSSL reads a CRL into a context once; a certificate revoked later (``pgo-sandbox ca
+    revoke``, a drill) would pass every handshake until the node restarts. So each handshake
+    passes through ``sni_callback``, which looks at the CRL file at most once per
+    ``CHECK_SECONDS`` and, when it changed, builds a fresh context from the files and hands
+    the connection over to it (``SSLObject.context``: certificate, trust store and CRL of the
+    new context; a new CRL replaces the old one instead of sitting beside it). Connections
+    already open keep what they were verified with, as with any TLS server.
+    """
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, pki_dir: Path, hostname: str) -> None:
+        self.pki_dir = Path(pki_dir)
+        self.hostname = hostname
+        self._crl_mtime = self._mtime()
+        self._checked = time.monotonic()
+        self.current = server_ssl_context(self.pki_dir, hostname)
+        self.context = server_ssl_context(self.pki_dir, hostname)  # the listening socket's
+        self.context.sni_callback = self._on_hello
+
+    def _mtime(self) -> float:
+        try:
+            return (self.pki_dir / CRL_FILE).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def refresh(self) -> bool:
+        """Rebuild the context if the CRL file changed; whether it did."""
+        mtime = self._mtime()
+        if mtime == self._crl_mtime:
+            return False
+        self.current = server_ssl_context(self.pki_dir, self.hostname)
+        self._crl_mtime = mtime
+        return True
+
+    def _on_hello(self, connection, _server_name: str | None, _context) -> None:
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_SECONDS:
+            self._checked = now
+            self.refresh()
+        connection.context = self.current
 
 
 def _trust_files(context: ssl.SSLContext, pki_dir: Path) -> None:

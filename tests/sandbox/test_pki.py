@@ -370,3 +370,21 @@ def test_ca_revoke_puts_the_serial_on_the_crl(cli, tmp_path):
     unknown = cli("ca", "revoke", "nobody.sandbox.test", "--state-dir", str(state))
     assert unknown.exit_code == 1 and "unknown hostname" in unknown.output
     assert "pgo-mine.sandbox.test" in unknown.output  # issued names are listed as known
+
+
+def test_a_running_server_follows_the_crl_without_a_restart(pki, monkeypatch):
+    """Issue 13: the CRL was read once at start, so a certificate revoked while the nodes ran
+    passed every handshake until a restart."""
+    from simulators.common.tls import LiveServerContext
+
+    monkeypatch.setattr(LiveServerContext, "CHECK_SECONDS", 0.0)
+    live = LiveServerContext(pki.directory, DVA)
+    before = handshake(live.context, client_context(pki.directory, DVP), DVA)
+    assert before.get("reply") == b"pong:ping", before
+    pki.revoke(DVP)
+    after = handshake(live.context, client_context(pki.directory, DVP), DVA)
+    assert "reply" not in after and "revoked" in str(after.get("server_error")), after
+    # the server's own certificate comes from the new context too, and other peers still pass
+    pki.issue(DVP, "Alpha Gezond PGO")
+    again = handshake(live.context, client_context(pki.directory, DVP), DVA)
+    assert again.get("reply") == b"pong:ping", again
