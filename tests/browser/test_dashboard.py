@@ -1,0 +1,86 @@
+"""The live dashboard in a real browser (issue 15 items 1 and 2): Debian's headless Chromium
+logs in with the one-time link `pgo-sandbox dashboard` prints, sees the topology and node
+health, and watches a collect's hops arrive live (server-sent events); then opens the
+journey's sequence diagram. Screenshots go to ``test-artifacts/screenshots/``.
+
+Same setup as ``test_collect_in_chromium.py`` (skips without chromium, chromedriver or
+selenium), with a desktop-sized window: the dashboard is a trainer's screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from tests.browser.test_collect_in_chromium import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    FLAGS,
+    SCREENSHOTS,
+)
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from sandbox.dashboard_cli import login_link  # noqa: E402
+from scenarios import collect  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def desktop():
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    flags = [f for f in FLAGS if not f.startswith("--window-size")]
+    for flag in (*flags, "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_dashboard_shows_a_collect_live(desktop, sandbox) -> None:
+    """A trainer opens the dashboard, a person collects, and the journey appears live with
+    display names; its sequence diagram opens from there."""
+    desktop.get(login_link(sandbox))
+    WebDriverWait(desktop, 60).until(lambda d: "Live verbonden" in d.page_source,
+                                     "the live stream did not connect")
+    WebDriverWait(desktop, 30).until(
+        lambda d: d.find_element(By.ID, "status-dva-nexus").text.startswith("gezond"),
+        "node health not shown")
+    assert desktop.find_element(By.CSS_SELECTOR, "#health-pgo-alpha").get_attribute(
+        "class") == "health ok"
+    desktop.save_screenshot(str(SCREENSHOTS / "21-dashboard-start.png"))
+    started = time.monotonic()
+    report = collect.run(sandbox)
+    assert report.ok, report.steps
+    corr = report.summary["correlation_id"]
+    selector = f"details.journey[data-corr='{corr}'] li.hop"
+    search = "Alpha Gezond PGO → Nexus DVA (UMC Sandbox): GET /fhir/umcsandbox/48/"
+
+    def rows(driver) -> list[str]:
+        return [e.text for e in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+    WebDriverWait(desktop, 30).until(lambda d: any(search in r for r in rows(d)),
+                                     "the collect's searches did not arrive live")
+    seen = time.monotonic() - started
+    assert any("POST /oauth/token → 200" in r for r in rows(desktop)), rows(desktop)
+    desktop.save_screenshot(str(SCREENSHOTS / "22-dashboard-live-collect.png"))
+    desktop.find_element(By.CSS_SELECTOR,
+                         f"details.journey[data-corr='{corr}'] a").click()
+    WebDriverWait(desktop, 30).until(lambda d: "Reis door het stelsel" in d.page_source)
+    assert desktop.find_elements(By.CSS_SELECTOR, "figure svg g.hop")
+    desktop.save_screenshot(str(SCREENSHOTS / "23-dashboard-sequence.png"))
+    print(f"collect seen on the dashboard {seen:.1f} s after it started")
