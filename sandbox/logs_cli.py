@@ -24,6 +24,7 @@ from sandbox.names import check_names
 from sandbox.runtime import runtime_for
 from sandbox.state import Running, RuntimeInfo
 from simulators.common.http import sync_client
+from simulators.medmij import CORRELATION_ID
 
 console = Console(highlight=False)
 err = Console(stderr=True)
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option(help="How many lines (or hops) from the end.")] = 50,
         follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what "
                                              "comes; Ctrl-C to stop.")] = False,
-        corr: Annotated[str | None, typer.Option(help="Only hops of this X-Correlation-ID "
+        corr: Annotated[str | None, typer.Option(help=f"Only hops of this {CORRELATION_ID} "
                                                  "(one journey across nodes).")] = None,
         hops: Annotated[bool, typer.Option("--hops", help="The merged hop view also for one "
                                            "node (else its raw log).")] = False,

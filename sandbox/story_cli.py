@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from sandbox.names import check_name
 from sandbox.state import NotRunning, Running, default_state_dir, running
+from simulators.medmij import CORRELATION_ID
 
 console = Console()
 err = Console(stderr=True)
@@ -47,7 +48,7 @@ def tell(sandbox: Running, name: str, lang: str, pause: bool) -> bool:
     console.print(f"[bold]{escape(chapter.title[lang])}[/]")
     console.print(escape(chapter.intro[lang]))
     runner = Runner(sandbox, chapter)
-    console.print(f"[dim]X-Correlation-ID {runner.context.browser.correlation_id}[/]")
+    console.print(f"[dim]{CORRELATION_ID} {runner.context.browser.correlation_id}[/]")
     names = {n.id: n.name for n in sandbox.topology.nodes}
     try:
         while (result := runner.next()) is not None:

@@ -15,8 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simulators.common import faults
 from simulators.common.config import SandboxConfig
 from simulators.common.events import EventLog, caller_of, events_router
+from simulators.common.i18n import Language
 from simulators.common.security import SecurityHeaders, check_admin
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
 
@@ -101,8 +103,10 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
     app.state.config = config
     app.state.node_id = node_id
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Language)  # ?lang=en / the pgo_sandbox_lang cookie (pages in English)
     app.state.events = EventLog(node_id)
     app.include_router(events_router(app.state.events, require_admin))
+    faults.install(app, node_id, require_admin)  # app.state.faults, /admin/faults
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:
@@ -112,7 +116,9 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
         identity = {"node": node_id, "run": config.run_nonce}
         if ready is not None and not await ready():
             return JSONResponse({"status": "starting", **identity}, status_code=503)
-        return {"status": "ok", **identity}
+        extra: Callable[[], dict] | None = getattr(app.state, "health_extra", None)
+        # a role's own facts (its lists' age); they never change "status"
+        return {**(extra() if extra else {}), "status": "ok", **identity}
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -189,6 +195,7 @@ class FastRoutes:
 
 
 def serving_app(app: FastAPI, node_id: str):
-    """What uvicorn serves for a node: hop logging around fast routes around the app."""
+    """What uvicorn serves for a node: hop logging around faults (so the hop shows a faulted
+    status) around fast routes around the app."""
     inner = FastRoutes(app, app.state.fast_routes) if app.state.fast_routes else app
-    return HopLog(inner, node_id, getattr(app.state, "events", None))
+    return HopLog(faults.wrap(inner, app, node_id), node_id, getattr(app.state, "events", None))

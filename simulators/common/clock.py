@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from simulators.common.config import write_atomic
+
 
 class Clock(Protocol):
     """What a role asks of time: seconds since the epoch, sandbox offset included."""
@@ -52,6 +54,23 @@ class SandboxClock:
 
     def now(self) -> float:
         return time.time() + self.offset()
+
+
+def jump(state_dir: Path, seconds: float) -> float:
+    """Move the sandbox clock of every node sharing ``state_dir`` by ``seconds`` (the
+    ``clock_jump`` fault; ``pgo-sandbox clock advance`` does the same from the CLI). Returns
+    the new offset; an offset of 0 removes the file."""
+    path = Path(state_dir) / "clock.json"
+    try:
+        current = float(json.loads(path.read_text("utf-8")).get("offset_seconds", 0.0))
+    except (FileNotFoundError, ValueError):
+        current = 0.0
+    offset = current + seconds
+    if offset:
+        write_atomic(path, json.dumps({"offset_seconds": offset}).encode())
+    else:
+        path.unlink(missing_ok=True)
+    return offset
 
 
 class ManualClock:

@@ -20,6 +20,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from simulators.common import i18n
+
 TEMPLATES = Path(__file__).with_name("templates")
 
 ENV = Environment(loader=FileSystemLoader(TEMPLATES),
@@ -29,7 +31,11 @@ STYLE = (TEMPLATES / "sandbox.css").read_text("utf-8")  # kept for callers that 
 
 
 def render(template: str, **context: object) -> str:
-    """A template of ``templates/`` rendered with autoescaping."""
+    """A template of ``templates/`` rendered with autoescaping, in the request's language
+    (``simulators.common.i18n``: ``lang`` for ``<html lang>``, ``switch`` for the link to the
+    other language; a page whose own address cannot be fetched again passes ``switch``)."""
+    context.setdefault("lang", i18n.language())
+    context.setdefault("switch", i18n.switch_link())
     return ENV.get_template(template).render(**context)
 
 
@@ -37,6 +43,18 @@ def page(title: str, body: str, banner: str = "",
          nav: list[tuple[str, str]] | None = None) -> str:
     """``body`` (trusted markup built with ``escape``/``hidden``) inside the base layout."""
     return render("base.html", title=title, body=Markup(body), banner=banner, nav=nav or [])
+
+
+def error_page(title: str, message: str, *, back: tuple[str, str], banner: str = "",
+               detail: str = "", extra: str = "") -> str:
+    """The page a person meets when something is refused (``error.html``): the reason in
+    the page's language, an optional technical ``detail`` (an OAuth error code), trusted
+    ``extra`` markup (a retry form) and always ``back``: (href, text) of the way back.
+    ``title``, ``message`` and the back text are translated here when the catalogue has
+    them, so the roles raise their Dutch texts once."""
+    href, text = back
+    return render("error.html", title=title, banner=banner, message=i18n._(message),
+                  detail=detail, extra=Markup(extra), back_href=href, back_text=i18n._(text))
 
 
 def hidden(name: str, value: str) -> str:
@@ -59,5 +77,9 @@ def nl_datetime(value: str | None) -> str:
 
 ENV.filters["nl_date"] = nl_date
 ENV.filters["nl_datetime"] = nl_datetime
+ENV.filters["strong"] = lambda value: Markup("<strong>%s</strong>") % value
+ENV.filters["link"] = lambda text, href: Markup('<a href="%s">%s</a>') % (href, text)
+ENV.globals["_"] = i18n.markup_
 
-__all__ = ["ENV", "Markup", "escape", "hidden", "nl_date", "nl_datetime", "page", "render"]
+__all__ = ["ENV", "Markup", "error_page", "escape", "hidden", "nl_date", "nl_datetime", "page",
+           "render"]

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -104,44 +107,112 @@ def parse_list(kind: str, content: bytes) -> tuple[int, object]:
     raise ListError(f"unknown list {kind!r}")
 
 
-class ListCache:
-    """Keeps a node's view of the lists fresh by polling the registry.
+DEFAULT_MAX_AGE_SECONDS = 24 * 3600.0  # topology ``list_max_age_seconds``: see ListCache
+REFUSALS_KEPT = 20
 
-    A list with a lower Volgnummer than the one held is ignored (MedMij rule); a list that does
-    not parse is logged and the previous one kept.
+
+class ListCache:
+    """Keeps a node's view of the lists fresh by polling the registry, and says how far to
+    trust it.
+
+    Each list is taken on its own: one that does not answer, does not parse, or has a LOWER
+    Volgnummer than the one held (MedMij: Volgnummers only rise) is refused and logged, and
+    the node keeps serving on the last valid one. A list counts as confirmed each time the
+    registry serves a valid one at least as new as ours; the lists' age is the time since the
+    oldest confirmation. MedMij has nodes refresh at least every 15 minutes (SPEC section 2)
+    and names no maximum age; past ``max_age`` seconds (topology ``list_max_age_seconds``,
+    default 24 h) the node stops trusting them (``expired``): a DVA gives no new
+    authorizations, a PGO reaches no provider, until the registry answers again.
+
+    Age runs on ``now`` (default: the monotonic clock), not the sandbox clock: the sandbox
+    clock jumps (``clock advance 200d``) while the lists were confirmed seconds ago.
     """
 
-    def __init__(self, registry_base: str, client: httpx.AsyncClient, interval: float) -> None:
+    def __init__(self, registry_base: str, client: httpx.AsyncClient, interval: float,
+                 max_age: float = DEFAULT_MAX_AGE_SECONDS,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.registry_base = registry_base.rstrip("/")
         self.client = client
         self.interval = interval
+        self.max_age = max_age
+        self.now = now
         self.lists = Lists()
         self.listeners: list = []  # callables(Lists) run after each change
+        self.confirmed: dict[str, float] = {}  # list kind -> when last confirmed current
+        self.refusals: deque[dict] = deque(maxlen=REFUSALS_KEPT)  # the latest refused lists
         self._task: asyncio.Task | None = None
         self.ready = asyncio.Event()
 
+    def _refuse(self, kind: str, reason: str) -> None:
+        log.warning("list %s refused, keeping Volgnummer %s: %s", kind,
+                    self.lists.volgnummers.get(kind, "none"), reason)
+        self.refusals.append({"list": kind, "reason": reason, "at": time.time()})
+
+    async def _fetch(self, kind: str, path: str) -> tuple[int, object] | None:
+        """One list from the registry, parsed; None (refused, logged) when it cannot be."""
+        try:
+            response = await self.client.get(f"{self.registry_base}{path}",
+                                             params={"api": "1"})
+            response.raise_for_status()
+            return parse_list(kind, response.content)
+        except httpx.HTTPStatusError as exc:
+            self._refuse(kind, f"the registry answered {exc.response.status_code}")
+        except httpx.HTTPError as exc:
+            self._refuse(kind, f"the registry could not be reached ({type(exc).__name__})")
+        except (ListError, ValueError) as exc:
+            self._refuse(kind, f"invalid list: {exc}")
+        return None
+
     async def refresh(self) -> bool:
+        """Fetch every list once; True when one changed. Ready once each was accepted."""
         changed = False
         for kind, path in LIST_PATHS.items():
-            response = await self.client.get(f"{self.registry_base}{path}", params={"api": "1"})
-            response.raise_for_status()
-            volgnummer, content = parse_list(kind, response.content)
-            if volgnummer > self.lists.volgnummers.get(kind, 0):
+            fetched = await self._fetch(kind, path)
+            if fetched is None:
+                continue
+            volgnummer, content = fetched
+            held = self.lists.volgnummers.get(kind, 0)
+            if volgnummer < held:
+                self._refuse(kind, f"Volgnummer {volgnummer} is lower than {held} held")
+                continue
+            if volgnummer > held:
                 setattr(self.lists, kind, content)
                 self.lists.volgnummers[kind] = volgnummer
                 changed = True
+            self.confirmed[kind] = self.now()
         if changed:
             for listener in self.listeners:
                 listener(self.lists)
-        self.ready.set()
+        if set(self.confirmed) >= set(LIST_PATHS):
+            self.ready.set()
         return changed
+
+    def age_seconds(self) -> float | None:
+        """Seconds since the oldest list was last confirmed; None before all were loaded."""
+        if set(self.confirmed) < set(LIST_PATHS):
+            return None
+        return max(0.0, self.now() - min(self.confirmed.values()))
+
+    def expired(self) -> bool:
+        """The lists are older than allowed: trust no endpoint, client or node on them."""
+        age = self.age_seconds()
+        return age is not None and age > self.max_age
+
+    def health(self) -> dict:
+        """What ``/health`` adds for a node with lists (its status stays "ok": the node runs,
+        it only refuses what needs fresh lists)."""
+        age = self.age_seconds()
+        return {"lists_age_s": None if age is None else round(age, 1),
+                "lists_max_age_s": self.max_age, "lists_trusted": not self.expired(),
+                "lists_volgnummers": dict(self.lists.volgnummers),
+                "lists_refused": list(self.refusals)[-3:]}
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.refresh()
-            except (httpx.HTTPError, ListError) as exc:
-                log.warning("list refresh failed: %s", exc)
+            except Exception:  # noqa: BLE001 - the poller must outlive any one bad answer
+                log.exception("list refresh failed")
             await asyncio.sleep(self.interval if self.ready.is_set() else 0.1)
 
     def start(self) -> None:
@@ -150,3 +221,10 @@ class ListCache:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
+
+
+def expired(cache: object) -> bool:
+    """Whether a node's list cache is too old to trust (False for a cache without an age,
+    such as a test's fixed lists)."""
+    check = getattr(cache, "expired", None)
+    return bool(check()) if callable(check) else False

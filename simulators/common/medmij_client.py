@@ -17,6 +17,8 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,7 +26,14 @@ from simulators.common import clock as clock_module
 from simulators.common.clock import Clock
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
-from simulators.medmij import OAuthError, fhir_accept, parse_scope, provider_slug, utc_timestamp
+from simulators.medmij import (
+    FHIR_JSON,
+    OAuthError,
+    fhir_accept,
+    parse_scope,
+    provider_slug,
+    utc_timestamp,
+)
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
 
 PARALLEL_SEARCHES = 6
@@ -33,6 +42,15 @@ PARALLEL_SEARCHES = 6
 # PGO_TOKEN_TIMEOUT_SECONDS / PGO_SEARCH_TIMEOUT_SECONDS lower them for tests and drills.
 TOKEN_TIMEOUT_SECONDS = float(os.environ.get("PGO_TOKEN_TIMEOUT_SECONDS", "10"))
 SEARCH_TIMEOUT_SECONDS = float(os.environ.get("PGO_SEARCH_TIMEOUT_SECONDS", "30"))
+# Safe retries (issue 16): only a GET search, only on 429/502/503 or a dropped connection, at
+# most SEARCH_ATTEMPTS in all, waiting Retry-After (capped) or RETRY_BASE_SECONDS doubling.
+SEARCH_ATTEMPTS = int(os.environ.get("PGO_SEARCH_ATTEMPTS", "3"))
+RETRY_BASE_SECONDS = float(os.environ.get("PGO_RETRY_BASE_SECONDS", "0.5"))
+RETRY_AFTER_CAP_SECONDS = float(os.environ.get("PGO_RETRY_AFTER_CAP_SECONDS", "5"))
+RETRY_STATUSES = frozenset({429, 502, 503})
+MAX_PAGES = 20  # a paged Bundle: next links followed at most this far
+FHIR_JSON_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
+_sleep = asyncio.sleep  # the backoff's wait (tests record it instead)
 TEMPLATE = re.compile(r"\$\{([A-Z]+ *(?:, *[A-Za-z]+ *)*, *[-+]?\d+)\}")
 
 
@@ -48,7 +66,10 @@ class CollectError(Exception):
 @dataclass
 class SearchResult:
     """One search (or Binary read) as the PGO logs it: what was asked, the answer's status,
-    when, how long it took, and the resources it returned."""
+    when, how long it took, and the resources it returned; and how complete it was:
+    ``outcome`` is ``complete``, ``partial`` (some data came, not all: Bundle.total says more,
+    a page failed, an error in an OperationOutcome) or ``failed`` (nothing usable), with the
+    ``reason`` and any ``warnings`` the DVA's OperationOutcome carried."""
 
     service: str
     request_uri: str
@@ -56,6 +77,17 @@ class SearchResult:
     timestamp: str
     seconds: float
     resources: list[dict] = field(default_factory=list)
+    outcome: str = "complete"
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    attempts: int = 1
+
+    def as_dict(self) -> dict:
+        """The per-search record the DVP stores and shows (no resources: only counts)."""
+        return {"service": self.service, "request_uri": self.request_uri,
+                "status": self.status, "outcome": self.outcome, "reason": self.reason,
+                "warnings": self.warnings, "attempts": self.attempts,
+                "received": len(self.resources)}
 
 
 def _clock(clock: Clock | None) -> Clock:
@@ -147,11 +179,157 @@ def granted_services(token: dict, provider: str, requested: list[str]) -> list[s
     return [s for s in requested if s in granted]
 
 
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    """How long to wait before attempt ``attempt + 1``: the DVA's ``Retry-After`` (seconds or
+    an HTTP date) when it sent one, else exponential backoff; never more than
+    ``RETRY_AFTER_CAP_SECONDS`` (a DVA asking for an hour does not hold the person's page)."""
+    wait = RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    header = response.headers.get("retry-after", "").strip() if response is not None else ""
+    if header:
+        try:
+            wait = float(header)
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(header)
+                wait = when.timestamp() - time.time()
+            except (TypeError, ValueError):
+                pass
+    return max(0.0, min(wait, RETRY_AFTER_CAP_SECONDS))
+
+
+async def _get(client: httpx.AsyncClient, uri: str, headers: dict,
+               result: SearchResult) -> httpx.Response | None:
+    """One GET with the retries that are safe for it (a search is idempotent): again on 429,
+    502, 503 or a dropped connection, at most ``SEARCH_ATTEMPTS`` times in all. A timeout is
+    not retried (it already took ``SEARCH_TIMEOUT_SECONDS``). ``None``: no answer at all;
+    ``result`` gets the status, attempts and reason."""
+    for attempt in range(1, SEARCH_ATTEMPTS + 1):
+        result.attempts = attempt
+        response = None
+        try:
+            async with asyncio.timeout(SEARCH_TIMEOUT_SECONDS):
+                response = await client.get(uri, timeout=SEARCH_TIMEOUT_SECONDS,
+                                            headers=headers)
+        except (TimeoutError, httpx.TimeoutException):
+            result.status, result.reason = 504, \
+                f"no answer within {SEARCH_TIMEOUT_SECONDS:g} s"
+            return None
+        except httpx.TransportError as exc:
+            result.status, result.reason = 502, f"connection failed ({type(exc).__name__})"
+        else:
+            result.status = response.status_code
+            if response.status_code not in RETRY_STATUSES:
+                return response
+            result.reason = f"HTTP {response.status_code}"
+        if attempt < SEARCH_ATTEMPTS:
+            await _sleep(retry_delay(response, attempt))
+    if result.attempts > 1:
+        result.reason += f" (after {result.attempts} attempts)"
+    return response
+
+
+def _under(uri: str, base: str) -> bool:
+    """A ``next`` link is followed only below the resource endpoint the ZAL names: the
+    access token never goes to another address."""
+    a, b = urlsplit(uri), urlsplit(base)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc) and \
+        (a.path.rstrip("/") + "/").startswith(b.path.rstrip("/") + "/")
+
+
+def _next_link(body: dict) -> str | None:
+    for link in body.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def _read_bundle(body: dict, result: SearchResult) -> tuple[int, list[str]]:
+    """Take one Bundle page's data into ``result``: its matches and includes, not its
+    OperationOutcome (warnings are noted, errors make the search partial), not entries
+    without a resource. Returns (matches on this page, problems)."""
+    matches, problems = 0, []
+    for entry in body.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not resource.get("resourceType"):
+            problems.append("an entry without a resource")
+            continue
+        if resource["resourceType"] == "OperationOutcome":
+            for issue in resource.get("issue") or []:
+                text = str(issue.get("diagnostics") or (issue.get("details") or {}).get(
+                    "text") or issue.get("code") or "")
+                if issue.get("severity") in ("fatal", "error"):
+                    problems.append(f"the DVA reported an error: {text}")
+                else:
+                    result.warnings.append(text)
+            continue
+        result.resources.append(resource)
+        if ((entry.get("search") or {}).get("mode") or "match") == "match":
+            matches += 1
+    return matches, problems
+
+
+async def fetch_search(client: httpx.AsyncClient, uri: str, headers: dict, service: str,
+                       base: str, clock: Clock) -> SearchResult:
+    """One search (or read) with its safe retries, its ``next`` pages (at most
+    ``MAX_PAGES``, only below ``base``), and its verdict: complete, partial or failed."""
+    start = time.perf_counter()
+    result = SearchResult(service, uri, 0, "", 0.0)
+    problems: list[str] = []
+    total, matches, page_uri, pages = None, 0, uri, 0
+    while page_uri is not None:
+        pages += 1
+        response = await _get(client, page_uri, headers, result)
+        if response is None or response.status_code != 200:
+            if response is not None and not result.reason:
+                result.reason = f"HTTP {response.status_code}"
+            problems.append(result.reason if pages == 1 else f"page {pages}: {result.reason}")
+            break
+        body = _json_object(response) if _media_type(response) in FHIR_JSON_TYPES else None
+        if body is None:
+            problems.append(f"wrong Content-Type {_media_type(response) or '(none)'}")
+            break
+        if not body.get("resourceType"):
+            problems.append("the answer is not a FHIR resource")
+            break
+        if body["resourceType"] != "Bundle":  # a read (Binary)
+            result.resources.append(body)
+            break
+        found, page_problems = _read_bundle(body, result)
+        matches += found
+        problems += page_problems
+        if pages == 1 and isinstance(body.get("total"), int):
+            total = body["total"]
+        page_uri = _next_link(body)
+        if page_uri is not None and not _under(page_uri, base):
+            problems.append("a next link outside the resource endpoint was not followed")
+            page_uri = None
+        if page_uri is not None and pages >= MAX_PAGES:
+            problems.append(f"more than {MAX_PAGES} pages: the rest was not fetched")
+            page_uri = None
+    if total is not None and total > matches and not problems:
+        problems.append(f"Bundle.total is {total}, {matches} received")
+    if problems:
+        # ``status`` stays the HTTP status as answered; the outcome says what it was worth
+        result.outcome = "partial" if result.resources else "failed"
+        result.reason = "; ".join(dict.fromkeys(problems))
+    else:
+        result.reason = ""
+    result.seconds = time.perf_counter() - start
+    result.timestamp = utc_timestamp(clock.now())
+    return result
+
+
 async def run_searches(client: httpx.AsyncClient, endpoints: ServiceEndpoints, service: str,
                        access_token: str, correlation_id: str, *,
                        clock: Clock | None = None) -> list[SearchResult]:
     """Every search the PGO query list prescribes for this gegevensdienst, a few at a time;
-    for Documenten (51) then a read of every Binary the DocumentReferences point to."""
+    for Documenten (51) then a read of every Binary the DocumentReferences point to. Each
+    search is retried only where that is safe and judged complete / partial / failed
+    (``fetch_search``); a failed one never stops the others."""
     dienst = GEGEVENSDIENSTEN[service]
     clock = _clock(clock)
     base = next(iter(endpoints.resources.values()))
@@ -160,31 +338,10 @@ async def run_searches(client: httpx.AsyncClient, endpoints: ServiceEndpoints, s
     gate = asyncio.Semaphore(PARALLEL_SEARCHES)
 
     async def one(query: str) -> SearchResult:
-        uri = f"{base}/{query}"
         async with gate:
-            start = time.perf_counter()
-            try:
-                async with asyncio.timeout(SEARCH_TIMEOUT_SECONDS):
-                    response = await client.get(uri, timeout=SEARCH_TIMEOUT_SECONDS, headers={
-                        **headers, **medmij_headers(correlation_id)})
-            except (TimeoutError, httpx.TimeoutException):
-                response = None
-                status = 504  # logged as a failed request: the collect is "partial"
-            except httpx.TransportError:
-                response = None
-                status = 502
-            seconds = time.perf_counter() - start
-        stamp = utc_timestamp(clock.now())
-        if response is None:
-            return SearchResult(service, uri, status, stamp, seconds)
-        result = SearchResult(service, uri, response.status_code, stamp, seconds)
-        if response.status_code == 200:
-            body = response.json()
-            if body.get("resourceType") == "Bundle":
-                result.resources = [e["resource"] for e in body.get("entry", [])]
-            else:  # a read (Binary)
-                result.resources = [body]
-        return result
+            return await fetch_search(client, f"{base}/{query}",
+                                      {**headers, **medmij_headers(correlation_id)},
+                                      service, base, clock)
 
     queries = collect_queries(service, clock=clock)
     results = list(await asyncio.gather(*(one(q) for q in queries)))

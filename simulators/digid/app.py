@@ -43,6 +43,7 @@ def create_app(config: SandboxConfig, node_id: str, *, population: Population | 
                       population if population is not None else population_for(config),
                       clock if clock is not None else SandboxClock(config.state_dir))
     app.state.digid = state
+    state.use_faults(app.state.faults)  # digid_cancelled, digid_failed (issue 16)
     hostname = state.hostname
     app.state.own_origins = {config.public_base(hostname).rstrip("/"),
                              config.addresses[hostname].rstrip("/")}

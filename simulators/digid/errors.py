@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from simulators.common.app import install_error_model
-from simulators.common.html import escape, page
+from simulators.common.html import error_page
 from simulators.medmij import OAuthError
 
 API_PREFIXES = ("/artifact", "/api/")
@@ -72,11 +72,19 @@ class PeerNotRelyingParty(DigiDError):
                          " only by the relying party it was issued to")
 
 
+# Framework refusals a person's browser can meet, in words (the framework's are English).
+HTTP_MESSAGES = {
+    404: "Deze pagina bestaat niet.",
+    405: "Deze pagina kan niet op deze manier worden geopend.",
+}
+BACK = ("/", "Ga terug naar de website waar u wilde inloggen en probeer het opnieuw.")
+
+
 def refused_page(message: str, status: int, title: str = DigiDError.title) -> HTMLResponse:
-    """The person's page: what went wrong, in Dutch, and the way back."""
-    body = (f"<p class='error' role='alert'>{escape(message)}</p>"
-            "<p>Ga terug naar de website waar u wilde inloggen en probeer het opnieuw.</p>")
-    return HTMLResponse(page(title, body, BANNER), status_code=status)
+    """The person's page: what went wrong, in Dutch (or English), and the way back (DigiD's
+    start page, never the return address: that is what could not be trusted)."""
+    return HTMLResponse(error_page(title, message, banner=BANNER, back=BACK),
+                        status_code=status)
 
 
 def answer(request: Request, status: int, message: str,
@@ -85,7 +93,7 @@ def answer(request: Request, status: int, message: str,
     if request.url.path.startswith(API_PREFIXES):
         return JSONResponse({"error": str(error), "error_description": message},
                             status_code=status, headers=headers)
-    return refused_page(message, status)
+    return refused_page(HTTP_MESSAGES.get(status, message), status)
 
 
 def install(app: FastAPI) -> None:

@@ -43,9 +43,13 @@ def from_digid(request: Request, message: str) -> None:
         raise FormRefused(message)
 
 
-def back_to_rp(digid: DigiD, bsn: str, rp: str, return_to: str,
-               relay_state: str) -> RedirectResponse:
-    query = urlencode({"SAMLart": digid.issue_artifact(bsn, rp), "RelayState": relay_state})
+def back_to_rp(digid: DigiD, bsn: str, rp: str, return_to: str, relay_state: str,
+               status: str = "success") -> RedirectResponse:
+    """Back to the relying party with an artifact; a cancelled or failed login (``status``)
+    goes back the same way, its artifact resolves to the status alone (SAML's artifact
+    binding: the relying party learns the outcome over the back channel)."""
+    query = urlencode({"SAMLart": digid.issue_artifact(bsn, rp, status),
+                       "RelayState": relay_state})
     sep = "&" if "?" in return_to else "?"
     return RedirectResponse(f"{return_to}{sep}{query}", status_code=303)
 
@@ -92,9 +96,11 @@ async def login(request: Request, digid: Service, rp: str = Form(...),
     if not digid.is_test_person(bsn):
         return show_login(request, digid, rp, return_to, relay_state,
                           "Onbekend BSN voor een testpersoon.")
-    response = back_to_rp(digid, bsn, rp, return_to, relay_state)
-    set_session_cookie(response, session_cookie(request), digid.open_session(bsn),
-                       secure=request.url.scheme == "https", max_age=SESSION_SECONDS)
+    status = digid.login_status(bsn)
+    response = back_to_rp(digid, bsn, rp, return_to, relay_state, status)
+    if status == "success":  # a cancelled or failed login opens no DigiD session
+        set_session_cookie(response, session_cookie(request), digid.open_session(bsn),
+                           secure=request.url.scheme == "https", max_age=SESSION_SECONDS)
     return response
 
 
@@ -111,7 +117,8 @@ async def continue_as(request: Request, digid: Service, rp: str = Form(...),
         raise FormRefused("U bent niet (meer) ingelogd bij DigiD. Log opnieuw in.")
     if not csrf_ok(session.csrf_token, csrf_token):
         raise FormRefused("Het formulier is verlopen of komt niet van deze pagina.")
-    return back_to_rp(digid, session.bsn, rp, return_to, relay_state)
+    return back_to_rp(digid, session.bsn, rp, return_to, relay_state,
+                      digid.login_status(session.bsn))
 
 
 @router.post("/artifact")

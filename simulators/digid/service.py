@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from simulators.common import pseudonym
 from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
+from simulators.common.faults import DIGID_KINDS, FaultBook
 from simulators.common.security import new_token
 from simulators.common.tls import uses_tls
 from simulators.digid.errors import ArtifactRefused, PeerNotRelyingParty, RelyingPartyRefused
@@ -33,6 +34,7 @@ class Artifact:
     bsn: str
     rp: str  # the relying party it was issued to: only that one may resolve it
     expires: float
+    status: str = "success"  # or "cancelled" / "failed" (SAML: no assertion, a status only)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,26 @@ class DigiD:
                              for d in topology.dvas}
         self._listed: dict[str, list[dict]] = {}
         self.rp_names = {n.hostname: n.name for n in (*topology.dvas, topology.inspection)}
+        self.faults = FaultBook(node_id, kinds=())  # the app's book: see use_faults
+
+    def use_faults(self, book: FaultBook) -> None:
+        """Fire ``digid_cancelled`` and ``digid_failed`` (issue 16) from the node's book."""
+        book.supports(DIGID_KINDS)
+        book.person_index = self.population.index_of
+        self.faults = book
+
+    def login_status(self, bsn: str) -> str:
+        """How this login ends: ``success``, or as a fault says, ``cancelled`` (the person
+        pressed Annuleren) or ``failed`` (DigiD could not authenticate). Only the person is
+        known here: DigiD never learns the provider or the PGO."""
+        if not self.faults.active:
+            return "success"
+        context = {"person": self.population.index_of(bsn), "bsn": bsn}
+        if self.faults.take("digid_cancelled", **context):
+            return "cancelled"
+        if self.faults.take("digid_failed", **context):
+            return "failed"
+        return "success"
 
     def rp_name(self, rp: str) -> str:
         """The relying party as people know it ("Nexus DVA", "Mijn Gezondheidsoverzicht")."""
@@ -155,9 +177,10 @@ class DigiD:
             return None
         return found
 
-    def issue_artifact(self, bsn: str, rp: str) -> str:
+    def issue_artifact(self, bsn: str, rp: str, status: str = "success") -> str:
         artifact = secrets.token_urlsafe(24)
-        self.artifacts[artifact] = Artifact(bsn, rp, self.clock.now() + ARTIFACT_SECONDS)
+        self.artifacts[artifact] = Artifact(bsn, rp, self.clock.now() + ARTIFACT_SECONDS,
+                                            status)
         return artifact
 
     def authenticate_rp(self, rp: str, peer: str | None) -> None:
@@ -176,6 +199,8 @@ class DigiD:
         found = self.artifacts.pop(artifact, None)
         if found is None or found.rp != rp or found.expires < self.clock.now():
             raise ArtifactRefused()
+        if found.status != "success":  # a cancelled or failed login identifies nobody
+            return {"status": found.status}
         if rp == self.inspection:
             return {"localisation_pseudonym": pseudonym.pseudonymise(
                 self.config.secret, self.registry, found.bsn)}

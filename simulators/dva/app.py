@@ -18,7 +18,7 @@ from simulators.common.app import node_app
 from simulators.common.clock import Clock, SandboxClock
 from simulators.common.config import SandboxConfig
 from simulators.common.http import async_client
-from simulators.dva import authorize, errors, resources, token
+from simulators.dva import authorize, errors, pages_router, resources, token
 from simulators.dva.grants import GrantError, GrantStore
 from simulators.dva.service import DVA
 from simulators.provider import SourceSystem, source_for
@@ -45,16 +45,19 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
 
     app = node_app(config, node_id, dva.name, lifespan)
     app.state.dva = dva
+    dva.use_faults(app.state.faults)  # issue 16: the authorization-side faults
 
     async def ready() -> bool:
         return dva.lists.ready.is_set()
 
     app.state.ready = ready
+    app.state.health_extra = dva.lists.health
     for exc_class, handler in errors.handlers(GrantError).items():
         app.add_exception_handler(exc_class, handler)
     app.include_router(authorize.router)
     app.include_router(token.router)
     app.include_router(resources.router)
+    app.include_router(pages_router.router)
 
     # searches and reads, served ahead of FastAPI (common.app.FastRoutes)
     app.state.fast_routes.append(("GET", resources.FAST_SEARCH,

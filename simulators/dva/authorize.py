@@ -65,7 +65,7 @@ async def digid_return(request: Request, dva: DvaDep,
     """DigiD's return: the browser is checked before the artifact is resolved, so nobody is
     identified for a stranger; then the availability check and the consent screen."""
     session = bound_session(dva, request, relay_state)
-    outcome = dva.identified(session, await dva.resolve_artifact(saml_art))
+    outcome = dva.identified(session, *await dva.resolve_login(saml_art))
     if outcome.share:
         return HTMLResponse(confirmation_page(dva.name, dva.lists.lists, session,
                                               outcome.provider, outcome.services))

@@ -26,18 +26,20 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from simulators.common.app import invalid_fields
 from simulators.common.fhir import negotiate_format, operation_outcome
-from simulators.common.html import escape, page
+from simulators.common.html import error_page as person_page
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKEN_PATHS = ("/oauth/token", "/oauth/revoke")
-BACK = "<p>Ga terug naar uw PGO en start daar opnieuw.</p>"
+BACK = ("/", "Ga terug naar uw PGO en start daar opnieuw.")
 
 
 class DVAError(Exception):
@@ -101,20 +103,28 @@ def redirect_with_error(exc: AuthorizeRedirect) -> RedirectResponse:
 
 
 def error_page(error: str, description: str, status: int = 400) -> HTMLResponse:
-    """For errors where the redirect_uri cannot be trusted: tell the person, redirect nowhere."""
-    body = ("<p>Uw PGO vroeg om toestemming op een manier die wij niet kunnen volgen.</p>"
-            f"<p class='error' role='alert'><code>{escape(error)}</code>: {escape(description)}"
-            f"</p>{BACK}")
-    return HTMLResponse(page("Er ging iets mis", body), status_code=status)
+    """For errors where the redirect_uri cannot be trusted: tell the person, redirect nowhere
+    (the way back is the DVA's own start page, which sends them to their PGO). The OAuth
+    error and its description stay visible for the developer of the PGO."""
+    return HTMLResponse(person_page(
+        "Er ging iets mis", "Uw PGO vroeg om toestemming op een manier die wij niet kunnen "
+        "volgen.", detail=f"{error}: {description}", back=BACK), status_code=status)
 
 
 def refused_page(message: str, status: int = 403) -> HTMLResponse:
     """A Dutch page for the person when the browser is not the one that started the
     authorization: no redirect, no code, the session stays as it was."""
-    body = (f"<p class='error' role='alert'>{escape(message)}</p>"
-            "<p>Start opnieuw vanuit uw PGO. Klik nooit op een inloglink die iemand anders u"
-            " stuurt.</p>")
-    return HTMLResponse(page("Niet toegestaan", body), status_code=status)
+    return HTMLResponse(person_page(
+        "Niet toegestaan", message,
+        back=("/", "Start opnieuw vanuit uw PGO. Klik nooit op een inloglink die iemand "
+                   "anders u stuurt.")), status_code=status)
+
+
+# Framework refusals a person's browser can meet (a mistyped address, a wrong method).
+HTTP_MESSAGES = {
+    404: "Deze pagina bestaat niet.",
+    405: "Deze pagina kan niet op deze manier worden geopend.",
+}
 
 
 def token_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -195,10 +205,21 @@ async def on_invalid_request(request: Request, exc: RequestValidationError) -> R
                         status_code=400)
 
 
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    """A framework refusal (404, 405): a Dutch page for a person's browser, FastAPI's JSON
+    for API clients (the token and FHIR endpoints keep their own shapes above)."""
+    assert isinstance(exc, HTTPException)
+    if wants_html(request) and request.url.path not in TOKEN_PATHS:
+        message = HTTP_MESSAGES.get(exc.status_code, "Dit verzoek kan niet worden uitgevoerd.")
+        return HTMLResponse(person_page("Er ging iets mis", message, back=BACK),
+                            status_code=exc.status_code, headers=exc.headers)
+    return await http_exception_handler(request, exc)
+
+
 def handlers(grant_error: type[Exception]) -> dict[type[Exception], object]:
     """Exception class -> handler, for ``FastAPI(exception_handlers=...)`` or a loop of
     ``app.add_exception_handler``."""
     return {AuthorizeRedirect: on_authorize_redirect, UntrustedRequest: on_untrusted,
             BrowserRefused: on_browser_refused, TokenEndpointError: on_token_error,
             grant_error: on_grant_error, FhirError: on_fhir_error,
-            RequestValidationError: on_invalid_request}
+            RequestValidationError: on_invalid_request, HTTPException: on_http_error}

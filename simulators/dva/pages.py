@@ -1,9 +1,15 @@
 """The screens the person sees at the DVA: consent (collect) and the Bevestigingsverklaring
-(share), with the PGO's name from the OCL and the gegevensdiensten's from the GNL."""
+(share), with the PGO's name from the OCL and the gegevensdiensten's from the GNL (template
+``dva_consent.html``), and the DVA's root page. Their link to the other language shows the
+same screen again (``GET /oauth/consent``, ``simulators.dva.pages_router``): the address the
+screen came from (DigiD's return with its one-time artifact) cannot be fetched twice."""
 
 from __future__ import annotations
 
-from simulators.common.html import escape, hidden, page
+from urllib.parse import urlencode
+
+from simulators.common import i18n
+from simulators.common.html import render
 from simulators.common.lists import Lists
 from simulators.medmij.topology import Provider
 
@@ -11,55 +17,43 @@ from simulators.medmij.topology import Provider
 def _names(lists: Lists, session: dict, services: list[str]) -> tuple[str, str]:
     """The PGO's organisation name from the OCL and the services' names from the GNL."""
     client_name = lists.ocl.get(session["client_id"], session["client_id"])
-    return client_name, ", ".join(escape(lists.gnl.get(s, s)) for s in services)
+    return client_name, ", ".join(i18n._(lists.gnl.get(s, s)) for s in services)
 
 
-def _form(session: dict) -> str:
-    """The consent form's opening: the session and its CSRF token travel back with it."""
-    return ("<form method='post' action='/oauth/consent'>" + hidden("session_id", session["id"])
-            + hidden("csrf_token", session["csrf"]))
+def _switch(session: dict) -> tuple[str, str, str]:
+    """The language link of a consent screen: the same screen, re-shown for this session."""
+    _href, label, lang = i18n.switch_link()
+    return ("/oauth/consent?" + urlencode({"session_id": session["id"], "lang": lang}),
+            label, lang)
+
+
+def _screen(dva_name: str, lists: Lists, session: dict, provider: Provider,
+            services: list[str], *, share: bool, long_lived_allowed: bool = True) -> str:
+    client_name, names = _names(lists, session, services)
+    return render("dva_consent.html",
+                  title="Bevestigingsverklaring" if share else "Toestemming geven",
+                  banner=i18n._("{dva} namens {provider}", dva=dva_name,
+                                provider=provider.display),
+                  share=share, long_lived_allowed=long_lived_allowed, provider=provider.display,
+                  client_name=client_name, services=names, session_id=session["id"],
+                  csrf_token=session["csrf"], switch=_switch(session))
 
 
 def consent_page(dva_name: str, lists: Lists, session: dict, provider: Provider,
                  services: list[str], *, long_lived_allowed: bool = True) -> str:
     """The consent screen. ``long_lived_allowed`` is False for the inspection function: it
     stores nothing and is not a PGO, so it gets one-time consent and its own wording."""
-    client_name, names = _names(lists, session, services)
-    if long_lived_allowed:
-        duration = ("<p><label><input type='checkbox' name='long_lived'> Ook later automatisch "
-                    "ophalen (langdurige toestemming, tot u die intrekt of 6 maanden niet "
-                    "ophaalt)</label></p>")
-        note = "U kunt uw toestemming altijd intrekken in uw PGO."
-    else:
-        duration = ""
-        note = (f"Deze toestemming geldt alleen voor dit overzicht. {escape(client_name)} "
-                "bewaart uw gegevens niet en is geen PGO.")
-    body = (
-        f"<p>Mag <strong>{escape(provider.display)}</strong> uw gegevens "
-        f"(<em>{names}</em>) delen met <strong>{escape(client_name)}</strong>?</p>"
-        + _form(session)
-        + "<fieldset><legend>Uw keuze</legend>" + duration
-        + "<button type='submit' name='decision' value='allow'>Ja, ik geef toestemming</button>"
-        "<button type='submit' name='decision' value='deny'>Nee</button></fieldset></form>"
-        f"<p class='note'>{note}</p>"
-    )
-    return page("Toestemming geven", body, f"{dva_name} namens {provider.display}")
+    return _screen(dva_name, lists, session, provider, services, share=False,
+                   long_lived_allowed=long_lived_allowed)
 
 
 def confirmation_page(dva_name: str, lists: Lists, session: dict, provider: Provider,
                       services: list[str]) -> str:
     """Delen: the Bevestigingsverklaring."""
-    client_name, names = _names(lists, session, services)
-    body = (
-        f"<p>U staat op het punt gegevens (<em>{names}</em>) vanuit "
-        f"<strong>{escape(client_name)}</strong> te delen met "
-        f"<strong>{escape(provider.display)}</strong>.</p>"
-        "<p>Bevestigt u dat deze gegevens van u zijn en dat "
-        f"{escape(provider.display)} ze in uw dossier mag opnemen?</p>"
-        + _form(session)
-        + "<fieldset><legend>Uw keuze</legend>"
-        "<button type='submit' name='decision' value='allow'>Ja, ik bevestig</button>"
-        "<button type='submit' name='decision' value='deny'>Nee, niet delen</button>"
-        "</fieldset></form>"
-    )
-    return page("Bevestigingsverklaring", body, f"{dva_name} namens {provider.display}")
+    return _screen(dva_name, lists, session, provider, services, share=True)
+
+
+def root_page(dva_name: str, providers: list[Provider]) -> str:
+    """The DVA's root: a page for a person who types the address (not a JSON 404)."""
+    return render("dva_root.html", title=dva_name, banner="Dienstverlener aanbieder (DVA)",
+                  providers=[p.display for p in providers])

@@ -77,6 +77,15 @@ def check_grant(dva: DVA, grant: Grant | None, provider: Provider, dienst: Gegev
     of the client certificate on this connection, must be the grant's client_id, so a token
     that leaked to another listed PGO is worthless there (401 ``invalid_token``)."""
     version = dienst.fhir_version
+    faults = dva.faults
+    if faults.active and grant is not None:  # issue 16: answered as an expired/revoked token
+        context = {"client": grant.client_id, "provider": grant.provider,
+                   "person": grant.patient_index}
+        if faults.take("token_revoked", **context):
+            dva.grants.revoke_grant(grant.id)  # as if the person withdrew the consent
+            grant = None
+        elif faults.take("token_expired", **context):
+            grant = None
     if grant is None:
         raise FhirError(401, "login", "Invalid or expired token.", version,
                         OAuthError.INVALID_TOKEN)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -15,11 +16,12 @@ import httpx
 
 from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
+from simulators.common.faults import DVA_KINDS, FaultBook
 from simulators.common.lists import ListCache, Lists
 from simulators.common.security import new_token
 from simulators.common.tls import uses_tls
 from simulators.dva.errors import AuthorizeRedirect, TokenEndpointError, UntrustedRequest
-from simulators.dva.grants import GrantStore
+from simulators.dva.grants import Grant, GrantStore
 from simulators.dva.request_log import RequestLog
 from simulators.medmij import SCOPE_GRAMMAR, OAuthError, build_scope, parse_scope_item
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, collect_services
@@ -60,13 +62,37 @@ class DVA:
         self.clock = clock
         registry = config.topology.registry.hostname
         self.lists = ListCache(config.public_base(registry), client,
-                               config.topology.list_refresh_seconds)
+                               config.topology.list_refresh_seconds,
+                               config.topology.list_max_age_seconds)
         self.lists.listeners.append(self.on_lists)
         self.digid_base = config.public_base(config.topology.digid.hostname)
         self.requests = RequestLog()
         self.authz_cookie = f"{node_id}_authz"  # binds an authorization to its browser
         self.own_origins = {config.public_base(self.hostname).rstrip("/"),
                             config.addresses[self.hostname].rstrip("/")}
+        self.faults = FaultBook(node_id, kinds=())  # the app's book: see use_faults
+
+    def use_faults(self, book: FaultBook) -> None:
+        """Fire the authorization-side faults of issue 16 from the node's book
+        (``app.state.faults``): each is answered by the step's own error below. The book learns
+        the person behind a BSN and, for the resource-side kinds, the client and person behind
+        a request's Bearer token."""
+        book.supports(DVA_KINDS)
+        book.person_index = self.source.index_of
+        book.context = self.fault_context
+        self.faults = book
+
+    def fault_context(self, scope: dict) -> dict:
+        """Client, provider and person of a FHIR request, from its access token (no token or
+        an invalid one: nothing)."""
+        auth = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"),
+                    "")
+        scheme, _, token = auth.partition(" ")
+        grant = self.grants.access(token.strip()) if scheme.lower() == "bearer" else None
+        if grant is None:
+            return {}
+        return {"client": grant.client_id, "provider": grant.provider,
+                "person": grant.patient_index}
 
     def public_url(self, path: str) -> str:
         return self.config.public_url(self.hostname, path)
@@ -108,8 +134,20 @@ class DVA:
                             correlation_id: str | None, browser_secret: str) -> str:
         """Check an authorization request (SPEC.md section 3, in this order: client on the OCL,
         redirect_uri on its host, state, response_type, scope) and open its session, bound to
-        the browser holding ``browser_secret``. Returns the session id (DigiD's RelayState)."""
-        if not client_id or client_id not in self.lists.lists.ocl:
+        the browser holding ``browser_secret``. Returns the session id (DigiD's RelayState).
+
+        Faults (issue 16) answer as the failing check would: ``client_not_on_ocl``,
+        ``unknown_provider`` (invalid_scope) and ``temporarily_unavailable`` (after every check,
+        so the redirect goes to a trusted redirect_uri)."""
+        if self.lists.expired():  # a page, not a redirect: no trusted OCL to check it against
+            raise UntrustedRequest(OAuthError.TEMPORARILY_UNAVAILABLE,
+                                   "The MedMij lists are older than allowed; try again later.",
+                                   status=503)
+        target = self.scope_target(scope or "")
+        context = {"client": client_id, "provider": target[0].name if target else None,
+                   "corr": correlation_id}
+        if not client_id or client_id not in self.lists.lists.ocl or self.faults.take(
+                "client_not_on_ocl", **context):
             raise UntrustedRequest(OAuthError.INVALID_REQUEST,
                                    "Unknown client: not on the OAuth Client List.")
         if not redirect_uri or not self.config.is_on_host(redirect_uri, client_id):
@@ -121,11 +159,14 @@ class DVA:
         if response_type != "code":
             raise AuthorizeRedirect(redirect_uri, state, OAuthError.UNSUPPORTED_RESPONSE_TYPE,
                                     "Only response_type=code is supported.")
-        target = self.scope_target(scope or "")
-        if target is None:
+        if target is None or self.faults.take("unknown_provider", **context):
             raise AuthorizeRedirect(redirect_uri, state, OAuthError.INVALID_SCOPE,
                                     f"Scope {scope!r} names no provider or service of this "
                                     f"DVA; expected {SCOPE_GRAMMAR}.")
+        if self.faults.take(OAuthError.TEMPORARILY_UNAVAILABLE, **context):
+            raise AuthorizeRedirect(redirect_uri, state, OAuthError.TEMPORARILY_UNAVAILABLE,
+                                    "The authorization server is temporarily unavailable: "
+                                    "try again later.")
         provider, services = target
         return self.grants.start_session(client_id, redirect_uri, scope, state, provider.name,
                                          services, correlation_id, browser_secret, new_token())
@@ -136,23 +177,37 @@ class DVA:
         return f"{self.digid_base}/login?{query}"
 
     async def resolve_artifact(self, artifact: str) -> str | None:
+        return (await self.resolve_login(artifact))[0]
+
+    async def resolve_login(self, artifact: str) -> tuple[str | None, str]:
+        """DigiD's answer for an artifact: (BSN, status). The status is DigiD's: ``success``,
+        ``cancelled`` (the person cancelled the login) or ``failed``."""
         try:
             response = await self.client.post(
                 f"{self.digid_base}/artifact", data={"artifact": artifact, "rp": self.hostname})
         except httpx.HTTPError as exc:
             log.warning("DigiD artifact resolution failed: %s", exc)
-            return None
+            return None, "failed"
         if response.status_code != 200:
-            return None
-        return response.json().get("bsn")
+            return None, "failed"
+        answer = response.json()
+        bsn = answer.get("bsn")
+        return bsn, str(answer.get("status", "success" if bsn else "failed"))
 
-    def identified(self, session: dict, bsn: str | None) -> LoginOutcome:
+    def identified(self, session: dict, bsn: str | None,
+                   digid_status: str = "failed") -> LoginOutcome:
         """After DigiD: the availability check. Collect is narrowed to the services the
         provider holds data for (none: access_denied); share needs the provider to be
-        receptive, i.e. the person in its care."""
+        receptive, i.e. the person in its care. A login the person cancelled at DigiD is
+        access_denied, one that failed unauthorized_client. The ``no_data`` fault makes the
+        availability check find nothing."""
         session_id = session["id"]
         if bsn is None:
             self.grants.finish_session(session_id)
+            if digid_status == "cancelled":
+                raise AuthorizeRedirect(session["redirect_uri"], session["state"],
+                                        OAuthError.ACCESS_DENIED,
+                                        "The person cancelled the DigiD login.")
             raise AuthorizeRedirect(session["redirect_uri"], session["state"],
                                     OAuthError.UNAUTHORIZED_CLIENT,
                                     "Person could not be identified.")
@@ -160,6 +215,10 @@ class DVA:
         provider = self.config.topology.provider(session["provider"])
         wanted = self.session_services(session)
         held = self.held_services(index, provider.name)
+        if held and self.faults.take("no_data", client=session["client_id"],
+                                     provider=provider.name, person=index, bsn=bsn,
+                                     corr=session["correlation_id"]):
+            held = []
         if self.is_share(wanted):
             if not held:
                 self.grants.finish_session(session_id)
@@ -188,6 +247,11 @@ class DVA:
         access_denied. A share never becomes a long-lived consent."""
         if not self.grants.finish_session(session["id"]):
             raise UntrustedRequest(OAuthError.INVALID_REQUEST, "This consent was already answered.")
+        if allow and self.faults.take("consent_refused", client=session["client_id"],
+                                      provider=session["provider"],
+                                      person=session["patient_index"],
+                                      corr=session["correlation_id"]):
+            allow = False  # the person said no (issue 16)
         if not allow:
             raise AuthorizeRedirect(session["redirect_uri"], session["state"],
                                     OAuthError.ACCESS_DENIED, "Authorization denied.")
@@ -218,20 +282,32 @@ class DVA:
         ``GrantError`` (the store's) or ``TokenEndpointError``."""
         self.authenticate_client(client_id, peer)
         lists = self.lists.lists
-        if not client_id or client_id not in lists.ocl or client_id not in lists.whitelist:
+        if not client_id or client_id not in lists.ocl or client_id not in lists.whitelist \
+                or self.faults.take("client_not_on_ocl", client=client_id):
             raise TokenEndpointError(OAuthError.INVALID_CLIENT,
                                      "Client not on the OCL and Whitelist.", 401)
         if grant_type == "authorization_code":
             if not code or not redirect_uri:
                 raise TokenEndpointError(OAuthError.INVALID_REQUEST,
                                          "code and redirect_uri are required.")
-            return self.grants.exchange_code(code, client_id, redirect_uri)
+            return self.grants.exchange_code(code, client_id, redirect_uri,
+                                             refuse=self._fault_for("code_expired"))
         if grant_type == "refresh_token":
             if not refresh_token:
                 raise TokenEndpointError(OAuthError.INVALID_REQUEST,
                                          "refresh_token is required.")
-            return self.grants.refresh(refresh_token, client_id)
+            return self.grants.refresh(refresh_token, client_id,
+                                       refuse=self._fault_for("refresh_refused"))
         raise TokenEndpointError(OAuthError.UNSUPPORTED_GRANT_TYPE, f"grant_type {grant_type!r}.")
+
+    def _fault_for(self, kind: str) -> Callable[[Grant], bool] | None:
+        """The grant store's hook for a token-endpoint fault: asked with the grant behind the
+        code or refresh token, so the fault can match its client, provider and person."""
+        if not self.faults.active:
+            return None
+        return lambda grant: self.faults.take(kind, client=grant.client_id,
+                                              provider=grant.provider,
+                                              person=grant.patient_index) is not None
 
     def revoke(self, token: str, client_id: str, peer: str | None = None) -> None:
         """RFC 7009 token revocation: the person withdraws a (long-lived) consent via the PGO."""

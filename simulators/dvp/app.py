@@ -55,7 +55,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
     http = http if http is not None else async_client(config.addresses, node_id=node_id)
     lists = lists if lists is not None else ListCache(
         config.public_base(config.topology.registry.hostname), http,
-        config.topology.list_refresh_seconds)
+        config.topology.list_refresh_seconds, config.topology.list_max_age_seconds)
     dvp = DVP(config=config, node=node, clock=clock, client=http, lists=lists,
               store=store if store is not None else DvpStore(node_dir / "dvp.sqlite", clock),
               curator=curator if curator is not None else Curator.load(
@@ -76,6 +76,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
         return dvp.lists.ready.is_set()
 
     app.state.ready = ready
+    app.state.health_extra = getattr(dvp.lists, "health", None)  # lists' age (issue 16)
     errors.install(app, node.name)
     for module in ROUTERS:
         app.include_router(module.router)

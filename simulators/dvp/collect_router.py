@@ -66,6 +66,14 @@ async def resources(dvp: DvpDep, person_id: str) -> dict:
     return {"total": len(items), "by_type": dict(sorted(counts.items())), "items": items}
 
 
+@router.get("/api/persons/{person_id}/collections", dependencies=[Depends(current_person)])
+async def collections(dvp: DvpDep, person_id: str) -> list[dict]:
+    """Per provider the latest collect: complete / partial / failed / refused, why, per
+    search, and what the person is told (the person page shows the same)."""
+    dvp.person_or_404(person_id)
+    return collect.collections_view(dvp, person_id)
+
+
 @router.get("/api/persons/{person_id}/log", dependencies=[Depends(current_person)])
 async def request_log(dvp: DvpDep, person_id: str) -> list[dict]:
     dvp.person_or_404(person_id)

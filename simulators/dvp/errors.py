@@ -27,7 +27,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from simulators.common.html import escape, hidden, page
+from simulators.common import html
+from simulators.common.html import escape, hidden
+from simulators.common.i18n import _
 from simulators.medmij import OAuthError
 
 if TYPE_CHECKING:  # the tree itself needs no web framework: services raise it
@@ -80,8 +82,9 @@ class Forbidden(DvpError):
     status, error, title = 403, "forbidden", "Geen toegang"
 
     def __init__(self, reason: str, **kwargs: object) -> None:
-        kwargs.setdefault("message", "Dit kan niet vanuit deze pagina of met dit account "
-                                     f"({reason}). Log opnieuw in en probeer het nog eens.")
+        kwargs.setdefault("message", _("Dit kan niet vanuit deze pagina of met dit account "
+                                       "({reason}). Log opnieuw in en probeer het nog eens.",
+                                       reason=reason))
         super().__init__(reason, **kwargs)  # type: ignore[arg-type]
         self.reason = reason
 
@@ -127,7 +130,8 @@ class ProviderRefused(Refused):
 
     def __init__(self, error: str, description: str | None, **context: object) -> None:
         super().__init__(description or "", error=error,
-                         message=f"De zorgaanbieder weigerde: {error}.", **context)
+                         message=_("De zorgaanbieder weigerde: {error}.", error=error),
+                         **context)
         self.context = {"status": "refused"} | self.context
 
 
@@ -141,7 +145,7 @@ class UpstreamFailed(DvpError):
         status = 504 if status == 504 else 502  # a gateway: the DVA's fault, not ours
         message = ("De zorgaanbieder antwoordde niet op tijd. Uw gegevens zijn niet opgehaald; "
                    "u kunt het opnieuw proberen." if status == 504 else
-                   f"Ophalen mislukt bij stap {step}: {error}.")
+                   _("Ophalen mislukt bij stap {step}: {error}.", step=step, error=error))
         super().__init__(description, http_status=status, error=error, message=message,
                          **context)
         self.context = {"status": "failed", "step": step} | self.context
@@ -158,21 +162,20 @@ def is_api(request: Request) -> bool:
 
 def error_page(title: str, message: str, status: int, banner: str,
                extra: str = "") -> HTMLResponse:
-    """A Dutch page for a person, always with the way back to the start page."""
+    """A Dutch (or English) page for a person, always with the way back to the start page."""
     from starlette.responses import HTMLResponse
 
-    body = f"<p class='error' role='alert'>{escape(message)}</p>{extra}" \
-           "<p><a href='/'>Naar de startpagina</a></p>"
-    return HTMLResponse(page(title, body, banner), status_code=status)
+    return HTMLResponse(html.error_page(title, message, banner=banner, extra=extra,
+                                        back=("/", "Naar de startpagina")), status_code=status)
 
 
 def retry_form(retry: str, csrf_token: str) -> str:
     """A form that starts the connect (or share) again: a new authorization, never the same
     code twice (the DVA may have used it)."""
-    path, _, query = retry.partition("?")
+    path, _sep, query = retry.partition("?")
     return (f"<form method='post' action='{escape(path)}'>" + hidden("csrf_token", csrf_token)
             + "".join(hidden(k, v) for k, v in parse_qsl(query))
-            + "<button type='submit'>Opnieuw proberen</button></form>")
+            + f"<button type='submit'>{escape(_('Opnieuw proberen'))}</button></form>")
 
 
 # Framework refusals (unknown page, wrong method, a form without its fields) in words.

@@ -15,6 +15,7 @@ import orjson
 from simulators.common.clock import Clock, SandboxClock
 from simulators.common.medmij_client import SearchResult
 from simulators.common.storage import open_db, transaction
+from simulators.medmij import utc_timestamp
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS person (
@@ -37,7 +38,15 @@ CREATE TABLE IF NOT EXISTS request_log (
     provider TEXT NOT NULL, service TEXT NOT NULL, request_uri TEXT NOT NULL,
     status INTEGER NOT NULL, timestamp TEXT NOT NULL, correlation_id TEXT);
 CREATE INDEX IF NOT EXISTS log_person ON request_log(person_id);
+CREATE TABLE IF NOT EXISTS collection (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL REFERENCES person(id),
+    provider TEXT NOT NULL, correlation_id TEXT NOT NULL, at TEXT NOT NULL,
+    status TEXT NOT NULL, step TEXT NOT NULL, reason TEXT NOT NULL, searches TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS collection_person ON collection(person_id, provider);
 """
+# ``collection``: one row per collect attempt (issue 16): complete / partial / failed /
+# refused, the step it stopped at and why, and per search its outcome (JSON). CREATE ... IF NOT
+# EXISTS adds it to a DVP database of an older version as it opens.
 
 
 class DvpStore:
@@ -103,10 +112,16 @@ class DvpStore:
         return [dict(r) | {"services": json.loads(r["services"])} for r in rows]
 
     def store_collect(self, person_id: str, provider: str, results: list[SearchResult],
-                      correlation_id: str) -> int:
-        """Log every request and store every resource of one collect, atomically."""
+                      correlation_id: str, status: str | None = None, reason: str = "") -> int:
+        """Log every request and store every resource of one collect, atomically; with
+        ``status`` also the collection record (``record_collection``) in the same
+        transaction. Resources are only added or updated, never removed: what an earlier
+        collect brought stays when this one fails or brings less."""
         stored = 0
         with transaction(self.db) as db:
+            if status is not None:
+                self._insert_collection(db, person_id, provider, correlation_id, status,
+                                        "search", reason, [r.as_dict() for r in results])
             for result in results:
                 db.execute(
                     "INSERT INTO request_log (person_id, provider, service, request_uri, status,"
@@ -142,3 +157,26 @@ class DvpStore:
             "SELECT provider, service, request_uri, status, timestamp, correlation_id"
             " FROM request_log WHERE person_id = ? ORDER BY id", (person_id,))
         return [dict(r) for r in rows]
+
+    def _insert_collection(self, db, person_id: str, provider: str, correlation_id: str,
+                           status: str, step: str, reason: str, searches: list[dict]) -> None:
+        db.execute(
+            "INSERT INTO collection (person_id, provider, correlation_id, at, status, step,"
+            " reason, searches) VALUES (?,?,?,?,?,?,?,?)",
+            (person_id, provider, correlation_id, utc_timestamp(self.clock.now()), status,
+             step, reason, json.dumps(searches)))
+
+    def record_collection(self, person_id: str, provider: str, correlation_id: str,
+                          status: str, step: str, reason: str) -> None:
+        """A collect that stopped before any search (refused at the DVA, token failed)."""
+        self._insert_collection(self.db, person_id, provider, correlation_id, status, step,
+                                reason, [])
+
+    def collections(self, person_id: str) -> list[dict]:
+        """Per provider the latest collect attempt, with its per-search outcomes."""
+        rows = self.db.execute(
+            "SELECT * FROM collection WHERE id IN (SELECT MAX(id) FROM collection"
+            " WHERE person_id = ? GROUP BY provider) ORDER BY provider", (person_id,))
+        return [{k: r[k] for k in ("provider", "correlation_id", "at", "status", "step",
+                                   "reason")} | {"searches": json.loads(r["searches"])}
+                for r in rows]

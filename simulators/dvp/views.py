@@ -7,7 +7,7 @@ provider, and the consents with their state. The templates are in
 from __future__ import annotations
 
 from simulators.common.health_summary import GROUPS, group_resources
-from simulators.dvp import grants
+from simulators.dvp import collect, grants
 
 
 def provider_display(dvp, name: str) -> str:
@@ -36,4 +36,5 @@ def person_context(dvp, person_id: str, csrf_token: str) -> dict:
                 for c in grants.consents(dvp, dvp.revocations, person_id)]
     return {"person_id": person_id, "csrf_token": csrf_token, "curator": dvp.curator,
             "groups": groups, "headings": GROUPS, "other": other, "collected": collected,
-            "consents": consents, "providers": providers(dvp)}
+            "consents": consents, "providers": providers(dvp),
+            "collections": collect.collections_view(dvp, person_id)}  # issue 16

@@ -37,7 +37,8 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
     clock = clock if clock is not None else SandboxClock(config.state_dir)
     topology = config.topology
     lists = lists if lists is not None else ListCache(
-        config.public_base(topology.registry.hostname), http, topology.list_refresh_seconds)
+        config.public_base(topology.registry.hostname), http, topology.list_refresh_seconds,
+        topology.list_max_age_seconds)
     function = InspectionFunction(config, node_id, http, lists, clock)
 
     @asynccontextmanager
@@ -57,6 +58,7 @@ def create_app(config: SandboxConfig, node_id: str, *, http: httpx.AsyncClient |
         return lists.ready.is_set()
 
     app.state.ready = ready
+    app.state.health_extra = getattr(lists, "health", None)  # the lists' age (issue 16)
     errors.install(app)
     app.include_router(routes.router)
     return app

@@ -22,12 +22,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from simulators.common.app import install_error_model
-from simulators.common.html import escape, page
+from simulators.common.html import error_page
 from simulators.medmij import OAuthError
 
 API_PREFIXES = ("/admin/",)
 TITLE = "Uw gezondheidsoverzicht"
 START_AGAIN = "Start bij Mijn Gezondheidsoverzicht."
+# Framework refusals a person's browser can meet, in words (the framework's are English).
+HTTP_MESSAGES = {
+    404: "Deze pagina bestaat niet.",
+    405: "Deze pagina kan niet op deze manier worden geopend.",
+}
 
 
 class MGOError(Exception):
@@ -81,9 +86,8 @@ def answer(request: Request, status: int, message: str,
         return JSONResponse({"error": str(error), "error_description": message},
                             status_code=status, headers=headers)
     node_name = request.app.state.node_name
-    body = (f"<p class='error' role='alert'>{escape(message)}</p>"
-            "<p><a href='/'>Opnieuw beginnen</a></p>")
-    return HTMLResponse(page(TITLE, body, node_name), status_code=status)
+    return HTMLResponse(error_page(TITLE, HTTP_MESSAGES.get(status, message), banner=node_name,
+                                   back=("/", "Opnieuw beginnen")), status_code=status)
 
 
 def install(app: FastAPI) -> None:

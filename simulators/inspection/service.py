@@ -18,11 +18,13 @@ from simulators.common.config import SandboxConfig
 from simulators.common.health_summary import GROUPS, group_resources
 from simulators.common.html import render
 from simulators.common.http import medmij_headers
-from simulators.common.lists import ListCache, ServiceEndpoints
+from simulators.common.lists import ListCache, ServiceEndpoints, expired
 from simulators.common.medmij_client import CollectError, run_searches, token_request
 from simulators.inspection.errors import LocalisationFailed, LoginNotConfirmed
 from simulators.inspection.sessions import ViewSession
 from simulators.medmij import build_scope
+
+LISTS_TOO_OLD = "the MedMij lists are older than allowed: no provider is trusted now"
 
 
 class InspectionFunction:
@@ -77,9 +79,13 @@ class InspectionFunction:
 
     def next_authorization(self, session: ViewSession, state: str) -> str | None:
         """The authorize URL of the next provider still on the ZAL (remembering ``state``
-        for it), or None when every provider was visited."""
+        for it), or None when every provider was visited. With lists older than allowed no
+        provider is visited: each is an overview line "could not be reached now"."""
         while session.queue:
             entry = session.queue.pop(0)
+            if expired(self.lists):
+                session.results.append(self.unreachable(entry, LISTS_TOO_OLD))
+                continue
             services = self._services(entry["provider"])
             wanted = [s for s in entry["gegevensdiensten"] if s in services]
             if not wanted:
@@ -91,33 +97,49 @@ class InspectionFunction:
             return f"{services[wanted[0]].authorize}?{query}"
         return None
 
+    def unreachable(self, entry: dict, reason: str) -> dict:
+        """The overview line of a provider that could not answer."""
+        return {"provider": entry["provider"], "display": self.display(entry["provider"]),
+                "gegevensdiensten": entry["gegevensdiensten"], "status": "failed",
+                "reason": reason, "error": reason}
+
     async def collect(self, entry: dict, code: str | None, correlation_id: str) -> dict:
         """Exchange the code and run every search of the provider's gegevensdiensten; the
         result counts resources per type and holds them in plain words, grouped, for the one
         overview (the FHIR resources themselves are not kept; the session is in memory and
-        forgotten once the overview is shown)."""
+        forgotten once the overview is shown). A provider that fails (token, searches, an
+        answer that is no FHIR) is one line ``failed`` with its reason, some searches short
+        make it ``partial``: the overview never fails whole for one provider."""
         display = self.display(entry["provider"])
         result = {"provider": entry["provider"], "display": display,
                   "gegevensdiensten": entry["gegevensdiensten"]}
         services = self._services(entry["provider"])
+        searches: list = []
         try:
             first = services[entry["gegevensdiensten"][0]]
             token = await token_request(self.http, first, {
                 "grant_type": "authorization_code", "code": code,
                 "client_id": self.hostname, "redirect_uri": self.redirect_uri},
                 correlation_id)
-            counts: Counter = Counter()
-            found: list[dict] = []
             for service in entry["gegevensdiensten"]:
-                for r in await run_searches(self.http, services[service], service,
-                                            token["access_token"], correlation_id,
-                                            clock=self.clock):
-                    counts.update(x["resourceType"] for x in r.resources)
-                    found.extend(r.resources)
-        except (CollectError, KeyError) as exc:
-            return result | {"status": "failed", "error": str(exc)}
+                searches += await run_searches(self.http, services[service], service,
+                                               token["access_token"], correlation_id,
+                                               clock=self.clock)
+        except CollectError as exc:
+            return result | {"status": "failed", "error": str(exc),
+                             "reason": f"{exc.step}: {exc.status} {exc.error}"}
+        except (KeyError, httpx.HTTPError, ValueError) as exc:  # a peer's answer we cannot use
+            return result | {"status": "failed", "error": str(exc),
+                             "reason": f"unusable answer ({type(exc).__name__})"}
+        found = [x for r in searches for x in r.resources]
+        counts = Counter(x["resourceType"] for x in found)
+        short = [r for r in searches if r.outcome != "complete"]
+        status = "collected" if not short else (
+            "failed" if all(r.outcome == "failed" for r in searches) else "partial")
+        reason = "; ".join(dict.fromkeys(
+            f"{r.request_uri.rsplit('/', 1)[-1]}: {r.reason}" for r in short))
         groups, other = group_resources((display, r) for r in found)
-        return result | {"status": "collected", "resources": sum(counts.values()),
+        return result | {"status": status, "reason": reason, "resources": sum(counts.values()),
                          "by_type": dict(sorted(counts.items())),
                          "groups": {k: [i.as_dict() for i in v] for k, v in groups.items()
                                     if v}, "other": other}

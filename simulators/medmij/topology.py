@@ -136,6 +136,9 @@ class Topology:
     providers: tuple[Provider, ...] = field(default=())
     external_dvas: tuple[Node, ...] = ()  # outside DVAs: listed, never started
     external_dvps: tuple[Node, ...] = ()  # outside DVPs: on the OCL, never started
+    # how old (seconds since the registry last confirmed them) a node's lists may get before it
+    # stops trusting them; MedMij names no maximum (refresh at least every 900 s): 24 h
+    list_max_age_seconds: float = 86400.0
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -191,6 +194,7 @@ class Topology:
             providers=tuple(provider(p) for p in data["providers"]),
             external_dvas=tuple(node(d) for d in data.get("external_dvas", ())),
             external_dvps=tuple(node(d) for d in data.get("external_dvps", ())),
+            list_max_age_seconds=float(data.get("list_max_age_seconds", 86400.0)),
         )
 
 
@@ -339,6 +343,7 @@ def parse_topology(raw: dict) -> Topology:
         providers=tuple(providers),
         external_dvas=tuple(external_dvas),
         external_dvps=external_dvps,
+        list_max_age_seconds=float(sandbox.get("list_max_age_seconds", 86400.0)),
     )
     ids = [n.id for n in (*topology.nodes, *topology.externals)]
     if len(ids) != len(set(ids)):

@@ -15,7 +15,8 @@ from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
 from simulators.common.people import population_for
 from simulators.population import Population
-from simulators.registry import admin, errors, routes
+from simulators.registry import admin, dashboard, errors, routes
+from simulators.registry.faulting import use_faults
 from simulators.registry.state import RegistryState
 
 
@@ -27,7 +28,9 @@ def create_app(config: SandboxConfig, node_id: str, *, state: RegistryState | No
     app.state.registry = state if state is not None else RegistryState(
         config, config.node_dir(node_id) / "registry.json", clock=clock)
     app.state.population = population if population is not None else population_for(config)
+    use_faults(app.state.faults, app.state.registry)  # the system faults (issue 16)
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(admin.router)
+    dashboard.install(app)  # the live ecosystem dashboard (issue 15 items 1 and 2)
     return app

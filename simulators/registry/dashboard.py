@@ -38,6 +38,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from simulators.common.app import require_admin
 from simulators.common.html import TEMPLATES, Markup, render
 from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.medmij import provider_slug
 from simulators.registry import dashboard_draw as draw
 from simulators.registry.dashboard_feed import Feed, Health, ListHistory
 from simulators.registry.state import KINDS, RegistryState
@@ -134,7 +135,7 @@ class Dashboard:
             names[provider.name] = names[provider.slug] = provider.display
         for record in self.state.outside.values():
             for name, display in record.get("displays", {}).items():
-                names[name] = names[name.removesuffix("@medmij")] = display
+                names[name] = names[provider_slug(name)] = display
         names["browser"], names["client"] = "Browser", "Browser (script)"
         return names
 

@@ -12,17 +12,19 @@ its JSON APIs: ``{"error", "error_description"}`` with a 4xx status, never ``{"d
 
 Starlette's own HTTP errors (401 from ``require_admin``, an unknown path, a wrong method) and
 FastAPI's validation errors get the same shape, so an admin client reads one error model.
-The exceptions are plain Python: the services (``state``, ``localisation``) raise them
-without knowing about HTTP.
+A person's browser that opens a page address that does not exist (404, 405) gets a page with
+the way back to the lists instead. The exceptions are plain Python: the services (``state``,
+``localisation``) raise them without knowing about HTTP.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from simulators.common.app import install_error_model
-from simulators.medmij import OAuthError
+from simulators.common.html import error_page
+from simulators.medmij import LIST_PATHS, OAuthError
 
 # The admin API's error words per status: OAuth's where they fit (a bad request, a bad bearer
 # token), plain HTTP names for the rest.
@@ -67,8 +69,28 @@ def error_response(status: int, description: str, headers: dict | None = None) -
                         status_code=status, headers=headers)
 
 
+# A person's browser that mistypes an address gets a page back to the lists, not JSON.
+PAGE_MESSAGES = {
+    404: "Deze pagina bestaat niet.",
+    405: "Deze pagina kan niet op deze manier worden geopend.",
+}
+_API_PATHS = frozenset(LIST_PATHS.values())
+
+
+def for_a_person(request: Request, status: int) -> bool:
+    """A browser (HTML accepted) on a page address: not the admin API, not a MedMij list."""
+    return (status in PAGE_MESSAGES and "text/html" in request.headers.get("accept", "")
+            and not request.url.path.startswith("/admin")
+            and request.url.path not in _API_PATHS)
+
+
 def _answer(request: Request, status: int, description: str,
-            headers: dict[str, str] | None) -> JSONResponse:
+            headers: dict[str, str] | None) -> Response:
+    if for_a_person(request, status):
+        return HTMLResponse(error_page("Niet gevonden", PAGE_MESSAGES[status],
+                                       banner="MedMij Stelselnode (sandbox)",
+                                       back=("/lists", "Naar de MedMij-lijsten")),
+                            status_code=status, headers=headers)
     return error_response(status, description, headers)
 
 

@@ -16,6 +16,7 @@ from simulators.common.lists import parse_list
 from simulators.medmij import LIST_PATHS
 from simulators.population import Population
 from simulators.registry.errors import UnsupportedApi
+from simulators.registry.faulting import served_list
 from simulators.registry.localisation import localise
 from simulators.registry.state import RegistryState
 
@@ -41,12 +42,14 @@ People = Annotated[Population, Depends(get_population)]
 
 async def serve_list(request: Request, state: State, api: str = Query("1")) -> Response:
     """api=1: the release2 lists (GNL release1); api=2: the release3 ZAL."""
-    kind = KIND_OF_PATH[request.url.path]
+    path = request.url.path
+    kind = KIND_OF_PATH[path]
+    book = request.app.state.faults
     if api == RELEASE3_ZAL_API and kind == "zal":
-        return Response(state.render_release3(), media_type=XML)
+        return Response(served_list(book, state, "zal3", path), media_type=XML)
     if api not in SUPPORTED_API:
         raise UnsupportedApi(api, "1, 2" if kind == "zal" else "1")
-    return Response(state.render(kind), media_type=XML)
+    return Response(served_list(book, state, kind, path), media_type=XML)
 
 
 for _kind, _path in LIST_PATHS.items():

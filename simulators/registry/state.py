@@ -230,6 +230,16 @@ class RegistryState:
         return build_list(kind, config, list(self.providers.values()), self.clients, self.nodes,
                           ListHeader(h["tijdstempel"], h["volgnummer"]))
 
+    def render_volgnummer(self, kind: str, delta: int) -> bytes:
+        """The published list with its Volgnummer moved by ``delta`` (the ``lower_volgnummer``
+        fault: a list older than the one last published; never below 0)."""
+        h = self.headers["zal" if kind == "zal3" else kind]
+        header = ListHeader(h["tijdstempel"], max(0, h["volgnummer"] + delta))
+        if kind == "zal3":
+            return build_zal_release3(self.config, list(self.providers.values()), header)
+        return build_list(kind, self.config, list(self.providers.values()), self.clients,
+                          self.nodes, header)
+
     def render_release3(self) -> bytes:
         """The published ZAL in the release3 shape (``?api=2``), same Volgnummer."""
         return self.render("zal3")
