@@ -258,3 +258,28 @@ def test_pages_in_states_the_shared_sandbox_must_not_enter(browser, results) -> 
             wait_lang(browser, lang)
             problems += audit(browser, results, slug if lang == "nl" else f"{slug}.en")
     assert not problems, "\n".join(problems)
+
+
+def test_the_dashboard_pages_are_accessible(browser, sandbox, results) -> None:
+    """The trainer's dashboard (Dutch only): its login form, the live page, the journeys and
+    one journey's sequence diagram, with a collect in it."""
+    from sandbox.dashboard_cli import login_link
+    from scenarios import collect
+
+    b, problems = browser, []
+    b.delete_all_cookies()
+    b.get(sandbox.url("registry", "/dashboard"))
+    wait_lang(b, "nl")
+    problems += audit(b, results, "dashboard-login")
+    report = collect.run(sandbox)
+    assert report.ok, report.steps
+    b.get(login_link(sandbox))
+    wait_for_text(b, "Live verbonden")
+    problems += audit(b, results, "dashboard")
+    b.get(sandbox.url("registry", "/dashboard/journeys"))
+    wait_lang(b, "nl")
+    problems += audit(b, results, "dashboard-journeys")
+    b.get(sandbox.url("registry", f"/dashboard/journeys/{report.summary['correlation_id']}"))
+    wait_lang(b, "nl")
+    problems += audit(b, results, "dashboard-journey")
+    assert not problems, "\n".join(problems)
