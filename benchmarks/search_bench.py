@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import statistics
@@ -74,7 +73,7 @@ function request()
   end
   counter = counter + 1
   return wrk.format("GET", PATH, {["Authorization"] = "Bearer " .. PREFIX .. "-" .. n,
-                                  ["Accept"] = "application/fhir+json"})
+                                  ["Accept"] = ACCEPT})
 end
 function done(summary, latency, requests)
   local errors = summary.errors
@@ -141,6 +140,7 @@ def main() -> None:
     from scenarios.persons import find_persons
     from simulators.common.http import sync_client
     from simulators.common.security import admin_headers
+    from simulators.medmij import FHIR_JSON
     from simulators.medmij.topology import load_topology
 
     if shutil.which("wrk") is None:
@@ -207,7 +207,8 @@ def main() -> None:
                 script = state / f"{mode}.lua"
                 script.write_text(
                     f'MODE = "{mode}"\nPREFIX = "{prefix}"\nCOUNT = {args.warm_patients}\n'
-                    f'PER_THREAD = {per_thread}\nPATH = "{path}"\n' + WRK_SCRIPT)
+                    f'PER_THREAD = {per_thread}\nPATH = "{path}"\nACCEPT = "{FHIR_JSON}"\n'
+                    + WRK_SCRIPT)
                 if mode == "warm":  # every warm patient searched once before measuring
                     run_wrk(f"{dva_base}{path}", 2, threads, connections, script)
                     _, last_event = fhir_hop_ms(dva_base, admin, last_event)

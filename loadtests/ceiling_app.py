@@ -17,17 +17,24 @@ import uvicorn
 from simulators.serve import UVICORN_OPTIONS
 
 BODY = b'{"status":"ok"}'
-START = {"type": "http.response.start", "status": 200,
-         "headers": [(b"content-type", b"application/json"),
-                     (b"content-length", str(len(BODY)).encode())]}
-RESPONSE = {"type": "http.response.body", "body": BODY}
+
+
+def answer(body: bytes) -> tuple[dict, dict]:
+    """The two ASGI messages that answer ``body`` as JSON."""
+    return ({"type": "http.response.start", "status": 200,
+             "headers": [(b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode())]},
+            {"type": "http.response.body", "body": body})
+
+
+START, RESPONSE = answer(BODY)
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """Answer every HTTP request with a fixed 15-byte JSON body; nothing else."""
+    """Answer every HTTP request with a fixed JSON body (15 bytes unless ``--body-file``)."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
@@ -41,7 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--body-file", type=str, default=None,
+                        help="Answer these bytes (e.g. one real search answer) instead.")
     args = parser.parse_args(argv)
+    if args.body_file:
+        global START, RESPONSE
+        with open(args.body_file, "rb") as f:
+            START, RESPONSE = answer(f.read())
     uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
 
 

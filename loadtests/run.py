@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from loadtests import soak
+from loadtests.soak import Sampler
 from loadtests.summary import summarise
 from sandbox.state import Running
 
@@ -62,6 +64,7 @@ class LoadOptions:
     think_scale: float = 1.0
     max_requests: int = DEFAULT_MAX_REQUESTS
     services: str = "48,63"
+    window: float | None = None  # soak: per-window statistics and node samples (soak.py)
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def flows(self) -> list[str]:
@@ -85,6 +88,8 @@ class LoadOptions:
             raise LoadError("--max-requests must be 1..50,000,000")
         if self.shape not in (None, "morning"):
             raise LoadError("--shape: only 'morning'")
+        if self.window is not None and not 5 <= self.window <= self.duration:
+            raise LoadError("--window must be 5 s .. --duration")
         self.flows()
 
 
@@ -238,6 +243,8 @@ def flow_files(opts: LoadOptions) -> list[Path]:
     files = [HERE / FLOWS[f] for f in opts.flows()]
     if opts.shape == "morning":
         files.append(HERE / "shape.py")
+    if opts.window:
+        files.append(HERE / "windows.py")
     return files
 
 
@@ -252,11 +259,21 @@ def run(sandbox: Running, opts: LoadOptions,
     out = opts.out_dir
     out.mkdir(parents=True, exist_ok=True)
     env = environment(sandbox, opts, opts.workers or 1)
+    sampler = None
+    if opts.window:
+        (out / "windows.jsonl").unlink(missing_ok=True)
+        env |= {"PGO_LOAD_WINDOW_S": str(opts.window),
+                "PGO_LOAD_WINDOWS_FILE": str(out / "windows.jsonl")}
+        if sandbox.info.runtime == "local":  # per-process samples need the nodes' pids
+            sampler = Sampler(sandbox.state_dir).start()
     say(f"flow {opts.flow}: {opts.users} users, {opts.spawn_rate}/s, {opts.duration:.0f} s"
         + (f", {opts.workers} worker processes" if opts.workers else "")
         + (", morning shape" if opts.shape else ""))
-    run_locust(locust_command(flow_files(opts), opts, opts.users, opts.duration, out / "flow"),
-               env, out / "flow.log", opts.duration + 120)
+    try:
+        run_locust(locust_command(flow_files(opts), opts, opts.users, opts.duration,
+                                  out / "flow"), env, out / "flow.log", opts.duration + 120)
+    finally:
+        samples = sampler.stop() if sampler else []
     if not (out / "flow.json").exists():
         raise LoadError(f"Locust wrote no statistics; see {out / 'flow.log'}")
     ceiling_stats = None
@@ -273,8 +290,21 @@ def run(sandbox: Running, opts: LoadOptions,
                        c_duration + 120)
         ceiling_stats = out / "ceiling.json"
     summary = summarise(opts.flow, opts.users, out / "flow.json", ceiling_stats, c_users)
+    if opts.window:
+        summary["soak"] = soak_summary(out, opts.window, samples)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def soak_summary(out: Path, window: float, samples: list[dict]) -> dict:
+    """The soak part of a summary: per window the load and the nodes, and what kept growing
+    (the node samples go to ``samples.json`` beside it)."""
+    path = out / "windows.jsonl"
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    (out / "samples.json").write_text(json.dumps(samples) + "\n", encoding="utf-8")
+    return {"window_s": window, "sampled": bool(samples),
+            "windows": soak.windows([json.loads(line) for line in lines if line], samples),
+            "growth": soak.growth(samples)}
 
 
 def readable(error: str, limit: int = 240) -> str:

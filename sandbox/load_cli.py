@@ -79,6 +79,44 @@ def print_failures(summary: dict, out_dir: Path) -> None:
         err.print("  (Locust recorded no reasons; see flow_failures.csv and flow.log)")
 
 
+def print_soak(soak: dict) -> bool:
+    """The soak's windows (load, then the nodes) and what kept growing; True if anything did."""
+    load = Table(title=f"soak: every {soak['window_s']:.0f} s")
+    for column in ("window", "req/s", "requests", "fail", "slowest step", "p50", "p95",
+                   "p99 ms"):
+        load.add_column(column, justify="left" if column == "slowest step" else "right")
+    for w in soak["windows"]:
+        steps = {k: v for k, v in w["steps"].items() if not k.startswith("FLOW ")}
+        name, s = max(steps.items(), key=lambda kv: kv[1]["p95_ms"], default=("", {}))
+        load.add_row(str(w["window"] + 1), f"{w['requests_per_s']:.1f}", str(w["requests"]),
+                     str(w["failures"]), escape(name[:40]), f"{s.get('p50_ms', 0):.0f}",
+                     f"{s.get('p95_ms', 0):.0f}", f"{s.get('p99_ms', 0):.0f}")
+    console.print(load)
+    if soak["sampled"] and soak["windows"]:
+        nodes = Table(title="nodes at the end of each window: RSS MB / sockets / SQLite MB")
+        nodes.add_column("node", no_wrap=True)
+        for w in soak["windows"]:
+            nodes.add_column(str(w["window"] + 1), justify="right")
+        for node in sorted(soak["windows"][-1]["nodes"]):
+            cells = []
+            for w in soak["windows"]:
+                n = w["nodes"].get(node)
+                cells.append(f"{n['rss_mb']:.0f}/{n['sockets']}/{n['sqlite_mb']:.1f}"
+                             if n else "")
+            nodes.add_row(node, *cells)
+        console.print(nodes)
+    elif not soak["sampled"]:
+        console.print("[dim]node memory, sockets and SQLite are sampled in the local runtime "
+                      "only[/]")
+    for g in soak["growth"]:
+        err.print(f"[red]still growing:[/] {g['node']} {g['metric']} rose "
+                  f"{g['second_half_rise']} in the second half (first half {g['first_half_rise']}"
+                  f", allowed {g['allowed']})")
+    if soak["sampled"] and not soak["growth"]:
+        console.print("[green]soak: nothing kept growing[/]")
+    return bool(soak["growth"])
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``load`` command to the pgo-sandbox CLI."""
 
@@ -120,13 +158,17 @@ def register(app: typer.Typer) -> None:
         2_000_000,
         services: Annotated[str, typer.Option(help="Gegevensdiensten a collect searches.")] =
         "48,63",
+        window: Annotated[str | None, typer.Option(
+            help="Soak: report every window (e.g. 5m) with the nodes' memory, sockets and "
+            "SQLite sizes; exit 1 when something keeps growing.")] = None,
         state_dir: Annotated[Path | None, typer.Option("--state-dir", help="The sandbox's "
                                                        "state directory.")] = None,
     ) -> None:
         """Load a MedMij flow with Locust: per-step and end-to-end latency, and the ceiling.
 
         Example: pgo-sandbox load collect --users 20 --spawn-rate 5 --duration 2m --json
-        load.json   (see docs/load-testing.md)
+        load.json   (see docs/load-testing.md); a soak: pgo-sandbox load mixed --shape morning
+        --users 40 --duration 30m --window 5m
         """
         from loadtests.run import FLOWS, LoadError, LoadOptions
         from loadtests.run import run as run_load
@@ -137,6 +179,7 @@ def register(app: typer.Typer) -> None:
         check_names("flow", [f.strip() for f in flow.split(",") if f.strip()] or [flow], FLOWS)
         run_seconds = seconds(duration)  # usage errors before "no sandbox is running"
         ceiling_seconds = seconds(ceiling_duration) if ceiling_duration else None
+        window_seconds = seconds(window) if window else None
         state = (state_dir or default_state_dir()).resolve()
         try:
             sandbox = running(state)
@@ -148,7 +191,8 @@ def register(app: typer.Typer) -> None:
             out_dir=reports_dir(state, flow, out),
             workers=workers, shape=shape, ceiling=ceiling, ceiling_users=ceiling_users,
             ceiling_duration=ceiling_seconds,
-            think_scale=think_scale, max_requests=max_requests, services=services)
+            think_scale=think_scale, max_requests=max_requests, services=services,
+            window=window_seconds)
         try:
             if web:
                 console.print(f"Locust UI at [bold]http://127.0.0.1:{web_port}[/] "
@@ -169,6 +213,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"ceiling {summary['ceiling']['rps']:.0f} req/s; requests "
                           f"{r['requests_per_s']:.3f} x ceiling, searches "
                           f"{r['search_requests_per_s']:.3f} x ceiling")
+        grew = print_soak(summary["soak"]) if summary.get("soak") else False
         console.print(f"reports in {opts.out_dir}")
         if json_out:
             import json
@@ -177,4 +222,6 @@ def register(app: typer.Typer) -> None:
             console.print(f"summary written to {json_out}")
         if summary["failures"]:
             print_failures(summary, opts.out_dir)
+            raise typer.Exit(1)
+        if grew:
             raise typer.Exit(1)
