@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -23,6 +24,7 @@ from rich.console import Console
 from sandbox.pki import Pki, PkiError
 from sandbox.runtime import NodeStatus
 from sandbox.state import NotRunning, Running, default_state_dir, running
+from simulators.common import tls
 from simulators.common.config import SandboxConfig
 from simulators.common.http import sync_client
 from simulators.medmij import LIST_PATHS
@@ -49,10 +51,14 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _running(state_dir: Path | None) -> Running:
+    """The sandbox under ``state_dir`` (``running`` makes this process trust its CA in the
+    medmij profile: without it ``--state-dir`` of another sandbox than ``$PGO_SANDBOX_HOME``'s
+    failed every call with a certificate error)."""
     try:
-        return running((state_dir or default_state_dir()).resolve())
+        sandbox = running((state_dir or default_state_dir()).resolve())
     except NotRunning as exc:
         raise _fail(str(exc)) from exc
+    return sandbox
 
 
 def _admin(sandbox: Running, method: str, path: str, body: dict | None = None) -> dict:
@@ -97,8 +103,8 @@ def _configuration(sandbox: Running, hostname: str, pki: Pki) -> list[str]:
     """What every outside implementation configures: lists, trust, its own certificate."""
     lines = ["Configure your implementation with:", "  MedMij lists (poll them, newest Volgnummer "
              f"wins; nodes here refresh every {sandbox.topology.list_refresh_seconds:g} s):"]
-    for kind, path in LIST_PATHS.items():
-        lines.append(f"    {kind:<9} {sandbox.url('registry', path)}?api=1")
+    for kind, path in LIST_PATHS.items():  # the names the lists use, not our addresses
+        lines.append(f"    {kind:<9} {sandbox.public_url('registry', path)}?api=1")
     lines += [
         f"  CA bundle      {pki.bundle_path}   (or: pgo-sandbox ca export --out DIR)",
         f"  certificate    {pki.cert_path(hostname)}",
@@ -108,6 +114,17 @@ def _configuration(sandbox: Running, hostname: str, pki: Pki) -> list[str]:
            "not ZAL-XSD-valid; TLS comes with the medmij profile)"
            if sandbox.config.profile == "loopback" else ""),
     ]
+    if sandbox.config.profile == "medmij":
+        lines += [
+            "  TLS            verify every server against the CA bundle (hostname checked); "
+            "present your certificate on every back channel (lists, token, resource)",
+            "  addresses      resolve the sandbox's hostnames (/etc/hosts, or your client's "
+            "own resolver), port 443:",
+            *[f"    {urlsplit(base).hostname:<15} {host}"
+              for host, base in sandbox.info.addresses.items()],
+            f"  your endpoints https://{hostname}/... on an unused loopback address, port 443; "
+            "the sandbox's nodes find it through /etc/hosts",
+        ]
     return lines
 
 
@@ -259,8 +276,12 @@ def external_statuses(config: SandboxConfig) -> list[NodeStatus]:
             return True, "external, /health 200"
         return True, f"external, not probed (/health {r.status_code})"
 
+    # medmij: an outside participant serves a sandbox-issued certificate (the CA of this
+    # sandbox, see LocalRuntime.status); a default client would call it "not answering"
+    verify = tls.client_ssl_context() if config.profile == "medmij" else True
+
     async def run() -> list[tuple[bool, str]]:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=verify) as client:
             return list(await asyncio.gather(*(probe(client, u) for _, _, u in nodes.values())))
 
     results = asyncio.run(run()) if nodes else []

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulators.common import tls
 from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.security import admin_headers
 from simulators.medmij.topology import Topology
@@ -79,4 +80,6 @@ def running(state_dir: Path | None = None) -> Running:
         raise NotRunning(f"no sandbox is running under {state_dir}: start one with "
                          "`pgo-sandbox up`")
     config = SandboxConfig.load(state_dir / "sandbox.json")
+    if info.profile == "medmij":  # this process's clients trust this sandbox's CA, whichever
+        tls.trust(state_dir / "pki")  # --state-dir it is (not only $PGO_SANDBOX_HOME's)
     return Running(state_dir, info, config)

@@ -16,6 +16,12 @@ the ZAL::
     GET  /health
 
 It serves one provider and gegevensdienst 48 (BgZ, FHIR STU3).
+
+Over TLS (``identity``: the medmij profile) it serves HTTPS with its sandbox-issued certificate
+on ``<address>:443``, reads the lists with mutual TLS, and on its back channels (token,
+resource) checks the caller's certificate itself: one must be presented, its hostname must be
+on the latest OCL and Whitelist and equal ``client_id``, and a token is good only for the
+client it was issued to.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ import threading
 import time
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 import uvicorn
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
+
+from tests.outside.outside_tls import Identity, client, peer_recorder, server_options
 
 OCL_NS = "xmlns://afsprakenstelsel.medmij.nl/oauthclientlist/release2/"
 WL_NS = "xmlns://afsprakenstelsel.medmij.nl/whitelist/release2/"
@@ -45,27 +52,48 @@ def _hostnames(content: bytes, ns: str, path: str) -> set[str]:
     return {h.text for h in root.iterfind(path, {"m": ns})}
 
 
-def create_app(registry: str, provider: str) -> FastAPI:
-    """``registry``: where the MedMij lists are; ``provider``: the Zorgaanbiedernaam served."""
+def create_app(registry: str, provider: str, identity: Identity | None = None,
+               hosts: dict[str, str] | None = None) -> FastAPI:
+    """``registry``: where the MedMij lists are; ``provider``: the Zorgaanbiedernaam served;
+    ``identity``: its TLS files (medmij profile); ``hosts``: like ``curl --resolve``."""
     slug = provider.removesuffix("@medmij")
     app = FastAPI()
     sessions: dict[str, dict] = {}  # authorization sessions, by id
     codes: dict[str, dict] = {}
     tokens: dict[str, dict] = {}
     app.state.requests = []  # (method, path) of every resource request, for tests
+    app.state.peers = {}  # (client address, port) -> certificate hostname (see Serving)
+    app.state.callers = []  # (path, certificate hostname) of every back-channel call
+    mutual = identity is not None
 
-    def trusted(client_id: str) -> bool:
-        """On the OCL and the Whitelist right now (read fresh: a small DVA may)."""
-        with httpx.Client(timeout=10.0) as http:
+    def on_lists(hostname: str) -> tuple[bool, bool]:
+        """(on the OCL, on the Whitelist) right now (read fresh: a small DVA may)."""
+        with client(identity, hosts, timeout=10.0) as http:
             ocl = http.get(f"{registry}/MedMij_OAuthclientlist.xml", params={"api": "1"})
             wl = http.get(f"{registry}/MedMij_Whitelist.xml", params={"api": "1"})
-        return client_id in _hostnames(ocl.content, OCL_NS, "m:OAuthclients/m:OAuthclient/"
-                                       "m:Hostname") \
-            and client_id in _hostnames(wl.content, WL_NS, "m:MedMijNodes/m:MedMijNode/"
-                                        "m:Hostname")
+        if ocl.status_code != 200 or wl.status_code != 200:  # the registry refused us
+            return False, False
+        return (hostname in _hostnames(ocl.content, OCL_NS, "m:OAuthclients/m:OAuthclient/"
+                                       "m:Hostname"),
+                hostname in _hostnames(wl.content, WL_NS, "m:MedMijNodes/m:MedMijNode/"
+                                       "m:Hostname"))
+
+    def trusted(client_id: str) -> bool:
+        return all(on_lists(client_id))
+
+    def peer(request: Request) -> str | None:
+        """The hostname of this connection's verified client certificate, if any."""
+        found = app.state.peers.get(tuple(request.client or ()))
+        app.state.callers.append((request.url.path, found))
+        return found
 
     def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
         return JSONResponse({"error": error, "error_description": description}, status)
+
+    def outcome(status: int, code: str, why: str) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
+        return JSONResponse({"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": code, "diagnostics": why}]}, status, headers=headers)
 
     @app.get("/health")
     def health() -> dict:
@@ -130,6 +158,13 @@ def create_app(registry: str, provider: str) -> FastAPI:
             return oauth_error("invalid_request", "form body expected")
         form = await request.form()
         client_id = str(form.get("client_id", ""))
+        if mutual:  # the client is who its certificate says, nobody else
+            presented = peer(request)
+            if presented is None:
+                return oauth_error("invalid_client", "client certificate required", 401)
+            if presented != client_id:
+                return oauth_error("invalid_client", f"client_id {client_id!r} is not the "
+                                   f"certificate's hostname {presented}", 401)
         if not client_id or not await run_in_threadpool(trusted, client_id):
             return oauth_error("invalid_client", "not on the OCL and Whitelist", 401)
         if form.get("grant_type") != "authorization_code":
@@ -147,12 +182,17 @@ def create_app(registry: str, provider: str) -> FastAPI:
     @app.get(f"/api/fhir/{slug}/{SERVICE}/{{query:path}}")
     def resource(query: str, request: Request) -> JSONResponse:
         app.state.requests.append(("GET", request.url.path))
+        presented = peer(request) if mutual else None
+        if mutual and presented is None:
+            return outcome(401, "login", "client certificate required")
+        if mutual and not on_lists(presented)[1]:
+            return outcome(403, "forbidden", f"{presented} is not on the Whitelist")
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
         grant = tokens.get(bearer)
         if grant is None or grant["expires"] < time.time():
-            return JSONResponse({"resourceType": "OperationOutcome", "issue": [
-                {"severity": "error", "code": "login"}]}, 401,
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return outcome(401, "login", "unknown or expired token")
+        if mutual and grant["client_id"] != presented:
+            return outcome(401, "login", "token issued to another client")
         kind = query.split("?")[0].split("/")[0]
         entries = [{"resource": r} for r in CANNED.get(kind, [])]
         bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
@@ -175,14 +215,21 @@ CANNED = {
 
 
 class Serving:
-    """The app on 127.0.0.1 in a thread, on a port the OS picked (``base``)."""
+    """The app in a thread: plain HTTP on 127.0.0.1 on a port the OS picked, or with
+    ``identity`` HTTPS on ``address``:443 under ``https://<hostname>`` (``base``), recording
+    each connection's client certificate for the app (``app.state.peers``)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, identity: Identity | None = None,
+                 address: str = "127.0.0.1", hostname: str | None = None) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", 0))
+        self.socket.bind((address, 443 if identity is not None else 0))
         self.base = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        options: dict = {}
+        if identity is not None:
+            self.base = f"https://{hostname}"
+            options = {"http": peer_recorder(app.state.peers), **server_options(identity)}
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [self.socket]}, daemon=True)
         self.thread.start()

@@ -6,9 +6,13 @@ What it does, in MedMij order (Afsprakenstelsel, "Verzamelen"):
 
 1. fetch the ZAL, OCL, Whitelist and GNL from the registry and validate each against its XSD;
 2. build the authorization request from the ZAL's AuthorizationEndpointuri;
-3. receive the person's browser on its redirect_uri (a tiny ``http.server`` on 127.0.0.1);
+3. receive the person's browser on its redirect_uri (a tiny ``http.server`` on 127.0.0.1;
+   in the ``medmij`` profile HTTPS with its own certificate on ``<its address>:443``);
 4. exchange the code at the ZAL's TokenEndpointuri (form body, client_id = its hostname);
 5. search the ResourceEndpointuri with the access token.
+
+Over TLS (``identity``, see ``outside_tls``) every back-channel call (lists, token, resource)
+verifies the server against the sandbox CA bundle and presents the DVP's own certificate.
 
 The person's browser is not here: a test drives it (DigiD login, consent) with plain httpx.
 """
@@ -16,6 +20,8 @@ The person's browser is not here: a test drives it (DigiD login, consent) with p
 from __future__ import annotations
 
 import http.server
+import socketserver
+import ssl
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +30,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from lxml import etree
+
+from tests.outside.outside_tls import Identity, client
 
 LISTS = {
     "zal": ("/MedMij_Zorgaanbiederslijst.xml", "MedMij_Zorgaanbiederslijst.xsd",
@@ -56,9 +64,12 @@ class FetchedLists:
 
 
 class CallbackServer:
-    """The redirect_uri: remembers the query the person's browser brought back."""
+    """The redirect_uri: remembers the query the person's browser brought back. Plain HTTP
+    on 127.0.0.1 (loopback profile), or with ``identity`` HTTPS on ``address``:443 under
+    ``https://<hostname>/callback`` (the medmij profile wants the DVP's own host, no port)."""
 
-    def __init__(self) -> None:
+    def __init__(self, identity: Identity | None = None, address: str = "127.0.0.1",
+                 hostname: str | None = None) -> None:
         self.received: list[dict[str, str]] = []
         received = self.received
 
@@ -76,12 +87,24 @@ class CallbackServer:
             def log_message(self, *_args) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.hostname = hostname
+        self.server = http.server.ThreadingHTTPServer(
+            (address, 443 if identity is not None else 0), Handler, bind_and_activate=False)
+        self.server.allow_reuse_address = True
+        socketserver.TCPServer.server_bind(self.server)  # not HTTPServer's: no reverse DNS
+        self.server.server_name, self.server.server_port = self.server.server_address[:2]
+        self.server.server_activate()
+        if identity is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(identity.cert, identity.key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def redirect_uri(self) -> str:
+        if self.hostname is not None:
+            return f"https://{self.hostname}/callback"
         return f"http://127.0.0.1:{self.server.server_address[1]}/callback"
 
     def close(self) -> None:
@@ -90,12 +113,16 @@ class CallbackServer:
 
 
 class OutsideDvp:
-    def __init__(self, hostname: str, registry: str, xsd_dir: Path, redirect_uri: str) -> None:
+    """``identity``: its certificate, key and the CA bundle (medmij profile: mutual TLS);
+    ``hosts``: hostname -> address, like ``curl --resolve`` (else the system resolver)."""
+
+    def __init__(self, hostname: str, registry: str, xsd_dir: Path, redirect_uri: str,
+                 identity: Identity | None = None, hosts: dict[str, str] | None = None) -> None:
         self.hostname = hostname
         self.registry = registry.rstrip("/")
         self.xsd_dir = xsd_dir
         self.redirect_uri = redirect_uri
-        self.http = httpx.Client(timeout=30.0)
+        self.http = client(identity, hosts)
         self.pending: dict[str, tuple[str, str]] = {}  # state -> (provider, service)
 
     def close(self) -> None:
