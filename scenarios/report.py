@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,29 @@ class Step:
     correlation_id: str = ""
 
 
+# Who hears a scenario's steps as they happen: (report, event, name or Step). Set by the CLI
+# (``live``) so a long scenario shows its progress instead of minutes of silence.
+Listener = Callable[["ScenarioReport", str, object], None]
+_listener: ContextVar[Listener | None] = ContextVar("scenario_listener", default=None)
+
+
+@contextmanager
+def live(listener: Listener) -> Iterator[None]:
+    """Within the block, every ScenarioReport step start, end and timeline mark is told to
+    ``listener`` as it happens (events ``start``, ``ok``, ``failed``, ``mark``)."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
+def _tell(report: ScenarioReport, event: str, what: object) -> None:
+    listener = _listener.get()
+    if listener is not None:
+        listener(report, event, what)
+
+
 @dataclass
 class ScenarioReport:
     scenario: str
@@ -32,6 +57,7 @@ class ScenarioReport:
     def mark(self, event: str) -> None:
         """A moment on the scenario's timeline, in seconds since it started."""
         self.timeline.append((round(time.time() - self.started, 3), event))
+        _tell(self, "mark", event)
 
     @property
     def ok(self) -> bool:
@@ -59,14 +85,17 @@ class ScenarioReport:
         """Time a step; an exception inside marks it failed and stops the scenario."""
         start = time.perf_counter()
         holder = {"detail": ""}
+        _tell(self, "start", name)
         try:
             yield holder
         except Exception as exc:
             self.steps.append(Step(name, False, time.perf_counter() - start,
                                    f"{type(exc).__name__}: {exc}", correlation_id))
+            _tell(self, "failed", self.steps[-1])
             raise StepFailed(name) from exc
         self.steps.append(Step(name, True, time.perf_counter() - start, holder["detail"],
                                correlation_id))
+        _tell(self, "ok", self.steps[-1])
 
     def to_dict(self) -> dict:
         return ReportDict(self.failure, {
