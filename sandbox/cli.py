@@ -15,7 +15,13 @@ from rich.table import Table
 
 from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
+from sandbox.dashboard_cli import dashboard_line
+from sandbox.dashboard_cli import register as register_dashboard
+from sandbox.deploy_cli import register as register_deploy
+from sandbox.drill_cli import register as register_drill
+from sandbox.fault_cli import register as register_fault
 from sandbox.load_cli import register as register_load
+from sandbox.logs_cli import register as register_logs
 from sandbox.names import check_name
 from sandbox.participant_cli import register as register_participant
 from sandbox.pki_cli import register as register_pki
@@ -24,12 +30,15 @@ from sandbox.runtime import (
     RUNTIMES,
     Runtime,
     UnknownRuntime,
+    forget_stale,
     runtime_for,
     runtime_named,
 )
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
 from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
+from sandbox.story_cli import register as register_story
 from scenarios.national.cli import register as register_national
+from scenarios.report import live
 from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import TopologyError, load_topology
 from simulators.population.cli import register as register_population
@@ -115,8 +124,11 @@ def _nodes_table(title: str, rows) -> Table:
 @app.command()
 def up(
     topology: TopologyOpt = None,
-    runtime: Annotated[str, typer.Option(help="local (processes) or docker (containers).")] =
+    runtime: Annotated[str, typer.Option(help="local (processes), docker (containers), "
+                                         "compose (Docker Compose) or swarm (a stack).")] =
     "local",
+    replicas: Annotated[list[str] | None, typer.Option(
+        help="NODE=N: run N tasks of a DVA (swarm runtime), e.g. dva-nexus=3.")] = None,
     base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1 (local runtime).",
                                            envvar=BASE_PORT_ENV)] = DEFAULT_BASE_PORT,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all nodes.")] = 60.0,
@@ -159,7 +171,18 @@ def up(
         if runtime != "local":
             raise typer.BadParameter("--profile is for the local runtime (docker is medmij)")
         extra["profile"] = profile
+    if replicas:  # swarm only: replicas of a DVA share its SQLite state
+        if runtime != "swarm":
+            raise typer.BadParameter("--replicas is for the swarm runtime")
+        from sandbox.runtime.swarm import parse_replicas
+        for item in replicas:
+            check_name("node", item.partition("=")[0], [n.id for n in topo.nodes])
+        try:
+            extra["replicas"] = parse_replicas(replicas, [n.id for n in topo.dvas])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     rt = _runtime(runtime, state)
+    forget_stale(state)  # an attached compose sandbox gone by `docker-compose down`
     if _already_running(state, runtime, topo, tuple(reference_data)):
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -176,6 +199,7 @@ def up(
     console.print(_nodes_table(f"pgo-sandbox ({runtime}, profile {info.profile})",
                                rt.status(info, topo)))
     console.print(f"healthy in [bold]{info.healthy_seconds:.2f} s[/]; state in {state}")
+    console.print(dashboard_line(state))
     _announce_reference(state)
     if _NEXT_HINT.get():  # `demo` runs the collect itself: no hint to type it
         console.print("next: [bold]pgo-sandbox scenario run collect[/]")
@@ -212,6 +236,7 @@ def _already_running(state: Path, runtime: str, topo, reference_data: tuple) -> 
                                rt.status(info, sandbox.topology)))
     console.print(f"already running under {state}; nothing to do "
                   "([bold]pgo-sandbox down[/] stops it)")
+    console.print(dashboard_line(state))
     _announce_reference(state)
     return True
 
@@ -300,33 +325,6 @@ def reset(state_dir: StateDir = None) -> None:
     _announce_reference(state)
 
 
-@app.command()
-def logs(node: Annotated[str, typer.Argument(help="Node id, e.g. dva-nexus.")],
-         lines: Annotated[int, typer.Option(help="How many lines from the end.")] = 50,
-         state_dir: StateDir = None) -> None:
-    """Print the end of one node's log (hop lines carry corr= and req= ids).
-
-    Example: pgo-sandbox logs dva-nexus --lines 20
-    """
-    state = _state(state_dir)
-    check_name("node", node, [n.id for n in _known_topology(state).nodes])
-    rt, _ = _runtime_of(state)
-    text = rt.logs(node)
-    if isinstance(text, Path):
-        if not text.exists():
-            raise typer.BadParameter(f"no log for node {node!r}")
-        text = text.read_text("utf-8", errors="replace")
-    print("\n".join(text.splitlines()[-lines:]))
-
-
-def _known_topology(state: Path):
-    """The topology of the sandbox under ``state`` (also after `down`), else the default."""
-    from simulators.common.config import SandboxConfig
-
-    config_path = state / "sandbox.json"
-    return SandboxConfig.load(config_path).topology if config_path.exists() else load_topology()
-
-
 @app.command("lists")
 def lists_cmd(
     out: Annotated[Path, typer.Option(help="Folder to write the four XML files to.")],
@@ -375,6 +373,28 @@ def _check_scenario_names(sandbox, dvp: str | None, to: str | None, provider: st
         check_name("gegevensdienst", service, GEGEVENSDIENSTEN)
 
 
+def _progress_printer():
+    """A scenario's steps on the terminal as they happen (its own steps, not those of the
+    reports it makes inside); the full table follows at the end."""
+    top: list[int] = []
+
+    def show(report, event: str, what) -> None:
+        if not top:
+            top.append(id(report))
+        if id(report) != top[0]:
+            return
+        if event == "start":
+            console.print(f"[dim]... {escape(what)}[/]")
+        elif event == "ok":
+            console.print(f"[green]ok[/] {escape(what.name)} [dim]{what.seconds:.1f} s[/]")
+        elif event == "failed":
+            console.print(f"[red]FAILED[/] {escape(what.name)}: {escape(what.detail)}")
+        else:
+            console.print(f"[dim]   {escape(str(what))}[/]")
+
+    return show
+
+
 @scenario_app.command("run")
 def scenario_run(
     name: Annotated[str, typer.Argument(
@@ -404,34 +424,35 @@ def scenario_run(
         console.print(str(exc))
         raise typer.Exit(2) from exc
     _check_scenario_names(sandbox, dvp=dvp, to=to, provider=provider, service=service)
-    if name == "collect":
-        from scenarios import collect
+    with live(_progress_printer()):  # each step as it happens, not after minutes
+        if name == "collect":
+            from scenarios import collect
 
-        report = collect.run(sandbox, dvp=dvp, provider=provider, service=service)
-    elif name == "inspection":
-        from scenarios import inspection
+            report = collect.run(sandbox, dvp=dvp, provider=provider, service=service)
+        elif name == "inspection":
+            from scenarios import inspection
 
-        report = inspection.run(sandbox)
-    elif name == "portability":
-        from scenarios import portability
+            report = inspection.run(sandbox)
+        elif name == "portability":
+            from scenarios import portability
 
-        report = portability.run(sandbox, old_dvp=dvp, new_dvp=to)
-    elif name == "share":
-        from scenarios import share
+            report = portability.run(sandbox, old_dvp=dvp, new_dvp=to)
+        elif name == "share":
+            from scenarios import share
 
-        report = share.run(sandbox, dvp=dvp, provider=provider)
-    elif name == "long-lived-consent":
-        from scenarios import long_lived_consent
+            report = share.run(sandbox, dvp=dvp, provider=provider)
+        elif name == "long-lived-consent":
+            from scenarios import long_lived_consent
 
-        report = long_lived_consent.run(sandbox, dvp=dvp, provider=provider)
-    elif name == "bankruptcy":
-        from scenarios import bankruptcy
+            report = long_lived_consent.run(sandbox, dvp=dvp, provider=provider)
+        elif name == "bankruptcy":
+            from scenarios import bankruptcy
 
-        if users < 1:
-            raise typer.BadParameter("--users must be at least 1")
-        report = bankruptcy.run(sandbox, users=users, dvp=dvp, restore=not keep)
-    else:  # SCENARIOS and this chain disagree: a bug, not a user's typo
-        raise AssertionError(f"scenario {name} has no runner")
+            if users < 1:
+                raise typer.BadParameter("--users must be at least 1")
+            report = bankruptcy.run(sandbox, users=users, dvp=dvp, restore=not keep)
+        else:  # SCENARIOS and this chain disagree: a bug, not a user's typo
+            raise AssertionError(f"scenario {name} has no runner")
     report.print(console)
     if json_out:
         report.write_json(json_out)
@@ -559,6 +580,12 @@ register_pki(app)
 register_participant(app)
 register_clock(app)
 register_load(app)
+register_logs(app)
+register_dashboard(app)
+register_deploy(app)
+register_drill(app)
+register_fault(app)
+register_story(app)
 
 if __name__ == "__main__":
     app()

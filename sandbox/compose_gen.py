@@ -104,6 +104,70 @@ def compose_yaml(topology: Topology, base_port: int = DEFAULT_BASE_PORT,
     return "\n".join(lines)
 
 
+def _node_services(topology: Topology, base_port: int) -> dict:
+    """The generated file's services as plain mappings (anchors and merge keys resolved)."""
+    import yaml
+
+    return yaml.safe_load(compose_yaml(topology, base_port))["services"]
+
+
+def runtime_compose(topology: Topology, base_port: int, image: str, nonce: str,
+                    volume: str, labels: dict[str, str] | None = None) -> dict:
+    """The file ``pgo-sandbox up --runtime compose`` runs: the generated one with the image
+    built beforehand (no ``build:``, never pulled), this run's nonce (``/health`` answers it),
+    and the runtime's own state volume (created beforehand, holding the admin token)."""
+    labels = labels or {}
+    services = _node_services(topology, base_port)
+    for node_id, service in services.items():
+        service.pop("build", None)
+        service["image"] = image
+        service["pull_policy"] = "never"
+        service["environment"]["PGO_SANDBOX_RUN_NONCE"] = nonce
+        service["labels"] = {**labels, "pgo-sandbox.node": node_id}
+    return {"services": services, "networks": {NETWORK: {"labels": labels}},
+            "volumes": {"state": {"external": True, "name": volume}}}
+
+
+EDGE = "edge"  # the swarm stack's port forwarder (sandbox.runtime.swarm edge)
+
+
+def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volume: str,
+                replicas: dict[str, int] | None = None) -> dict:
+    """The deployable variant for ``docker stack deploy``: what Swarm ignores or refuses is
+    left out (``build``, ``pull_policy``, ``depends_on`` conditions, host IPs on ports) and
+    ``deploy.replicas`` says how many tasks each node runs (``replicas``: node id -> n, the
+    rest 1). Tasks of one service share the state volume, so DVA replicas share their
+    SQLite file. Every service resolves by DNS round robin (``endpoint_mode: dnsrr``): it needs
+    no IPVS in the kernel, which the VIP and the ingress routing mesh do. From this machine the
+    one ``edge`` service reaches the nodes: it publishes every node's port (host mode) and
+    forwards each connection to a task of that node, round robin."""
+    replicas = replicas or {}
+    services = {}
+    forwards = []
+    for node_id, service in _node_services(topology, base_port).items():
+        published = int(service["ports"][0].split(":")[1])
+        hostname = service["hostname"]
+        forwards.append(f"{published}={hostname}:8000")
+        services[node_id] = {
+            "image": image, "command": service["command"], "hostname": hostname,
+            "environment": {**service["environment"], "PGO_SANDBOX_RUN_NONCE": nonce},
+            "volumes": service["volumes"], "healthcheck": service["healthcheck"],
+            "networks": service["networks"],
+            "deploy": {"replicas": replicas.get(node_id, 1), "endpoint_mode": "dnsrr",
+                       "restart_policy": {"condition": "any", "delay": "2s"}},
+        }
+    services[EDGE] = {
+        "image": image, "entrypoint": ["python", "-m", "sandbox.runtime.swarm", EDGE],
+        "command": forwards, "networks": [NETWORK], "healthcheck": {"disable": True},
+        "ports": [{"target": int(f.split("=")[0]), "published": int(f.split("=")[0]),
+                   "protocol": "tcp", "mode": "host"} for f in forwards],
+        "deploy": {"replicas": 1, "endpoint_mode": "dnsrr"},
+    }
+    return {"version": "3.8", "services": services,
+            "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
+            "volumes": {"state": {"external": True, "name": volume}}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

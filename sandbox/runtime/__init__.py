@@ -46,9 +46,29 @@ def wipe_state(state_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def forget_stale(state_dir: Path) -> bool:
+    """Forget an attached sandbox (state files written by ``attach``, no processes of ours)
+    that no longer answers: stopped by a plain ``docker-compose down``, it must not block the
+    next ``up``. A sandbox a runtime started is never forgotten here (``down`` stops it)."""
+    info = RuntimeInfo.load(state_dir)
+    if info is None or info.processes:
+        return False
+    from simulators.common.config import SandboxConfig
+
+    try:
+        nodes = SandboxConfig.load(state_dir / "sandbox.json").topology.nodes
+        urls = {n.id: info.addresses[n.hostname] for n in nodes}
+    except (OSError, ValueError, KeyError):
+        urls = {}
+    if urls and any(ok for ok, _ in probe_all(urls).values()):
+        return False
+    (state_dir / "runtime.json").unlink(missing_ok=True)
+    return True
+
+
 def check_can_start(state_dir: Path, addresses: dict[str, str]) -> None:
     """Refuse a second sandbox under one state directory, or ports another program holds."""
-    if RuntimeInfo.load(state_dir) is not None:
+    if RuntimeInfo.load(state_dir) is not None and not forget_stale(state_dir):
         raise RuntimeError(f"a sandbox already runs under {state_dir}; `pgo-sandbox down` first")
     busy = [a for a in addresses.values() if not port_free(int(a.rsplit(":", 1)[1]))]
     if busy:
@@ -178,7 +198,9 @@ class Runtime(Protocol):
 
 # name -> "module:class"; imported on demand (docker needs the docker SDK and an engine)
 RUNTIMES = {"local": "sandbox.runtime.local:LocalRuntime",
-            "docker": "sandbox.runtime.docker:DockerRuntime"}
+            "docker": "sandbox.runtime.docker:DockerRuntime",
+            "compose": "sandbox.runtime.compose:ComposeRuntime",
+            "swarm": "sandbox.runtime.swarm:SwarmRuntime"}
 LAST_RUNTIME_FILE = "last-runtime"  # the runtime of the last `up`, for `reset` after `down`
 
 

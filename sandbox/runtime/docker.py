@@ -24,6 +24,7 @@ import io
 import logging
 import os
 import secrets
+import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -46,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "compose/Dockerfile"
 IMAGE_REPO = "pgo-sandbox-node"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
+# what .ci/docker-setup.sh builds without any registry (debootstrap + docker import)
+LOCAL_BASE_IMAGE = "pgo-sandbox-base:bookworm"
+PULL_PROBE_SECONDS = 5.0
 NETWORK_PORT = 8000
 TOPOLOGY_IN_CONTAINER = "/tmp/pgo-topology.toml"
 LABEL = "pgo-sandbox.project"
@@ -70,7 +74,52 @@ def _engine():
 
 
 def base_image() -> str:
+    """The base asked for: $PGO_SANDBOX_BASE_IMAGE, else python:3.12-slim (no probing)."""
     return os.environ.get("PGO_SANDBOX_BASE_IMAGE", DEFAULT_BASE_IMAGE)
+
+
+def _present(client, image: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def _pullable(client, image: str, seconds: float = PULL_PROBE_SECONDS) -> bool:
+    """Whether the engine reaches a registry that has ``image``: it asks for the manifest only
+    (no layers), so the answer comes in a second where a registry answers, and at once (DNS
+    error) or after ``seconds`` where none does."""
+    from requests.exceptions import RequestException
+
+    before, client.api.timeout = client.api.timeout, seconds
+    try:
+        client.api.inspect_distribution(image)
+    except (DockerException, RequestException, OSError):
+        return False
+    finally:
+        client.api.timeout = before
+    return True
+
+
+def choose_base_image(client) -> tuple[str, str]:
+    """The base the node image is built on, and why: $PGO_SANDBOX_BASE_IMAGE when set; else
+    python:3.12-slim when it is here or a registry serves it; else the locally built base
+    (.ci/docker-setup.sh), so a machine without a registry builds too."""
+    if os.environ.get("PGO_SANDBOX_BASE_IMAGE"):
+        return os.environ["PGO_SANDBOX_BASE_IMAGE"], "set by PGO_SANDBOX_BASE_IMAGE"
+    if _present(client, DEFAULT_BASE_IMAGE):
+        return DEFAULT_BASE_IMAGE, "present locally"
+    if _pullable(client, DEFAULT_BASE_IMAGE):
+        return DEFAULT_BASE_IMAGE, "a registry serves it"
+    if _present(client, LOCAL_BASE_IMAGE):
+        return LOCAL_BASE_IMAGE, (f"no registry serves {DEFAULT_BASE_IMAGE}; the base "
+                                  ".ci/docker-setup.sh built locally")
+    raise RuntimeError(f"no base image: {DEFAULT_BASE_IMAGE} is neither here nor pullable and "
+                       f"{LOCAL_BASE_IMAGE} is not built; run .ci/docker-setup.sh (builds it "
+                       "without a registry), `docker pull`, or set PGO_SANDBOX_BASE_IMAGE")
 
 
 def source_hash(root: Path = ROOT, base: str | None = None) -> str:
@@ -94,7 +143,9 @@ def ensure_image(client, root: Path = ROOT, base: str | None = None) -> str:
 
     if os.environ.get("PGO_SANDBOX_IMAGE"):
         return os.environ["PGO_SANDBOX_IMAGE"]
-    base = base or base_image()
+    if base is None:
+        base, why = choose_base_image(client)
+        log.warning("base image: %s (%s)", base, why)  # the one line saying which and why
     tag = f"{IMAGE_REPO}:{source_hash(root, base)}"
     try:
         client.images.get(tag)
@@ -111,19 +162,27 @@ def ensure_image(client, root: Path = ROOT, base: str | None = None) -> str:
                               buildargs={"BASE_IMAGE": base}, rm=True, forcerm=True,
                               labels={"pgo-sandbox.source": tag.split(":")[1]})
     tail: list[str] = []
+    pending = ""  # a chunk may hold several lines, or part of one: keep them one per line
     for chunk in stream:
         if "error" in chunk:
-            raise RuntimeError(f"image build failed: {chunk['error']}\n" + "".join(tail[-30:]))
-        line = chunk.get("stream", "")
-        if line.strip():
-            tail.append(line)
-            if line.startswith("Step "):
-                log.info("%s", line.rstrip())
+            raise RuntimeError(build_failure(chunk["error"], tail + [pending.rstrip()]))
+        *complete, pending = (pending + chunk.get("stream", "")).split("\n")
+        for line in complete:
+            if line.strip():
+                tail.append(line.rstrip())
+                if line.startswith("Step "):
+                    log.info("%s", line.rstrip())
     image = client.images.get(tag)
     image.tag(IMAGE_REPO, "latest")
     log.info("built %s in %.1f s", tag, time.perf_counter() - start)
     _prune_old_images(client, keep=tag)
     return tag
+
+
+def build_failure(error: str, tail: list[str], lines: int = 30) -> str:
+    """What a failed build tells: the error, then the build log's last lines, one per line."""
+    return "\n".join([f"image build failed: {error.rstrip()}", "last lines of the build log:",
+                      *(f"  {line}" for line in tail[-lines:] if line.strip())])
 
 
 def _prune_old_images(client, keep: str) -> None:
@@ -201,7 +260,9 @@ def attach_compose(state_dir: Path, topology: Topology,
         log.warning("copy the admin token by hand for the admin API (vendor commands): "
                     "docker compose exec registry cat /state/%s > %s", ADMIN_TOKEN_FILE,
                     state_dir / ADMIN_TOKEN_FILE)
-    info = RuntimeInfo("docker", "medmij", addresses, {}, time.time())
+    # runtime "compose" with no processes: attached, compose owns the containers; `down`
+    # (ComposeRuntime) stops them, and a sandbox gone by `docker-compose down` blocks no `up`
+    info = RuntimeInfo("compose", "medmij", addresses, {}, time.time())
     info.save(state_dir)
     return info
 
@@ -387,6 +448,8 @@ def main(argv: list[str] | None = None) -> None:
     """Helpers around the runtime, for scripts and compose users:
 
     build            make sure the node image for the current sources exists; print its tag
+    base             print the base image a build would use (python:3.12-slim where a
+                     registry serves it, else the local pgo-sandbox-base:bookworm)
     size IMAGE       print the image's size next to its base image's
     attach           after `docker compose up`: write the state files that let
                      `pgo-sandbox status` and `pgo-sandbox scenario run` reach that sandbox
@@ -401,6 +464,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build")
+    sub.add_parser("base")
     sub.add_parser("size").add_argument("image")
     attach = sub.add_parser("attach")
     attach.add_argument("--state-dir", type=Path, default=None)
@@ -415,6 +479,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "build":
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         print(ensure_image(client))
+    elif args.command == "base":
+        image, why = choose_base_image(client)
+        print(image)
+        print(f"base image: {image} ({why})", file=sys.stderr)
     else:
         size = client.images.get(args.image).attrs["Size"] / 1e6
         base = client.images.get(base_image()).attrs["Size"] / 1e6

@@ -54,14 +54,14 @@ def test_runtime_for_follows_runtime_json_then_the_last_up_then_local(tmp_path):
     (tmp_path / LAST_RUNTIME_FILE).write_text("docker\n")
     assert isinstance(runtime_for(None, tmp_path), DockerRuntime)  # reset after down
     assert isinstance(runtime_for(info("local"), tmp_path), LocalRuntime)  # the running one
-    with pytest.raises(UnknownRuntime, match="local or docker"):
-        runtime_named("swarm", tmp_path)
+    with pytest.raises(UnknownRuntime, match="local or docker or compose or swarm"):
+        runtime_named("nomad", tmp_path)
 
 
 def test_cli_refuses_an_unknown_runtime_with_the_known_ones(tmp_path):
-    result = runner.invoke(app, ["up", "--runtime", "swarm", "--state-dir", str(tmp_path)],
+    result = runner.invoke(app, ["up", "--runtime", "nomad", "--state-dir", str(tmp_path)],
                            env={"COLUMNS": "200"})
-    assert result.exit_code == 2 and "known: local, docker" in result.output
+    assert result.exit_code == 2 and "known: local, docker, compose, swarm" in result.output
     assert "Traceback" not in result.output
 
 

@@ -1,0 +1,293 @@
+"""The swarm runtime: the topology as a Docker Swarm stack, DVAs replicated.
+
+``pgo-sandbox up --runtime swarm --replicas dva-nexus=3`` makes this engine a single-node swarm
+when it is none (``docker swarm init --advertise-addr 127.0.0.1``), builds the node image
+beforehand (a stack cannot build), writes ``stack.yml`` into the state directory
+(``sandbox.compose_gen.swarm_stack``) and runs ``docker stack deploy``. Swarm schedules,
+restarts and replicates the nodes; scenarios, ``status`` and ``load`` run unchanged.
+
+* Replicas of a DVA share the state volume, hence its SQLite file: an authorization session,
+  code or grant written by one replica is read by the next (WAL, one kernel: one machine). Its
+  in-memory token index is per replica: a token revoked at one replica is refused there at
+  once, and by the others once they look it up again (see docs/load-testing.md).
+* Inside the overlay network every node resolves by its MedMij hostname to its tasks
+  (``endpoint_mode: dnsrr``, round robin). Swarm's VIP and ingress routing mesh need IPVS in
+  the kernel, which many CI and container hosts lack (this one does), so from this machine
+  the ``edge`` service (``python -m sandbox.runtime.swarm edge``, a TCP forwarder in the same
+  image) publishes every node's port and forwards each connection to one of its tasks.
+* The admin token is put into the state volume before any task starts (tasks start together).
+
+    runtime = SwarmRuntime(state_dir)
+    info = runtime.up(load_topology(), base_port=18400, replicas={"dva-nexus": 3})
+    runtime.down()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from sandbox.compose_gen import EDGE, swarm_stack
+from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
+from sandbox.runtime.compose import seed_state_volume
+from sandbox.runtime.docker import LABEL, DockerRuntime, _save_config, ensure_image
+from sandbox.runtime.local import DEFAULT_BASE_PORT
+from sandbox.state import RuntimeInfo
+from simulators.common.config import SandboxConfig
+from simulators.common.security import ensure_admin_token
+from simulators.medmij.topology import Topology
+
+log = logging.getLogger("pgo_sandbox.swarm")
+
+STACK_FILE = "stack.yml"
+REPLICAS_FILE = "swarm.json"  # the replicas of the last `up`, for `reset`
+STACK_LABEL = "com.docker.stack.namespace"
+
+
+def parse_replicas(items: list[str], replicable: list[str]) -> dict[str, int]:
+    """``["dva-nexus=3"]`` -> ``{"dva-nexus": 3}``; ValueError says what is wrong. Only DVAs
+    are replicable: their whole state is the shared SQLite file."""
+    out = {}
+    for item in items:
+        node, eq, count = item.partition("=")
+        if not eq or not count.isdigit() or not 1 <= int(count) <= 9:
+            raise ValueError(f"--replicas {item!r}: want NODE=N with N from 1 to 9")
+        if node not in replicable:
+            raise ValueError(f"--replicas {item!r}: only DVAs are replicated "
+                             f"({', '.join(replicable)})")
+        out[node] = int(count)
+    return out
+
+
+class SwarmRuntime(DockerRuntime):
+    """One stack per state directory (``pgo-sandbox-<hash>``) on the engine's swarm."""
+
+    name = "swarm"
+
+    @property
+    def volume(self) -> str:
+        return f"{self.project}-state"
+
+    def _containers(self) -> list:
+        return self.client.containers.list(all=True,
+                                           filters={"label": f"{STACK_LABEL}={self.project}"})
+
+    def _services(self) -> list:
+        return self.client.services.list(filters={"label": f"{STACK_LABEL}={self.project}"})
+
+    def _ensure_swarm(self) -> None:
+        state = self.client.info().get("Swarm", {}).get("LocalNodeState")
+        if state != "active":
+            log.warning("this engine is no swarm manager: docker swarm init "
+                        "--advertise-addr 127.0.0.1 (single node; `docker swarm leave "
+                        "--force` undoes it)")
+            self.client.swarm.init(advertise_addr="127.0.0.1")
+
+    def _replicas(self, replicas: dict[str, int] | None) -> dict[str, int]:
+        path = self.state_dir / REPLICAS_FILE
+        if replicas is None:
+            return json.loads(path.read_text("utf-8")) if path.exists() else {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(replicas), "utf-8")
+        return replicas
+
+    def up(self, topology: Topology, base_port: int = DEFAULT_BASE_PORT, timeout: float = 60.0,
+           on_progress: Callable[[str], None] | None = None,
+           reference_data: tuple[tuple[str, str], ...] = (), *,
+           profile: str = "medmij", replicas: dict[str, int] | None = None) -> RuntimeInfo:
+        if profile != "medmij":
+            raise RuntimeError("the swarm runtime always serves the medmij profile's "
+                               f"hostnames, not {profile!r}")
+        if reference_data:
+            raise RuntimeError("reference data (--reference) needs the local runtime")
+        if shutil.which("docker") is None:
+            raise RuntimeError("`docker stack deploy` needs the docker CLI on this machine")
+        addresses = self.addresses(topology, base_port)
+        check_can_start(self.state_dir, addresses)
+        replicas = self._replicas(replicas)
+        self.down()
+        self._ensure_swarm()
+        image = ensure_image(self.client)
+        nonce = secrets.token_hex(8)
+        _save_config(self.state_dir, topology, nonce)
+        labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
+        seed_state_volume(self.client, self.volume, labels, image,
+                          ensure_admin_token(self.state_dir))
+        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas)
+        for node_id, service in spec["services"].items():
+            service["labels"] = {**labels, "pgo-sandbox.node": node_id}
+        stack_file = self.state_dir / STACK_FILE
+        stack_file.write_text("# written by `pgo-sandbox up --runtime swarm`\n"
+                              + yaml.safe_dump(spec, sort_keys=False), "utf-8")
+        started = time.time()
+        deploy = subprocess.run(["docker", "stack", "deploy", "--resolve-image", "never",
+                                 "-c", str(stack_file), self.project],
+                                capture_output=True, text=True, timeout=120)
+        if deploy.returncode != 0:
+            self.down()
+            raise RuntimeError(f"docker stack deploy failed:\n{deploy.stderr.strip()}")
+        ids = {s.name.removeprefix(f"{self.project}_"): s.id for s in self._services()}
+        info = RuntimeInfo(self.name, "medmij", addresses, ids, started)
+        info.save(self.state_dir)
+        urls = {n.id: addresses[n.hostname] for n in topology.nodes}
+        try:
+            wait_healthy(urls, timeout, on_progress=on_progress, nonce=nonce)
+            self._wait_replicas(started + timeout)
+        except (TimeoutError, RuntimeError) as exc:
+            self.down()
+            raise RuntimeError(f"{exc}; task logs under {self.state_dir / 'logs'}") from exc
+        info.healthy_seconds = time.time() - started
+        info.save(self.state_dir)
+        return info
+
+    def _running_tasks(self) -> dict[str, tuple[int, int]]:
+        """node id -> (tasks running, tasks wanted)."""
+        out = {}
+        for service in self._services():
+            node = service.name.removeprefix(f"{self.project}_")
+            wanted = service.attrs["Spec"].get("Mode", {}).get("Replicated", {}).get(
+                "Replicas", 1)
+            tasks = service.tasks(filters={"desired-state": "running"})
+            out[node] = (sum(t["Status"]["State"] == "running" for t in tasks), wanted)
+        return out
+
+    def _wait_replicas(self, deadline: float) -> None:
+        """Every replica running (healthy: a task with a health check runs once it passes),
+        not just the first one per node that /health reached through the edge."""
+        while True:
+            short = {n: c for n, c in self._running_tasks().items() if c[0] < c[1]}
+            if not short:
+                return
+            if time.time() > deadline:
+                raise TimeoutError("replicas not running: " + ", ".join(
+                    f"{n} {r}/{w}" for n, (r, w) in sorted(short.items())))
+            time.sleep(0.5)
+
+    def status(self, info: RuntimeInfo, topology: Topology) -> list[NodeStatus]:
+        urls = {n.id: info.addresses[n.hostname] for n in topology.nodes}
+        probes = probe_all(urls, SandboxConfig.load(self.state_dir / "sandbox.json").run_nonce)
+        tasks = self._running_tasks()
+        out = []
+        for node in topology.nodes:
+            ok, detail = probes[node.id]
+            running, wanted = tasks.get(node.id, (0, 0))
+            if running == 0:
+                ok = False
+            out.append(NodeStatus(node.id, node.role, node.hostname, urls[node.id], ok,
+                                  f"swarm, {running}/{wanted} tasks, {detail}"))
+        return out
+
+    def logs(self, node_id: str) -> str | Path:
+        """The log of every task of the node on this engine, one after the other (the engine's
+        service-logs API can hang without follow; `docker service logs` spans machines)."""
+        tasks = [c for c in self._containers() if c.labels.get("pgo-sandbox.node") == node_id]
+        if not tasks:
+            return self.state_dir / "logs" / f"{node_id}.log"
+        return "".join(c.logs().decode("utf-8", errors="replace") for c in
+                       sorted(tasks, key=lambda c: c.attrs.get("Created", "")))
+
+    def down(self, timeout: float = 5.0) -> int:
+        """``docker stack rm`` after saving every service's log; waits until the tasks'
+        containers are gone (the state volume stays until ``wipe``)."""
+        services = self._services()
+        if services:
+            logs = self.state_dir / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for service in services:
+                node = service.name.removeprefix(f"{self.project}_")
+                if node != EDGE:
+                    (logs / f"{node}.log").write_text(self.logs(node) or "", "utf-8")
+            subprocess.run(["docker", "stack", "rm", self.project], capture_output=True,
+                           text=True, timeout=60)
+        deadline = time.time() + 30 + timeout
+        while self._containers() or self.client.networks.list(
+                filters={"label": f"{STACK_LABEL}={self.project}"}):
+            if time.time() > deadline:
+                log.warning("stack %s: containers still stopping", self.project)
+                break
+            time.sleep(0.5)
+        (self.state_dir / "runtime.json").unlink(missing_ok=True)
+        return len([s for s in services if not s.name.endswith(f"_{EDGE}")])
+
+
+# --- the edge forwarder (runs inside the image) -----------------------------------------------
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()  # half-close: the other direction may still carry the answer
+    except (ConnectionError, OSError):
+        pass
+
+
+class Forward:
+    """One published port: each connection goes to the next task of ``host`` (round robin
+    over the addresses the swarm's DNS gives; a task that refuses is skipped)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.turn = itertools.count()
+
+    async def __call__(self, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> None:
+        upstream = None
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM)
+            addresses = sorted({i[4][0] for i in infos})
+            start = next(self.turn)
+            for k in range(len(addresses)):
+                address = addresses[(start + k) % len(addresses)]
+                try:
+                    upstream = await asyncio.wait_for(
+                        asyncio.open_connection(address, self.port), 3)
+                    break
+                except (OSError, TimeoutError):
+                    continue
+            if upstream is not None:
+                await asyncio.gather(_pipe(reader, upstream[1]), _pipe(upstream[0], writer))
+        except OSError:
+            pass  # the node has no task yet (DNS): the client sees a closed connection
+        finally:
+            for w in (writer, upstream[1] if upstream else None):
+                if w is not None:
+                    w.close()
+
+
+async def serve_edge(forwards: list[str]) -> None:
+    """``PORT=HOST:TARGET`` each: listen on PORT, forward to HOST:TARGET."""
+    servers = []
+    for item in forwards:
+        port, _, target = item.partition("=")
+        host, _, target_port = target.rpartition(":")
+        servers.append(await asyncio.start_server(Forward(host, int(target_port)),
+                                                  "0.0.0.0", int(port)))
+        print(f"edge: :{port} -> {host}:{target_port}", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m sandbox.runtime.swarm edge 18400=registry.sandbox.test:8000 ..."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != EDGE or len(args) < 2:
+        print(main.__doc__, file=sys.stderr)
+        raise SystemExit(2)
+    asyncio.run(serve_edge(args[1:]))
+
+
+if __name__ == "__main__":
+    main()
