@@ -6,6 +6,12 @@ average of the machine around the run (other work on the machine slows it down: 
 
     python benchmarks/export_bench.py --n 20000 --n 100000
     python benchmarks/export_bench.py --n 20000 --workers 1 --no-concat
+    python benchmarks/export_bench.py --cpu 5000   # CPU per person in one process, no CLI
+
+``--cpu N`` judges the generator on a shared machine: CPU seconds (``time.process_time`` and
+rusage), one process, GC off as in the workers, the packaged topology, three rounds: rendering
+only (``render_person``: FHIR of every holder x gegevensdienst, orjson lines), then the whole
+single-process export of N people (streamed parts, fsync) into a temporary directory.
 """
 
 from __future__ import annotations
@@ -61,13 +67,49 @@ def run_once(n: int, workers: int, concat: bool, fmt: str = "ndjson",
     return result
 
 
+def cpu_per_person(n: int) -> None:
+    """Print microseconds of CPU per person: render only, and the single-process export."""
+    import gc
+
+    from simulators.population import export
+    from simulators.population.cli import _population
+
+    pop = _population(None, None, at_least=3 * n)
+    export.render_person(pop, 3 * n - 1, False)  # name pools and caches: no per-person cost
+    gc.freeze()
+    gc.disable()
+    for k in range(3):
+        started = time.process_time()
+        for index in range(k * n, (k + 1) * n):
+            export.render_person(pop, index, False)
+        spent = time.process_time() - started
+        print(f"render_person: {spent / n * 1e6:.0f} us CPU per person "
+              f"({n / spent:,.0f} people per CPU-s)", flush=True)
+    job = export.Job(pop.seed, pop.size, pop.providers, n, "ndjson", export.default_chunk(n))
+    for _ in range(2):
+        out = Path(tempfile.mkdtemp(prefix="export-cpu-"))
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        export.run(job, out, workers=1, concat=False)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        shutil.rmtree(out, ignore_errors=True)
+        user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+        print(f"export, one process: {user / n * 1e6:.0f} us user + {system / n * 1e6:.0f} us "
+              f"system per person ({n / (user + system):,.0f} people per CPU-s); "
+              f"load {[round(x, 2) for x in os.getloadavg()]}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="people (repeatable)")
     parser.add_argument("--workers", type=int, default=0, help="0: one per CPU")
     parser.add_argument("--no-concat", action="store_true")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
+    parser.add_argument("--cpu", type=int, metavar="N",
+                        help="CPU per person in this process (N people per round) and stop")
     args = parser.parse_args(argv)
+    if args.cpu:
+        cpu_per_person(args.cpu)
+        return
     for n in args.n or [20_000, 100_000]:
         result = run_once(n, args.workers, not args.no_concat)
         if args.json:

@@ -70,9 +70,10 @@ class Job:
 
 
 def default_chunk(n: int) -> int:
-    """Chunks small enough to spread over workers and show progress, big enough that 18 M
-    people make a few thousand part files per stem, not millions."""
-    return max(100, min(2000, n // 16 or 1))
+    """Chunks small enough to spread over workers (at most one chunk's time is left with one
+    worker busy at the end) and show progress, big enough that 18 M people make a few
+    thousand part files per stem, not millions."""
+    return max(100, min(2000, n // 64 or 1))
 
 
 @dataclass
@@ -101,29 +102,69 @@ def render_person(pop: Population, index: int, summaries: bool) -> dict[str, lis
 
 
 def _write_ndjson_chunk(pop: Population, job: Job, out: Path, k: int, lo: int, hi: int) -> Done:
-    buffers: dict[str, list[bytes]] = {}
-    for index in range(lo, hi):
-        for stem, lines in render_person(pop, index, job.summaries).items():
-            buffers.setdefault(stem, []).extend(lines)
+    """Render people lo..hi-1 into the chunk's ``.tmp`` parts, streaming: each stem's lines go
+    out with one writev per ``_BATCH`` lines, so a chunk is never held whole in memory (holding
+    ~40 MB of fresh lines cost page faults and cache misses: ~25 % more CPU per person)."""
+    parts: dict[str, _Part] = {}
+    try:
+        for index in range(lo, hi):
+            for stem, lines in render_person(pop, index, job.summaries).items():
+                part = parts.get(stem)
+                if part is None:
+                    part = parts[stem] = _Part(part_path(out, stem, k))
+                part.add(lines)
+        for part in parts.values():
+            part.close()
+    except BaseException:
+        for part in parts.values():
+            part.abort()
+        raise
     done = Done(k, lo, hi)
-    written: list[tuple[Path, Path]] = []
-    for stem, lines in buffers.items():
-        final = part_path(out, stem, k)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(final.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            size = _write_all(fd, lines)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        written.append((tmp, final))
-        done.files[stem] = [size, len(lines)]
-    for tmp, final in written:  # all parts durable before any carries the chunk's final name
-        tmp.replace(final)
-    for folder in {final.parent for _, final in written}:
+    for stem, part in parts.items():  # all parts durable before any gets the final name
+        done.files[stem] = [part.size, part.lines]
+    for part in parts.values():
+        part.tmp.replace(part.final)
+    for folder in {part.final.parent for part in parts.values()}:
         _fsync_dir(folder)
     return done
+
+
+_BATCH = 256  # lines per writev: well under IOV_MAX (1024), a few hundred kB
+
+
+class _Part:
+    """One stem's part file of a chunk while it is written: ``<chunk>.ndjson.tmp``."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.tmp = final.with_name(final.name + ".tmp")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.lines = 0
+
+    def add(self, lines: list[bytes]) -> None:
+        self.pending += lines
+        if len(self.pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.size += _write_all(self.fd, self.pending)
+        self.lines += len(self.pending)
+        self.pending = []
+
+    def close(self) -> None:
+        """Write the rest, fsync, close (the rename is the caller's, once all are durable)."""
+        self._flush()
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _write_bundle_chunk(pop: Population, job: Job, out: Path, k: int, lo: int, hi: int) -> Done:
@@ -329,7 +370,10 @@ def _chunks_done(job: Job, out: Path, todo: list[tuple[int, int, int]],
             _WORKER = None
         return
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    fork = "fork" in methods
+    if fork:  # build the seed's name pools (~0.3 s of Faker) once here, not once per worker
+        job.population().patient(0)
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
     with ctx.Pool(min(workers, len(todo)), _init_worker, (job, out)) as pool:
         yield from pool.imap_unordered(_run_chunk, todo, chunksize=1)
 

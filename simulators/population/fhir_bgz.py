@@ -7,9 +7,10 @@ Each function renders one zib; the token fields the BgZ searches of SPEC.md sect
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 from simulators.medmij import LOINC, UCUM
-from simulators.population.catalog import GPK, PRK, MedicationDef, ProcedureDef
+from simulators.population.catalog import GPK, PRK, LabDef, MedicationDef, ProcedureDef
 from simulators.population.clinical import (
     Admission,
     Allergy,
@@ -25,6 +26,7 @@ from simulators.population.fhir_common import (
     coding,
     concept,
     dt,
+    holder_ref,
     ident,
     meta,
     performer,
@@ -176,7 +178,7 @@ def medication_dispense(ctx: Context, n: int, u: MedicationUse, when: date) -> R
         "category": snomed("422037009", "Provider medication administration instructions"),
         "medicationReference": ref("Medication", f"med-{m.atc.lower()}", m.display),
         "subject": subject(ctx),
-        "performer": [{"actor": ref("Organization", ctx.org_id, ctx.display)}],
+        "performer": [{"actor": holder_ref(ctx)}],
         "quantity": quantity(90 * m.per_day, "stuk", "1"),
         "daysSupply": quantity(90, "dag", "d"),
         "whenHandedOver": dt(when, 15),
@@ -238,15 +240,18 @@ def specimen(ctx: Context, n: int, when: date) -> Resource:
     }
 
 
+@lru_cache(maxsize=256)  # one per lab test of the catalog, shared (see fhir_common)
+def _reference_range(t: LabDef) -> list[dict[str, object]]:
+    return [{"low": {"value": t.low, "unit": t.unit, "system": UCUM, "code": t.unit},
+             "high": {"value": t.high, "unit": t.unit, "system": UCUM, "code": t.unit}}]
+
+
 def lab(ctx: Context, n: int, result: LabResult, specimen_id: str) -> Resource:
     t = result.test
     res = _observation(ctx, ctx.rid("obs", f"l{n}"), "zib-LaboratoryTestResult-Observation",
                        concept(LOINC, t.loinc, t.display), result.when, LAB_CATEGORY)
     res["valueQuantity"] = {"value": result.value, "unit": t.unit, "system": UCUM, "code": t.unit}
-    res["referenceRange"] = [{"low": {"value": t.low, "unit": t.unit, "system": UCUM,
-                                      "code": t.unit},
-                              "high": {"value": t.high, "unit": t.unit, "system": UCUM,
-                                       "code": t.unit}}]
+    res["referenceRange"] = _reference_range(t)
     flag = "H" if result.value > t.high else "L" if result.value < t.low else None
     if flag:
         res["interpretation"] = concept("http://hl7.org/fhir/v2/0078", flag,
@@ -305,7 +310,7 @@ def encounter(ctx: Context, n: int, adm: Admission, reason_id: str) -> Resource:
         "participant": [{"individual": performer(ctx)}],
         "period": {"start": dt(adm.start, 8), "end": dt(adm.end, 16)},
         "diagnosis": [{"condition": ref("Condition", reason_id, adm.procedure.reason[1])}],
-        "serviceProvider": ref("Organization", ctx.org_id, ctx.display),
+        "serviceProvider": holder_ref(ctx),
     }
 
 

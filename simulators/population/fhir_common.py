@@ -4,11 +4,17 @@ the insurer and Coverage).
 
 Resources are plain JSON dicts (what a DVA serialises), shaped like the Nictiz reference
 resources under ``testscripts/*/_reference/``. References are relative (``Patient/<id>``).
+
+Speed (issue 17 item 6): the constant parts (codings, concepts, ``meta``, a holder's
+Organization and Practitioner, the Patient reference of one person at one holder) are built
+once and the same dict objects are shared by every resource that contains them; serialised,
+that is the same bytes. So nobody may mutate a nested part of a rendered resource in place
+(replacing a top-level key of a fresh resource, as ``fhir_gp.gp_lab`` does, is fine).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 from typing import Any
@@ -41,6 +47,10 @@ class Context:
     patient_display: str
     practitioner_id: str
     practitioner_display: str
+    # Shared, built once per (person, holder): the Reference dicts in nearly every resource.
+    subject_ref: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    performer_ref: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    org_ref: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def org_id(self) -> str:
@@ -60,6 +70,7 @@ def org_id(provider: str) -> str:
     return f"org-{slug(provider)}"
 
 
+@lru_cache(maxsize=4096)  # codes come from the catalogs: a few hundred, shared (see above)
 def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
     c = {"system": system, "code": code}
     if display:
@@ -67,6 +78,7 @@ def coding(system: str, code: str, display: str | None = None) -> dict[str, str]
     return c
 
 
+@lru_cache(maxsize=4096)
 def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
     cc: dict[str, Any] = {"coding": [coding(system, code, display)]}
     if display:
@@ -85,6 +97,7 @@ def ref(resource_type: str, rid: str, display: str | None = None) -> dict[str, s
     return r
 
 
+@cache  # a few dozen profiles, shared (see above)
 def meta(profile: str) -> dict[str, list[str]]:
     return {"profile": [profile]}
 
@@ -106,15 +119,21 @@ def quantity(value: float, unit: str, code: str | None = None) -> dict[str, Any]
 def make_context(seed: int, p: Patient, provider: str, display: str, kind: str) -> Context:
     token = draw.token(seed, p.index, provider)
     n = int(draw.unit_key("prac", seed, p.index, provider) * PRACTITIONERS_PER_PROVIDER)
+    patient_id, practitioner_id = f"pat-{token}", f"prac-{slug(provider)}-{n}"
+    practitioner_display = practitioner_name(seed, provider, n)
     return Context(
         provider=provider,
         display=display,
         kind=kind,
         token=token,
-        patient_id=f"pat-{token}",
+        patient_id=patient_id,
         patient_display=p.name,
-        practitioner_id=f"prac-{slug(provider)}-{n}",
-        practitioner_display=practitioner_name(seed, provider, n),
+        practitioner_id=practitioner_id,
+        practitioner_display=practitioner_display,
+        subject_ref={"reference": f"Patient/{patient_id}", "display": p.name},
+        performer_ref={"reference": f"Practitioner/{practitioner_id}",
+                       "display": practitioner_display},
+        org_ref=ref("Organization", org_id(provider), display),
     )
 
 
@@ -141,19 +160,26 @@ _ROLE = {
 
 
 def practitioner(ctx: Context) -> Resource:
-    given, family = ctx.practitioner_display.split(" ", 1)
+    """A fresh top-level dict (callers may set keys) over the shared, cached content."""
+    return dict(_practitioner(ctx.practitioner_id, ctx.practitioner_display, ctx.kind))
+
+
+@lru_cache(maxsize=1024)  # PRACTITIONERS_PER_PROVIDER per provider
+def _practitioner(practitioner_id: str, display: str, kind: str) -> Resource:
+    given, family = display.split(" ", 1)
     return {
         "resourceType": "Practitioner",
-        "id": ctx.practitioner_id,
+        "id": practitioner_id,
         "meta": meta(NL_CORE + "nl-core-practitioner"),
-        "identifier": [{"system": AGB_SYSTEM, "value": _agb(ctx.practitioner_id)}],
+        "identifier": [{"system": AGB_SYSTEM, "value": _agb(practitioner_id)}],
         "name": [{"use": "official", "family": family, "given": [given],
-                  "text": ctx.practitioner_display}],
+                  "text": display}],
         "qualification": [{"code": concept("urn:oid:2.16.840.1.113883.2.4.15.111",
-                                           *_ROLE.get(ctx.kind, ("01.010", "Arts")))}],
+                                           *_ROLE.get(kind, ("01.010", "Arts")))}],
     }
 
 
+@lru_cache(maxsize=4096)  # keyed by provider or practitioner id: a few per provider
 def _agb(key: str) -> str:
     return f"{int(draw.unit_key('agb', key) * 10**8):08d}"
 
@@ -185,6 +211,12 @@ def organization_type(kind: str) -> list[dict[str, Any]]:
 
 
 def organization(provider: str, display: str, kind: str) -> Resource:
+    """A fresh top-level dict (callers set ``id``) over the shared, cached content."""
+    return dict(_organization(provider, display, kind))
+
+
+@lru_cache(maxsize=4096)  # the topology's providers and the GP practices' names
+def _organization(provider: str, display: str, kind: str) -> Resource:
     res: Resource = {
         "resourceType": "Organization",
         "id": org_id(provider),
@@ -279,9 +311,15 @@ def coverage(p: Patient, ctx: Context, as_of: date) -> Resource:
 
 
 def subject(ctx: Context) -> dict[str, str]:
-    return {"reference": f"Patient/{ctx.patient_id}", "display": ctx.patient_display}
+    """The Patient reference: one shared dict per (person, holder)."""
+    return ctx.subject_ref
 
 
 def performer(ctx: Context) -> dict[str, str]:
-    return {"reference": f"Practitioner/{ctx.practitioner_id}",
-            "display": ctx.practitioner_display}
+    """The holder's Practitioner reference: one shared dict per (person, holder)."""
+    return ctx.performer_ref
+
+
+def holder_ref(ctx: Context) -> dict[str, str]:
+    """The holder's Organization reference: one shared dict per (person, holder)."""
+    return ctx.org_ref

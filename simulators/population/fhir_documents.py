@@ -22,9 +22,9 @@ from simulators.population.fhir_common import (
     Resource,
     concept,
     dt,
+    holder_ref,
     meta,
     performer,
-    ref,
     subject,
 )
 
@@ -100,8 +100,8 @@ def document_reference(ctx: Context, letter: Letter) -> Resource:
         "subject": subject(ctx),
         "created": dt(letter.when, 14),
         "indexed": dt(letter.when, 15),
-        "author": [performer(ctx), ref("Organization", ctx.org_id, ctx.display)],
-        "custodian": ref("Organization", ctx.org_id, ctx.display),
+        "author": [performer(ctx), holder_ref(ctx)],
+        "custodian": holder_ref(ctx),
         "description": letter.title,
         "content": [{"attachment": {
             "contentType": "application/pdf",

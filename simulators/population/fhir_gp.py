@@ -12,6 +12,7 @@ NHG code (see ``catalog``) stays LOINC only and is not returned by that query.""
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from simulators.medmij import LOINC, SNOMED
 from simulators.population import fhir_bgz as bgz
@@ -25,6 +26,7 @@ from simulators.population.fhir_common import (
     coding,
     concept,
     dt,
+    holder_ref,
     ident,
     meta,
     performer,
@@ -55,48 +57,67 @@ def episode(ctx: Context, icpc: str, name: str, start: date, active: bool) -> Re
         "status": "active" if active else "finished",
         "type": [concept(ICPC, icpc, name)],
         "patient": subject(ctx),
-        "managingOrganization": ref("Organization", ctx.org_id, ctx.display),
+        "managingOrganization": holder_ref(ctx),
         "period": {"start": start.isoformat()},
         "careManager": performer(ctx),
     }
 
 
+_AMBULATORY = coding("http://hl7.org/fhir/v3/ActCode", "AMB", "ambulatory")
+_CONSULT_TYPE = [concept("urn:oid:2.16.840.1.113883.2.4.4.30.14", "01", "Consult")]
+_NOTE_TYPE = concept(LOINC, "67781-5", "Summarization of encounter note")
+# The SOAP sections of a journal entry depend only on whether the contact was chronic care:
+# built once, shared by every Composition (same bytes; see fhir_common on sharing).
+_SECTIONS = {
+    chronic: [
+        {"title": title, "code": concept(_SOAP_SYSTEM, code, title),
+         "text": {"status": "generated",
+                  "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{text}</div>'}}
+        for (code, title), text in zip(_SOAP, texts, strict=True)
+    ]
+    for chronic, texts in _JOURNAL.items()
+}
+
+
+@lru_cache(maxsize=1 << 12)  # consultation days of the last few years
+def _consult_day(when: date) -> tuple[str, dict[str, str]]:
+    """("Consult dd-mm-yyyy", the consultation's period): strftime is slow, days repeat."""
+    return (f"Consult {when:%d-%m-%Y}",
+            {"start": dt(when, 9), "end": f"{when.isoformat()}T09:10:00+01:00"})
+
+
 def encounter(ctx: Context, n: int, c: GpContact) -> Resource:
+    rid = ctx.rid("genc", n)
     return {
         "resourceType": "Encounter",
-        "id": ctx.rid("genc", n),
+        "id": rid,
         "meta": meta(NICTIZ + "gp-Encounter"),
-        "identifier": ident(ctx.rid("genc", n)),
+        "identifier": ident(rid),
         "status": "finished",
-        "class": coding("http://hl7.org/fhir/v3/ActCode", "AMB", "ambulatory"),
-        "type": [concept("urn:oid:2.16.840.1.113883.2.4.4.30.14", "01", "Consult")],
+        "class": _AMBULATORY,
+        "type": _CONSULT_TYPE,
         "subject": subject(ctx),
         "episodeOfCare": [ref("EpisodeOfCare", _episode_id(ctx, c.icpc), c.episode)],
         "participant": [{"individual": performer(ctx)}],
-        "period": {"start": dt(c.when, 9), "end": f"{c.when.isoformat()}T09:10:00+01:00"},
-        "serviceProvider": ref("Organization", ctx.org_id, ctx.display),
+        "period": _consult_day(c.when)[1],
+        "serviceProvider": holder_ref(ctx),
     }
 
 
 def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
-    texts = _JOURNAL[c.chronic]
+    title = _consult_day(c.when)[0]
     return {
         "resourceType": "Composition",
         "id": ctx.rid("comp", n),
         "meta": meta(NICTIZ + "gp-EncounterReport"),
         "status": "final",
-        "type": concept(LOINC, "67781-5", "Summarization of encounter note"),
+        "type": _NOTE_TYPE,
         "subject": subject(ctx),
-        "encounter": ref("Encounter", encounter_id, f"Consult {c.when:%d-%m-%Y}"),
+        "encounter": ref("Encounter", encounter_id, title),
         "date": dt(c.when, 9),
         "author": [performer(ctx)],
-        "title": f"Consult {c.when:%d-%m-%Y}: {c.episode}",
-        "section": [
-            {"title": title, "code": concept(_SOAP_SYSTEM, code, title),
-             "text": {"status": "generated",
-                      "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{text}</div>'}}
-            for (code, title), text in zip(_SOAP, texts, strict=True)
-        ],
+        "title": f"{title}: {c.episode}",
+        "section": _SECTIONS[c.chronic],
     }
 
 

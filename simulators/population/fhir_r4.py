@@ -4,6 +4,8 @@ declare it (it derives from ``nl-core-Vaccination-event``)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from simulators.medmij import SNOMED
 from simulators.population.demographics import Patient
 from simulators.population.fhir_common import (
@@ -46,6 +48,18 @@ def organization_r4(ctx: Context) -> Resource:
     }
 
 
+_META = {"profile": PROFILES}  # shared by every Immunization (see fhir_common on sharing)
+
+
+@lru_cache(maxsize=64)  # one per RIVM provider
+def _performer(provider: str, display: str) -> list[dict[str, object]]:
+    return [{
+        "function": concept("http://terminology.hl7.org/CodeSystem/v2-0443", "AP",
+                            "Administering Provider"),
+        "actor": {**ref("Organization", org_id(provider), display), "type": "Organization"},
+    }]
+
+
 def immunization(ctx: Context, n: int, dose: Dose) -> Resource:
     v = dose.vaccine
     codings = [coding(ATC_SYSTEM, v.atc, v.display)]
@@ -54,7 +68,7 @@ def immunization(ctx: Context, n: int, dose: Dose) -> Resource:
     return {
         "resourceType": "Immunization",
         "id": ctx.rid("vacc", n),
-        "meta": {"profile": list(PROFILES)},
+        "meta": _META,
         "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.4.3.11.60.131.2",
                         "value": ctx.rid("vacc", n)}],
         "status": "completed",
@@ -62,11 +76,6 @@ def immunization(ctx: Context, n: int, dose: Dose) -> Resource:
         "patient": {"reference": f"Patient/{ctx.patient_id}", "type": "Patient",
                     "display": ctx.patient_display},
         "occurrenceDateTime": dose.when.isoformat(),
-        "performer": [{
-            "function": concept("http://terminology.hl7.org/CodeSystem/v2-0443", "AP",
-                                "Administering Provider"),
-            "actor": {**ref("Organization", org_id(ctx.provider), ctx.display),
-                      "type": "Organization"},
-        }],
+        "performer": _performer(ctx.provider, ctx.display),
         "protocolApplied": [{"doseNumberPositiveInt": dose.dose_number}],
     }

@@ -14,33 +14,50 @@ def _escape(text: str) -> bytes:
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
+_FIXED = (  # objects 1-5: the same in every letter
+    b"<< /Type /Catalog /Pages 2 0 R >>",
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+    b"/Resources << /Font << /F1 4 0 R /F2 5 0 R >> >> /Contents 6 0 R >>",
+    b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+)
+_COUNT = len(_FIXED) + 3  # xref entries: object 0, 1-5, the content stream, the info
+
+
+def _head() -> tuple[bytes, bytes]:
+    """The file up to object 6 and the xref entries of objects 1-5: built once (issue 17
+    item 6: a GP or hospital export renders a letter for every admission)."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    xref = bytearray()
+    for n, body in enumerate(_FIXED, start=1):
+        xref += b"%010d 00000 n \n" % len(out)
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    return bytes(out), bytes(xref)
+
+
+_HEAD, _HEAD_XREF = _head()
+
+
 def render(title: str, lines: Sequence[str]) -> bytes:
     """A one-page PDF with a bold title and the given lines of body text."""
-    ops = [b"BT /F2 16 Tf 56 780 Td (" + _escape(title) + b") Tj ET"]
+    escaped = _escape(title)
+    ops = [b"BT /F2 16 Tf 56 780 Td (" + escaped + b") Tj ET"]
     y = 750
     for line in lines[:55]:
         ops.append(b"BT /F1 11 Tf 56 %d Td (" % y + _escape(line) + b") Tj ET")
         y -= 16
     content = b"\n".join(ops)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-        b"/Resources << /Font << /F1 4 0 R /F2 5 0 R >> >> /Contents 6 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Title (" + _escape(title) + b") /Producer (pgo-sandbox population) >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    out = bytearray(_HEAD)
+    at_content = len(out)
+    out += b"6 0 obj\n<< /Length %d >>\nstream\n" % len(content) + content
+    out += b"\nendstream\nendobj\n"
+    at_info = len(out)
+    out += (b"7 0 obj\n<< /Title (" + escaped
+            + b") /Producer (pgo-sandbox population) >>\nendobj\n")
     xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % _COUNT + _HEAD_XREF
+    out += b"%010d 00000 n \n%010d 00000 n \n" % (at_content, at_info)
     out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, len(objects), xref)
+        _COUNT, _COUNT - 1, xref)
     return bytes(out)

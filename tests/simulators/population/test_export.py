@@ -224,3 +224,39 @@ def test_the_cli_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path: Path) -
     assert int(first.split()[1].split("/")[0].replace(",", "")) >= 50 * (finished - 1)
     assert _files(killed) == _files(clean)
     assert json.loads((killed / "manifest.json").read_text())["complete"]
+
+
+def test_a_chunk_is_streamed_in_batches_and_a_failed_render_closes_its_parts(
+        tmp_path: Path, reference: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines leave in writev batches while the chunk renders (holding a whole chunk cost page
+    faults and cache misses); a render that fails mid-chunk closes every part it opened and
+    leaves none under a final name."""
+    import os
+
+    writes: list[int] = []
+    real_write_all = export._write_all
+
+    def counting(fd: int, lines: list[bytes]) -> int:
+        writes.append(len(lines))
+        return real_write_all(fd, lines)
+
+    monkeypatch.setattr(export, "_write_all", counting)
+    manifest = export.run(_job(N, summaries=True), tmp_path / "one", workers=1)
+    assert _files(tmp_path / "one") == reference
+    assert max(writes) < 2 * export._BATCH  # never a whole chunk (the GP's has ~10,000 lines)
+    assert len(writes) > 2 * len(manifest["files"])
+
+    real_render = export.render_person
+
+    def fails_at_100(pop, index: int, summaries: bool):
+        if index == 100:
+            raise Killed
+        return real_render(pop, index, summaries)
+
+    monkeypatch.setattr(export, "render_person", fails_at_100)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(Killed):
+        export.run(_job(N, summaries=True), tmp_path / "two", workers=1)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert list((tmp_path / "two" / export.PARTS).rglob("*.tmp"))
+    assert not list((tmp_path / "two" / export.PARTS).rglob("*.ndjson"))
