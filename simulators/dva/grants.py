@@ -50,7 +50,13 @@ CREATE INDEX IF NOT EXISTS code_expires ON code(expires);
 CREATE INDEX IF NOT EXISTS token_expires ON token(expires);
 CREATE INDEX IF NOT EXISTS session_created ON auth_session(created);
 CREATE INDEX IF NOT EXISTS grant_created ON grant_(created);
+CREATE TABLE IF NOT EXISTS revocation (
+    id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
+INSERT OR IGNORE INTO revocation (id, generation) VALUES (1, 0);
 """
+# How often a process looks whether another one (a DVA replica on the same database) revoked
+# something: its TokenIndex would otherwise honour a revoked token until it expired.
+REVOCATION_CHECK_S = 1.0
 PURGE_EVERY_S = 60.0  # wall seconds between purges of expired rows (see GrantStore.purge)
 PURGE_BATCH = 20_000  # rows per table per purge: one purge never holds the loop for long
 # columns added after the first release: an existing dva.sqlite gets them on open
@@ -245,6 +251,8 @@ class GrantStore:
                 self.db.execute(f"ALTER TABLE auth_session ADD COLUMN {column} {kind}")
         self.index = TokenIndex()
         self._next_purge = time.monotonic() + PURGE_EVERY_S
+        self._generation = self._revocation_generation()
+        self._next_revocation_check = time.monotonic() + REVOCATION_CHECK_S
 
     # expired rows ------------------------------------------------------------------------
     def purge(self, now: float | None = None) -> dict[str, int]:
@@ -434,6 +442,8 @@ class GrantStore:
     # the resource server's check ---------------------------------------------------------
     def access(self, token: str) -> Grant | None:
         """The grant behind a valid access token, or None."""
+        if time.monotonic() >= self._next_revocation_check:
+            self._follow_revocations()
         now = self.clock.now()
         held = self.index.get(token, now)
         if held is None:  # not issued or checked by this process yet: SQLite decides
@@ -458,9 +468,24 @@ class GrantStore:
         return grant
 
     # revocation --------------------------------------------------------------------------
+    def _revocation_generation(self) -> int:
+        return self.db.execute("SELECT generation FROM revocation WHERE id = 1").fetchone()[0]
+
+    def _follow_revocations(self) -> None:
+        """Several processes on one dva.sqlite (DVA replicas in a swarm): every revocation
+        bumps a generation in SQLite; when another process did, this one forgets the tokens
+        it holds in memory and lets SQLite decide again, so a revoked consent ends at every
+        replica within ``REVOCATION_CHECK_S``. One indexed read per second, not per request."""
+        self._next_revocation_check = time.monotonic() + REVOCATION_CHECK_S
+        generation = self._revocation_generation()
+        if generation != self._generation:
+            self._generation = generation
+            self.index = TokenIndex(self.index.bucket_seconds)
+
     def _revoke_grant(self, db, grant_id: str) -> None:
         db.execute("UPDATE grant_ SET revoked = 1 WHERE id = ?", (grant_id,))
         db.execute("UPDATE token SET revoked = 1 WHERE grant_id = ?", (grant_id,))
+        db.execute("UPDATE revocation SET generation = generation + 1 WHERE id = 1")
         self.index.revoke_grant(grant_id)
 
     def revoke_grant(self, grant_id: str) -> None:

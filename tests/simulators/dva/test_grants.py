@@ -262,3 +262,20 @@ def test_purge_runs_from_the_write_path_at_most_every_interval(store, sandbox_cl
     store.start_session(CLIENT, REDIRECT, "umcsandbox", "s", "umcsandbox@medmij", ["48"], None,
                         "b", "c")
     assert rows(store)["token"] == 0 and rows(store)["grant_"] == 0
+
+
+def test_a_revocation_by_another_process_ends_the_token_here_too(store, tmp_path, monkeypatch):
+    """DVA replicas share dva.sqlite; each holds the tokens it checked in memory. A consent
+    revoked at one replica must end at the others too (issue 18: swarm --replicas)."""
+    from simulators.dva import grants as grants_module
+
+    monkeypatch.setattr(grants_module, "REVOCATION_CHECK_S", 0.0)
+    replica = GrantStore(tmp_path / "dva.sqlite")
+    try:
+        token = issue(store)["access_token"]
+        assert replica.access(token) is not None  # now held in the replica's memory
+        store.revoke_token(token, CLIENT)
+        assert store.access(token) is None
+        assert replica.access(token) is None
+    finally:
+        replica.db.close()
