@@ -68,8 +68,8 @@ def peer_hostname(scope: dict) -> str | None:
 
 
 def uses_tls(config, hostname: str) -> bool:
-    """Whether the node serves TLS: the runtime mapped it to an https address (local runtime,
-    ``medmij`` profile). The docker runtime's network is plain HTTP under medmij names."""
+    """Whether the node serves TLS: the runtime mapped it to an https address (the local
+    runtime's ``medmij`` profile; the docker, compose and swarm runtimes' network)."""
     return config.addresses.get(hostname, "").startswith("https://")
 
 
@@ -182,7 +182,8 @@ def _default_pki() -> Iterable[Path]:
 def client_ssl_context() -> ssl.SSLContext:
     """The context of this process's clients: trusts every registered sandbox CA (hostname
     checked) and, in a node process, presents the node's certificate (mutual TLS)."""
-    dirs = tuple(_trusted) or tuple(_default_pki())
+    # a sandbox that was torn down (its state directory gone) is trusted no more
+    dirs = tuple(d for d in _trusted if (d / BUNDLE).exists()) or tuple(_default_pki())
     key = (dirs, _identity)
     context = _contexts.get(key)
     if context is None:

@@ -149,3 +149,21 @@ def test_gate_refuses_with_the_protocols_errors():
     assert run(_call(gate, "/fhir/umc/48/Patient", "pgo.sandbox.test"))[0] == 200
     assert run(_call(gate, "/artifact", "digid.sandbox.test"))[0] == 200  # infrastructure
     assert run(_call(gate, "/oauth/authorize", None))[0] == 200  # front channel: not gated
+
+
+def test_a_trusted_sandbox_that_is_gone_is_no_longer_trusted(tmp_path, monkeypatch):
+    """One process may meet several sandboxes (tests, a CLI with --state-dir); when one is torn
+    down with its state directory, its CA stops being trusted instead of failing every TLS
+    client of the process with FileNotFoundError."""
+    import shutil
+
+    monkeypatch.setattr(tls, "_trusted", [])
+    monkeypatch.setattr(tls, "_contexts", {})
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    Pki(7, kept)
+    Pki(8, gone)
+    tls.trust(kept)
+    tls.trust(gone)
+    shutil.rmtree(gone)
+    context = tls.client_ssl_context()  # no bundle there any more: skipped, not an error
+    assert context.cert_store_stats()["x509_ca"] >= 1  # the sandbox still running is trusted
