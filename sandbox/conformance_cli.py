@@ -17,8 +17,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sandbox.cli_common import running_or_exit
 from sandbox.names import check_name, check_names
-from sandbox.state import NotRunning, Running, default_state_dir, running
+from sandbox.state import Running
 from simulators.conformance import pgocheck, report
 from simulators.conformance.model import LoadError, load
 from simulators.conformance.results import ScriptResult
@@ -376,11 +377,7 @@ def register(app: typer.Typer) -> None:
                       markup=False, highlight=False)
         try:
             if provider is not None:
-                try:
-                    sandbox = running((state_dir or default_state_dir()).resolve())
-                except NotRunning as exc:
-                    err.print(str(exc))
-                    raise typer.Exit(2) from exc
+                sandbox = running_or_exit(state_dir)
                 topo = sandbox.topology
                 check_name("provider", provider, [p.name for p in topo.providers]
                            + [p.slug for p in topo.providers])
@@ -433,11 +430,7 @@ def register(app: typer.Typer) -> None:
         Example: pgo-sandbox scenario run collect --dvp pgo-beta && pgo-sandbox conformance
         pgo --client pgo-beta
         """
-        try:
-            sandbox = running((state_dir or default_state_dir()).resolve())
-        except NotRunning as exc:
-            err.print(str(exc))
-            raise typer.Exit(2) from exc
+        sandbox = running_or_exit(state_dir)
         check_name("DVP", client, [n.id for n in sandbox.topology.dvps]
                    + [n.hostname for n in sandbox.topology.dvps])
         marks = {node.id: since for node in sandbox.topology.dvas}
@@ -475,11 +468,7 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
-        try:
-            sandbox = running((state_dir or default_state_dir()).resolve())
-        except NotRunning as exc:
-            err.print(str(exc))
-            raise typer.Exit(2) from exc
+        sandbox = running_or_exit(state_dir)
         topo = sandbox.topology
         check_names("DVP", pgo_ or [], [n.id for n in topo.dvps])
         check_names("provider", provider or [], [p.name for p in topo.providers]

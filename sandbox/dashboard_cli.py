@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sandbox.state import NotRunning, Running, default_state_dir, running
+from sandbox.cli_common import running_or_exit, state_of
+from sandbox.state import NotRunning, Running, running
 from simulators.common.http import sync_client
 
 console = Console()
@@ -69,12 +70,8 @@ def register(app: typer.Typer) -> None:
 
         Example: pgo-sandbox dashboard --open
         """
-        state = (state_dir or default_state_dir()).resolve()
-        try:
-            sandbox = running(state)
-        except NotRunning as exc:
-            err.print(f"[red]{escape(str(exc))}[/]")
-            raise typer.Exit(1) from exc
+        state = state_of(state_dir)
+        sandbox = running_or_exit(state)
         try:
             link = login_link(sandbox)
         except (httpx.HTTPError, KeyError, ValueError) as exc:

@@ -16,10 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sandbox.cli_common import running_or_exit
 from sandbox.drill import DRILLS
 from sandbox.load_cli import seconds
 from sandbox.names import check_name
-from sandbox.state import NotRunning, default_state_dir, running
+from sandbox.state import default_state_dir
 
 console = Console()
 err = Console(stderr=True)
@@ -106,11 +107,7 @@ def register(app: typer.Typer) -> None:
         except DrillError as exc:
             err.print(f"[red]{escape(str(exc))}[/]")
             raise typer.Exit(2) from exc
-        try:
-            sandbox = running(state)
-        except NotRunning as exc:
-            err.print(f"[red]{type(exc).__name__}:[/] {exc}")
-            raise typer.Exit(2) from exc
+        sandbox = running_or_exit(state)
         if node is not None:
             check_name(f"node for {name}", node, targets(sandbox, name))
         opts.out_dir = out or state / REPORTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

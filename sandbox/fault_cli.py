@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sandbox.cli_common import running_or_exit
 from sandbox.load_cli import seconds
 from sandbox.names import USAGE_EXIT, check_name
-from sandbox.state import NotRunning, default_state_dir, running
 from sandbox.testing import FaultRefused, Faults
 from simulators.common.faults import KINDS, WHERE
 
@@ -34,11 +34,7 @@ StateDir = Annotated[Path | None, typer.Option(
 
 
 def _faults(state_dir: Path | None) -> Faults:
-    try:
-        return Faults(running((state_dir or default_state_dir()).resolve()))
-    except NotRunning as exc:
-        err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from exc
+    return Faults(running_or_exit(state_dir))
 
 
 def _param(text: str) -> tuple[str, object]:

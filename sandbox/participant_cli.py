@@ -21,9 +21,10 @@ import httpx
 import typer
 from rich.console import Console
 
+from sandbox.cli_common import running_or_exit
 from sandbox.pki import Pki, PkiError
 from sandbox.runtime import NodeStatus
-from sandbox.state import NotRunning, Running, default_state_dir, running
+from sandbox.state import Running
 from simulators.common import tls
 from simulators.common.config import SandboxConfig
 from simulators.common.http import sync_client
@@ -54,11 +55,7 @@ def _running(state_dir: Path | None) -> Running:
     """The sandbox under ``state_dir`` (``running`` makes this process trust its CA in the
     medmij profile: without it ``--state-dir`` of another sandbox than ``$PGO_SANDBOX_HOME``'s
     failed every call with a certificate error)."""
-    try:
-        sandbox = running((state_dir or default_state_dir()).resolve())
-    except NotRunning as exc:
-        raise _fail(str(exc)) from exc
-    return sandbox
+    return running_or_exit(state_dir)
 
 
 def _admin(sandbox: Running, method: str, path: str, body: dict | None = None) -> dict:

@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sandbox.cli_common import running_or_exit, state_of
 from sandbox.names import check_name
-from sandbox.state import NotRunning, Running, default_state_dir, running
+from sandbox.state import Running, running
 from simulators.medmij import CORRELATION_ID
 
 console = Console()
@@ -109,12 +110,8 @@ def register(app: typer.Typer) -> None:
             err.print("name a chapter (pgo-sandbox story --list shows them)")
             raise typer.Exit(2)
         check_name("chapter", name, CHAPTERS)
-        state = (state_dir or default_state_dir()).resolve()
-        try:
-            sandbox = running(state)
-        except NotRunning as exc:
-            err.print(str(exc))
-            raise typer.Exit(2) from exc
+        state = state_of(state_dir)
+        sandbox = running_or_exit(state)
         if web:
             from scenarios.story.web import StoryState, serve
 

@@ -103,7 +103,7 @@ def test_cli_exits_1_when_data_was_lost(tmp_path, monkeypatch) -> None:
               "requests": {"requests": 10, "affected": 3, "failed": 1,
                            "failed_after_recovery": 0}}
     monkeypatch.setattr(drill, "run", lambda *a, **k: report)
-    monkeypatch.setattr("sandbox.drill_cli.running", lambda _: object())
+    monkeypatch.setattr("sandbox.drill_cli.running_or_exit", lambda _: object())
     monkeypatch.setattr(state, "running", lambda _: object())
     r = CliRunner().invoke(_cli(), ["drill", "kill-dva", "--state-dir", str(tmp_path),
                                     "--out", str(tmp_path)])

@@ -368,4 +368,4 @@ def test_cli_refuses_what_it_does_not_know(args, says, tmp_path):
 def test_cli_without_a_sandbox(tmp_path):
     result = CliRunner().invoke(cli(), ["story", "collect", "--state-dir", str(tmp_path)],
                                 env={"COLUMNS": "200"})
-    assert result.exit_code == 2 and "pgo-sandbox up" in result.output
+    assert result.exit_code == 1 and "pgo-sandbox up" in result.output
