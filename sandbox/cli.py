@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from sandbox.cli_common import running_or_exit
 from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
 from sandbox.dashboard_cli import dashboard_line
@@ -35,7 +36,7 @@ from sandbox.runtime import (
     runtime_named,
 )
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
-from sandbox.state import NotRunning, RuntimeInfo, default_state_dir, running
+from sandbox.state import RuntimeInfo, default_state_dir, running
 from sandbox.story_cli import register as register_story
 from scenarios.national.cli import register as register_national
 from scenarios.report import live
@@ -271,11 +272,7 @@ def status(state_dir: StateDir = None,
     Example: pgo-sandbox status --json
     """
     state = _state(state_dir)
-    try:
-        sandbox = running(state)
-    except NotRunning as exc:
-        console.print(str(exc))
-        raise typer.Exit(1) from exc
+    sandbox = running_or_exit(state)
     rt, info = _runtime_of(state)
     rows = rt.status(info, sandbox.topology)
     if as_json:
@@ -418,11 +415,7 @@ def scenario_run(
     pgo-sandbox scenario run bankruptcy --users 5 --json bankruptcy.json
     """
     check_name("scenario", name, SCENARIOS)
-    try:
-        sandbox = running(_state(state_dir))
-    except NotRunning as exc:
-        console.print(str(exc))
-        raise typer.Exit(2) from exc
+    sandbox = running_or_exit(state_dir)
     _check_scenario_names(sandbox, dvp=dvp, to=to, provider=provider, service=service)
     with live(_progress_printer()):  # each step as it happens, not after minutes
         if name == "collect":
@@ -467,14 +460,6 @@ vendor_app = typer.Typer(help="A PGO vendor's exit: bankruptcy, settlement, read
 app.add_typer(vendor_app, name="vendor")
 
 
-def _running_or_exit(state_dir: Path | None):
-    try:
-        return running(_state(state_dir))
-    except NotRunning as exc:
-        console.print(str(exc))
-        raise typer.Exit(2) from exc
-
-
 def _vendor_or_exit(sandbox, dvp: str) -> None:
     """Refuse a DVP name the topology does not have, with the names it does have."""
     check_name("DVP", dvp, [n.id for n in sandbox.topology.dvps])
@@ -489,7 +474,7 @@ def vendor_bankrupt(dvp: Annotated[str, typer.Argument(help="DVP node id, e.g. p
     """
     from sandbox import vendor
 
-    sandbox = _running_or_exit(state_dir)
+    sandbox = running_or_exit(state_dir)
     _vendor_or_exit(sandbox, dvp)
     outcome = vendor.bankrupt(sandbox, dvp)
     console.print(f"{outcome['dvp']} is in curator mode; OCL Volgnummer "
@@ -508,7 +493,7 @@ def vendor_settle(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
     """
     from sandbox import vendor
 
-    sandbox = _running_or_exit(state_dir)
+    sandbox = running_or_exit(state_dir)
     _vendor_or_exit(sandbox, dvp)
     try:
         entry = vendor.settle(sandbox, dvp)
@@ -527,7 +512,7 @@ def vendor_readmit(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
     """
     from sandbox import vendor
 
-    sandbox = _running_or_exit(state_dir)
+    sandbox = running_or_exit(state_dir)
     _vendor_or_exit(sandbox, dvp)
     vendor.readmit(sandbox, dvp)
     console.print(f"{dvp} is on the OCL and Whitelist again")

@@ -82,7 +82,7 @@ def test_up_status_scenario_down_from_the_cli(tmp_path, medmij_dir):
 def test_scenario_without_a_sandbox_says_so(tmp_path):
     result = runner.invoke(app, ["scenario", "run", "collect"],
                            env={"PGO_SANDBOX_HOME": str(tmp_path)})
-    assert result.exit_code == 2 and "pgo-sandbox up" in result.output
+    assert result.exit_code == 1 and "pgo-sandbox up" in result.output
 
 
 def check_reference_patient_collects(state_dir):
