@@ -23,6 +23,7 @@ from simulators.dvp import accounts as accounts_module
 from simulators.dvp.app import create_app
 from simulators.dvp.deps import current_person
 from simulators.medmij.topology import load_topology
+from tests.simulators.dvp.test_dvp_role import FakeDva
 
 NODE = "pgo-alpha"
 PROVIDER = "umcsandbox@medmij"
@@ -30,28 +31,6 @@ DVA = "http://dva.test"
 HTML = {"Accept": "text/html"}
 JSON = {"Accept": "application/json"}
 PASSWORD = "correct horse battery"
-
-
-class FakeDva:
-    """The DVA as the PGO's back channel sees it: a token endpoint and empty searchsets.
-    ``hang`` makes the token endpoint never answer; ``down`` refuses connections."""
-
-    def __init__(self) -> None:
-        self.hang = False
-        self.down = False
-        self.token_calls = 0
-
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
-            raise httpx.ConnectError("connection refused", request=request)
-        if request.url.path == "/oauth/token":
-            self.token_calls += 1
-            if self.hang:
-                await asyncio.sleep(30)
-            return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer",
-                                             "expires_in": 900, "scope": "umcsandbox"})
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset",
-                                         "entry": []})
 
 
 class Pgo:

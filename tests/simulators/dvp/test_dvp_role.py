@@ -35,7 +35,9 @@ DVP_DIR = Path(__file__).resolve().parents[3] / "simulators" / "dvp"
 
 
 class FakeDva:
-    """The DVA's token and resource endpoints; records what the PGO sent."""
+    """The DVA's token and resource endpoints as the PGO's back channel sees them; records
+    what the PGO sent. ``hang`` makes the token endpoint never answer, ``down`` refuses
+    connections (shared by the DVP's in-process tests)."""
 
     def __init__(self) -> None:
         self.token_forms: list[dict] = []
@@ -43,10 +45,20 @@ class FakeDva:
         self.token_answer: tuple[int, dict] = (200, {
             "access_token": "at", "token_type": "Bearer", "expires_in": 900,
             "refresh_token": "rt", "scope": "umcsandbox~48"})
+        self.hang = False
+        self.down = False
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    @property
+    def token_calls(self) -> int:
+        return len(self.token_forms)
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/oauth/token":
             self.token_forms.append(dict(parse_qs(request.content.decode())))
+            if self.hang:
+                await asyncio.sleep(30)
             status, body = self.token_answer
             return httpx.Response(status, json=body)
         self.searches.append(request)
