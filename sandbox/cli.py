@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from sandbox.cli_common import running_or_exit
+from sandbox.cli_common import StateDir, running_or_exit
 from sandbox.clock_cli import register as register_clock
 from sandbox.conformance_cli import register as register_conformance
 from sandbox.dashboard_cli import dashboard_line
@@ -36,10 +36,11 @@ from sandbox.runtime import (
     runtime_named,
 )
 from sandbox.runtime.local import DEFAULT_BASE_PORT, LocalRuntime
+from sandbox.scenario_cli import register as register_scenario
 from sandbox.state import RuntimeInfo, default_state_dir, running
 from sandbox.story_cli import register as register_story
+from sandbox.vendor_cli import register as register_vendor
 from scenarios.national.cli import register as register_national
-from scenarios.report import live
 from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import TopologyError, load_topology
 from simulators.population.cli import register as register_population
@@ -69,16 +70,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-scenario_app = typer.Typer(help="Run named scenarios against the running sandbox.\n\n"
-                           "Example: pgo-sandbox scenario run collect --json collect.json",
-                           no_args_is_help=True)
-app.add_typer(scenario_app, name="scenario")
 console = Console()
 err = Console(stderr=True)
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="Where the sandbox keeps its state (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 TopologyOpt = Annotated[Path | None, typer.Option(
     "--topology", help="A topology TOML file instead of the packaged default.", exists=True,
     dir_okay=False)]
@@ -350,174 +344,6 @@ def lists_cmd(
         console.print(f"wrote {out / path.lstrip('/')}")
 
 
-SCENARIOS = ("collect", "inspection", "share", "long-lived-consent", "portability",
-             "bankruptcy")
-
-
-def _check_scenario_names(sandbox, dvp: str | None, to: str | None, provider: str | None,
-                          service: str | None) -> None:
-    """Refuse a DVP, provider or gegevensdienst the running topology does not have, before a
-    scenario reaches it as a KeyError (or as 'only 0 test persons')."""
-    from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
-
-    topo = sandbox.topology
-    for value in (dvp, to):
-        if value is not None:
-            check_name("DVP", value, [n.id for n in topo.dvps])
-    if provider is not None:
-        check_name("provider", provider, [p.name for p in topo.providers])
-    if service is not None:
-        check_name("gegevensdienst", service, GEGEVENSDIENSTEN)
-
-
-def _progress_printer():
-    """A scenario's steps on the terminal as they happen (its own steps, not those of the
-    reports it makes inside); the full table follows at the end."""
-    top: list[int] = []
-
-    def show(report, event: str, what) -> None:
-        if not top:
-            top.append(id(report))
-        if id(report) != top[0]:
-            return
-        if event == "start":
-            console.print(f"[dim]... {escape(what)}[/]")
-        elif event == "ok":
-            console.print(f"[green]ok[/] {escape(what.name)} [dim]{what.seconds:.1f} s[/]")
-        elif event == "failed":
-            console.print(f"[red]FAILED[/] {escape(what.name)}: {escape(what.detail)}")
-        else:
-            console.print(f"[dim]   {escape(str(what))}[/]")
-
-    return show
-
-
-@scenario_app.command("run")
-def scenario_run(
-    name: Annotated[str, typer.Argument(
-        help="collect, inspection, share, long-lived-consent, portability or bankruptcy")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] =
-    None,
-    dvp: Annotated[str | None, typer.Option(help="DVP node id (default: the first).")] = None,
-    provider: Annotated[str | None, typer.Option(help="Provider name, e.g. "
-                                                 "umcsandbox@medmij.")] = None,
-    service: Annotated[str | None, typer.Option(help="One gegevensdienst id (1.x scope).")] =
-    None,
-    users: Annotated[int, typer.Option(help="bankruptcy: users of the failing vendor.")] = 3,
-    to: Annotated[str | None, typer.Option(help="portability: the new PGO's node id.")] = None,
-    keep: Annotated[bool, typer.Option(help="bankruptcy: leave the vendor out afterwards "
-                                       "instead of readmitting it empty.")] = False,
-    state_dir: StateDir = None,
-) -> None:
-    """Run a scenario against the running sandbox; exits non-zero when a step fails.
-
-    Examples: pgo-sandbox scenario run collect --provider rivmvaccinaties@medmij --json r.json;
-    pgo-sandbox scenario run bankruptcy --users 5 --json bankruptcy.json
-    """
-    check_name("scenario", name, SCENARIOS)
-    sandbox = running_or_exit(state_dir)
-    _check_scenario_names(sandbox, dvp=dvp, to=to, provider=provider, service=service)
-    with live(_progress_printer()):  # each step as it happens, not after minutes
-        if name == "collect":
-            from scenarios import collect
-
-            report = collect.run(sandbox, dvp=dvp, provider=provider, service=service)
-        elif name == "inspection":
-            from scenarios import inspection
-
-            report = inspection.run(sandbox)
-        elif name == "portability":
-            from scenarios import portability
-
-            report = portability.run(sandbox, old_dvp=dvp, new_dvp=to)
-        elif name == "share":
-            from scenarios import share
-
-            report = share.run(sandbox, dvp=dvp, provider=provider)
-        elif name == "long-lived-consent":
-            from scenarios import long_lived_consent
-
-            report = long_lived_consent.run(sandbox, dvp=dvp, provider=provider)
-        elif name == "bankruptcy":
-            from scenarios import bankruptcy
-
-            if users < 1:
-                raise typer.BadParameter("--users must be at least 1")
-            report = bankruptcy.run(sandbox, users=users, dvp=dvp, restore=not keep)
-        else:  # SCENARIOS and this chain disagree: a bug, not a user's typo
-            raise AssertionError(f"scenario {name} has no runner")
-    report.print(console)
-    if json_out:
-        report.write_json(json_out)
-        console.print(f"report written to {json_out}")
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-vendor_app = typer.Typer(help="A PGO vendor's exit: bankruptcy, settlement, readmission.\n\n"
-                         "Example: pgo-sandbox vendor bankrupt pgo-gamma",
-                         no_args_is_help=True)
-app.add_typer(vendor_app, name="vendor")
-
-
-def _vendor_or_exit(sandbox, dvp: str) -> None:
-    """Refuse a DVP name the topology does not have, with the names it does have."""
-    check_name("DVP", dvp, [n.id for n in sandbox.topology.dvps])
-
-
-@vendor_app.command("bankrupt")
-def vendor_bankrupt(dvp: Annotated[str, typer.Argument(help="DVP node id, e.g. pgo-gamma.")],
-                    state_dir: StateDir = None) -> None:
-    """Declare a vendor bankrupt: curator mode at the DVP, removal from OCL and Whitelist.
-
-    DVAs refuse it after their next list refresh. Example: pgo-sandbox vendor bankrupt pgo-gamma
-    """
-    from sandbox import vendor
-
-    sandbox = running_or_exit(state_dir)
-    _vendor_or_exit(sandbox, dvp)
-    outcome = vendor.bankrupt(sandbox, dvp)
-    console.print(f"{outcome['dvp']} is in curator mode; OCL Volgnummer "
-                  f"{outcome['ocl_volgnummer_before']} -> {outcome['ocl_volgnummer_after']}")
-    seconds = vendor.wait_cut_off(sandbox, dvp)
-    for dva, t in sorted(seconds.items()):
-        console.print(f"  {dva} refuses it after {t:.2f} s")
-
-
-@vendor_app.command("settle")
-def vendor_settle(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
-                  state_dir: StateDir = None) -> None:
-    """Settle the bankruptcy: the curator erases all personal data and logs it.
-
-    Example: pgo-sandbox vendor settle pgo-gamma
-    """
-    from sandbox import vendor
-
-    sandbox = running_or_exit(state_dir)
-    _vendor_or_exit(sandbox, dvp)
-    try:
-        entry = vendor.settle(sandbox, dvp)
-    except vendor.ErasureFailed as exc:
-        err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from exc
-    console.print_json(data=entry)
-
-
-@vendor_app.command("readmit")
-def vendor_readmit(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
-                   state_dir: StateDir = None) -> None:
-    """Admit the vendor again (an empty vendor under the same name): resets the drill.
-
-    Example: pgo-sandbox vendor readmit pgo-gamma
-    """
-    from sandbox import vendor
-
-    sandbox = running_or_exit(state_dir)
-    _vendor_or_exit(sandbox, dvp)
-    vendor.readmit(sandbox, dvp)
-    console.print(f"{dvp} is on the OCL and Whitelist again")
-
-
 @app.command()
 def demo(state_dir: StateDir = None,
          base_port: Annotated[int, typer.Option(help="First port on 127.0.0.1.",
@@ -566,6 +392,8 @@ register_participant(app)
 register_clock(app)
 register_load(app)
 register_logs(app)
+register_scenario(app)
+register_vendor(app)
 register_dashboard(app)
 register_deploy(app)
 register_drill(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +13,9 @@ from sandbox.state import NotRunning, Running, default_state_dir, running
 from simulators.medmij.topology import Topology, load_topology
 
 err = Console(stderr=True)
+StateDir = Annotated[Path | None, typer.Option(
+    "--state-dir", help="Where the sandbox keeps its state (default $PGO_SANDBOX_HOME or "
+    "~/.pgo-sandbox).", show_default=False)]
 NOT_RUNNING_EXIT = 1  # an operational failure; usage errors (an unknown name) exit 2
 
 

@@ -25,7 +25,6 @@ from tests.conftest import SHARED, free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-BUDGET_S = 120.0  # the whole walk
 COMMAND_TIMEOUT_S = 90.0
 
 # (pattern, replacement): only durations and sizes; every command stays as written otherwise.
@@ -114,7 +113,9 @@ def test_readme_walk_runs_in_order(tmp_path: Path) -> None:
     finally:
         subprocess.run(_cli() + ["down"], env=env, capture_output=True, timeout=30)
         print("\n".join(f"{s:6.1f} s  {c}" for c, s in timings))
-    total = time.monotonic() - started
+    # no budget on the whole walk: how fast it is belongs in a benchmark, not a timed test;
+    # each command is bounded (COMMAND_TIMEOUT_S) so a hang still fails
+    print(f"the walk took {time.monotonic() - started:.0f} s")
     assert "demo: 5 of 5 passed" in outputs["pgo-sandbox demo"]
     assert "next: pgo-sandbox scenario run collect" not in outputs["pgo-sandbox demo"]
     assert "already running" in outputs["pgo-sandbox up"]
@@ -123,7 +124,6 @@ def test_readme_walk_runs_in_order(tmp_path: Path) -> None:
     assert "reference patients at" in outputs["pgo-sandbox reset"]  # they survive reset
     assert list((state / "load-reports").iterdir()), "load reports not under the state dir"
     assert not (work / "load-reports").exists()
-    assert total < BUDGET_S, f"the walk took {total:.0f} s"
 
 
 def test_up_while_running(sandbox) -> None:
