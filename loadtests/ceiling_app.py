@@ -4,11 +4,17 @@ uvicorn, uvloop + httptools, one process, no --reload/--workers (the TCP_NODELAY
 PERFORMANCE.md), access log off. What this answers per second on this machine, in the same run,
 is the most any node could; load results are reported as ratios to it.
 Run: ``python -m loadtests.ceiling_app --port 19899``.
+
+``--bodies FILE`` (JSON: Authorization header value -> body text) answers each request with the
+body of its Authorization header (the first body for any other), so a benchmark's ceiling
+serves per request exactly the bytes the real search serves to that token's patient
+(``benchmarks/search_bench.py``); finding it costs one pass over the request headers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +34,7 @@ def answer(body: bytes) -> tuple[dict, dict]:
 
 
 START, RESPONSE = answer(BODY)
+BY_AUTHORIZATION: dict[bytes, tuple[dict, dict]] = {}  # --bodies
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -40,8 +47,27 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
-    await send(START)
-    await send(RESPONSE)
+    start, response = START, RESPONSE
+    if BY_AUTHORIZATION:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                start, response = BY_AUTHORIZATION.get(value, (START, RESPONSE))
+                break
+    await send(start)
+    await send(response)
+
+
+def load_bodies(path: str) -> None:
+    """Answer each Authorization value in the JSON file at ``path`` with its body (``--bodies``);
+    any other request gets the first body."""
+    global START, RESPONSE
+    with open(path, encoding="utf-8") as f:
+        bodies: dict[str, str] = json.load(f)
+    BY_AUTHORIZATION.clear()
+    for authorization, text in bodies.items():
+        BY_AUTHORIZATION[authorization.encode("latin-1")] = answer(text.encode("utf-8"))
+    if bodies:
+        START, RESPONSE = answer(next(iter(bodies.values())).encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,9 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body-file", type=str, default=None,
                         help="Answer these bytes (e.g. one real search answer) instead.")
+    parser.add_argument("--bodies", type=str, default=None,
+                        help="JSON file: Authorization value -> body; answer per request.")
     args = parser.parse_args(argv)
+    global START, RESPONSE
+    if args.bodies:
+        load_bodies(args.bodies)
     if args.body_file:
-        global START, RESPONSE
         with open(args.body_file, "rb") as f:
             START, RESPONSE = answer(f.read())
     uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)

@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import base64
 import re
+from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from simulators.common.app import require_admin
-from simulators.common.fhir import accept_fhir_version, fhir_response, searchset
+from simulators.common.fhir import (
+    accept_fhir_version,
+    fhir_response,
+    negotiate_format,
+    searchset,
+)
 from simulators.common.tls import peer_hostname
 from simulators.dva import resource_server as rs
 from simulators.dva.deps import DvaDep
 from simulators.dva.errors import FhirError, fhir_error_response, response_format
 from simulators.dva.request_log import REQUEST_LOG_SIZE, RequestLog
 from simulators.dva.service import DVA
+from simulators.medmij import FHIR_VERSIONS, fhir_accept
 
 FAST_SEARCH = re.compile(r"^/fhir/(?P<slug>[^/]+)/(?P<service>[^/]+)/(?!metadata$)(?P<path>.+)$")
 CLIENT_ID = "medmij.client_id"  # the scope key where the gate leaves the token's client id
@@ -39,16 +47,16 @@ def not_acceptable(request: Request) -> FhirError:
     return rs.not_acceptable(request.headers.get("accept"), request.query_params.get("_format"))
 
 
-def gate(dva: DVA, request: Request, slug: str, service: str) -> rs.Access:
+def gate(dva: DVA, scope: dict, slug: str, service: str, accept: str | None,
+         authorization: str) -> rs.Access:
     """Endpoint, FHIR version, Bearer token, the token's client (over TLS the certificate's
     hostname), scope, Whitelist; the token's client id is left in the scope for the request
     log, refused or not."""
-    provider, dienst = rs.endpoint(dva, slug, service,
-                                   accept_fhir_version(request.headers.get("accept")))
-    token = rs.bearer_token(request.headers.get("authorization", ""), dienst)
+    provider, dienst = rs.endpoint(dva, slug, service, accept_fhir_version(accept))
+    token = rs.bearer_token(authorization, dienst)
     grant = dva.grants.access(token)
-    request.scope[CLIENT_ID] = None if grant is None else grant.client_id
-    return rs.check_grant(dva, grant, provider, dienst, service, peer_hostname(request.scope))
+    scope[CLIENT_ID] = None if grant is None else grant.client_id
+    return rs.check_grant(dva, grant, provider, dienst, service, peer_hostname(scope))
 
 
 def record(dva: DVA, request: Request, response: Response) -> Response:
@@ -57,40 +65,79 @@ def record(dva: DVA, request: Request, response: Response) -> Response:
     return response
 
 
-def _read_or_search(dva: DVA, request: Request) -> Response:
-    params = request.path_params
+# What ``fhir_response(..., fmt="json")`` sends, per FHIR version, built once (the hot path).
+_JSON_CONTENT_TYPE = {version: f"{fhir_accept(version)}; charset=utf-8".encode("latin-1")
+                      for version in FHIR_VERSIONS}
+
+
+class FhirJson(Response):
+    """A 200 FHIR JSON answer: the same status, headers and bytes as ``fhir_response`` in JSON,
+    with the two headers from a table instead of Starlette's header assembly per answer."""
+
+    def __init__(self, body: bytes, fhir_version: str) -> None:  # no super(): nothing to add
+        self.status_code = 200
+        self.body = body
+        self.background = None
+        self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")),
+                            (b"content-type", _JSON_CONTENT_TYPE[fhir_version])]
+
+
+def _request_headers(scope: dict) -> tuple[str | None, str]:
+    """(Accept or None, Authorization or ''), the first of each, as Starlette's ``Headers``
+    would give them: one pass over the raw ASGI headers."""
+    accept = authorization = None
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            if accept is None:
+                accept = value.decode("latin-1")
+        elif name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+    return accept, authorization or ""
+
+
+def _read_or_search(dva: DVA, scope: dict) -> Response:
+    params = scope["path_params"]
     slug, service, path = params["slug"], params["service"], params["path"]
-    fmt = response_format(request)
-    raw_binary = path.startswith("Binary/") and (
-        fmt is None or "fhir" not in request.headers.get("accept", "fhir"))
+    accept, authorization = _request_headers(scope)
+    raw_query = scope["query_string"]
+    # Starlette's QueryParams, without building it for the usual empty query
+    query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
+    format_param = None
+    if b"_format" in raw_query:  # the last one, as QueryParams.get gives it; '+' sent as ' '
+        format_param = dict(query).get("_format", "").replace(" ", "+") or None
+    fmt = negotiate_format(accept, format_param)
+    raw_binary = path.startswith("Binary/") and (fmt is None or "fhir" not in (
+        "fhir" if accept is None else accept))
     if fmt is None and not raw_binary:
-        raise not_acceptable(request)
+        raise rs.not_acceptable(accept, dict(query).get("_format"))
     fmt = fmt or "json"
-    access = gate(dva, request, slug, service)
+    access = gate(dva, scope, slug, service, accept, authorization)
     version = access.version
-    query = list(request.query_params.multi_items())
     parts = rs.collect_path(access, service, path, query)
     if len(parts) == 2 and parts[1] != "$lastn":  # a read
         found = rs.read(dva, access, service, parts)
-        if raw_binary and parts[0] == "Binary" and b"_format" not in request.scope["query_string"]:
+        if raw_binary and parts[0] == "Binary" and b"_format" not in raw_query:
             return Response(base64.b64decode(found["content"]), media_type=found["contentType"])
         return fhir_response(found, fhir_version=version, fmt=fmt)
     matches, includes = rs.search_results(dva, access, service, parts, query)
     base = dva.public_url(f"/fhir/{slug}/{service}")
-    raw_query = request.scope["query_string"].decode("latin-1")
-    self_url = f"{base}/{path}" + (f"?{raw_query}" if raw_query else "")
-    return fhir_response(searchset(self_url, base, matches, includes), fhir_version=version,
-                         fmt=fmt)
+    self_url = f"{base}/{path}" + (f"?{raw_query.decode('latin-1')}" if raw_query else "")
+    bundle = searchset(self_url, base, matches, includes)
+    if fmt == "json":
+        return FhirJson(orjson.dumps(bundle), version)
+    return fhir_response(bundle, fhir_version=version, fmt=fmt)
 
 
 async def read_or_search(dva: DVA, request: Request) -> Response:
-    """Searches and reads: the hot path, so no FastAPI parameter solving and the self link
-    taken from the raw query string."""
+    """Searches and reads: the hot path, so no FastAPI parameter solving, the headers read in
+    one pass over the raw ASGI list, the query parsed only when there is one and the answer's
+    headers from a table (see docs/benchmarks-load.md)."""
+    scope = request.scope
     try:
-        response = _read_or_search(dva, request)
+        response = _read_or_search(dva, scope)
     except FhirError as exc:
         response = fhir_error_response(request, exc, dva.realm)
-    dva.requests.add(request.scope, response.status_code, request.scope.get(CLIENT_ID))
+    dva.requests.add(scope, response.status_code, scope.get(CLIENT_ID))
     return response
 
 
@@ -117,7 +164,8 @@ async def share(slug: str, service: str, request: Request,
         fmt = response_format(request)
         if fmt is None:
             raise not_acceptable(request)
-        access = gate(dva, request, slug, service)
+        access = gate(dva, request.scope, slug, service, request.headers.get("accept"),
+                      request.headers.get("authorization", ""))
         answer = rs.share(dva, access, service, await request.body())
         response = fhir_response(answer, fhir_version=access.version, fmt=fmt)
     except FhirError as exc:

@@ -147,11 +147,19 @@ def _plan(entries: list[tuple[str, dict]], refs: dict[str, str], share_service: 
 
 
 class ReceivedStore:
-    """The shared data of every provider one DVA serves; ``clock`` stamps when it arrived."""
+    """The shared data of every provider one DVA serves; ``clock`` stamps when it arrived.
+
+    ``holders`` is every (provider, patient) with something shared, read once at start and
+    kept up to date by ``accept``: the DVA is the only writer of its file, and most patients
+    never had anything shared, so a cold search for one of them asks SQLite nothing (issue 17
+    item 4: that lookup ran for every new record)."""
 
     def __init__(self, path: Path, clock: Clock) -> None:
         self.db = open_db(path, SCHEMA)
         self.clock = clock
+        self.holders: set[tuple[str, int]] = {
+            (r["provider"], r["patient_index"])
+            for r in self.db.execute("SELECT DISTINCT provider, patient_index FROM received")}
 
     def accept(self, provider: str, patient_index: int, patient_ref: dict, client_id: str,
                share_service: str, accepts: tuple[str, ...], bundle: object) -> list[Stored]:
@@ -182,15 +190,20 @@ class ReceivedStore:
                     (provider, patient_index, service, rtype, rid, orjson.dumps(body), client_id,
                      share_service, now))
                 stored.append(Stored(rtype, rid, source))
+        self.holders.add((provider, patient_index))
         return stored
 
     def resources(self, provider: str, patient_index: int, service: str) -> list[dict]:
+        if (provider, patient_index) not in self.holders:
+            return []
         rows = self.db.execute(
             "SELECT body FROM received WHERE provider = ? AND patient_index = ? AND service = ?"
             " ORDER BY received", (provider, patient_index, service))
         return [orjson.loads(r["body"]) for r in rows]
 
     def services(self, provider: str, patient_index: int) -> set[str]:
+        if (provider, patient_index) not in self.holders:
+            return set()
         rows = self.db.execute(
             "SELECT DISTINCT service FROM received WHERE provider = ? AND patient_index = ?",
             (provider, patient_index))

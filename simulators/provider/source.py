@@ -11,17 +11,20 @@ the shares received so far. A test or an outside system hands the DVA another on
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from simulators.common.clock import Clock, SandboxClock
 from simulators.common.config import SandboxConfig
 from simulators.common.people import population_for
 from simulators.population import Population
+from simulators.population.view import RecordView
 from simulators.provider.received import ReceivedStore, Stored
 from simulators.provider.record import SourceRecord
 
 RECORD_CACHE_SIZE = 4096  # (patient, provider, gegevensdienst) records kept indexed
+RecordKey = tuple[int, str, str]  # (patient index, provider, gegevensdienst)
 
 
 class SourceSystem(Protocol):
@@ -51,6 +54,49 @@ class SourceSystem(Protocol):
         ...
 
 
+def release(record: SourceRecord | RecordView) -> None:
+    """Let reference counting free a record that left the cache.
+
+    ``Population.record_view``'s lazy record points back at itself through its ``by_type`` and
+    ``by_ref`` views, a reference cycle: a dropped one (and every resource it rendered) waited
+    for Python's cyclic garbage collector, and under a cold load (a new patient per search)
+    those collections ran every few hundred searches over every live record and token and
+    cost more than the searches (issue 17 item 4, docs/benchmarks-load.md). Only called when
+    nothing uses the record any more: a search or read holds it within one synchronous step."""
+    if isinstance(record, RecordView):
+        record.by_type = record.by_ref = None  # type: ignore[assignment]
+
+
+class RecordCache:
+    """The last ``size`` records asked for, least recently used out first; what leaves is
+    ``release``d. Called like the function it caches (``record(index, provider, service)``)."""
+
+    def __init__(self, build: Callable[[int, str, str], SourceRecord | RecordView],
+                 size: int) -> None:
+        self.build = build
+        self.size = size
+        self.records: OrderedDict[RecordKey, SourceRecord | RecordView] = OrderedDict()
+
+    def __call__(self, index: int, provider: str, service: str) -> SourceRecord | RecordView:
+        key = (index, provider, service)
+        record = self.records.get(key)
+        if record is not None:
+            self.records.move_to_end(key)
+            return record
+        record = self.records[key] = self.build(index, provider, service)
+        if len(self.records) > self.size:
+            release(self.records.popitem(last=False)[1])
+        return record
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def cache_clear(self) -> None:
+        for record in self.records.values():
+            release(record)
+        self.records.clear()
+
+
 class ProviderSource:
     """The sandbox's source systems: the population plus what PGOs shared (Delen).
 
@@ -61,7 +107,7 @@ class ProviderSource:
                  cache_size: int = RECORD_CACHE_SIZE) -> None:
         self.population = population
         self.received = received
-        self.record = lru_cache(maxsize=cache_size)(self._record)
+        self.record = RecordCache(self._record, cache_size)
 
     def index_of(self, bsn: str) -> int | None:
         return self.population.index_of(bsn)

@@ -1,0 +1,165 @@
+"""The resource server's hot path (issue 17 items 3-4): searches read the raw ASGI request once
+and answer with prebuilt headers, and must still mean exactly what Starlette's ``Request`` and
+``fhir_response`` meant. In process, through ``FastRoutes`` as the running node serves them;
+one test per rule (removing it alone makes the test fail)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import httpx
+import pytest
+
+import simulators.serve as serve_module
+from simulators.common.app import GC_THRESHOLDS, HopLog, tune_gc
+from simulators.common.config import SandboxConfig
+from simulators.common.fhir import fhir_response
+from simulators.dva.resources import FhirJson
+from simulators.medmij import FHIR_JSON, FHIR_VERSIONS, FHIR_XML
+from simulators.medmij.topology import load_topology
+from tests.simulators.dva.test_dva_role import SLUG
+
+SEARCH = f"/fhir/{SLUG}/48/Observation"
+
+
+@pytest.mark.parametrize("version", sorted(FHIR_VERSIONS))
+def test_a_prebuilt_json_answer_is_what_fhir_response_sends(version):
+    """Rule: ``FhirJson`` sends the status, headers (content-length, content-type with the
+    fhirVersion and charset) and bytes of ``fhir_response(..., fmt="json")``."""
+    body = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    fast, usual = FhirJson(b'{"resourceType":"Bundle","type":"searchset","total":0}', version), \
+        fhir_response(body, fhir_version=version)
+    assert (fast.status_code, fast.raw_headers, fast.body) == \
+        (usual.status_code, usual.raw_headers, usual.body)
+
+
+async def search(dva, query: str = "", accept: list[str] | None = None) -> httpx.Response:
+    headers = [("Authorization", f"Bearer {dva.token()}")]
+    headers += [("Accept", a) for a in (accept if accept is not None else [FHIR_JSON])]
+    async with dva.client(fast=True) as client:
+        return await client.get(SEARCH + query, headers=headers)
+
+
+@pytest.mark.anyio
+async def test_the_first_accept_header_decides_as_starlette_would(dva):
+    """Rule: of two Accept headers the first counts (Starlette's ``Headers.get``), not the
+    last one the one-pass header scan sees."""
+    answer = await search(dva, accept=[FHIR_XML, FHIR_JSON])
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith(FHIR_XML)
+
+
+@pytest.mark.anyio
+async def test_the_last_format_parameter_decides_and_a_space_is_a_plus(dva):
+    """Rule: ``_format`` overrides Accept; repeated, the last one counts (``QueryParams.get``);
+    an unencoded ``+`` that arrived as a space is read as ``+``."""
+    repeated = await search(dva, "?_format=json&_format=xml")
+    spaced = await search(dva, "?_format=application/fhir+xml".replace("+", "%20"))
+    assert repeated.headers["content-type"].startswith(FHIR_XML)
+    assert spaced.status_code == 200 and spaced.headers["content-type"].startswith(FHIR_XML)
+
+
+@pytest.mark.anyio
+async def test_a_search_without_a_query_is_json_with_its_self_link(dva):
+    """Rule: no query string parses as no parameters (no QueryParams built) and the self link
+    carries no '?'; with one, the raw query string is the self link's."""
+    plain = await search(dva)
+    coded = await search(dva, "?code=http://loinc.org|85354-9")
+    assert plain.status_code == 200 and plain.json()["link"][0]["url"].endswith("/Observation")
+    assert plain.headers["content-type"] == f"{FHIR_JSON}; fhirVersion=3.0; charset=utf-8"
+    assert coded.json()["link"][0]["url"].endswith("/Observation?code=http://loinc.org|85354-9")
+    assert [e["resource"]["id"] for e in coded.json()["entry"]] == ["bp-1"]
+
+
+@pytest.mark.anyio
+async def test_a_blank_parameter_is_kept_and_judged(dva):
+    """Rule: blank values are kept (``keep_blank_values``, as QueryParams): ``?code=`` matches
+    nothing instead of being dropped and matching everything."""
+    answer = await search(dva, "?code=")
+    assert answer.status_code == 200 and answer.json()["total"] == 0
+
+
+@pytest.mark.anyio
+async def test_a_client_that_accepts_neither_format_gets_406_naming_its_accept(dva):
+    """Rule: an Accept with neither JSON nor XML is 406 (not-supported), as before."""
+    answer = await search(dva, accept=["text/csv"])
+    assert answer.status_code == 406
+    assert "text/csv" in answer.json()["issue"][0]["diagnostics"]
+
+
+# the node process: the garbage collector -------------------------------------------------
+
+def test_tune_gc_freezes_what_start_up_built_and_sets_the_thresholds():
+    """Rule: ``tune_gc`` moves start-up's objects out of later collections and sets
+    ``GC_THRESHOLDS`` (CPython's defaults ran a full collection over every live token and
+    record every few thousand searches)."""
+    old = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*old)
+
+
+def test_a_served_node_tunes_the_collector_after_building_its_app(monkeypatch, tmp_path):
+    """Rule: ``serve`` builds the node's app, then calls ``tune_gc``, then runs uvicorn (so the
+    freeze holds what start-up built)."""
+    calls: list[str] = []
+    monkeypatch.setattr(serve_module, "build_asgi", lambda *a: calls.append("build"))
+    monkeypatch.setattr(serve_module, "tune_gc", lambda: calls.append("tune_gc"))
+    monkeypatch.setattr(serve_module.uvicorn, "run", lambda *a, **k: calls.append("run"))
+    monkeypatch.setattr(serve_module.clock, "configure", lambda state_dir: None)
+    topology = load_topology()
+    addresses = {n.hostname: f"http://127.0.0.1:{18600 + i}" for i, n in enumerate(topology.nodes)}
+    serve_module.serve(SandboxConfig(topology, "loopback", addresses, tmp_path), "dva-nexus",
+                       "127.0.0.1", 18600)
+    assert calls == ["build", "tune_gc", "run"]
+
+
+# the hop log line ----------------------------------------------------------------------------
+
+class Stream:
+    """A log stream that records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def answer_ok(scope, receive, send) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def ignore(message: dict) -> None:
+    pass
+
+
+@pytest.mark.anyio
+async def test_hop_lines_are_written_together_and_when_the_node_stops(monkeypatch):
+    """Rule: the hop log keeps its lines and writes them in one go at the flush (not a write
+    per request, which cost a file write every ~80 requests), and writes what is pending when
+    the node's lifespan ends."""
+    stream = Stream()
+    monkeypatch.setattr(sys, "stdout", stream)
+    hop = HopLog(answer_ok, "dva-nexus")
+    hop.enabled = True
+    request = {"type": "http", "method": "GET", "path": "/fhir/x/48/Condition", "headers": []}
+    for _ in range(3):
+        await hop(request, None, ignore)
+    assert stream.writes == []
+    hop._flush()
+    assert len(stream.writes) == 1
+    assert stream.writes[0].count(" INFO hop dva-nexus GET /fhir/x/48/Condition 200 ") == 3
+    await hop(request, None, ignore)
+    await hop({"type": "lifespan"}, None, ignore)  # the app's lifespan returns: the node stops
+    assert len(stream.writes) == 2 and " INFO hop dva-nexus GET " in stream.writes[1]
