@@ -26,6 +26,18 @@ IMAGE = "pgo-sandbox-node:latest"
 HEALTH_TEST = ('["CMD", "python", "-S", "-c", "import http.client as h, sys; '
                "c = h.HTTPConnection('127.0.0.1', 8000, timeout=2); c.request('GET', '/health'); "
                "sys.exit(c.getresponse().status != 200)\"]")
+# The medmij profile in containers (sandbox.runtime.docker, compose, swarm): every node HTTPS
+# on port 443 under its MedMij hostname, its certificates in a read-only volume at PKI_MOUNT.
+TLS_PORT = 443
+PKI_MOUNT = "/state/pki"  # where serve reads <state>/pki, as in the local medmij profile
+# A liveness probe on the container's own loopback: it checks that the node answers /health
+# over TLS, not who it is (127.0.0.1 is not the certificate's name), hence no verification.
+TLS_HEALTH_TEST = ["CMD", "python", "-S", "-c",
+                   "import http.client as h, ssl, sys; c = h.HTTPSConnection('127.0.0.1', 443, "
+                   "timeout=2, context=ssl._create_unverified_context()); "
+                   "c.request('GET', '/health'); sys.exit(c.getresponse().status != 200)"]
+# Docker >= 20.10 lets a container's unprivileged user bind any port; older engines need it.
+TLS_SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0"}
 
 
 def _s(value: str) -> str:
@@ -104,35 +116,58 @@ def compose_yaml(topology: Topology, base_port: int = DEFAULT_BASE_PORT,
     return "\n".join(lines)
 
 
-def _node_services(topology: Topology, base_port: int) -> dict:
-    """The generated file's services as plain mappings (anchors and merge keys resolved)."""
+def _node_services(topology: Topology, base_port: int, tls: bool = False) -> dict:
+    """The generated file's services as plain mappings (anchors and merge keys resolved).
+    ``tls``: the medmij profile with the sandbox PKI (``with_tls``)."""
     import yaml
 
-    return yaml.safe_load(compose_yaml(topology, base_port))["services"]
+    services = yaml.safe_load(compose_yaml(topology, base_port))["services"]
+    if tls:
+        for service in services.values():
+            with_tls(service)
+    return services
+
+
+def with_tls(service: dict) -> dict:
+    """A node service turned HTTPS: port 443 inside (published where 8000 was), the PKI
+    volume read-only at /state/pki, a TLS health check. The committed compose file stays
+    plain HTTP: its users have no CLI to make the PKI (compose/README.md)."""
+    service["environment"].update({"PGO_SANDBOX_NETWORK_PORT": str(TLS_PORT),
+                                   "PGO_SANDBOX_TLS": "1"})
+    service["volumes"] = [*service["volumes"], f"pki:{PKI_MOUNT}:ro"]
+    service["ports"] = [p.replace(":8000", f":{TLS_PORT}") for p in service["ports"]]
+    service["healthcheck"] = {**service["healthcheck"], "test": TLS_HEALTH_TEST}
+    service["sysctls"] = dict(TLS_SYSCTLS)
+    return service
 
 
 def runtime_compose(topology: Topology, base_port: int, image: str, nonce: str,
-                    volume: str, labels: dict[str, str] | None = None) -> dict:
+                    volume: str, labels: dict[str, str] | None = None,
+                    pki_volume: str | None = None) -> dict:
     """The file ``pgo-sandbox up --runtime compose`` runs: the generated one with the image
     built beforehand (no ``build:``, never pulled), this run's nonce (``/health`` answers it),
-    and the runtime's own state volume (created beforehand, holding the admin token)."""
+    and the runtime's own state volume (created beforehand, holding the admin token).
+    ``pki_volume`` (filled beforehand with the sandbox PKI): every node HTTPS with mutual TLS."""
     labels = labels or {}
-    services = _node_services(topology, base_port)
+    services = _node_services(topology, base_port, tls=pki_volume is not None)
     for node_id, service in services.items():
         service.pop("build", None)
         service["image"] = image
         service["pull_policy"] = "never"
         service["environment"]["PGO_SANDBOX_RUN_NONCE"] = nonce
         service["labels"] = {**labels, "pgo-sandbox.node": node_id}
+    volumes = {"state": {"external": True, "name": volume}}
+    if pki_volume is not None:
+        volumes["pki"] = {"external": True, "name": pki_volume}
     return {"services": services, "networks": {NETWORK: {"labels": labels}},
-            "volumes": {"state": {"external": True, "name": volume}}}
+            "volumes": volumes}
 
 
 EDGE = "edge"  # the swarm stack's port forwarder (sandbox.runtime.swarm edge)
 
 
 def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volume: str,
-                replicas: dict[str, int] | None = None) -> dict:
+                replicas: dict[str, int] | None = None, pki_volume: str | None = None) -> dict:
     """The deployable variant for ``docker stack deploy``: what Swarm ignores or refuses is
     left out (``build``, ``pull_policy``, ``depends_on`` conditions, host IPs on ports) and
     ``deploy.replicas`` says how many tasks each node runs (``replicas``: node id -> n, the
@@ -140,19 +175,21 @@ def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volu
     SQLite file. Every service resolves by DNS round robin (``endpoint_mode: dnsrr``): it needs
     no IPVS in the kernel, which the VIP and the ingress routing mesh do. From this machine the
     one ``edge`` service reaches the nodes: it publishes every node's port (host mode) and
-    forwards each connection to a task of that node, round robin."""
+    forwards each connection to a task of that node, round robin. ``pki_volume``: every node
+    HTTPS on 443 with mutual TLS; the edge forwards TCP, so TLS runs end to end."""
     replicas = replicas or {}
     services = {}
     forwards = []
-    for node_id, service in _node_services(topology, base_port).items():
-        published = int(service["ports"][0].split(":")[1])
+    tls = pki_volume is not None
+    for node_id, service in _node_services(topology, base_port, tls).items():
+        published, target = service["ports"][0].split(":")[1:]
         hostname = service["hostname"]
-        forwards.append(f"{published}={hostname}:8000")
+        forwards.append(f"{published}={hostname}:{target}")
         services[node_id] = {
             "image": image, "command": service["command"], "hostname": hostname,
             "environment": {**service["environment"], "PGO_SANDBOX_RUN_NONCE": nonce},
             "volumes": service["volumes"], "healthcheck": service["healthcheck"],
-            "networks": service["networks"],
+            "networks": service["networks"], **({"sysctls": service["sysctls"]} if tls else {}),
             "deploy": {"replicas": replicas.get(node_id, 1), "endpoint_mode": "dnsrr",
                        "restart_policy": {"condition": "any", "delay": "2s"}},
         }
@@ -163,9 +200,12 @@ def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volu
                    "protocol": "tcp", "mode": "host"} for f in forwards],
         "deploy": {"replicas": 1, "endpoint_mode": "dnsrr"},
     }
+    volumes = {"state": {"external": True, "name": volume}}
+    if tls:
+        volumes["pki"] = {"external": True, "name": pki_volume}
     return {"version": "3.8", "services": services,
             "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
-            "volumes": {"state": {"external": True, "name": volume}}}
+            "volumes": volumes}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,10 @@ Every runtime starts nodes this way:
   (the runtime wrote the address map);
 - containers: ``python -m simulators.serve <node-id> --network-port 8000 --state-dir /state``
   builds the ``medmij`` profile itself: every node is reachable at http://<hostname>:8000
-  under its MedMij hostname (the compose network alias). ``--topology FILE`` overrides the
+  under its MedMij hostname (the compose network alias). With ``--tls`` (the docker, compose
+  and swarm runtimes: ``--network-port 443 --tls``) every node is https://<hostname> instead,
+  served with its certificate from ``<state>/pki`` (mounted read-only) and mutual TLS on the
+  back channels, exactly as the local ``medmij`` profile. ``--topology FILE`` overrides the
   packaged topology in both cases.
 """
 
@@ -21,7 +24,7 @@ from urllib.parse import urlsplit
 import uvicorn
 
 from simulators.common import clock, tls
-from simulators.common.app import serving_app
+from simulators.common.app import serving_app, tune_gc
 from simulators.common.config import SandboxConfig
 from simulators.common.http import SERVER_KEEP_ALIVE, async_client
 from simulators.common.lists import ListCache
@@ -30,11 +33,18 @@ from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import load_topology
 
 
-def network_config(topology_path: str | None, port: int, state_dir: Path) -> SandboxConfig:
+def network_config(topology_path: str | None, port: int, state_dir: Path,
+                   use_tls: bool = False) -> SandboxConfig:
     """The medmij-profile config of a container network: hostnames resolve by alias. The
-    docker runtime passes its run's nonce (answered on /health) in PGO_SANDBOX_RUN_NONCE."""
+    docker runtime passes its run's nonce (answered on /health) in PGO_SANDBOX_RUN_NONCE.
+    ``use_tls``: every node https://<hostname> (port 443 needs none in the URL, as the ZAL
+    XSD wants), so ``serve`` takes the TLS path of the local medmij profile."""
     topology = load_topology(topology_path)
-    addresses = {n.hostname: f"http://{n.hostname}:{port}" for n in topology.nodes}
+    if use_tls:
+        suffix = "" if port == 443 else f":{port}"
+        addresses = {n.hostname: f"https://{n.hostname}{suffix}" for n in topology.nodes}
+    else:
+        addresses = {n.hostname: f"http://{n.hostname}:{port}" for n in topology.nodes}
     return SandboxConfig(topology, "medmij", addresses, state_dir,
                          run_nonce=os.environ.get("PGO_SANDBOX_RUN_NONCE", ""))
 
@@ -78,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--network-port", type=int,
                         default=int(os.environ.get("PGO_SANDBOX_NETWORK_PORT", 0)) or None,
                         help="container mode: every node listens on this port at its hostname")
+    parser.add_argument("--tls", action="store_true",
+                        default=os.environ.get("PGO_SANDBOX_TLS", "") == "1",
+                        help="container mode: serve HTTPS with <state-dir>/pki (the medmij "
+                        "profile with mutual TLS); env PGO_SANDBOX_TLS=1")
     parser.add_argument("--topology", default=os.environ.get("PGO_SANDBOX_TOPOLOGY"))
     parser.add_argument("--state-dir", default=os.environ.get("PGO_SANDBOX_STATE", "/state"))
     parser.add_argument("--host", default=None)
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         config = SandboxConfig.load(args.config)
         host, port = bind_address(config, args.node)
     elif args.network_port:
-        config = network_config(args.topology, args.network_port, Path(args.state_dir))
+        config = network_config(args.topology, args.network_port, Path(args.state_dir),
+                                args.tls)
         host, port = "0.0.0.0", args.network_port
         # the docker runtime put the host's token in the shared volume already; under
         # `docker compose` the registry (started first) creates it and the others read it
@@ -158,13 +173,16 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
     clock.configure(config.state_dir)
     hostname = config.topology.node(node_id).hostname
     if not tls.uses_tls(config, hostname):
-        uvicorn.run(build_asgi(config, node_id), host=host, port=port, **UVICORN_OPTIONS)
+        asgi = build_asgi(config, node_id)
+        tune_gc()  # after start-up built what lives as long as the node (issue 17)
+        uvicorn.run(asgi, host=host, port=port, **UVICORN_OPTIONS)
         return
     pki_dir = config.state_dir / "pki"
     tls.use_identity(pki_dir, hostname)  # before the app builds its clients
     context = tls.LiveServerContext(pki_dir, hostname).context  # follows the CRL
     app = build_app(config, node_id)
     asgi = tls_gate(app, serving_app(app, node_id), config, node_id)
+    tune_gc()
     options = {**UVICORN_OPTIONS, "http": tls.PeerCertProtocol}
     uvicorn.run(asgi, host=host, port=port, ssl_context_factory=lambda *_: context, **options)
 

@@ -2,7 +2,8 @@
 
 ``pgo-sandbox up --runtime compose`` builds (or reuses) the node image as the docker runtime
 does, writes ``compose.yml`` into the state directory (``sandbox.compose_gen.runtime_compose``:
-the same services as ``compose/docker-compose.yml``, with that image and this run's nonce),
+the same services as ``compose/docker-compose.yml``, with that image and this run's nonce,
+over HTTPS on 443 with the docker runtime's read-only PKI volume),
 puts the admin token into the state volume, and runs ``docker compose up -d`` (Compose v2) or
 ``docker-compose up -d`` (v1). Every service carries the docker runtime's labels, so status,
 logs, the clock file and ``wipe`` are the docker runtime's own code.
@@ -43,6 +44,7 @@ from sandbox.runtime.docker import (
     _save_config,
     _tar_one,
     ensure_image,
+    fill_volume,
 )
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
@@ -71,20 +73,9 @@ def seed_state_volume(client, name: str, labels: dict[str, str], image: str,
     """Create the nodes' state volume when missing and put this machine's admin token in it
     before any node starts: nodes that start together (Swarm has no start order) would each
     write their own token otherwise. A created, never started container carries the file."""
-    from docker.errors import NotFound
-
-    try:
-        client.volumes.get(name)
-    except NotFound:
-        client.volumes.create(name, labels=labels)
-    carrier = client.containers.create(
-        image, command=["--help"], labels=labels,
-        volumes={name: {"bind": STATE_IN_CONTAINER, "mode": "rw"}})
-    try:
-        carrier.put_archive(STATE_IN_CONTAINER, _tar_one(
-            ADMIN_TOKEN_FILE, admin_token.encode(), owner=NODE_UID, mode=0o600))
-    finally:
-        carrier.remove(force=True)
+    fill_volume(client, name, labels, image,
+                _tar_one(ADMIN_TOKEN_FILE, admin_token.encode(), owner=NODE_UID, mode=0o600),
+                mount=STATE_IN_CONTAINER)
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -95,6 +86,7 @@ class ComposeRuntime(DockerRuntime):
     """The nodes as one Compose project per state directory (``pgo-sandbox-<hash>``)."""
 
     name = "compose"
+    tls_default = True  # the medmij profile with TLS, as the docker runtime
 
     @property
     def compose_file(self) -> Path:
@@ -123,14 +115,16 @@ class ComposeRuntime(DockerRuntime):
         self.down()
         image = ensure_image(self.client)
         nonce = secrets.token_hex(8)
-        _save_config(self.state_dir, topology, nonce)
+        _save_config(self.state_dir, topology, nonce, self.tls)
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         try:
             seed_state_volume(self.client, self.volume, labels, image,
                               ensure_admin_token(self.state_dir))
+            pki_volume = self.prepare_pki(topology, image, labels) if self.tls else None
         except DockerException as exc:
             raise RuntimeError(f"could not prepare the state volume: {exc}") from exc
-        spec = runtime_compose(topology, base_port, image, nonce, self.volume, labels)
+        spec = runtime_compose(topology, base_port, image, nonce, self.volume, labels,
+                               pki_volume)
         self.compose_file.write_text(
             f"# written by `pgo-sandbox up --runtime compose` ({' '.join(command)})\n"
             + yaml.safe_dump(spec, sort_keys=False), "utf-8")
@@ -145,7 +139,7 @@ class ComposeRuntime(DockerRuntime):
         urls = {n.id: addresses[n.hostname] for n in topology.nodes}
         try:
             wait_healthy(urls, timeout, alive=_Liveness(self), on_progress=on_progress,
-                         nonce=nonce)
+                         nonce=nonce, client=self.probe_client(addresses))
         except (TimeoutError, RuntimeError) as exc:
             self.down()
             raise RuntimeError(f"{exc}; container logs under {self.state_dir / 'logs'}") from exc

@@ -1,9 +1,21 @@
 """The docker runtime: every node a container from one image, on one network per sandbox.
 
-Inside the network each node listens on port 8000 under its MedMij hostname (a network alias),
-so the registry publishes the ``medmij`` addressing profile. From this machine each node is
-reached only through a port published on 127.0.0.1 (``RuntimeInfo.addresses``); the HTTP
-client rewrites https://<hostname> URLs to those, so scenarios run unchanged.
+It is the ``medmij`` profile on any OS, with real TLS. ``up`` makes the sandbox PKI in the
+state directory (``sandbox.pki``, as the local medmij profile does) and copies the CA bundle,
+the CRL and the nodes' certificates and keys into a volume mounted read-only at /state/pki in
+every container. Inside the network each node serves HTTPS on port 443 under its MedMij
+hostname (a network alias), so the lists' https://<hostname> URIs need no port; its back
+channels take mutual TLS and the Whitelist gate on the peer certificate, its token endpoint
+authenticates the client by certificate: ``simulators.serve``'s TLS path, the local profile's
+code. From this machine each node is reached only through a port published on 127.0.0.1
+(``RuntimeInfo.addresses``, https://127.0.0.1:<port>); the HTTP client rewrites
+https://<hostname> URLs to those and keeps the hostname for SNI and certificate checks
+against the sandbox CA, so scenarios run unchanged. (``docker compose`` on the committed
+compose/docker-compose.yml stays plain HTTP inside: see ``attach_compose``.)
+
+``PGO_SANDBOX_DOCKER_TLS=0`` keeps the former plain network (http://<hostname>:8000, same
+lists): for ``pgo-sandbox load``, whose Locust users speak neither the sandbox CA nor mutual
+TLS yet (as with the local runtime's medmij profile).
 
 The admin token (``admin.token``) is the host state directory's: ``up`` copies it into the
 nodes' shared /state volume before any container starts, so the CLI on this machine and every
@@ -31,13 +43,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 from docker.errors import DockerException
 
-from sandbox.compose_gen import topology_toml
+from sandbox.compose_gen import (
+    PKI_MOUNT,
+    TLS_HEALTH_TEST,
+    TLS_PORT,
+    TLS_SYSCTLS,
+    topology_toml,
+)
+from sandbox.pki import BUNDLE, CRL_FILE, ISSUING_FILE, ROOT_FILE, Pki
 from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy, wipe_state
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
+from simulators.common import tls
 from simulators.common.config import SandboxConfig
+from simulators.common.http import async_client
 from simulators.common.security import ADMIN_TOKEN_FILE, ensure_admin_token
 from simulators.medmij.topology import Topology
 
@@ -58,6 +80,19 @@ NODE_UID = 10001  # the image's user (compose/Dockerfile)
 # What enters the image (mirrors .dockerignore): a change here means a new image tag.
 IMAGE_INPUTS = ("pyproject.toml", "README.md", DOCKERFILE, ".dockerignore")
 IMAGE_PACKAGES = ("sandbox", "simulators", "scenarios", "loadtests")
+
+
+TLS_ENV = "PGO_SANDBOX_DOCKER_TLS"
+# the image's HEALTHCHECK asks http://127.0.0.1:8000; a TLS node answers on 443 (nanoseconds)
+TLS_HEALTHCHECK = {"test": TLS_HEALTH_TEST, "interval": 2_000_000_000, "timeout": 3_000_000_000,
+                   "retries": 30, "start_period": 60_000_000_000}
+
+
+def wants_tls(default: bool = True) -> bool:
+    """HTTPS with mutual TLS inside the network: PGO_SANDBOX_DOCKER_TLS=1 or 0, else the
+    runtime's default (docker, compose: on; swarm: off, its TLS is not run yet)."""
+    value = os.environ.get(TLS_ENV, "").strip()
+    return default if value not in ("0", "1") else value == "1"
 
 
 def _engine():
@@ -205,21 +240,89 @@ def project_name(state_dir: Path) -> str:
 
 
 def _tar_one(name: str, data: bytes, owner: int = 0, mode: int = 0o644) -> bytes:
+    return _tar_files([(name, data, owner, owner, mode)])
+
+
+def _tar_files(files: list[tuple[str, bytes, int, int, int]]) -> bytes:
+    """A tar of (name, data, uid, gid, mode) entries: the engine keeps owner and mode."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-        info.uid = info.gid = owner
-        tar.addfile(info, io.BytesIO(data))
+        for name, data, uid, gid, mode in files:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.uid, info.gid = uid, gid
+            tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
-def _save_config(state_dir: Path, topology: Topology, run_nonce: str = "") -> None:
-    """sandbox.json for commands on this machine: medmij profile, the in-network address map."""
-    network_map = {n.hostname: f"http://{n.hostname}:{NETWORK_PORT}" for n in topology.nodes}
+def _save_config(state_dir: Path, topology: Topology, run_nonce: str = "",
+                 use_tls: bool = True) -> None:
+    """sandbox.json for commands on this machine: medmij profile, the in-network address map
+    (https://<hostname> on 443, or http://<hostname>:8000 for the committed compose file)."""
+    if use_tls:
+        network_map = {n.hostname: f"https://{n.hostname}" for n in topology.nodes}
+    else:
+        network_map = {n.hostname: f"http://{n.hostname}:{NETWORK_PORT}"
+                       for n in topology.nodes}
     state_dir.mkdir(parents=True, exist_ok=True)
     SandboxConfig(topology, "medmij", network_map, state_dir, run_nonce=run_nonce).save(
         state_dir / "sandbox.json")
+
+
+def make_pki(state_dir: Path, topology: Topology) -> Path:
+    """The sandbox PKI in ``<state>/pki`` (the local medmij profile's own code: one
+    certificate per node, same seed, same revocations), trusted by this process's clients."""
+    pki_dir = state_dir / "pki"
+    Pki(topology.seed, pki_dir).issue_nodes(topology.nodes)
+    tls.trust(pki_dir)
+    return pki_dir
+
+
+def pki_files(pki_dir: Path, topology: Topology) -> list[tuple[str, bytes, int, int, int]]:
+    """What the nodes' read-only PKI volume holds: the CA bundle and certificates, the CRL,
+    and each node's chain and key. Owned by root, group the image's user: a node reads its
+    key (0440) and cannot change a file. Certificates issued for outside participants
+    (``ca issue``) stay on this machine."""
+    public = [BUNDLE, CRL_FILE, ROOT_FILE, ISSUING_FILE]
+    public += [f"{n.hostname}.crt" for n in topology.nodes]
+    files = [(name, (pki_dir / name).read_bytes(), 0, NODE_UID, 0o444) for name in public]
+    files += [(f"{n.hostname}.key", (pki_dir / f"{n.hostname}.key").read_bytes(), 0, NODE_UID,
+               0o440) for n in topology.nodes]
+    return files
+
+
+def fill_volume(client, name: str, labels: dict[str, str], image: str, tar: bytes,
+                fresh: bool = False, mount: str = PKI_MOUNT) -> None:
+    """Put a tar into a named volume (created when missing; ``fresh``: emptied first) before
+    any node starts: a created, never started container carries it, so the volume can be
+    mounted read-only by the nodes and no node has to start first. ``mount`` matters: a new
+    volume first mounted on an image folder takes that folder's owner (/state: the node user;
+    /state/pki is no image folder, so that volume stays root's)."""
+    from docker.errors import NotFound
+
+    try:
+        volume = client.volumes.get(name)
+        if fresh:
+            volume.remove(force=True)
+            raise NotFound("recreated")
+    except NotFound:
+        client.volumes.create(name, labels=labels)
+    carrier = client.containers.create(
+        image, command=["--help"], labels=labels,
+        volumes={name: {"bind": mount, "mode": "rw"}})
+    try:
+        carrier.put_archive(mount, tar)
+    finally:
+        carrier.remove(force=True)
+
+
+def tls_client(addresses: dict[str, str]) -> Callable[[], object]:
+    """The probes' client factory for https://127.0.0.1:<port> addresses: SNI and the
+    certificate check use the node's hostname, trust the sandbox CA (``tls.trust``)."""
+
+    def client():
+        return async_client(addresses, timeout=5.0)
+    return client
 
 
 def _copy_admin_token_out(client, base_port: int, state_dir: Path) -> bool:
@@ -248,7 +351,7 @@ def attach_compose(state_dir: Path, topology: Topology,
                    base_port: int = DEFAULT_BASE_PORT) -> RuntimeInfo:
     """Point this machine's commands (scenarios, status) at a `docker compose up` sandbox,
     whose ports compose/docker-compose.yml publishes from base_port on."""
-    _save_config(state_dir, topology)
+    _save_config(state_dir, topology, use_tls=False)  # the committed file is plain HTTP
     addresses = {n.hostname: f"http://127.0.0.1:{base_port + i}"
                  for i, n in enumerate(topology.nodes)}
     try:
@@ -271,11 +374,13 @@ class DockerRuntime:
     """Each node a container of one locally built image, on one network, one state volume."""
 
     name = "docker"
+    tls_default = True
 
-    def __init__(self, state_dir: Path, client=None) -> None:
+    def __init__(self, state_dir: Path, client=None, tls: bool | None = None) -> None:
         self.state_dir = state_dir
         self.project = project_name(state_dir)
         self._client = client
+        self.tls = wants_tls(self.tls_default) if tls is None else tls
 
     @property
     def client(self):
@@ -283,9 +388,30 @@ class DockerRuntime:
             self._client = _engine()
         return self._client
 
+    @property
+    def pki_volume(self) -> str:
+        return f"{self.project}-pki"
+
     def addresses(self, topology: Topology, base_port: int) -> dict[str, str]:
-        return {node.hostname: f"http://127.0.0.1:{base_port + i}"
+        """Where this machine reaches each node: its published port, over TLS."""
+        scheme = "https" if self.tls else "http"
+        return {node.hostname: f"{scheme}://127.0.0.1:{base_port + i}"
                 for i, node in enumerate(topology.nodes)}
+
+    def probe_client(self, addresses: dict[str, str]):
+        """The client factory of health probes: TLS-aware for https addresses."""
+        if any(a.startswith("https://") for a in addresses.values()):
+            tls.trust(self.state_dir / "pki")
+            return tls_client(addresses)
+        return httpx.AsyncClient  # plain network, or the committed compose file attached
+
+    def prepare_pki(self, topology: Topology, image: str, labels: dict[str, str]) -> str:
+        """The sandbox PKI in the state directory, copied into a fresh volume the nodes
+        mount read-only at /state/pki; its name."""
+        pki_dir = make_pki(self.state_dir, topology)
+        fill_volume(self.client, self.pki_volume, labels, image,
+                    _tar_files(pki_files(pki_dir, topology)), fresh=True)
+        return self.pki_volume
 
     def _containers(self) -> list:
         return self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.project}"})
@@ -316,7 +442,7 @@ class DockerRuntime:
         self.down()  # leftovers of a crashed run under the same state directory, if any
         image = ensure_image(self.client)
         nonce = secrets.token_hex(8)
-        _save_config(self.state_dir, topology, nonce)
+        _save_config(self.state_dir, topology, nonce, self.tls)
         token = ensure_admin_token(self.state_dir)
         started = time.time()
         try:
@@ -329,7 +455,7 @@ class DockerRuntime:
         urls = {n.id: addresses[n.hostname] for n in topology.nodes}
         try:
             wait_healthy(urls, timeout, alive=_Liveness(self), on_progress=on_progress,
-                         nonce=nonce)
+                         nonce=nonce, client=self.probe_client(addresses))
         except (TimeoutError, RuntimeError) as exc:
             self.down()
             raise RuntimeError(f"{exc}; container logs under {self.state_dir / 'logs'}") from exc
@@ -345,6 +471,13 @@ class DockerRuntime:
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         network = self.client.networks.create(self.project, driver="bridge", labels=labels)
         volume = self.client.volumes.create(f"{self.project}-state", labels=labels)
+        mounts = {volume.name: {"bind": STATE_IN_CONTAINER, "mode": "rw"}}
+        inside, environment, options = NETWORK_PORT, {"PGO_SANDBOX_RUN_NONCE": nonce}, {}
+        if self.tls:  # the medmij profile's TLS: PKI read-only, 443, a TLS health check
+            mounts[self.prepare_pki(topology, image, labels)] = {"bind": PKI_MOUNT, "mode": "ro"}
+            inside = TLS_PORT
+            environment |= {"PGO_SANDBOX_NETWORK_PORT": str(TLS_PORT), "PGO_SANDBOX_TLS": "1"}
+            options = {"sysctls": TLS_SYSCTLS, "healthcheck": TLS_HEALTHCHECK}
         topology_tar = _tar_one(Path(TOPOLOGY_IN_CONTAINER).name,
                                 topology_toml(topology).encode())
         containers = []
@@ -356,9 +489,10 @@ class DockerRuntime:
                 name=f"{self.project}-{node.id}",
                 hostname=node.hostname,
                 labels={**labels, "pgo-sandbox.node": node.id},
-                ports={f"{NETWORK_PORT}/tcp": ("127.0.0.1", port)},
-                volumes={volume.name: {"bind": STATE_IN_CONTAINER, "mode": "rw"}},
-                environment={"PGO_SANDBOX_RUN_NONCE": nonce},
+                ports={f"{inside}/tcp": ("127.0.0.1", port)},
+                volumes=mounts,
+                environment=environment,
+                **options,
                 network=network.name,
                 networking_config={network.name: self.client.api.create_endpoint_config(
                     aliases=[node.hostname])},
@@ -375,7 +509,7 @@ class DockerRuntime:
     def status(self, info: RuntimeInfo, topology: Topology) -> list[NodeStatus]:
         urls = {n.id: info.addresses[n.hostname] for n in topology.nodes}
         config = SandboxConfig.load(self.state_dir / "sandbox.json")
-        probes = probe_all(urls, config.run_nonce)
+        probes = probe_all(urls, config.run_nonce, client=self.probe_client(info.addresses))
         states = {c.labels.get("pgo-sandbox.node"): c for c in self._containers()}
         out = []
         for node in topology.nodes:
@@ -412,8 +546,19 @@ class DockerRuntime:
             list(pool.map(stop, containers))
         for network in self.client.networks.list(filters={"label": f"{LABEL}={self.project}"}):
             network.remove()
+        self._remove_pki_volume()  # made afresh by every `up` from <state>/pki
         (self.state_dir / "runtime.json").unlink(missing_ok=True)
         return len(containers)
+
+    def _remove_pki_volume(self) -> None:
+        from docker.errors import APIError, NotFound
+
+        try:
+            self.client.volumes.get(self.pki_volume).remove(force=True)
+        except NotFound:
+            pass
+        except APIError as exc:  # still mounted by a container someone else started
+            log.warning("PKI volume %s kept (%s)", self.pki_volume, exc)
 
     def logs(self, node_id: str) -> str | Path:
         for container in self._containers():

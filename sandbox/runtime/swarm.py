@@ -15,7 +15,9 @@ restarts and replicates the nodes; scenarios, ``status`` and ``load`` run unchan
   the kernel, which many CI and container hosts lack (this one does), so from this machine
   the ``edge`` service (``python -m sandbox.runtime.swarm edge``, a TCP forwarder in the same
   image) publishes every node's port and forwards each connection to one of its tasks.
-* The admin token is put into the state volume before any task starts (tasks start together).
+* The admin token is put into the state volume before any task starts (tasks start together),
+  and, with PGO_SANDBOX_DOCKER_TLS=1 (not yet run end to end), the sandbox PKI into the
+  docker runtime's read-only PKI volume for HTTPS on 443; the edge forwards TCP either way.
 
     runtime = SwarmRuntime(state_dir)
     info = runtime.up(load_topology(), base_port=18400, replicas={"dva-nexus": 3})
@@ -75,6 +77,8 @@ class SwarmRuntime(DockerRuntime):
     """One stack per state directory (``pgo-sandbox-<hash>``) on the engine's swarm."""
 
     name = "swarm"
+    # TLS (PGO_SANDBOX_DOCKER_TLS=1) is wired but not yet run end to end: plain by default
+    tls_default = False
 
     @property
     def volume(self) -> str:
@@ -121,11 +125,12 @@ class SwarmRuntime(DockerRuntime):
         self._ensure_swarm()
         image = ensure_image(self.client)
         nonce = secrets.token_hex(8)
-        _save_config(self.state_dir, topology, nonce)
+        _save_config(self.state_dir, topology, nonce, self.tls)
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         seed_state_volume(self.client, self.volume, labels, image,
                           ensure_admin_token(self.state_dir))
-        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas)
+        pki_volume = self.prepare_pki(topology, image, labels) if self.tls else None
+        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas, pki_volume)
         for node_id, service in spec["services"].items():
             service["labels"] = {**labels, "pgo-sandbox.node": node_id}
         stack_file = self.state_dir / STACK_FILE
@@ -143,7 +148,8 @@ class SwarmRuntime(DockerRuntime):
         info.save(self.state_dir)
         urls = {n.id: addresses[n.hostname] for n in topology.nodes}
         try:
-            wait_healthy(urls, timeout, on_progress=on_progress, nonce=nonce)
+            wait_healthy(urls, timeout, on_progress=on_progress, nonce=nonce,
+                         client=self.probe_client(addresses))
             self._wait_replicas(started + timeout)
         except (TimeoutError, RuntimeError) as exc:
             self.down()
@@ -177,7 +183,8 @@ class SwarmRuntime(DockerRuntime):
 
     def status(self, info: RuntimeInfo, topology: Topology) -> list[NodeStatus]:
         urls = {n.id: info.addresses[n.hostname] for n in topology.nodes}
-        probes = probe_all(urls, SandboxConfig.load(self.state_dir / "sandbox.json").run_nonce)
+        probes = probe_all(urls, SandboxConfig.load(self.state_dir / "sandbox.json").run_nonce,
+                           client=self.probe_client(info.addresses))
         tasks = self._running_tasks()
         out = []
         for node in topology.nodes:
@@ -218,6 +225,7 @@ class SwarmRuntime(DockerRuntime):
                 log.warning("stack %s: containers still stopping", self.project)
                 break
             time.sleep(0.5)
+        self._remove_pki_volume()
         (self.state_dir / "runtime.json").unlink(missing_ok=True)
         return len([s for s in services if not s.name.endswith(f"_{EDGE}")])
 

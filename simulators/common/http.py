@@ -171,7 +171,10 @@ def async_client(addresses: dict[str, str], timeout: float = 60.0,
     peers' hop events say who called (see ``simulators.common.events``)."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50,
                           keepalive_expiry=KEEPALIVE_EXPIRY)
-    transport = AsyncResolvingTransport(_name_only(addresses), limits=limits)
+    # TLS options from the whole map: a container's https://<hostname> entries are not
+    # rewritten, yet their calls must trust the sandbox CA and present the node's certificate
+    transport = AsyncResolvingTransport(_name_only(addresses),
+                                        **_tls_options(addresses, {"limits": limits}))
     headers = {"User-Agent": agent(node_id)} if node_id else None
     return httpx.AsyncClient(transport=AsyncRetryOnReset(transport), timeout=timeout,
                              headers=headers)
@@ -180,5 +183,6 @@ def async_client(addresses: dict[str, str], timeout: float = 60.0,
 def sync_client(addresses: dict[str, str], timeout: float = 60.0) -> httpx.Client:
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20,
                           keepalive_expiry=KEEPALIVE_EXPIRY)
-    transport = ResolvingTransport(_name_only(addresses), limits=limits)
+    transport = ResolvingTransport(_name_only(addresses),
+                                   **_tls_options(addresses, {"limits": limits}))
     return httpx.Client(transport=RetryOnReset(transport), timeout=timeout)

@@ -90,22 +90,26 @@ def _log_tails(logs: Path, lines: int = 5) -> str:
 
 @pytest.fixture(scope="module")
 def docker_sandbox(engine, tmp_path_factory):
-    """`pgo-sandbox up --runtime docker` on the default topology, for this module."""
+    """`pgo-sandbox up --runtime docker` on the default topology, for this module, with the
+    plain in-network HTTP of PGO_SANDBOX_DOCKER_TLS=0: the load run below needs it (Locust
+    speaks no mutual TLS); TLS, the default, is test_docker_tls.py's."""
     from sandbox.runtime.docker import DockerRuntime
 
     state = tmp_path_factory.mktemp("docker-sandbox")
-    runtime = DockerRuntime(state, client=engine)
-    args = ["--state-dir", str(state)]
-    start = time.perf_counter()
-    result = CliRunner().invoke(app, ["up", "--runtime", "docker", "--base-port",
-                                      str(free_base_port()), "--timeout", "90", *args])
-    TIMINGS["up (build if needed + start + healthy)"] = time.perf_counter() - start
-    try:
-        assert result.exit_code == 0, result.output + _log_tails(state / "logs")
-        yield state, runtime, args
-    finally:
-        runtime.down()
-        runtime.wipe()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PGO_SANDBOX_DOCKER_TLS", "0")
+        runtime = DockerRuntime(state, client=engine)
+        args = ["--state-dir", str(state)]
+        start = time.perf_counter()
+        result = CliRunner().invoke(app, ["up", "--runtime", "docker", "--base-port",
+                                          str(free_base_port()), "--timeout", "90", *args])
+        TIMINGS["up (build if needed + start + healthy)"] = time.perf_counter() - start
+        try:
+            assert result.exit_code == 0, result.output + _log_tails(state / "logs")
+            yield state, runtime, args
+        finally:
+            runtime.down()
+            runtime.wipe()
 
 
 def test_up_prints_the_node_table_and_every_node_is_healthy(docker_sandbox):
