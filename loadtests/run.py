@@ -3,7 +3,9 @@
 The control-plane side of ``pgo-sandbox load`` (sandbox/load_cli.py is only its CLI). Locust
 runs in a child process (gevent patches everything it imports), one module per flow; the ceiling
 endpoint is a child uvicorn process on a free 127.0.0.1 port. Every run is bounded: users,
-duration, a request budget, and a hard deadline on each child.
+duration, a request budget, and a hard deadline on each child. With ``containers`` the master,
+the workers and the ceiling endpoint are containers on the sandbox's own network instead
+(sandbox/runtime/load_containers.py); the reports and the summary are the same.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePath
 
 import httpx
 
@@ -65,6 +68,7 @@ class LoadOptions:
     max_requests: int = DEFAULT_MAX_REQUESTS
     services: str = "48,63"
     window: float | None = None  # soak: per-window statistics and node samples (soak.py)
+    containers: bool = False  # master and `workers` workers as containers (docker runtimes)
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def flows(self) -> list[str]:
@@ -90,7 +94,22 @@ class LoadOptions:
             raise LoadError("--shape: only 'morning'")
         if self.window is not None and not 5 <= self.window <= self.duration:
             raise LoadError("--window must be 5 s .. --duration")
+        if self.containers and self.workers < 1:
+            raise LoadError("--worker-containers runs --workers N containers: give N >= 1")
         self.flows()
+
+
+def check_plain_http(sandbox: Running) -> None:
+    """Locust's users speak no mutual TLS yet (no client certificate, no sandbox CA): against
+    a sandbox that serves HTTPS every back-channel step would fail with 401. Say so before a
+    run, instead of thousands of failed requests."""
+    if any(a.startswith("https://") for a in sandbox.info.addresses.values()) or any(
+            a.startswith("https://") for a in sandbox.config.addresses.values()):
+        raise LoadError(
+            "load needs plain HTTP between the nodes: Locust's users present no client "
+            "certificate (mutual TLS is not built into loadtests/ yet). Run it against the "
+            "loopback profile (pgo-sandbox up) or containers with plain HTTP inside "
+            "(PGO_SANDBOX_DOCKER_TLS=0 pgo-sandbox up --runtime docker).")
 
 
 def availability(sandbox: Running, flows: list[str]) -> dict[str, str]:
@@ -181,8 +200,14 @@ def locust_command(files: list[Path], opts: LoadOptions, users: int, duration: f
     users, spawn rate and run time (Locust reads ``-u``/``-r``/``-t`` as the form's values);
     ``autostart`` starts the run at once, stops it after the run time and writes the same
     reports as a headless run under ``prefix``."""
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join(str(f) for f in files),
-           "-u", str(users), "-r", str(opts.spawn_rate), "--loglevel", "WARNING",
+    return [sys.executable, "-m", "locust", "-f", ",".join(str(f) for f in files),
+            *locust_args(opts, users, duration, prefix, web_port, autostart)]
+
+
+def locust_args(opts: LoadOptions, users: int, duration: float, prefix: PurePath | None,
+                web_port: int | None = None, autostart: bool = False) -> list[str]:
+    """Locust's options after ``-f``: what a local run and a containerised master share."""
+    cmd = ["-u", str(users), "-r", str(opts.spawn_rate), "--loglevel", "WARNING",
            "--exit-code-on-error", "0", "--stop-timeout", "5"]
     if web_port is not None:
         cmd += ["--web-host", "127.0.0.1", "--web-port", str(web_port),
@@ -248,10 +273,51 @@ def flow_files(opts: LoadOptions) -> list[Path]:
     return files
 
 
+def _fleet(sandbox: Running, opts: LoadOptions) -> AbstractContextManager:
+    """The containers of a ``--worker-containers`` run (image built or found, network found),
+    or a do-nothing context for a run of processes here."""
+    if not opts.containers:
+        return nullcontext()
+    from docker.errors import DockerException
+
+    from sandbox.runtime.load_containers import LoadContainerError, LoadContainers
+
+    try:
+        return LoadContainers(sandbox, opts.out_dir, opts.workers)
+    except (LoadContainerError, DockerException, RuntimeError) as exc:
+        raise LoadError(str(exc)) from exc
+
+
+def _phase(fleet: object, name: str, files: list[Path], opts: LoadOptions, users: int,
+           duration: float, env: dict[str, str]) -> None:
+    """One Locust run writing ``<out>/<name>*``: a child process here, or (``fleet``) a master
+    and workers as containers, each with a hard deadline of the duration + 2 minutes."""
+    out, deadline = opts.out_dir, duration + 120
+    if fleet is None:
+        run_locust(locust_command(files, opts, users, duration, out / name), env,
+                   out / f"{name}.log", deadline)
+        return
+    from sandbox.runtime.load_containers import REPORTS_IN_CONTAINER, LoadContainerError
+
+    args = locust_args(replace(opts, workers=0), users, duration, REPORTS_IN_CONTAINER / name)
+    try:
+        fleet.run_phase(name, [f.name for f in files], args, env, deadline)  # type: ignore[attr-defined]
+    except LoadContainerError as exc:
+        raise LoadError(str(exc)) from exc
+
+
 def run(sandbox: Running, opts: LoadOptions,
         say: Callable[[str], None] = print) -> dict:
     """The flow phase, then the ceiling phase (same users and workers); returns the summary."""
     opts.check()
+    if opts.containers:  # before anything else: a local sandbox is refused at once
+        from sandbox.runtime.load_containers import refuse_reason
+
+        reason = refuse_reason(sandbox)
+        if reason:
+            raise LoadError(reason)
+        opts = replace(opts, out_dir=opts.out_dir.resolve())  # bind-mounted: absolute
+    check_plain_http(sandbox)
     missing = availability(sandbox, opts.flows())
     if missing:
         raise LoadError("; ".join(f"{f}: not available in this sandbox ({why})"
@@ -266,29 +332,32 @@ def run(sandbox: Running, opts: LoadOptions,
                 "PGO_LOAD_WINDOWS_FILE": str(out / "windows.jsonl")}
         if sandbox.info.runtime == "local":  # per-process samples need the nodes' pids
             sampler = Sampler(sandbox.state_dir).start()
-    say(f"flow {opts.flow}: {opts.users} users, {opts.spawn_rate}/s, {opts.duration:.0f} s"
-        + (f", {opts.workers} worker processes" if opts.workers else "")
-        + (", morning shape" if opts.shape else ""))
-    try:
-        run_locust(locust_command(flow_files(opts), opts, opts.users, opts.duration,
-                                  out / "flow"), env, out / "flow.log", opts.duration + 120)
-    finally:
-        samples = sampler.stop() if sampler else []
-    if not (out / "flow.json").exists():
-        raise LoadError(f"Locust wrote no statistics; see {out / 'flow.log'}")
-    ceiling_stats = None
-    c_users = opts.ceiling_users or min(opts.users, 100)
-    if opts.ceiling:
-        c_duration = opts.ceiling_duration or min(opts.duration, 20.0)
-        say(f"ceiling: bare ASGI endpoint, {c_users} users, {c_duration:.0f} s")
-        with CeilingServer(out / "ceiling-server.log") as server:
-            c_opts = LoadOptions(opts.flow, c_users, max(opts.spawn_rate, c_users),
-                                 c_duration, out, opts.workers)
-            c_env = env | {"PGO_LOAD_CEILING_URL": server.url}
-            run_locust(locust_command([HERE / "ceiling.py"], c_opts, c_users, c_duration,
-                                      out / "ceiling"), c_env, out / "ceiling.log",
-                       c_duration + 120)
-        ceiling_stats = out / "ceiling.json"
+    where = ("worker containers on the sandbox's network" if opts.containers
+             else "worker processes")
+    with _fleet(sandbox, opts) as fleet:  # containers removed at the end, also on Ctrl-C
+        say(f"flow {opts.flow}: {opts.users} users, {opts.spawn_rate}/s, "
+            f"{opts.duration:.0f} s"
+            + (f", {opts.workers} {where}" if opts.workers else "")
+            + (", morning shape" if opts.shape else ""))
+        try:
+            _phase(fleet, "flow", flow_files(opts), opts, opts.users, opts.duration, env)
+        finally:
+            samples = sampler.stop() if sampler else []
+        if not (out / "flow.json").exists():
+            raise LoadError(f"Locust wrote no statistics; see {out / 'flow.log'}")
+        ceiling_stats = None
+        c_users = opts.ceiling_users or min(opts.users, 100)
+        if opts.ceiling:
+            c_duration = opts.ceiling_duration or min(opts.duration, 20.0)
+            say(f"ceiling: bare ASGI endpoint, {c_users} users, {c_duration:.0f} s")
+            with (fleet.ceiling() if fleet is not None
+                  else CeilingServer(out / "ceiling-server.log")) as server:
+                url = server if isinstance(server, str) else server.url
+                c_opts = replace(opts, users=c_users, spawn_rate=max(opts.spawn_rate, c_users),
+                                 duration=c_duration)
+                _phase(fleet, "ceiling", [HERE / "ceiling.py"], c_opts, c_users, c_duration,
+                       env | {"PGO_LOAD_CEILING_URL": url})
+            ceiling_stats = out / "ceiling.json"
     summary = summarise(opts.flow, opts.users, out / "flow.json", ceiling_stats, c_users)
     if opts.window:
         summary["soak"] = soak_summary(out, opts.window, samples)
@@ -338,6 +407,9 @@ def web(sandbox: Running, opts: LoadOptions, port: int, autostart: bool = False)
     with ``autostart`` until the run ends. Users, spawn rate and the request budget are
     bounded as headless runs."""
     opts.check()
+    if opts.containers:
+        raise LoadError("the web UI runs here: --worker-containers runs headless only")
+    check_plain_http(sandbox)
     env = environment(sandbox, opts, opts.workers or 1)
     cmd = locust_command(flow_files(opts), opts, opts.users, opts.duration,
                          opts.out_dir / "flow", port, autostart)

@@ -144,6 +144,10 @@ def register(app: typer.Typer) -> None:
         web_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8089,
         workers: Annotated[int, typer.Option(help="Run a Locust master with this many worker "
                                              "processes here (0: one process).")] = 0,
+        worker_containers: Annotated[bool, typer.Option(
+            "--worker-containers", help="Run the master and the --workers as containers on the "
+            "sandbox's own network (docker, compose or swarm runtime), addressing the nodes "
+            "by their hostnames there.")] = False,
         shape: Annotated[str | None, typer.Option(help="'morning': a busy morning peak over "
                                                   "--duration, --users at the peak.")] = None,
         ceiling: Annotated[bool, typer.Option(help="Also measure the bare ASGI endpoint in "
@@ -168,7 +172,8 @@ def register(app: typer.Typer) -> None:
 
         Example: pgo-sandbox load collect --users 20 --spawn-rate 5 --duration 2m --json
         load.json   (see docs/load-testing.md); a soak: pgo-sandbox load mixed --shape morning
-        --users 40 --duration 30m --window 5m
+        --users 40 --duration 30m --window 5m; in containers beside a docker sandbox:
+        pgo-sandbox load collect --workers 2 --worker-containers --duration 30s
         """
         from loadtests.run import FLOWS, LoadError, LoadOptions
         from loadtests.run import run as run_load
@@ -176,6 +181,12 @@ def register(app: typer.Typer) -> None:
 
         if autostart and not web:
             raise typer.BadParameter("--autostart starts the web UI's run: use it with --web")
+        if worker_containers and web:
+            raise typer.BadParameter("--worker-containers runs headless (reports in the "
+                                     "report folder): drop --web")
+        if worker_containers and workers < 1:
+            raise typer.BadParameter("--worker-containers starts --workers N containers: "
+                                     "give --workers 1 or more")
         check_names("flow", [f.strip() for f in flow.split(",") if f.strip()] or [flow], FLOWS)
         run_seconds = seconds(duration)  # usage errors before "no sandbox is running"
         ceiling_seconds = seconds(ceiling_duration) if ceiling_duration else None
@@ -192,7 +203,7 @@ def register(app: typer.Typer) -> None:
             workers=workers, shape=shape, ceiling=ceiling, ceiling_users=ceiling_users,
             ceiling_duration=ceiling_seconds,
             think_scale=think_scale, max_requests=max_requests, services=services,
-            window=window_seconds)
+            window=window_seconds, containers=worker_containers)
         try:
             if web:
                 console.print(f"Locust UI at [bold]http://127.0.0.1:{web_port}[/] "

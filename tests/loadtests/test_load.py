@@ -136,3 +136,20 @@ def test_month_steps_keep_the_day_of_the_month(today, template, expected) -> Non
 
     assert render_query(f"X?date=ge{template}", date.fromisoformat(today)) == \
         f"X?date=ge{expected}"
+
+
+def test_a_sandbox_serving_tls_is_refused_before_the_run() -> None:
+    """Locust's users present no client certificate: against HTTPS nodes every back-channel
+    step would be a 401, so the run is refused up front with the way out."""
+    from types import SimpleNamespace
+
+    from loadtests.run import LoadError, check_plain_http
+
+    def sandbox(base: str) -> SimpleNamespace:
+        addresses = {"registry.sandbox.test": base}
+        return SimpleNamespace(info=SimpleNamespace(addresses=addresses),
+                               config=SimpleNamespace(addresses=addresses))
+
+    check_plain_http(sandbox("http://127.0.0.1:18400"))
+    with pytest.raises(LoadError, match="PGO_SANDBOX_DOCKER_TLS=0"):
+        check_plain_http(sandbox("https://registry.sandbox.test"))
