@@ -15,6 +15,8 @@ import pytest
 
 from scenarios.story import CHAPTERS
 from scenarios.story.web import StoryState, create_app
+from tests.browser.test_accessibility import audit
+from tests.browser.test_accessibility import results as axe_results  # noqa: F401
 from tests.browser.test_collect_in_chromium import SCREENSHOTS, browser, click  # noqa: F401
 from tests.conftest import free_base_port
 
@@ -57,7 +59,7 @@ def shot(driver, name: str) -> None:
     driver.save_screenshot(str(STORY / f"{name}.png"))
 
 
-def test_bankruptcy_story_in_the_browser(browser, story):  # noqa: F811
+def test_bankruptcy_story_in_the_browser(browser, story, axe_results):  # noqa: F811
     url, state, resets = story
     chapter = CHAPTERS["bankruptcy"]
     browser.set_window_size(1400, 1400)  # a projector, not a phone
@@ -81,8 +83,11 @@ def test_bankruptcy_story_in_the_browser(browser, story):  # noqa: F811
         if step.key in ("bankrupt", "cut-off"):  # the system's work: admin calls and probes
             assert "/oauth/authorize" in browser.page_source or "/admin/" in browser.page_source
     assert browser.find_elements(By.ID, "chapter-done")
+    problems = audit(browser, axe_results, "story-page")  # the trainer's page passes axe too
     browser.find_element(By.LINK_TEXT, "English").click()
     WebDriverWait(browser, 30).until(lambda d: "Next step" in d.page_source)
+    problems += audit(browser, axe_results, "story-page.en")
+    assert not problems, "\n".join(problems)
     assert chapter.steps[-1].narration["en"] in browser.page_source
     shot(browser, f"{len(chapter.steps) + 1:02d}-english")
     click(browser, "#replay")  # puts the vendor back on the lists, the chapter from the start
