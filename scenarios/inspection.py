@@ -76,11 +76,14 @@ def run(running: Running, bsn: str | None = None) -> ScenarioReport:
                                  headers=running.admin_headers)
             if answer.status_code != 200:
                 raise FlowError(f"/admin/state answered {answer.status_code}")
-            held = answer.json()
-            if held["results_held"] or bsn in answer.text:
-                raise FlowError(f"the inspection function still holds data: {held}")
-            step["detail"] = f"sessions {held['sessions']}, results {held['results_held']}"
-        report.summary = {"bsn": bsn, "providers": len(overview["providers"]),
+            # this visit's session (other visitors' sessions in a shared sandbox are theirs)
+            mine = [h for h in answer.json()["held"]
+                    if h["correlation_id"] == browser.correlation_id]
+            if mine or bsn in answer.text:
+                raise FlowError(f"the inspection function still holds data: {mine}")
+            step["detail"] = "this visit's session and results are gone"
+        report.summary = {"bsn": bsn, "correlation_id": browser.correlation_id,
+                          "providers": len(overview["providers"]),
                           "resources": overview["total"]}
     except StepFailed:
         report.summary = {"bsn": bsn}

@@ -9,6 +9,7 @@ import logging
 import re
 import sys
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,17 @@ _MEDMIJ_REQUEST_ID = MEDMIJ_REQUEST_ID.lower().encode("latin-1")
 _USER_AGENT = b"user-agent"
 
 
+_HOP_LOGS: weakref.WeakSet = weakref.WeakSet()  # this process's hop logs (flush_hop_logs)
+
+
+def flush_hop_logs() -> None:
+    """Write every hop line this process still holds now: the curator's erasure truncates the
+    node's log and must not see lines of before it land after it (issue 16's drills found
+    identifiers in a log right after its erasure)."""
+    for hop_log in list(_HOP_LOGS):
+        hop_log._flush()
+
+
 class HopLog:
     """Pure ASGI middleware: one line per request with the MedMij ids, and the same hop as an
     event in the node's ``EventLog`` (for the dashboard, sequence diagrams and drills).
@@ -51,6 +63,7 @@ class HopLog:
         self._stamp = ""
         self._flush_pending = False
         self._lines: list[str] = []
+        _HOP_LOGS.add(self)
 
     def _timestamp(self) -> str:
         now = int(time.time())

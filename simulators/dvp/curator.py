@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import orjson
 
+from simulators.common.app import flush_hop_logs
 from simulators.common.config import write_atomic
 from simulators.common.storage import transaction
 from simulators.dvp.errors import Refused
@@ -132,6 +133,7 @@ def erase_log(log_path: Path | None) -> None:
     it (the process appends with O_APPEND, so later lines start at the new end)."""
     if log_path is None or not log_path.exists():
         return
+    flush_hop_logs()  # the hop lines this process still holds, written before the truncation
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -279,13 +281,16 @@ def settle(dvp) -> dict:
     files = vendor_files(node_dir, log_path)
     hits = scan(files, identifiers, Path(dvp.config.state_dir))
     after = {}
-    for path in databases(node_dir):
-        prefix = "" if path == own_path else f"{path.relative_to(node_dir)}:"
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            after |= {prefix + t: n for t, n in storage_check(db).items()}
-        finally:
-            db.close()
+    try:
+        for path in databases(node_dir):
+            prefix = "" if path == own_path else f"{path.relative_to(node_dir)}:"
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                after |= {prefix + t: n for t, n in storage_check(db).items()}
+            finally:
+                db.close()
+    except (sqlite3.Error, OSError) as exc:  # the check could not finish: not erased, no 500
+        error = error or f"check failed: {type(exc).__name__}: {exc}"
     entry = {"erased_at": dvp.clock.now(), "rows_before": before, "rows_after": after,
              "files_removed": len(removed), "files_scanned": len(files),
              "identifiers_checked": len(identifiers), "error": error,

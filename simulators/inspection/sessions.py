@@ -32,7 +32,8 @@ class ViewSession:
 
     def held(self) -> dict:
         """What this session holds, for the admin view (no tokens, no states)."""
-        return {"logged_in": self.logged_in, "login_pending": self.relay_state is not None,
+        return {"correlation_id": self.correlation_id, "logged_in": self.logged_in,
+                "login_pending": self.relay_state is not None,
                 "queue": self.queue, "pending": list(self.pending.values()),
                 "results": self.results}
 

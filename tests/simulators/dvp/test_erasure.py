@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -276,6 +277,9 @@ def test_settlement_leaves_no_identifier_in_any_file_of_the_vendor(sandbox):
         needles = {person, f"persoon {bsn}"} | {i["resource"]["id"] for i in held} | {
             e["correlation_id"] for e in log} | held_values(node_dir)
         node_log = sandbox.state_dir / "logs" / f"{dvp}.log"
+        deadline = time.monotonic() + 5  # hop lines reach the file every 0.2 s
+        while person.encode() not in node_log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert person.encode() in node_log.read_bytes()  # the log did hold the person
         assert len(needles) > 20
 
@@ -291,3 +295,22 @@ def test_settlement_leaves_no_identifier_in_any_file_of_the_vendor(sandbox):
         browser.close()
         if bankrupt:
             vendor.readmit(sandbox, dvp)
+
+
+def test_erasure_writes_held_hop_lines_before_it_truncates_the_log(tmp_path, monkeypatch):
+    """The node keeps its hop lines for up to 0.2 s before writing them; the erasure must
+    write them first, or a person's id-bearing paths land in the log after it was emptied."""
+    import sys
+
+    from simulators.common.app import HopLog
+    from simulators.dvp.curator import erase_log
+
+    log = tmp_path / "pgo-x.log"
+    with open(log, "a", encoding="utf-8") as stdout:  # as the runtime: stdout appends to it
+        monkeypatch.setattr(sys, "stdout", stdout)
+        hop = HopLog(None, "pgo-x")
+        hop._lines.append("2026-11-29 12:00:00 INFO hop pgo-x GET /api/persons/p-secret 200\n")
+        erase_log(log)
+        hop._flush()  # the timer fires after the erasure
+        stdout.flush()
+    assert b"p-secret" not in log.read_bytes()
