@@ -221,14 +221,17 @@ def test_the_other_roles_pages_are_accessible_in_both_languages(browser, sandbox
     click(b, "form[action='/start'] button")
     wait_for_text(b, "Testpersonen")
     click(b, "form[action='/login'] button[aria-label^='Inloggen als']")
+    buttons = "button[name='decision'][value='allow'], button[name='continue']"
     for _step in range(12):  # per provider: DigiD again ("Doorgaan als"), consent
         WebDriverWait(b, 60).until(
-            lambda d: "/overview" in d.current_url or "decision" in d.page_source
-            or "name=\"continue\"" in d.page_source, f"stuck at {b.current_url}")
+            lambda d: "/overview" in d.current_url
+            or d.find_elements(By.CSS_SELECTOR, buttons), f"stuck at {b.current_url}")
         if "/overview" in b.current_url:
             break
-        click(b, "button[name='decision'][value='allow']" if "decision" in b.page_source
-              else "button[name='continue']")
+        button = b.find_element(By.CSS_SELECTOR, buttons)
+        button.click()
+        # the next page, not the one just answered (its buttons are still in the DOM briefly)
+        WebDriverWait(b, 60).until(ec.staleness_of(button), f"no answer at {b.current_url}")
     wait_for_text(b, "Opnieuw beginnen")
     problems += audit(b, results, "mgo-overview")
     assert not problems, "\n".join(problems)

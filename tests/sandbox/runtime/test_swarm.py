@@ -108,13 +108,18 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
         rows = {r["node"]: r for r in json.loads(status.output)}
         assert all(r["healthy"] for r in rows.values())
         assert "2/2 tasks" in rows["dva-nexus"]["detail"]
-        report = collect.run(running(state))
-        assert report.ok, report.to_dict()
-        corr = report.summary["correlation_id"]
         replicas = [c for c in runtime._containers()
                     if c.labels.get("pgo-sandbox.node") == "dva-nexus"]
-        hops = [c.logs().decode().count(corr) for c in replicas]
-        assert len(hops) == 2 and all(hops), hops  # both replicas served this one flow
+        assert len(replicas) == 2
+        hops: list[int] = []
+        for _attempt in range(6):  # which replica a connection reaches is the network's choice
+            report = collect.run(running(state))
+            assert report.ok, report.to_dict()
+            corr = report.summary["correlation_id"]
+            hops = [c.logs().decode().count(corr) for c in replicas]
+            if all(hops):
+                break
+        assert all(hops), hops  # both replicas served one flow: a code crossed replicas
     finally:
         down = CliRunner().invoke(app, ["down", *args])
         leftover = runtime._containers()
