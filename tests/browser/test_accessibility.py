@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,30 +28,23 @@ import pytest
 
 from tests.simulators.common.test_i18n import PAGES, leftover_dutch
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "axe"
 AXE_CANDIDATES = [Path(os.environ.get("PGO_SANDBOX_AXE", "/nonexistent")),
                   Path.home() / ".cache/pgo-sandbox/axe/node_modules/axe-core/axe.min.js",
                   ROOT / ".ci/node_modules/axe-core/axe.min.js"]
 AXE = next((p for p in AXE_CANDIDATES if p.is_file()), None)
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--no-first-run", "--disable-component-update", "--disable-sync",
-         "--window-size=412,915")  # a phone's viewport: the pages are mobile first
 BLOCKING = ("serious", "critical")
 IMPACTS = ("minor", "moderate", "serious", "critical")
 
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip("no /usr/bin/chromium or /usr/bin/chromedriver "
-                "(apt-get install -y chromium chromium-driver)", allow_module_level=True)
 if AXE is None:
     pytest.skip("no axe-core: run .ci/browser-setup.sh (npm install axe-core into "
                 "~/.cache/pgo-sandbox/axe) or set PGO_SANDBOX_AXE", allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from tests.browser.test_collect_in_chromium import chromium  # noqa: E402  (skips without it)
 
 pytestmark = pytest.mark.slow
 RUN_AXE = """
@@ -67,20 +59,9 @@ axe.run(document, {resultTypes: ['violations']})
 
 @pytest.fixture(scope="module")
 def browser():
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

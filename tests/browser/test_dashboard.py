@@ -9,21 +9,13 @@ selenium), with a desktop-sized window: the dashboard is a trainer's screen.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 
 import pytest
 
-from tests.browser.test_collect_in_chromium import (
-    CHROMEDRIVER,
-    CHROMIUM,
-    FLAGS,
-    SCREENSHOTS,
-)
+from tests.browser.test_collect_in_chromium import SCREENSHOTS, chromium
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -35,20 +27,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def desktop():
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    flags = [f for f in FLAGS if not f.startswith("--window-size")]
-    for flag in (*flags, "--window-size=1400,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
+    with chromium("1400,1000") as driver:  # the dashboard is a trainer's screen
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_dashboard_shows_a_collect_live(desktop, sandbox) -> None:
