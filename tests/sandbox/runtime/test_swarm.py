@@ -90,6 +90,7 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
     """A code issued by one dva-nexus replica is redeemed at another: the edge forwards each
     connection to the next task, so one collect's hops land on both replicas."""
     from sandbox.runtime.swarm import SwarmRuntime
+    from simulators.common.http import KEEPALIVE_EXPIRY
 
     state = tmp_path / "state"
     args = ["--state-dir", str(state)]
@@ -112,10 +113,18 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
                     if c.labels.get("pgo-sandbox.node") == "dva-nexus"]
         assert len(replicas) == 2
         hops: list[int] = []
-        for _attempt in range(6):  # which replica a connection reaches is the network's choice
+        for attempt in range(6):  # which replica a connection reaches is the network's choice
+            if attempt:  # past the nodes' keep-alive, so the next flow opens new connections
+                time.sleep(KEEPALIVE_EXPIRY + 0.5)
             report = collect.run(running(state))
             assert report.ok, report.to_dict()
             corr = report.summary["correlation_id"]
+            deadline = time.monotonic() + 5  # hop lines reach the container log within ~0.2 s
+            hops = [c.logs().decode().count(corr) for c in replicas]
+            while not any(hops) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                hops = [c.logs().decode().count(corr) for c in replicas]
+            time.sleep(0.5)  # the other replica's lines may be a flush behind
             hops = [c.logs().decode().count(corr) for c in replicas]
             if all(hops):
                 break
