@@ -84,6 +84,8 @@ def test_usage_errors(tmp_path) -> None:
         assert result.exit_code == 2 and words in result.output, result.output
     with pytest.raises(LoadError, match="give N >= 1"):
         LoadOptions("collect", containers=True).check()
+    with pytest.raises(LoadError, match="--max-requests is not supported"):
+        LoadOptions("collect", containers=True, max_requests=3000).check()
 
 
 def test_containers_get_the_in_network_addresses_and_report_paths(tmp_path) -> None:
@@ -165,7 +167,7 @@ def test_collect_with_two_worker_containers(docker_sandbox, tmp_path) -> None:
     out = tmp_path / "reports"
     result = CliRunner().invoke(_cli(), [
         "load", "collect", "--workers", "2", "--worker-containers", "--users", "3",
-        "--spawn-rate", "3", "--duration", "15s", "--think-scale", "0", "--max-requests", "3000",
+        "--spawn-rate", "3", "--duration", "15s", "--think-scale", "0",
         "--ceiling-users", "2", "--ceiling-duration", "3s", "--out", str(out),
         "--json", str(tmp_path / "summary.json"), "--state-dir", str(docker_sandbox)])
     assert result.exit_code == 0, result.output + "".join(

@@ -125,7 +125,10 @@ def test_kill_dva_drill_measures_failures_restart_recovery_and_no_loss(kill_dva)
     assert r["fault"]["injected"] == 1 and r["fault"]["error"] == ""
     assert 0 < r["fault"]["restart_s"] < 60
     assert r["requests"]["pre_fault_requests"] > 0
-    assert r["requests"]["failed"] > 0, "the kill cost no request: was it mid-collect?"
+    # requests sent from the kill until recovery are counted (whether one was in flight at the
+    # moment of the kill, and so failed, is the scheduler's choice: failed >= 0)
+    assert r["requests"]["affected"] > 0, "no request during the kill: was it mid-collect?"
+    assert 0 <= r["requests"]["failed"] <= r["requests"]["affected"]
     assert r["recovered"] and r["time_to_recover_s"] >= r["fault"]["restart_s"] - 0.01
     collects = r["data"]["collects"]
     assert collects["collects_acknowledged"] > 0 and collects["resources_expected"] > 0
