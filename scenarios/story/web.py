@@ -194,48 +194,38 @@ def create_app(state: StoryState) -> FastAPI:
         state.restart(name)
         return back(lang)
 
-    @app.post("/next")
-    def next_step(request: Request, csrf: str = Form(""), lang: str = Form("nl")) -> Response:
-        lang = lang_of(lang)
-        if (refused := checked(request, csrf, lang)) is not None:
-            return refused
+    def button(path: str, action: Callable[[], object]) -> None:
+        """A POST button of the page: checked like every form, then ``action``, then back."""
+
+        def pressed(request: Request, csrf: str = Form(""), lang: str = Form("nl")) -> Response:
+            lang = lang_of(lang)
+            if (refused := checked(request, csrf, lang)) is not None:
+                return refused
+            action()
+            return back(lang)
+
+        app.post(path, name=path.strip("/"))(pressed)
+
+    def next_step() -> None:
         state.message = ""
         state.step()
-        return back(lang)
 
-    @app.post("/play")
-    def play(request: Request, csrf: str = Form(""), lang: str = Form("nl")) -> Response:
-        lang = lang_of(lang)
-        if (refused := checked(request, csrf, lang)) is not None:
-            return refused
-        state.play()
-        return back(lang)
-
-    @app.post("/pause")
-    def pause(request: Request, csrf: str = Form(""), lang: str = Form("nl")) -> Response:
-        lang = lang_of(lang)
-        if (refused := checked(request, csrf, lang)) is not None:
-            return refused
+    def pause() -> None:
         state.playing = False
-        return back(lang)
 
-    @app.post("/replay")
-    def replay(request: Request, csrf: str = Form(""), lang: str = Form("nl")) -> Response:
-        lang = lang_of(lang)
-        if (refused := checked(request, csrf, lang)) is not None:
-            return refused
+    def replay() -> None:
         state.message = ""
         state.restart()
-        return back(lang)
 
-    @app.post("/reset")
-    def reset(request: Request, csrf: str = Form(""), lang: str = Form("nl")) -> Response:
-        lang = lang_of(lang)
-        if (refused := checked(request, csrf, lang)) is not None:
-            return refused
+    def reset() -> None:
         state.reset()
         state.message = "reset_done"
-        return back(lang)
+
+    button("/next", next_step)
+    button("/play", state.play)
+    button("/pause", pause)
+    button("/replay", replay)
+    button("/reset", reset)
 
     return app
 
