@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sandbox.cli_common import StateDir
 from sandbox.runtime import runtime_for
 from sandbox.state import RuntimeInfo, default_state_dir
 from simulators.common.config import write_atomic
@@ -25,9 +26,6 @@ DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 console = Console()
 err = Console(stderr=True)
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 
 
 def parse_duration(text: str) -> float:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sandbox.cli_common import running_or_exit
+from sandbox.cli_common import StateDir, running_or_exit
 from sandbox.names import check_name, check_names
 from sandbox.state import Running
 from simulators.conformance import pgocheck, report
@@ -348,8 +348,7 @@ def register(app: typer.Typer) -> None:
                              ] = None,
         testreports: Annotated[Path | None, typer.Option(
             help="Write one FHIR TestReport (R4 JSON) per script into this folder.")] = None,
-        state_dir: Annotated[Path | None, typer.Option(
-            "--state-dir", help="The sandbox's state directory.")] = None,
+        state_dir: StateDir = None,
     ) -> None:
         """Run the XIS-Server scripts (what a DVA must answer) against a DVA.
 
@@ -418,8 +417,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         json_out: Annotated[Path | None, typer.Option("--json", help="Write JSON here.")
                             ] = None,
-        state_dir: Annotated[Path | None, typer.Option(
-            "--state-dir", help="The sandbox's state directory.")] = None,
+        state_dir: StateDir = None,
     ) -> None:
         """Check what a PGO sent to the sandbox's DVAs against the PHR-Client TestScripts:
         missing and extra searches, Authorization, patient=/subject=, MedMij headers, Accept.
@@ -457,8 +455,7 @@ def register(app: typer.Typer) -> None:
         testscripts: Annotated[Path | None, typer.Option(
             help="The Nictiz testscripts folder (default ../shared/medmij/testscripts).")
         ] = None,
-        state_dir: Annotated[Path | None, typer.Option(
-            "--state-dir", help="The sandbox's state directory.")] = None,
+        state_dir: StateDir = None,
     ) -> None:
         """Every PGO x DVA x gegevensdienst: a collect through the PGO, then the PGO check
         of that cell. Writes matrix.json and matrix.png (heatmap). Exit code 1 when a cell

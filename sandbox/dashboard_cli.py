@@ -16,16 +16,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sandbox.cli_common import running_or_exit, state_of
+from sandbox.cli_common import StateDir, running_or_exit, state_of
 from sandbox.state import NotRunning, Running, running
 from simulators.common.http import sync_client
 
 console = Console()
 err = Console(stderr=True)
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 
 
 def dashboard_url(sandbox: Running) -> str:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sandbox.cli_common import running_or_exit
+from sandbox.cli_common import StateDir, running_or_exit
 from sandbox.drill import DRILLS
 from sandbox.load_cli import seconds
 from sandbox.names import check_name
@@ -85,8 +85,7 @@ def register(app: typer.Typer) -> None:
         None,
         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the JSON "
                                                       "report here.")] = None,
-        state_dir: Annotated[Path | None, typer.Option("--state-dir", help="The sandbox's "
-                                                       "state directory.")] = None,
+        state_dir: StateDir = None,
     ) -> None:
         """Run a drill: a bounded Locust load, a fault at a set moment, a report of what was
         affected, how fast the system recovered and what data was lost (must be 0).

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sandbox.cli_common import running_or_exit
+from sandbox.cli_common import StateDir, running_or_exit
 from sandbox.load_cli import seconds
 from sandbox.names import USAGE_EXIT, check_name
 from sandbox.testing import FaultRefused, Faults
@@ -28,9 +28,6 @@ from simulators.common.faults import KINDS, WHERE
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 
 
 def _faults(state_dir: Path | None) -> Faults:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sandbox.cli_common import StateDir
 from sandbox.clock_cli import parse_duration
 from sandbox.names import check_names
 from sandbox.state import NotRunning, default_state_dir, running
@@ -165,8 +166,7 @@ def register(app: typer.Typer) -> None:
         window: Annotated[str | None, typer.Option(
             help="Soak: report every window (e.g. 5m) with the nodes' memory, sockets and "
             "SQLite sizes; exit 1 when something keeps growing.")] = None,
-        state_dir: Annotated[Path | None, typer.Option("--state-dir", help="The sandbox's "
-                                                       "state directory.")] = None,
+        state_dir: StateDir = None,
     ) -> None:
         """Load a MedMij flow with Locust: per-step and end-to-end latency, and the ceiling.
 

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sandbox.cli_common import known_topology, running_or_exit, state_of
+from sandbox.cli_common import StateDir, known_topology, running_or_exit, state_of
 from sandbox.names import check_names
 from sandbox.runtime import runtime_for
 from sandbox.state import Running, RuntimeInfo
@@ -101,8 +101,7 @@ def register(app: typer.Typer) -> None:
                                                  "(one journey across nodes).")] = None,
         hops: Annotated[bool, typer.Option("--hops", help="The merged hop view also for one "
                                            "node (else its raw log).")] = False,
-        state_dir: Annotated[Path | None, typer.Option("--state-dir", help="The sandbox's "
-                                                       "state directory.")] = None,
+        state_dir: StateDir = None,
     ) -> None:
         """One node's log, or the hops of every node merged in time order.
 

@@ -21,7 +21,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from sandbox.cli_common import running_or_exit
+from sandbox.cli_common import StateDir, running_or_exit
 from sandbox.pki import Pki, PkiError
 from sandbox.runtime import NodeStatus
 from sandbox.state import Running
@@ -34,9 +34,6 @@ from simulators.medmij.topology import read_outside
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 Hostname = Annotated[str, typer.Option(
     "--hostname", help="Your implementation's MedMij hostname, under the sandbox domain "
     "(e.g. pgo-mine.sandbox.test).", show_default=False)]

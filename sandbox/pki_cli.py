@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
 from sandbox import addressing
+from sandbox.cli_common import StateDir
 from sandbox.pki import Pki, PkiError, valid_hostname
 from sandbox.state import NotRunning, default_state_dir, running
 from simulators.medmij.topology import Topology, TopologyError, load_topology
@@ -25,9 +26,6 @@ from simulators.medmij.topology import Topology, TopologyError, load_topology
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 TopologyOpt = Annotated[Path | None, typer.Option(
     "--topology", help="Topology TOML to use when no sandbox runs (default: the packaged one).",
     exists=True, dir_okay=False, show_default=False)]

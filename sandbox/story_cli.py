@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sandbox.cli_common import running_or_exit, state_of
+from sandbox.cli_common import StateDir, running_or_exit, state_of
 from sandbox.names import check_name
 from sandbox.state import Running, running
 from simulators.medmij import CORRELATION_ID
@@ -26,9 +26,6 @@ LANGS = ("nl", "en")
 PROMPT = {"nl": "Enter: volgende stap", "en": "Enter: next step"}
 VERDICT = {"nl": ("klaar", "mislukt bij stap"), "en": ("done", "failed at step")}
 
-StateDir = Annotated[Path | None, typer.Option(
-    "--state-dir", help="The sandbox's state directory (default $PGO_SANDBOX_HOME or "
-    "~/.pgo-sandbox).", show_default=False)]
 
 
 def _reset(state: Path) -> Running:
