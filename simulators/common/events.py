@@ -68,6 +68,11 @@ class EventLog:
                     waiter.set_result(None)
         return event
 
+    def clear(self) -> None:
+        """Forget every event kept (the curator's erasure: hop paths name persons); the
+        sequence goes on, so a poller's ``since`` stays valid."""
+        self.events.clear()
+
     def since(self, seq: int) -> list[dict]:
         """Events after ``seq``, oldest first (those that fell out of the window are gone)."""
         if seq >= self.last:

@@ -3,7 +3,7 @@ erasure with its independent check, and reopening (a sandbox reset). See ``curat
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -32,9 +32,12 @@ async def curator_state(dvp: DvpDep) -> dict:
 
 
 @router.post("/admin/erase")
-async def erase(dvp: DvpDep) -> JSONResponse:
-    """Settlement: erase all personal data, check every file for it, log the erasure."""
+async def erase(request: Request, dvp: DvpDep) -> JSONResponse:
+    """Settlement: erase all personal data, check every file for it, log the erasure. The
+    node's recent events go too: their request paths name persons."""
     status, entry = curator.erase(dvp)
+    if status == 200:
+        request.app.state.events.clear()
     return JSONResponse(entry, status_code=status)
 
 

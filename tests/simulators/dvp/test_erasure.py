@@ -20,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 
 from simulators.common.clock import ManualClock
+from simulators.common.events import EventLog
 from simulators.common.storage import open_db
 from simulators.dvp import curator, curator_router, errors, grants, portability, share
 from simulators.dvp.collect import SearchResult
@@ -95,6 +96,8 @@ class Vendor:
         app = FastAPI()
         app.state.config = SimpleNamespace(admin_token="admin-secret")
         app.state.dvp = self.dvp
+        app.state.events = EventLog(NODE)  # as node_app gives every node
+        self.app = app
         errors.install(app, NODE)
         app.include_router(curator_router.router)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -133,6 +136,8 @@ async def test_admin_routes_need_the_admin_token(vendor):
 
 @pytest.mark.anyio
 async def test_settlement_erases_every_store_and_the_scan_finds_nothing(vendor):
+    person = vendor.store.persons()[0]
+    vendor.app.state.events.publish("hop", method="GET", path=f"/persons/{person}", status=200)
     assert (await vendor.client.post("/admin/curator", headers=ADMIN)).status_code == 200
     r = await vendor.client.post("/admin/erase", headers=ADMIN)
     assert r.status_code == 200, r.text
@@ -146,6 +151,8 @@ async def test_settlement_erases_every_store_and_the_scan_finds_nothing(vendor):
     log = vendor.erasure_log()[-1]
     assert log["ok"] and log["by"] == "curator"
     assert (await vendor.client.get("/admin/curator", headers=ADMIN)).json()["erased"] is True
+    # the node's recent events (served at /admin/events) named the person in their paths
+    assert vendor.app.state.events.since(0) == []
 
 
 @pytest.mark.anyio
