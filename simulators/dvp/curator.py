@@ -199,6 +199,15 @@ def _resource_identifiers(value: object, found: dict[str, str], kind: str) -> No
             _resource_identifiers(child, found, kind)
 
 
+def _reader(path: Path) -> sqlite3.Connection:
+    """A connection that only reads. Not ``mode=ro``: a read-only open of a WAL database whose
+    writer checkpoints at that moment fails with "disk I/O error" (seen in CI as a 500 at
+    settlement); ``query_only`` refuses every write just the same."""
+    db = sqlite3.connect(path, timeout=10)
+    db.execute("PRAGMA query_only = ON")
+    return db
+
+
 def held_identifiers(node_dir: Path) -> dict[str, str]:
     """Identifier -> where it was held (``file:table.column``), read from the data itself: its
     own walk of the node directory for SQLite files, its own read-only connections and its own
@@ -212,7 +221,7 @@ def held_identifiers(node_dir: Path) -> dict[str, str]:
                     continue
         except OSError:  # a directory, or gone
             continue
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = _reader(path)
         try:
             master = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"
                                 ).fetchall()
@@ -284,7 +293,7 @@ def settle(dvp) -> dict:
     try:
         for path in databases(node_dir):
             prefix = "" if path == own_path else f"{path.relative_to(node_dir)}:"
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            db = _reader(path)
             try:
                 after |= {prefix + t: n for t, n in storage_check(db).items()}
             finally:

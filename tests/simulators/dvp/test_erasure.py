@@ -321,3 +321,21 @@ def test_erasure_writes_held_hop_lines_before_it_truncates_the_log(tmp_path, mon
         hop._flush()  # the timer fires after the erasure
         stdout.flush()
     assert b"p-secret" not in log.read_bytes()
+
+
+def test_the_checks_reader_cannot_write(tmp_path):
+    """The erasure's independent check reads the stores through connections that refuse
+    every write (query_only), not mode=ro, whose open races a WAL checkpoint."""
+    import sqlite3
+
+    from simulators.dvp.curator import _reader
+
+    path = tmp_path / "x.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (v TEXT)")
+    reader = _reader(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("INSERT INTO t VALUES ('x')")
+    finally:
+        reader.close()
