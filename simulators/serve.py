@@ -152,16 +152,30 @@ def whitelist_source(app, config: SandboxConfig, node_id: str):
     return (lambda: cache.lists.whitelist if cache.ready.is_set() else None), ready
 
 
+# Sandbox nodes that are no MedMij participants, so on no Whitelist: MedMij Beheer's registry,
+# DigiD and the inspection function. They are let into a connection (not onto a back channel).
+INFRASTRUCTURE_ROLES = ("registry", "digid", "inspection")
+
+
 def tls_gate(app, asgi, config: SandboxConfig, node_id: str):
-    """The served app behind the Whitelist gate on the role's back channels (TLS only)."""
+    """(the served app behind the Whitelist gate on the role's back channels, the uvicorn
+    protocol that refuses an unlisted peer's connection) for a node that serves TLS."""
     role = config.topology.node(node_id).role
     prefixes = BACK_CHANNELS.get(role)
     if not prefixes:
-        return asgi
+        return asgi, tls.PeerCertProtocol
     whitelist, ready = whitelist_source(app, config, node_id)
     # the registry also serves the lists to DigiD, sandbox infrastructure outside the lists
     extra = frozenset({config.topology.digid.hostname}) if role == "registry" else frozenset()
-    return tls.BackChannelGate(asgi, prefixes, whitelist, ready, extra)
+    infrastructure = frozenset(n.hostname for n in config.topology.nodes
+                               if n.role in INFRASTRUCTURE_ROLES)
+    events = app.state.events
+
+    def refused(hostname: str) -> None:
+        events.publish("tls-refused", peer=hostname, why="not on the Whitelist")
+
+    protocol = tls.admitting(whitelist, infrastructure, refused)
+    return tls.BackChannelGate(asgi, prefixes, whitelist, ready, extra), protocol
 
 
 def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
@@ -181,9 +195,9 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
     tls.use_identity(pki_dir, hostname)  # before the app builds its clients
     context = tls.LiveServerContext(pki_dir, hostname).context  # follows the CRL
     app = build_app(config, node_id)
-    asgi = tls_gate(app, serving_app(app, node_id), config, node_id)
+    asgi, protocol = tls_gate(app, serving_app(app, node_id), config, node_id)
     tune_gc()
-    options = {**UVICORN_OPTIONS, "http": tls.PeerCertProtocol}
+    options = {**UVICORN_OPTIONS, "http": protocol}
     uvicorn.run(asgi, host=host, port=port, ssl_context_factory=lambda *_: context, **options)
 
 

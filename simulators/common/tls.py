@@ -8,12 +8,18 @@ front channel and the back channels, so the server asks for a client certificate
 demanding one (``CERT_OPTIONAL``); a certificate the sandbox CA did not issue, an expired or a
 revoked one still fails the handshake.
 
-Gating. ``BackChannelGate`` is the Whitelist rule of MedMij: on the back-channel paths of a
-role (token, resource server and Delen at a DVA, list download at the registry, artifact
-resolution at DigiD) the peer must present a certificate whose hostname is on the *latest*
-Whitelist the node holds; a vendor taken off the lists is refused from the next list refresh.
-The refusal is the protocol's own error: OAuth ``invalid_client`` at the token endpoint, an
-OperationOutcome at the resource server, a JSON error elsewhere.
+Gating, in two layers, is the Whitelist rule of MedMij (the latest Whitelist the node holds;
+a vendor taken off the lists is refused from the next list refresh):
+- in TLS: a node that holds a Whitelist (registry, DigiD, DVA) closes the connection of a
+  peer whose certificate names a hostname neither on it nor sandbox infrastructure, before
+  any HTTP (``admitting``; MedMij's nodes answer with the alert ``access_denied``, which
+  Python's ``ssl`` cannot send);
+- in HTTP: ``BackChannelGate`` on the back-channel paths of a role (token, resource server
+  and Delen at a DVA, list download at the registry, artifact resolution at DigiD) wants a
+  certificate on the Whitelist and answers otherwise with the protocol's own error: OAuth
+  ``invalid_client`` at the token endpoint, an OperationOutcome at the resource server, a
+  JSON error elsewhere. It is what a caller without a certificate meets, and a removed
+  vendor on a connection it opened before the removal.
 
 Clients. ``trust`` registers a sandbox CA bundle for this process's clients and
 ``use_identity`` the node's own certificate, presented on every back-channel call
@@ -73,21 +79,61 @@ def uses_tls(config, hostname: str) -> bool:
     return config.addresses.get(hostname, "").startswith("https://")
 
 
+# the hostnames on the latest Whitelist a node holds; None: no lists yet
+Whitelist = Callable[[], "frozenset[str] | set[str] | None"]
+Admit = Callable[[str], bool]  # may a peer with this certificate hostname connect at all?
+
+
 class PeerCertProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol that hands the peer certificate's hostname to the app."""
+    """uvicorn's httptools protocol that hands the peer certificate's hostname to the app,
+    and closes the connection of a peer its node does not admit (``admitting``)."""
 
     _tls: dict | None = None
+    admit: Admit | None = None  # None: every peer the handshake accepted
+    refused: Callable[[str], None] | None = None  # told of each refusal (the node's events)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        self._tls = {"client_cert_hostname": cert_hostname(der)}
+        hostname = cert_hostname(der)
+        if hostname is not None and self.admit is not None and not self.admit(hostname):
+            # Python's ssl cannot send the alert (it has no verify callback, and after the
+            # handshake every alert is encrypted), so the refusal is the nearest thing: the
+            # TLS connection is closed before a byte of HTTP is read or written
+            log.warning("closed the TLS connection of %s: its certificate hostname is not on "
+                        "the Whitelist", hostname)
+            if self.refused is not None:
+                self.refused(hostname)
+            transport.abort()
+            return
+        self._tls = {"client_cert_hostname": hostname}
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+
+
+def admitting(whitelist: Whitelist, infrastructure: frozenset[str],
+              refused: Callable[[str], None] | None = None) -> type[PeerCertProtocol]:
+    """The protocol class of a node that holds a Whitelist: MedMij's rule that a node
+    refuses, in TLS, a peer whose certificate hostname is not on the latest Whitelist
+    (SPEC section 2). ``infrastructure``: sandbox nodes that are no MedMij participants
+    (registry, DigiD, inspection function) and are let in besides. Before the node has its
+    first lists every peer is let in; ``BackChannelGate`` then waits for them and refuses on
+    the back channels with the protocol's errors, which is also what a connection opened
+    before a removal meets."""
+
+    def admit(hostname: str) -> bool:
+        if hostname in infrastructure:
+            return True
+        listed = whitelist()
+        return listed is None or hostname in listed
+
+    return type("AdmittingPeerCertProtocol", (PeerCertProtocol,),
+                {"admit": staticmethod(admit),
+                 "refused": staticmethod(refused) if refused is not None else None})
 
 
 # --- contexts -----------------------------------------------------------------------------
@@ -199,9 +245,6 @@ def client_ssl_context() -> ssl.SSLContext:
 
 
 # --- the Whitelist gate -------------------------------------------------------------------
-
-Whitelist = Callable[[], "frozenset[str] | set[str] | None"]
-
 
 def _json(status: int, body: dict, headers: Iterable[tuple[bytes, bytes]] = ()) -> tuple:
     return status, orjson.dumps(body), [(b"content-type", b"application/json"),

@@ -143,21 +143,16 @@ def test_peer_not_on_the_whitelist_is_refused_on_every_back_channel(medmij, cert
             f"{provider.gegevensdiensten[0]}/Patient")
     registry, digid = topology.registry.hostname, topology.digid.hostname
     list_url = f"https://{registry}{LIST_PATHS['whitelist']}"
-    with client(medmij, certs, STRANGER) as stranger:
-        resource = stranger.get(fhir, headers={"Authorization": "Bearer x"})
-        assert resource.status_code == 403, resource.text
-        assert resource.json()["resourceType"] == "OperationOutcome"
-        assert STRANGER in resource.json()["issue"][0]["diagnostics"]
-        share = stranger.post(fhir.rsplit("/", 2)[0] + "/x", content=b"{}")
-        assert share.status_code == 403
-        assert stranger.get(list_url).status_code == 403
-        artifact = stranger.post(f"https://{digid}/artifact",
-                                 data={"artifact": "x", "rp": STRANGER})
-        assert artifact.status_code == 403 and artifact.json()["error"] == "access_denied"
-        token = stranger.post(f"https://{provider.dva}/oauth/token", data={"client_id": STRANGER})
-        assert token.status_code == 401 and token.json()["error"] == "invalid_client"
-        # the front channel stays open to anyone (a browser has no certificate)
-        assert stranger.get(f"https://{registry}/health").status_code == 200
+    # a certificate off the Whitelist: every node that holds one closes the connection in
+    # TLS, before any HTTP (SPEC section 2), whatever the path
+    calls = [("GET", fhir), ("POST", fhir.rsplit("/", 2)[0] + "/x"), ("GET", list_url),
+             ("POST", f"https://{digid}/artifact"), ("POST", f"https://{provider.dva}/oauth/token"),
+             ("GET", f"https://{registry}/health"), ("GET", f"https://{provider.dva}/health")]
+    for method, url in calls:
+        with client(medmij, certs, STRANGER) as stranger:
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+                stranger.request(method, url, data={"client_id": STRANGER})
+    # the front channel stays open to anyone without a certificate (a browser)
     with client(medmij) as anonymous:
         assert anonymous.get(list_url).status_code == 401
         assert anonymous.get(fhir).status_code == 401
@@ -312,35 +307,38 @@ def test_live_added_dvp_collects_over_mutual_tls(medmij):
 
 def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):
     """Last in the module: it changes the lists. A PGO taken off the OCL and Whitelist is
-    refused at the DVA's token endpoint from the DVA's next list refresh on."""
+    refused by the DVA from the DVA's next list refresh on: on the connection it kept open,
+    with the protocol's errors; on every new connection, in TLS."""
     topology = medmij.topology
     gone = topology.dvps[-1].hostname
     provider = topology.providers[0]
     fhir = (f"https://{provider.dva}/fhir/{provider.slug}/"
             f"{provider.gegevensdiensten[0]}/Patient")
-
-    def resource_call() -> httpx.Response:
-        with client(medmij, hostname=gone) as http:
-            return http.get(fhir, headers={"Authorization": "Bearer x"})
-
-    before = token_call(medmij, gone, gone)
-    assert before.status_code == 400, before.text  # through the gate, to the made-up code
-    assert resource_call().status_code == 401  # through the gate, to the made-up token
-    registry = topology.registry.hostname
-    with client(medmij) as http:
-        removed = http.delete(f"https://{registry}/admin/clients/{gone}",
-                              headers=medmij.admin_headers)
-    assert removed.status_code == 200, removed.text
-    start = time.monotonic()
-    deadline = start + topology.list_refresh_seconds + 3
-    while True:
-        after = token_call(medmij, gone, gone)
-        if after.status_code == 401 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert after.status_code == 401 and after.json()["error"] == "invalid_client", after.text
-    assert "Whitelist" in after.json()["error_description"]
-    assert time.monotonic() - start <= topology.list_refresh_seconds + 3
-    refused = resource_call()  # the gate's Whitelist is the latest one too
-    assert refused.status_code == 403, refused.text
-    assert "not on the Whitelist" in refused.json()["issue"][0]["diagnostics"]
+    dva_token = f"https://{topology.dvas[0].hostname}/oauth/token"
+    form = {"grant_type": "authorization_code", "code": "not-a-code", "client_id": gone,
+            "redirect_uri": f"https://{gone}/callback"}
+    with client(medmij, hostname=gone) as kept:  # one connection, used every 0.2 s
+        before = kept.post(dva_token, data=form)
+        assert before.status_code == 400, before.text  # through the gate, to the made-up code
+        registry = topology.registry.hostname
+        with client(medmij) as http:
+            removed = http.delete(f"https://{registry}/admin/clients/{gone}",
+                                  headers=medmij.admin_headers)
+        assert removed.status_code == 200, removed.text
+        start = time.monotonic()
+        deadline = start + topology.list_refresh_seconds + 3
+        while True:
+            after = kept.post(dva_token, data=form)
+            if after.status_code == 401 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert after.status_code == 401 and after.json()["error"] == "invalid_client", after.text
+        assert "Whitelist" in after.json()["error_description"]
+        assert time.monotonic() - start <= topology.list_refresh_seconds + 3
+        refused = kept.get(fhir, headers={"Authorization": "Bearer x"})
+        assert refused.status_code == 403, refused.text  # the gate's Whitelist is the latest
+        assert "not on the Whitelist" in refused.json()["issue"][0]["diagnostics"]
+    for url in (dva_token, fhir):  # a new connection does not get as far as HTTP
+        with client(medmij, hostname=gone) as fresh:
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+                fresh.post(url, data=form)

@@ -1,6 +1,7 @@
 """simulators.common.tls and the TLS side of simulators.common.http, without a whole sandbox:
-the peer certificate reaches the request scope over a real TLS handshake on 127.0.0.1, the
-Whitelist gate answers with the protocol's errors, the client keeps the hostname for SNI."""
+the peer certificate reaches the request scope over a real TLS handshake on 127.0.0.1, a peer
+off the Whitelist is refused in TLS, the back-channel gate answers with the protocol's errors,
+the client keeps the hostname for SNI."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from simulators.common.http import ResolvingTransport, _rewrite, _tls_names
 
 SERVER = "server.sandbox.test"
 CLIENT = "client.sandbox.test"
+UNLISTED = "unlisted.sandbox.test"
+INFRA = "registry.sandbox.test"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +33,8 @@ def pki(tmp_path_factory):
     pki = Pki(7, directory)
     pki.issue(SERVER, "Server Org")
     pki.issue(CLIENT, "Client Org")
+    pki.issue(UNLISTED, "Unlisted Org")
+    pki.issue(INFRA, "Registry Org")
     return directory
 
 
@@ -50,14 +55,14 @@ async def echo_peer(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(scope="module")
-def tls_server(pki):
+def _serve(pki, protocol):
+    """A real uvicorn TLS server on 127.0.0.1 with ``protocol``; yields its port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     context = tls.server_ssl_context(pki, SERVER)
     config = uvicorn.Config(echo_peer, host="127.0.0.1", port=port, log_level="warning",
-                            http=tls.PeerCertProtocol, lifespan="off",
+                            http=protocol, lifespan="off",
                             ssl_context_factory=lambda *_: context)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -68,6 +73,30 @@ def tls_server(pki):
     yield port
     server.should_exit = True
     thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki):
+    yield from _serve(pki, tls.PeerCertProtocol)
+
+
+class Lists:
+    """The Whitelist an admitting server holds, changed by the test (None: no lists yet)."""
+
+    def __init__(self) -> None:
+        self.whitelist: set[str] | None = {CLIENT}
+        self.refused: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def lists():
+    return Lists()
+
+
+@pytest.fixture(scope="module")
+def admitting_server(pki, lists):
+    protocol = tls.admitting(lambda: lists.whitelist, frozenset({INFRA}), lists.refused.append)
+    yield from _serve(pki, protocol)
 
 
 def _client(pki, port: int, cert: str | None) -> httpx.Client:
@@ -86,6 +115,34 @@ def test_peer_certificate_hostname_reaches_every_request(pki, tls_server):
         assert http.get(f"https://{SERVER}/b").text == CLIENT  # same connection, next request
     with _client(pki, tls_server, None) as http:
         assert http.get(f"https://{SERVER}/a").text == "-"
+
+
+def test_a_peer_off_the_whitelist_is_refused_in_tls_before_any_http(pki, admitting_server,
+                                                                    lists):
+    """MedMij's node refuses a connection whose certificate hostname is not on its latest
+    Whitelist: the connection is closed before HTTP, on any path (the echo app has no gate),
+    while a listed peer, a browser without a certificate and sandbox infrastructure pass."""
+    lists.whitelist = {CLIENT}
+    with _client(pki, admitting_server, UNLISTED) as http:
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+            http.get(f"https://{SERVER}/health")
+    assert lists.refused[-1] == UNLISTED
+    for cert, seen in ((CLIENT, CLIENT), (None, "-"), (INFRA, INFRA)):
+        with _client(pki, admitting_server, cert) as http:
+            assert http.get(f"https://{SERVER}/health").text == seen
+    # the next lists decide the next connection: listed now, let in; off again, refused
+    lists.whitelist = {CLIENT, UNLISTED}
+    with _client(pki, admitting_server, UNLISTED) as http:
+        assert http.get(f"https://{SERVER}/health").text == UNLISTED
+    lists.whitelist = {CLIENT}
+    with _client(pki, admitting_server, UNLISTED) as http:
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+            http.get(f"https://{SERVER}/health")
+    # before the first lists nobody is refused in TLS (the back-channel gate waits for them)
+    lists.whitelist = None
+    with _client(pki, admitting_server, UNLISTED) as http:
+        assert http.get(f"https://{SERVER}/health").text == UNLISTED
+    lists.whitelist = {CLIENT}
 
 
 def test_client_verifies_the_server_hostname(pki, tls_server):
