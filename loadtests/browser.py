@@ -4,6 +4,7 @@ Same forms (hidden fields such as CSRF tokens included), same redirects, same co
 session's cookie jar; every node's cookie has its own name, so nodes on one host do not mix),
 the PGO session's CSRF token on POSTs; each request is reported under its MedMij step
 (``common.step_name``) and MedMij hostnames are resolved through the runtime's address map.
+Over TLS the browser trusts the sandbox CA and, as a browser does, presents no certificate.
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ class LocustBrowser(Browser):
                                                      urlsplit(url).path)
         headers = {CORRELATION_ID: self.correlation_id,
                    **self.csrf_headers(method, url, kwargs.pop("headers", None))}
+        # per request, not on the session: a session's verify loses to $REQUESTS_CA_BUNDLE
+        # when it trusts the environment (an HttpSession outside an HttpUser does); the sandbox
+        # CA over TLS, and no certificate (a browser's front channel)
         response = self.client.request(method, url, name=name, headers=headers,
-                                       allow_redirects=False, **kwargs)
+                                       allow_redirects=False, verify=self.target.verify(),
+                                       cert=None, **kwargs)
         self.hops.append((method, url, response.status_code))
         return response
 

@@ -29,7 +29,9 @@ class CollectUser(PersonUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.backend = PgoBackend(self, self.target)
+        # one back-end per PGO: each presents its own certificate (client_id's hostname)
+        self.backends = {n.hostname: PgoBackend(self, self.target, n)
+                         for n in self.target.topology.dvps}
 
     @task
     def collect(self) -> None:
@@ -43,13 +45,14 @@ class CollectUser(PersonUser):
             code, redirect_uri = consent_code(self.browser, flow, client, provider, services[0],
                                               bsn)
             first = self.target.endpoints(provider.name, services[0])
-            token = self.backend.token(first.token, {
+            backend = self.backends[client.hostname]
+            token = backend.token(first.token, {
                 "grant_type": "authorization_code", "code": code, "client_id": client.hostname,
                 "redirect_uri": redirect_uri}, corr)
             # the DVA names a narrower scope when the person's record holds less (RFC 6749
             # 5.1): search what the token covers, as the DVP does
             for service in granted_services(token, provider.name, list(services)):
-                self.backend.searches(provider, service, token["access_token"], corr)
+                backend.searches(provider, service, token["access_token"], corr)
 
 
 if __name__ == "__main__":

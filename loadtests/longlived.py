@@ -27,9 +27,9 @@ class LongLivedUser(PersonUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.backend = PgoBackend(self, self.target)
         self.provider, self.services = random.choice(self.target.collects())
         self.client_node = random.choice(self.target.topology.dvps)
+        self.backend = PgoBackend(self, self.target, self.client_node)
         self.refresh_token: str | None = None
 
     @task

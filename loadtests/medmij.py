@@ -4,12 +4,14 @@ PGO's back-channel (token, every search of a gegevensdienst), as SPEC.md section
 The person's side is the journey of ``scenarios.flow`` (the one the scenarios and probes run),
 driven by ``LocustBrowser`` with the transaction's think times; the PGO's side goes through a
 ``FastHttpSession`` with six connections, searching in parallel as the sandbox's DVP does
-(``simulators/dvp/collect.py``).
+(``simulators/dvp/collect.py``). Over TLS that session presents the acting PGO's certificate
+(``back_channel_session``): MedMij's token endpoint wants ``client_id`` equal to it.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 from gevent.pool import Pool
@@ -50,15 +52,30 @@ def consent_code(browser: LocustBrowser, flow: Transaction, client: Node, provid
     return code, redirect_uri
 
 
-class PgoBackend:
-    """The PGO's server side: token requests and searches at a DVA, timed per MedMij step."""
+def back_channel_session(user: User, target: Target, node: Node,
+                         **kwargs: Any) -> FastHttpSession:
+    """A FastHttpSession for ``node``'s back-channel calls. Against a sandbox that serves
+    HTTPS it trusts the sandbox CA, checks the peer's hostname and presents ``node``'s
+    certificate (geventhttpclient takes the context from ``ssl_context_factory``); against
+    plain HTTP it is Locust's default session."""
+    pki = target.pki
+    if pki is not None:
+        context = pki.client_context(node.hostname)  # one per session, its files read once
+        kwargs |= {"insecure": False, "ssl_context_factory": lambda *_a, **_k: context}
+    return FastHttpSession(None, user.environment.events.request, user, **kwargs)
 
-    def __init__(self, user: User, target: Target) -> None:
+
+class PgoBackend:
+    """The PGO ``pgo``'s server side: token requests and searches at a DVA, timed per MedMij
+    step, over its own connections (its certificate on them when the sandbox serves TLS)."""
+
+    def __init__(self, user: User, target: Target, pgo: Node) -> None:
         self.target = target
+        self.pgo = pgo
         clock.configure(target.sandbox.state_dir)  # the sandbox date, for the date templates
-        self.session = FastHttpSession(
-            None, user.environment.events.request, user, concurrency=PARALLEL_SEARCHES,
-            network_timeout=60.0, connection_timeout=60.0, max_retries=0)
+        self.session = back_channel_session(
+            user, target, pgo, concurrency=PARALLEL_SEARCHES, network_timeout=60.0,
+            connection_timeout=60.0, max_retries=0)
 
     def token(self, endpoint: str, form: dict[str, str], correlation_id: str,
               name: str = "token") -> dict:

@@ -2,15 +2,19 @@
 
 Each Locust user is one node; it reads ZAL, OCL, Whitelist and GNL once per refresh interval
 (the topology's ``list_refresh_seconds``; MedMij allows at most 900 s). Steps "list ZAL" ….
+A list download is a back channel: over TLS each user presents the certificate of the DVA or
+PGO it plays (both are on the Whitelist the registry admits).
 """
 
 from __future__ import annotations
 
+import random
 import time
 
 from locust import FastHttpUser, task
 
 from loadtests.common import THINK_SCALE
+from loadtests.medmij import back_channel_session
 from loadtests.target import target
 from simulators.common.lists import PATHS
 
@@ -25,6 +29,9 @@ class ListPoller(FastHttpUser):
 
     def on_start(self) -> None:
         sandbox = target()
+        topology = sandbox.topology
+        self.node = random.choice([n for n in topology.nodes if n.role in ("dva", "dvp")])
+        self.client = back_channel_session(self, sandbox, self.node)
         self.registry = sandbox.url("registry")
         self.interval = sandbox.topology.list_refresh_seconds * THINK_SCALE
         self.started = time.monotonic()

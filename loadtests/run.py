@@ -104,22 +104,50 @@ class LoadOptions:
         self.flows()
 
 
-def check_plain_http(sandbox: Running) -> None:
-    """Locust's users speak no mutual TLS yet (no client certificate, no sandbox CA): against
-    a sandbox that serves HTTPS every back-channel step would fail with 401. Say so before a
-    run, instead of thousands of failed requests."""
-    if any(a.startswith("https://") for a in sandbox.info.addresses.values()) or any(
-            a.startswith("https://") for a in sandbox.config.addresses.values()):
-        raise LoadError(
-            "load needs plain HTTP between the nodes: Locust's users present no client "
-            "certificate (mutual TLS is not built into loadtests/ yet). Run it against the "
-            "loopback profile (pgo-sandbox up) or containers with plain HTTP inside "
-            "(PGO_SANDBOX_DOCKER_TLS=0 pgo-sandbox up --runtime docker).")
+def serves_tls(sandbox: Running) -> bool:
+    """Whether the nodes serve HTTPS, to this machine or inside their network."""
+    return any(a.startswith("https://") for a in sandbox.info.addresses.values()) or any(
+        a.startswith("https://") for a in sandbox.config.addresses.values())
+
+
+def acting_nodes(sandbox: Running, flows: list[str]) -> list[str]:
+    """The hostnames whose certificates the users present: every PGO (the flows' back-end
+    picks one per visit), and the DVAs for the registry flow's list polling."""
+    roles = ("dvp", "dva") if "registry" in flows or "mixed" in flows else ("dvp",)
+    return [n.hostname for n in sandbox.topology.nodes if n.role in roles]
+
+
+def check_tls(sandbox: Running, flows: list[str]) -> None:
+    """Against a sandbox that serves HTTPS, the users need its CA bundle and the certificate
+    and key of every node they act as (``<state>/pki``, loadtests.mtls): refuse the run
+    before it starts when this machine lacks one, instead of thousands of failed requests."""
+    if not serves_tls(sandbox):
+        return
+    from loadtests.mtls import SandboxPki, TlsSetupError, check_pki
+
+    try:
+        check_pki(SandboxPki(sandbox.state_dir / "pki"), acting_nodes(sandbox, flows))
+    except TlsSetupError as exc:
+        raise LoadError(str(exc)) from None
+
+
+def probe_client(sandbox: Running) -> httpx.Client:
+    """The control plane's client for the checks before a run: over TLS it presents the
+    first PGO's certificate, as the list download is a back channel the registry gates."""
+    from simulators.common.http import ResolvingTransport, sync_client
+
+    if not serves_tls(sandbox):
+        return sync_client(sandbox.info.addresses, timeout=10)
+    from loadtests.mtls import SandboxPki
+
+    context = SandboxPki(sandbox.state_dir / "pki").client_context(
+        sandbox.topology.dvps[0].hostname)
+    return httpx.Client(transport=ResolvingTransport(sandbox.info.addresses, verify=context),
+                        timeout=10)
 
 
 def availability(sandbox: Running, flows: list[str]) -> dict[str, str]:
     """Flows whose server side this sandbox does not have yet, with the reason."""
-    from simulators.common.http import sync_client
     from simulators.common.lists import PATHS, parse_list
     from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
@@ -127,14 +155,14 @@ def availability(sandbox: Running, flows: list[str]) -> dict[str, str]:
     probes = {"portability": "/api/persons/load-probe/portability",
               "share": "/persons/load-probe/share?provider=x&service=52"}
     dvp = sandbox.topology.dvps[0].id
-    with sync_client(sandbox.info.addresses, timeout=10) as client:
+    with probe_client(sandbox) as client:
         for flow in flows:
             if flow in probes:
                 r = client.get(sandbox.url(dvp, probes[flow]))
                 if r.status_code == 404 and r.json().get("detail") == "Not Found":
                     missing[flow] = f"the DVP has no {probes[flow].split('?')[0]} route"
     if "share" in flows and "share" not in missing:
-        with sync_client(sandbox.info.addresses, timeout=10) as client:
+        with probe_client(sandbox) as client:
             r = client.get(sandbox.url("registry", PATHS["zal"]), params={"api": "1"})
         zal = parse_list("zal", r.content)[1] if r.status_code == 200 else {}
         if not any(getattr(GEGEVENSDIENSTEN.get(s), "is_share", False)
@@ -322,7 +350,7 @@ def run(sandbox: Running, opts: LoadOptions,
         if reason:
             raise LoadError(reason)
         opts = replace(opts, out_dir=opts.out_dir.resolve())  # bind-mounted: absolute
-    check_plain_http(sandbox)
+    check_tls(sandbox, opts.flows())
     missing = availability(sandbox, opts.flows())
     if missing:
         raise LoadError("; ".join(f"{f}: not available in this sandbox ({why})"
@@ -414,7 +442,7 @@ def web(sandbox: Running, opts: LoadOptions, port: int, autostart: bool = False)
     opts.check()
     if opts.containers:
         raise LoadError("the web UI runs here: --worker-containers runs headless only")
-    check_plain_http(sandbox)
+    check_tls(sandbox, opts.flows())
     env = environment(sandbox, opts, opts.workers or 1)
     cmd = locust_command(flow_files(opts), opts, opts.users, opts.duration,
                          opts.out_dir / "flow", port, autostart)

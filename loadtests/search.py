@@ -3,7 +3,8 @@
 Each user consents once (authorize -> DigiD -> consent -> token, the real flow) and then sends
 one search of gegevensdienst 48 back to back, no think time, over FastHttp: the DVA's resource
 path at full load. ``PGO_LOAD_SEARCH`` picks the search (default ``Condition``, the query the
-MGO DVA mock was measured with in PERFORMANCE.md).
+MGO DVA mock was measured with in PERFORMANCE.md). Over TLS the searches go out on the PGO's
+own connections, with its certificate (``back_channel_session``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from locust.clients import HttpSession
 
 from loadtests.browser import LocustBrowser
 from loadtests.common import Transaction, search_name
-from loadtests.medmij import PgoBackend, consent_code
+from loadtests.medmij import PgoBackend, back_channel_session, consent_code
 from loadtests.target import target
 from simulators.medmij import fhir_accept
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
@@ -37,6 +38,10 @@ class BgzSearchUser(FastHttpUser):
         self.target = target()
         self.provider = self.target.providers(SERVICE)[0]
         self.client_node = self.target.topology.dvps[0]
+        # the searches are the PGO's back channel: its certificate over TLS (the default
+        # client of a FastHttpUser trusts no sandbox CA and presents nothing)
+        self.client = back_channel_session(self, self.target, self.client_node)
+        self.backend = PgoBackend(self, self.target, self.client_node)
         base = next(iter(self.target.endpoints(self.provider.name, SERVICE).resources.values()))
         self.url = self.target.resolve(f"{base}/{QUERY}")
         self.name = search_name(QUERY, SERVICE)
@@ -47,7 +52,7 @@ class BgzSearchUser(FastHttpUser):
         """The real flow once, and again before the 900 s access token lapses."""
         session = HttpSession("http://127.0.0.1", self.environment.events.request, self)
         browser = LocustBrowser(session, self.target)
-        backend = PgoBackend(self, self.target)
+        backend = self.backend
         bsn = self.target.person(self.provider.name)
         token: dict | None = None
         with Transaction(self.environment, "consent for search") as flow:

@@ -3,6 +3,8 @@
 Read once per process from the state directory in ``PGO_LOAD_STATE`` (what ``pgo-sandbox load``
 sets), so the same user classes run against any runtime. A worker on another machine can
 override the address map with ``PGO_LOAD_ADDRESSES`` (a JSON object hostname -> base URL).
+A sandbox that serves HTTPS is reached under the nodes' MedMij hostnames, resolved in this
+process, with the sandbox CA and the acting PGO's certificate (``loadtests.mtls``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from gevent.lock import Semaphore
 
+from loadtests.mtls import SandboxPki, reachable_bases, resolve_in_process
 from sandbox.state import Running, default_state_dir, running
 from simulators.common.lists import PATHS, ServiceEndpoints, parse_list
 from simulators.medmij.topology import Node, Provider, Topology
@@ -39,22 +42,46 @@ class Target:
     _persons: dict[str, itertools.cycle] = field(default_factory=dict)
     _zal: dict[str, dict[str, ServiceEndpoints]] = field(default_factory=dict)
     _lock: Semaphore = field(default_factory=Semaphore)
+    _reachable: dict[str, str] = field(default_factory=dict)  # hostname -> base sent to
+    names: dict[str, str] = field(default_factory=dict)  # hostname -> address (https only)
 
     def __post_init__(self) -> None:
         config, original = self.sandbox.config, self.sandbox.info.addresses
+        self._reachable, self.names = reachable_bases(self.addresses)
         for node in self.topology.nodes:
-            reachable = self.addresses[node.hostname]
-            for base in (reachable, original[node.hostname], config.public_base(node.hostname)):
+            reachable = self._reachable[node.hostname]
+            for base in (reachable, self.addresses[node.hostname], original[node.hostname],
+                         config.public_base(node.hostname)):
                 self._nodes[urlsplit(base).netloc] = node
                 self._bases[urlsplit(base).netloc] = reachable
+
+    @property
+    def pki(self) -> SandboxPki | None:
+        """The sandbox PKI when the nodes serve HTTPS (None: plain HTTP, no TLS at all)."""
+        if any(b.startswith("https://") for b in self._reachable.values()):
+            return SandboxPki(self.sandbox.state_dir / "pki")
+        return None
+
+    def verify(self) -> str | bool:
+        """``verify`` for a requests session: the sandbox CA bundle, or the default."""
+        pki = self.pki
+        return str(pki.bundle) if pki else True
+
+    def identity(self, node: Node) -> tuple[str, str] | None:
+        """``cert`` for a requests call made as ``node`` on a back channel (None: plain)."""
+        pki = self.pki
+        if pki is None:
+            return None
+        certificate, key = pki.identity(node.hostname)
+        return str(certificate), str(key)
 
     @property
     def topology(self) -> Topology:
         return self.sandbox.topology
 
     def url(self, node_id: str, path: str = "") -> str:
-        """A URL on a node, reachable from this machine."""
-        return self.addresses[self.topology.node(node_id).hostname] + path
+        """A URL on a node, reachable from this machine (under its hostname over TLS)."""
+        return self._reachable[self.topology.node(node_id).hostname] + path
 
     def public_url(self, node_id: str, path: str = "") -> str:
         """The URL as the lists and redirect URIs name it."""
@@ -85,12 +112,14 @@ class Target:
     def endpoints(self, provider: str, service: str) -> ServiceEndpoints:
         """A gegevensdienst's endpoints as the ZAL names them: a PGO reads them there.
 
-        Read once per process from the registry, outside the statistics.
+        Read once per process from the registry, outside the statistics; a list download is
+        a back channel, so over TLS as the topology's first PGO.
         """
         with self._lock:
             if not self._zal:
                 response = requests.get(self.url("registry", PATHS["zal"]), timeout=60,
-                                        params={"api": "1"})
+                                        params={"api": "1"}, verify=self.verify(),
+                                        cert=self.identity(self.topology.dvps[0]))
                 response.raise_for_status()
                 self._zal.update(parse_list("zal", response.content)[1])
         return self._zal[provider][service]
@@ -104,7 +133,8 @@ class Target:
             pool = self._persons.get(provider)
             if pool is None:
                 response = requests.get(self.url("digid", "/api/test-persons"), timeout=120,
-                                        params={"provider": provider, "n": PERSONS_PER_PROVIDER})
+                                        params={"provider": provider, "n": PERSONS_PER_PROVIDER},
+                                        verify=self.verify())
                 response.raise_for_status()
                 bsns = [p["bsn"] for p in response.json()]
                 if not bsns:
@@ -123,4 +153,6 @@ def target() -> Target:
     override = os.environ.get("PGO_LOAD_ADDRESSES")
     if override:
         addresses.update(json.loads(override))
-    return Target(sandbox, addresses)
+    found = Target(sandbox, addresses)
+    resolve_in_process(found.names)
+    return found
