@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare the container tests on a machine that reaches no container registry:
-#   1. Debian's Docker engine, docker-compose and debootstrap (apt, only what is missing);
+#   1. Debian's Docker engine, docker-compose (v1) and debootstrap (apt, only what is missing),
+#      and Compose v2 as the CLI plugin from Debian trixie's package (.ci/compose-v2.sh);
 #   2. the engine started with its data under a temp folder (reused when one already answers);
 #   3. a base image built without any registry: debootstrap a minimal Debian with Python,
 #      trust the host's CA certificates (outbound HTTPS is intercepted, pip must accept it),
@@ -36,8 +37,9 @@ step_start=$setup_start
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
-    || missing+=(docker-compose)
+command -v docker-compose >/dev/null || missing+=(docker-compose)  # v1; v2 below
+command -v curl >/dev/null || missing+=(curl)  # compose-v2.sh
+command -v xz >/dev/null || missing+=(xz-utils)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -46,6 +48,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
     done_step "packages present"
 fi
+
+# Compose v2 beside v1 (bookworm has only v1): Debian trixie's package as the CLI plugin.
+# Without it the container tests still run; the v2 one skips and names this line's reason.
+compose_v2="ok"
+if ! .ci/compose-v2.sh; then
+    compose_v2="unavailable: .ci/compose-v2.sh failed (see its output above)"
+    echo "docker-setup: compose v2 not installed; going on without it" >&2
+fi
+done_step "compose v2: $compose_v2"
 
 # --- 2. engine ----------------------------------------------------------------------------
 if docker info >/dev/null 2>&1; then
@@ -110,6 +121,15 @@ else
 fi
 
 # --- 4. project image ---------------------------------------------------------------------
+# .ci/run starts this script in the background before pip has installed the project: the
+# image build (which imports it) waits for pip's marker file
+if [ -n "${PGO_SANDBOX_SETUP_AFTER:-}" ]; then
+    for _ in $(seq 1 1800); do
+        [ -f "$PGO_SANDBOX_SETUP_AFTER" ] && break
+        sleep 0.5
+    done
+    done_step "waited for pip"
+fi
 export PGO_SANDBOX_BASE_IMAGE="$BASE_IMAGE"
 image=$(python3 -m sandbox.runtime.docker build)
 done_step "project image $image"
@@ -117,5 +137,5 @@ python3 -m sandbox.runtime.docker size "$image"
 # containers of runs that were killed with the engine (they hold no ports once exited)
 docker ps -aq --filter label=pgo-sandbox.project --filter status=exited | xargs -r docker rm >/dev/null
 
-printf 'base_image=%s\nimage=%s\n' "$BASE_IMAGE" "$image" >"$MARKER"
+printf 'base_image=%s\nimage=%s\ncompose_v2=%s\n' "$BASE_IMAGE" "$image" "$compose_v2" >"$MARKER"
 echo "docker-setup: ready in $(elapsed "$setup_start") s (marker $MARKER)"

@@ -135,3 +135,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (E2E_FIXTURES & set(getattr(item, "fixturenames", ()))
                 or item.get_closest_marker("container") or _starts_a_runtime(item)):
             item.add_marker(pytest.mark.e2e)
+    # container tests last (in their own order): .ci/run prepares the engine and images in the
+    # background while the rest runs (tests/sandbox/runtime/test_docker.py waits for it)
+    items.sort(key=lambda item: item.get_closest_marker("container") is not None)

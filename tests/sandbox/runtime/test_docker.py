@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -24,12 +25,22 @@ from sandbox.state import running
 from scenarios import collect
 from simulators.medmij.topology import load_topology
 from tests.conftest import ROOT, free_base_port
-from tests.sandbox.test_compose_gen import _compose_command
 
 pytestmark = pytest.mark.container
 
 DOCKER_READY = Path(os.environ.get("PGO_SANDBOX_DOCKER_WORK", "/tmp/pgo-sandbox-docker")) / "ready"
 TIMINGS: dict[str, float] = {}
+
+
+SETUP_PENDING = DOCKER_READY.with_name("pending")  # .ci/run: docker setup still running
+SETUP_WAIT_SECONDS = 25 * 60
+
+
+def _wait_for_setup() -> None:
+    """Wait (bounded) while .ci/run's background docker setup is still at work."""
+    deadline = time.monotonic() + SETUP_WAIT_SECONDS
+    while SETUP_PENDING.exists() and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def _expected() -> bool:
@@ -42,10 +53,30 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+def _marker_text() -> str:
+    """What .ci/docker-setup.sh wrote on success (base image, image, Compose v2), or ''."""
+    return DOCKER_READY.read_text("utf-8") if DOCKER_READY.exists() else ""
+
+
+COMPOSE_TOOLS = {"v2": ["docker", "compose"], "v1": ["docker-compose"]}
+
+
+def compose_tool(version: str) -> list[str]:
+    """The Compose ``version`` (both are installed by .ci/docker-setup.sh: v1 from bookworm,
+    v2 as the CLI plugin from trixie's package), or a skip/fail saying why not."""
+    command = COMPOSE_TOOLS[version]
+    if shutil.which(command[0]) and subprocess.run(
+            [*command, "version"], capture_output=True).returncode == 0:
+        return command
+    if version == "v2" and "compose_v2=unavailable" in _marker_text():
+        pytest.skip(f"Compose v2: {_marker_text().split('compose_v2=', 1)[1].strip()}")
+    _unavailable(f"Compose {version} (`{' '.join(command)}`) is not installed")
+
+
 def _marker_base_image() -> str | None:
     if not DOCKER_READY.exists():
         return None
-    for line in DOCKER_READY.read_text("utf-8").splitlines():
+    for line in _marker_text().splitlines():
         if line.startswith("base_image="):
             return line.split("=", 1)[1]
     return None
@@ -67,6 +98,7 @@ def engine():
     """The Docker SDK client, with the base image the node image is built on."""
     from sandbox.runtime.docker import _engine, base_image
 
+    _wait_for_setup()
     try:
         client = _engine()
     except RuntimeError as exc:
@@ -216,14 +248,13 @@ def test_down_leaves_nothing_behind(docker_sandbox, engine):
     assert engine.volumes.list(filters=label) == []
 
 
-def test_compose_file_runs_the_collect_scenario(engine, tmp_path):
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_compose_file_runs_the_collect_scenario(engine, tmp_path, version):
     """`docker compose up` on the generated file (own ports and project name, so it can run
     beside a developer's sandbox), then the collect scenario from this machine."""
     from sandbox.runtime.docker import attach_compose, ensure_image
 
-    command = _compose_command()
-    if command is None:
-        _unavailable("neither docker-compose nor the docker compose plugin is installed")
+    command = compose_tool(version)
     topology, base_port = load_topology(), free_base_port()
     compose_file = tmp_path / "docker-compose.yml"
     compose_file.write_text(compose_yaml(topology, base_port).replace(IMAGE, ensure_image(engine)))
@@ -237,7 +268,7 @@ def test_compose_file_runs_the_collect_scenario(engine, tmp_path):
         up = subprocess.run([*compose, "up", "-d", "--no-build"], capture_output=True, text=True)
         assert up.returncode == 0, up.stderr
         wait_healthy({n.id: addresses[n.hostname] for n in topology.nodes}, timeout=90)
-        TIMINGS["compose up to healthy"] = time.perf_counter() - start
+        TIMINGS[f"compose {version} up to healthy"] = time.perf_counter() - start
         report = collect.run(running(state))
         assert report.ok, report.to_dict()
     finally:
