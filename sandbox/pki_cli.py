@@ -4,6 +4,11 @@ developers who bring their own DVP or DVA (issue 13).
 Both read the topology (and so the seed) of the sandbox running under the state directory, or
 the packaged default topology (or ``--topology FILE``) when none runs. Certificates live in the
 state directory's ``pki/`` folder, so `ca revoke` finds what `ca issue` made.
+
+Revocation reaches a running sandbox as PKIoverheid's does, through a published CRL: the local
+runtime's nodes follow ``pki/crl.pem`` itself; containers (docker, compose, swarm) hold a copy
+made at ``up``, so `ca revoke` hands the new CRL to the running registry (``PUT /admin/crl``
+with the admin token) and every node fetches it from there with its list refresh.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from cryptography.hazmat.primitives import serialization
 from rich.console import Console
@@ -20,7 +26,9 @@ from rich.console import Console
 from sandbox import addressing
 from sandbox.cli_common import StateDir
 from sandbox.pki import Pki, PkiError, valid_hostname
-from sandbox.state import NotRunning, default_state_dir, running
+from sandbox.state import NotRunning, Running, default_state_dir, running
+from simulators.common import tls
+from simulators.common.http import sync_client
 from simulators.medmij.topology import Topology, TopologyError, load_topology
 
 console = Console(soft_wrap=True)
@@ -70,6 +78,34 @@ def _resolve(topology: Topology, name: str) -> str | None:
         return topology.node(name.lower()).hostname
     except KeyError:
         return None
+
+
+def hand_over_crl(sandbox: Running, pem: bytes) -> str | None:
+    """Give the running registry the new CRL when the sandbox runs in containers (their PKI
+    folder is a copy made at ``up``); what it answered, or None where nodes read the file
+    itself (local runtime) or serve no TLS. ``typer.Exit(1)`` when the registry refused it
+    or did not answer: the revocation is on file but the nodes do not know it yet."""
+    registry = sandbox.topology.registry.hostname
+    if sandbox.info.runtime == "local" or not tls.uses_tls(sandbox.config, registry):
+        return None
+    headers = {**sandbox.admin_headers, "Content-Type": "application/x-pem-file"}
+    try:
+        with sync_client(sandbox.info.addresses, timeout=30.0) as client:
+            r = client.put(sandbox.url(registry, "/admin/crl"), content=pem, headers=headers)
+    except httpx.HTTPError as exc:
+        raise _fail(f"revoked on file, but the running registry did not answer ({exc}); "
+                    "run `pgo-sandbox ca revoke` again once it does") from exc
+    if r.status_code != 200:
+        try:
+            why = r.json().get("error_description", r.text[:300])
+        except ValueError:
+            why = r.text[:300]
+        raise _fail(f"revoked on file, but the running registry refused the CRL "
+                    f"({r.status_code}): {why}")
+    answer = r.json()
+    return (f"the registry publishes CRL number {answer['crl_number']}; every node refuses "
+            f"the certificate within {sandbox.topology.list_refresh_seconds:g} s "
+            "(its list refresh)")
 
 
 def register(app: typer.Typer) -> None:
@@ -155,7 +191,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Put a hostname's current certificate on the issuing CA's CRL (a revocation drill).
 
-        A later `ca issue` for the same hostname makes a fresh key and serial.
+        A running sandbox refuses it from the next handshake: local nodes follow the CRL
+        file; in containers the registry is handed the new CRL and every node fetches it
+        with its list refresh. A later `ca issue` for the same hostname makes a fresh key
+        and serial.
 
         Example: pgo-sandbox ca revoke pgo-beta.sandbox.test
         """
@@ -169,6 +208,13 @@ def register(app: typer.Typer) -> None:
             pki.issue(name, topo.node(name).name)  # the node's deterministic certificate
         serial = pki.revoke(name)
         console.print(f"revoked {name} serial {serial:x}; CRL {pki.crl_path}", highlight=False)
+        try:
+            sandbox = running(state)
+        except NotRunning:
+            return  # the next `up` takes the CRL from the PKI folder
+        handed = hand_over_crl(sandbox, pki.crl_path.read_bytes())
+        if handed:
+            console.print(handed, highlight=False)
 
     @app.command("hosts")
     def hosts(

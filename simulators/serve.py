@@ -9,7 +9,10 @@ Every runtime starts nodes this way:
   and swarm runtimes: ``--network-port 443 --tls``) every node is https://<hostname> instead,
   served with its certificate from ``<state>/pki`` (mounted read-only) and mutual TLS on the
   back channels, exactly as the local ``medmij`` profile. ``--topology FILE`` overrides the
-  packaged topology in both cases.
+  packaged topology in both cases. Revocation there: the PKI folder is a copy made at ``up``,
+  so each node keeps its own CRL in its node directory (``tls.CrlFile``), the registry serves
+  it (``simulators.registry.crl``) and the others fetch it with their list refresh
+  (``lists.CrlFollower``); their server and client contexts follow that file.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import uvicorn
 
 from simulators.common import clock, tls
 from simulators.common.app import serving_app, tune_gc
 from simulators.common.config import SandboxConfig
-from simulators.common.http import SERVER_KEEP_ALIVE, async_client
-from simulators.common.lists import ListCache
+from simulators.common.events import agent
+from simulators.common.http import SERVER_KEEP_ALIVE, AsyncResolvingTransport, async_client
+from simulators.common.lists import CrlFollower, ListCache
 from simulators.common.security import ensure_admin_token
 from simulators.medmij import LIST_PATHS
 from simulators.medmij.topology import load_topology
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         ensure_admin_token(config.state_dir)
     else:
         parser.error("give --config (local runtime) or --network-port (containers)")
-    serve(config, args.node, args.host or host, args.port or port)
+    serve(config, args.node, args.host or host, args.port or port,
+          crl_from_registry=bool(args.network_port and args.tls))
 
 
 def bind_address(config: SandboxConfig, node_id: str) -> tuple[str, int]:
@@ -178,12 +184,38 @@ def tls_gate(app, asgi, config: SandboxConfig, node_id: str):
     return tls.BackChannelGate(asgi, prefixes, whitelist, ready, extra), protocol
 
 
-def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
+def with_crl_follower(asgi, follower: CrlFollower):
+    """The served app, with the CRL follower running from the lifespan's startup to its
+    shutdown (every role's app has its own lifespan; this wraps them all the same way)."""
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] != "lifespan":
+            await asgi(scope, receive, send)
+            return
+
+        async def receive_and_follow():
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                follower.start()
+            elif message["type"] == "lifespan.shutdown":
+                await follower.stop()
+            return message
+
+        await asgi(scope, receive_and_follow, send)
+
+    return app
+
+
+def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
+          crl_from_registry: bool = False) -> None:
     """Serve one node by host and port: one worker, no --reload (PERFORMANCE.md's trap).
 
     A node mapped to an https address serves TLS with its certificate from ``<state>/pki``,
     reads the peer certificate per connection (``tls.PeerCertProtocol``), gates its back
-    channels by the Whitelist and presents its own certificate on its calls."""
+    channels by the Whitelist and presents its own certificate on its calls.
+    ``crl_from_registry`` (containers, whose PKI folder is a copy made at ``up``): the node
+    checks certificates against its own CRL file, which the registry takes from ``ca revoke``
+    and every other node fetches from the registry with its list refresh."""
     clock.configure(config.state_dir)
     hostname = config.topology.node(node_id).hostname
     if not tls.uses_tls(config, hostname):
@@ -192,13 +224,29 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int) -> None:
         uvicorn.run(asgi, host=host, port=port, **UVICORN_OPTIONS)
         return
     pki_dir = config.state_dir / "pki"
+    crl = None
+    if crl_from_registry:
+        crl = tls.CrlFile(pki_dir, config.node_dir(node_id) / tls.CRL_FILE)
+        tls.follow_crl(pki_dir, crl.path)  # the node's clients check against it too
     tls.use_identity(pki_dir, hostname)  # before the app builds its clients
-    context = tls.LiveServerContext(pki_dir, hostname).context  # follows the CRL
+    live = tls.LiveServerContext(pki_dir, hostname, crl.path if crl else None)
     app = build_app(config, node_id)
     asgi, protocol = tls_gate(app, serving_app(app, node_id), config, node_id)
+    registry = config.topology.registry.hostname
+    if crl is not None and hostname != registry:
+        # without the node's certificate, as a CRL distribution point is fetched: a node
+        # whose own certificate was revoked must still learn of it (the registry refuses
+        # that certificate in the handshake)
+        anonymous = httpx.AsyncClient(transport=AsyncResolvingTransport(
+            config.addresses, verify=tls.client_ssl_context(present_identity=False)),
+            timeout=30.0, headers={"User-Agent": agent(node_id)})
+        follower = CrlFollower(config.public_base(registry) + tls.CRL_PATH, anonymous,
+                               config.topology.list_refresh_seconds, crl, live.refresh)
+        asgi = with_crl_follower(asgi, follower)
     tune_gc()
     options = {**UVICORN_OPTIONS, "http": protocol}
-    uvicorn.run(asgi, host=host, port=port, ssl_context_factory=lambda *_: context, **options)
+    uvicorn.run(asgi, host=host, port=port, ssl_context_factory=lambda *_: live.context,
+                **options)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Reading the four MedMij lists as every node does: parse, check, keep the newest.
 
 The registry writes them (``simulators.registry.lists``); everyone else reads them here.
+``CrlFollower`` fetches the sandbox CRL from the registry at the same pace, in containers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 from lxml import etree
 
+from simulators.common import tls
 from simulators.medmij import LIST_PATHS
 
 log = logging.getLogger(__name__)
@@ -228,3 +230,70 @@ def expired(cache: object) -> bool:
     such as a test's fixed lists)."""
     check = getattr(cache, "expired", None)
     return bool(check()) if callable(check) else False
+
+
+class CrlFollower:
+    """A container node's copy of the sandbox CRL, refreshed from the registry's distribution
+    point (``tls.CRL_PATH``) every ``interval`` seconds: the topology's list refresh, so a
+    certificate revoked while the sandbox runs is refused within one list refresh.
+
+    Why not the PKI folder: in containers it is a read-only copy made at ``up`` (and under
+    Swarm the nodes may run on other machines), so each node keeps its own file
+    (``tls.CrlFile``), which takes a fetched CRL only when ``tls.check_crl`` allows it (the
+    sandbox CA signed it, nothing goes backwards). ``on_change`` runs after a new CRL was
+    written (the node's ``LiveServerContext.refresh``: the next handshake uses it at once).
+
+        follower = CrlFollower(registry_base + tls.CRL_PATH, client, 5.0, crl_file)
+        follower.start()  # in the node's event loop
+    """
+
+    def __init__(self, url: str, client: httpx.AsyncClient, interval: float,
+                 crl: tls.CrlFile, on_change: Callable[[], object] = lambda: None) -> None:
+        self.url = url
+        self.client = client
+        self.interval = interval
+        self.crl = crl
+        self.on_change = on_change
+        self.refusals: deque[dict] = deque(maxlen=REFUSALS_KEPT)
+        self._task: asyncio.Task | None = None
+
+    def _refuse(self, reason: str) -> None:
+        log.warning("CRL from %s refused, keeping number %s: %s", self.url, self.crl.number,
+                    reason)
+        self.refusals.append({"reason": reason, "at": time.time()})
+
+    async def refresh(self) -> bool:
+        """Fetch the registry's CRL once; True when it replaced the one held."""
+        try:
+            response = await self.client.get(self.url)
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            self._refuse(f"the registry answered {exc.response.status_code}")
+            return False
+        except httpx.HTTPError as exc:
+            self._refuse(f"the registry could not be reached ({type(exc).__name__})")
+            return False
+        try:
+            changed = self.crl.offer(response.content)
+        except tls.CrlRefused as exc:
+            self._refuse(str(exc))
+            return False
+        if changed:
+            log.warning("took CRL number %s from the registry", self.crl.number)
+            self.on_change()
+        return changed
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - the follower must outlive any one bad answer
+                log.exception("CRL refresh failed")
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()

@@ -24,6 +24,18 @@ a vendor taken off the lists is refused from the next list refresh):
 Clients. ``trust`` registers a sandbox CA bundle for this process's clients and
 ``use_identity`` the node's own certificate, presented on every back-channel call
 (``simulators.common.http`` builds its SSL context from ``client_ssl_context``).
+
+Revocation, as PKIoverheid has it: the CA publishes a CRL and every relying party fetches it.
+Server (``LiveServerContext``) and client contexts (``LiveClientContext``) follow a CRL file
+without a restart. In the local runtime every node follows ``<state>/pki/crl.pem``, which
+``pgo-sandbox ca revoke`` writes. In containers that folder is a read-only copy made at ``up``,
+so each node keeps a CRL of its own (``CrlFile``, in its node directory): the registry serves
+the newest at ``CRL_PATH`` (its distribution point, ``ca revoke`` hands it a new one through
+the admin API) and the other nodes fetch it with their list refresh
+(``simulators.common.lists.CrlFollower``). ``check_crl`` is the one rule every copy obeys: a
+CRL is taken only when the sandbox's issuing CA signed it, it has not expired, and neither its
+number nor its thisUpdate goes backwards nor does it drop a revoked serial, so nobody
+unrevokes a certificate by handing over an old or forged CRL.
 """
 
 from __future__ import annotations
@@ -32,8 +44,10 @@ import asyncio
 import logging
 import os
 import ssl
+import tempfile
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -46,10 +60,13 @@ log = logging.getLogger(__name__)
 
 BUNDLE = "ca-bundle.pem"  # the sandbox PKI's files (sandbox.pki, under <state>/pki/)
 CRL_FILE = "crl.pem"
+ISSUING_FILE = "issuing-ca.crt"  # the CA that signs the node certificates and the CRL
+CRL_PATH = "/pki/crl.pem"  # the registry's CRL distribution point (simulators.registry.crl)
 LIST_WAIT_SECONDS = 10.0  # a gate without lists yet waits this long for the first refresh
 
 _trusted: list[Path] = []  # pki directories whose CA bundle this process trusts
 _identity: tuple[Path, str] | None = None  # (pki directory, own hostname) of a node process
+_crl_files: dict[Path, Path] = {}  # pki directory -> the CRL file this process follows for it
 _contexts: dict[tuple, ssl.SSLContext] = {}
 
 
@@ -138,16 +155,28 @@ def admitting(whitelist: Whitelist, infrastructure: frozenset[str],
 
 # --- contexts -----------------------------------------------------------------------------
 
-def server_ssl_context(pki_dir: Path, hostname: str) -> ssl.SSLContext:
+def server_ssl_context(pki_dir: Path, hostname: str, crl: Path | None = None
+                       ) -> ssl.SSLContext:
     """The node's server context: its chain; a client certificate asked for, verified against
     the sandbox CA and its CRL when given, not required (the browser's front channel shares
-    the port; the gate refuses a back-channel call without one)."""
+    the port; the gate refuses a back-channel call without one). ``crl``: the CRL file to
+    check against (default: the PKI folder's)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(pki_dir / f"{hostname}.crt", pki_dir / f"{hostname}.key")
-    _trust_files(context, pki_dir)
+    _trust_files(context, pki_dir, crl)
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten file from the one read before: an atomic replace gives a new
+    inode, a rewrite in place a new mtime or size (mtime alone can repeat within a tick)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_ino, info.st_size
 
 
 class LiveServerContext:
@@ -160,32 +189,30 @@ class LiveServerContext:
     the connection over to it (``SSLObject.context``: certificate, trust store and CRL of the
     new context; a new CRL replaces the old one instead of sitting beside it). Connections
     already open keep what they were verified with, as with any TLS server.
+
+    ``crl``: the file to follow; the PKI folder's ``crl.pem`` by default (local runtime), a
+    node's own ``CrlFile`` in containers, whose follower calls ``refresh`` on each new CRL.
     """
 
     CHECK_SECONDS = 1.0
 
-    def __init__(self, pki_dir: Path, hostname: str) -> None:
+    def __init__(self, pki_dir: Path, hostname: str, crl: Path | None = None) -> None:
         self.pki_dir = Path(pki_dir)
         self.hostname = hostname
-        self._crl_mtime = self._mtime()
+        self.crl = Path(crl) if crl is not None else self.pki_dir / CRL_FILE
+        self._crl_stamp = _stamp(self.crl)
         self._checked = time.monotonic()
-        self.current = server_ssl_context(self.pki_dir, hostname)
-        self.context = server_ssl_context(self.pki_dir, hostname)  # the listening socket's
+        self.current = server_ssl_context(self.pki_dir, hostname, self.crl)
+        self.context = server_ssl_context(self.pki_dir, hostname, self.crl)  # the listener's
         self.context.sni_callback = self._on_hello
-
-    def _mtime(self) -> float:
-        try:
-            return (self.pki_dir / CRL_FILE).stat().st_mtime
-        except OSError:
-            return 0.0
 
     def refresh(self) -> bool:
         """Rebuild the context if the CRL file changed; whether it did."""
-        mtime = self._mtime()
-        if mtime == self._crl_mtime:
+        stamp = _stamp(self.crl)
+        if stamp == self._crl_stamp:
             return False
-        self.current = server_ssl_context(self.pki_dir, self.hostname)
-        self._crl_mtime = mtime
+        self.current = server_ssl_context(self.pki_dir, self.hostname, self.crl)
+        self._crl_stamp = stamp
         return True
 
     def _on_hello(self, connection, _server_name: str | None, _context) -> None:
@@ -196,11 +223,72 @@ class LiveServerContext:
         connection.context = self.current
 
 
-def _trust_files(context: ssl.SSLContext, pki_dir: Path) -> None:
-    """Trust the sandbox CA bundle and check leaf certificates against its CRL."""
+class LiveClientContext(ssl.SSLContext):
+    """The client context of a process, following its CRL files as ``LiveServerContext`` does.
+
+    httpx keeps the context it was given for the client's life, and a node's clients live as
+    long as the node. So this context only delegates: every new connection (``wrap_socket``
+    of the sync clients, ``wrap_bio`` of the async ones) is made by ``current``, a context
+    built from the files and rebuilt when a watched CRL file changed (looked at, at most once
+    per ``CHECK_SECONDS``). A peer whose certificate was revoked is refused at the next
+    handshake, a server as much as a client. The ALPN list httpx sets is carried over.
+    """
+
+    CHECK_SECONDS = 1.0
+
+    def __new__(cls, build: Callable[[], ssl.SSLContext], watched: tuple[Path, ...]):
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)
+
+    def __init__(self, build: Callable[[], ssl.SSLContext], watched: tuple[Path, ...]) -> None:
+        self._build = build
+        self._watched = watched
+        self._alpn: list[str] | None = None
+        self._stamps = [_stamp(p) for p in watched]
+        self._checked = time.monotonic()
+        self.current = build()
+
+    def refresh(self) -> bool:
+        """Rebuild the context if a watched CRL file changed; whether it did."""
+        stamps = [_stamp(p) for p in self._watched]
+        if stamps == self._stamps:
+            return False
+        current = self._build()
+        if self._alpn is not None:
+            current.set_alpn_protocols(self._alpn)
+        self.current, self._stamps = current, stamps
+        return True
+
+    def _latest(self) -> ssl.SSLContext:
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_SECONDS:
+            self._checked = now
+            self.refresh()
+        return self.current
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        self._alpn = list(alpn_protocols)
+        self.current.set_alpn_protocols(self._alpn)
+
+    def wrap_socket(self, *args, **kwargs):  # type: ignore[override]
+        return self._latest().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args, **kwargs):  # type: ignore[override]
+        return self._latest().wrap_bio(*args, **kwargs)
+
+    def cert_store_stats(self) -> dict[str, int]:
+        return self._latest().cert_store_stats()
+
+    def get_ca_certs(self, binary_form: bool = False):  # type: ignore[override]
+        return self._latest().get_ca_certs(binary_form)
+
+
+def _trust_files(context: ssl.SSLContext, pki_dir: Path, crl: Path | None = None) -> None:
+    """Trust the sandbox CA bundle and check leaf certificates against its CRL (``crl``, or
+    the one this process follows for the folder, or the folder's own)."""
     context.load_verify_locations(cafile=pki_dir / BUNDLE)
-    if (pki_dir / CRL_FILE).exists():
-        context.load_verify_locations(cafile=pki_dir / CRL_FILE)
+    crl = crl or _crl_files.get(Path(pki_dir).resolve(), pki_dir / CRL_FILE)
+    if crl.exists():
+        context.load_verify_locations(cafile=crl)
         context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
@@ -218,6 +306,12 @@ def use_identity(pki_dir: Path, hostname: str) -> None:
     _identity = (Path(pki_dir).resolve(), hostname)
 
 
+def follow_crl(pki_dir: Path, crl: Path) -> None:
+    """This process's clients check certificates of ``pki_dir``'s CA against ``crl`` (a
+    node's own ``CrlFile`` in containers) instead of the folder's ``crl.pem``."""
+    _crl_files[Path(pki_dir).resolve()] = Path(crl)
+
+
 def _default_pki() -> Iterable[Path]:
     """A CLI process after `up`: the state directory's PKI, if the sandbox made one."""
     home = Path(os.environ.get("PGO_SANDBOX_HOME", Path.home() / ".pgo-sandbox"))
@@ -225,23 +319,156 @@ def _default_pki() -> Iterable[Path]:
         yield (home / "pki").resolve()
 
 
-def client_ssl_context() -> ssl.SSLContext:
+def client_ssl_context(present_identity: bool = True) -> ssl.SSLContext:
     """The context of this process's clients: trusts every registered sandbox CA (hostname
-    checked) and, in a node process, presents the node's certificate (mutual TLS)."""
+    checked), follows their CRLs (``LiveClientContext``) and, in a node process, presents the
+    node's certificate (mutual TLS). ``present_identity=False``: no certificate, for what is
+    public (the CRL: a node whose own certificate was revoked must still fetch it)."""
     # a sandbox that was torn down (its state directory gone) is trusted no more
     dirs = tuple(d for d in _trusted if (d / BUNDLE).exists()) or tuple(_default_pki())
-    key = (dirs, _identity)
+    watched = tuple(_crl_files.get(d, d / CRL_FILE) for d in dirs)
+    identity = _identity if present_identity else None
+    key = (dirs, watched, identity)
     context = _contexts.get(key)
     if context is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        for pki_dir in dirs:
-            _trust_files(context, pki_dir)
-        if _identity is not None:
-            pki_dir, hostname = _identity
-            context.load_cert_chain(pki_dir / f"{hostname}.crt", pki_dir / f"{hostname}.key")
-        _contexts[key] = context
+
+        def build() -> ssl.SSLContext:
+            built = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            built.minimum_version = ssl.TLSVersion.TLSv1_2
+            for pki_dir in dirs:
+                _trust_files(built, pki_dir)
+            if identity is not None:
+                pki_dir, hostname = identity
+                built.load_cert_chain(pki_dir / f"{hostname}.crt", pki_dir / f"{hostname}.key")
+            return built
+
+        context = _contexts[key] = LiveClientContext(build, watched)
     return context
+
+
+# --- the CRL a node holds -----------------------------------------------------------------
+
+class CrlRefused(ValueError):
+    """A CRL that is not taken: unreadable, not signed by the sandbox's issuing CA, expired."""
+
+
+class CrlStale(CrlRefused):
+    """A CRL older than the one held (its number or thisUpdate goes backwards, or it drops a
+    revoked serial): taking it would unrevoke a certificate."""
+
+
+def _number(crl: x509.CertificateRevocationList) -> int:
+    try:
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        return 0
+
+
+def check_crl(pem: bytes, issuer: x509.Certificate,
+              held: x509.CertificateRevocationList | None = None,
+              now: datetime | None = None) -> x509.CertificateRevocationList:
+    """The CRL in ``pem`` if a node may take it instead of ``held``; else ``CrlRefused``
+    (or ``CrlStale``) saying why. ``issuer``: the sandbox's issuing CA, the only CA that
+    signs node certificates, so the only CRL the handshakes consult (VERIFY_CRL_CHECK_LEAF)."""
+    try:
+        crl = x509.load_pem_x509_crl(pem)
+    except ValueError as exc:
+        raise CrlRefused(f"not a PEM CRL ({exc})") from exc
+    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):
+        raise CrlRefused(f"not signed by the sandbox CA {issuer.subject.rfc4514_string()}")
+    now = now or datetime.now(UTC)
+    if crl.next_update_utc is not None and crl.next_update_utc < now:
+        raise CrlRefused(f"expired on {crl.next_update_utc:%Y-%m-%d} (nextUpdate)")
+    if held is None:
+        return crl
+    number, held_number = _number(crl), _number(held)
+    if number < held_number:
+        raise CrlStale(f"CRL number {number} is lower than {held_number} held")
+    if crl.last_update_utc < held.last_update_utc:
+        raise CrlStale(f"thisUpdate {crl.last_update_utc:%Y-%m-%d %H:%M:%S} is before the "
+                       f"held CRL's {held.last_update_utc:%Y-%m-%d %H:%M:%S}")
+    dropped = {r.serial_number for r in held} - {r.serial_number for r in crl}
+    if dropped:
+        raise CrlStale(f"it drops {len(dropped)} revoked serial(s) the held CRL lists, "
+                       f"e.g. {min(dropped):x}")
+    return crl
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Replace a file atomically, through a temporary name no other process picks (DVA
+    replicas share a node directory, and in containers every process may be pid 1)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class CrlFile:
+    """A node's own copy of the sandbox CRL (``path``, writable), which only moves forward.
+
+    Made from the newest valid CRL of its own file (kept across restarts) and the PKI
+    folder's ``crl.pem``; later CRLs come through ``offer`` (fetched from the registry, or
+    handed to the registry by ``ca revoke``) and ``adopt_published`` (the PKI folder's file
+    changed, as ``ca revoke`` does in the local runtime). Each obeys ``check_crl``.
+
+        crl = CrlFile(state / "pki", state / "nodes" / "dva-nexus" / "crl.pem")
+        crl.offer(pem)  # True when taken and written; CrlRefused says why not
+    """
+
+    def __init__(self, pki_dir: Path, path: Path) -> None:
+        self.pki_dir = Path(pki_dir)
+        self.path = Path(path)
+        self.issuer = x509.load_pem_x509_certificate((self.pki_dir / ISSUING_FILE).read_bytes())
+        self.crl: x509.CertificateRevocationList | None = None
+        self.pem = b""
+        self._published: tuple[int, int, int] | None = None
+        for candidate in (self.path, self.pki_dir / CRL_FILE):
+            self._take_file(candidate)
+        self._published = _stamp(self.pki_dir / CRL_FILE)
+        if self.pem and (not self.path.exists() or self.path.read_bytes() != self.pem):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _write_file(self.path, self.pem)
+
+    def _take_file(self, path: Path) -> None:
+        try:
+            pem = path.read_bytes()
+        except OSError:
+            return
+        if pem == self.pem:
+            return
+        try:
+            self.crl, self.pem = check_crl(pem, self.issuer, self.crl), pem
+        except CrlRefused as exc:
+            log.info("CRL in %s not taken: %s", path, exc)
+
+    @property
+    def number(self) -> int:
+        return _number(self.crl) if self.crl is not None else 0
+
+    def offer(self, pem: bytes) -> bool:
+        """Take this CRL if ``check_crl`` allows it; True when it replaced the held one."""
+        if pem == self.pem:
+            return False
+        self.crl = check_crl(pem, self.issuer, self.crl)
+        self.pem = pem
+        _write_file(self.path, pem)
+        return True
+
+    def adopt_published(self) -> bool:
+        """Take the PKI folder's ``crl.pem`` when it changed since last looked at."""
+        stamp = _stamp(self.pki_dir / CRL_FILE)
+        if stamp == self._published:
+            return False
+        self._published = stamp
+        try:
+            return self.offer((self.pki_dir / CRL_FILE).read_bytes())
+        except (OSError, CrlRefused) as exc:
+            log.warning("the PKI folder's CRL not taken: %s", exc)
+            return False
 
 
 # --- the Whitelist gate -------------------------------------------------------------------

@@ -15,7 +15,7 @@ from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
 from simulators.common.people import population_for
 from simulators.population import Population
-from simulators.registry import admin, dashboard, errors, routes
+from simulators.registry import admin, crl, dashboard, errors, routes
 from simulators.registry.faulting import use_faults
 from simulators.registry.state import RegistryState
 
@@ -32,5 +32,6 @@ def create_app(config: SandboxConfig, node_id: str, *, state: RegistryState | No
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(admin.router)
+    app.include_router(crl.router)  # the CRL distribution point (revocation in containers)
     dashboard.install(app)  # the live ecosystem dashboard (issue 15 items 1 and 2)
     return app

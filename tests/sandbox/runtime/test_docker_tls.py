@@ -21,11 +21,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
 from lxml import etree
 from typer.testing import CliRunner
 
 from sandbox.cli import app
 from sandbox.compose_gen import PKI_MOUNT, runtime_compose, swarm_stack
+from sandbox.pki import Pki
 from sandbox.runtime.docker import NODE_UID, DockerRuntime, _tar_files, make_pki, pki_files
 from sandbox.state import running
 from scenarios import collect
@@ -79,8 +81,6 @@ def test_pki_volume_holds_the_nodes_keys_readable_by_the_node_user_only(tmp_path
     an outside participant's key (`ca issue`) never enters the containers."""
     topology = load_topology()
     pki_dir = make_pki(tmp_path, topology)
-    from sandbox.pki import Pki
-
     Pki(topology.seed, pki_dir).issue(STRANGER, "Vreemde PGO")
     files = {name: (uid, gid, mode) for name, _, uid, gid, mode in pki_files(pki_dir, topology)}
     assert f"{STRANGER}.key" not in files and f"{STRANGER}.crt" not in files
@@ -279,6 +279,87 @@ def test_lists_fetched_over_https_validate_against_the_xsds(tls_sandbox, medmij_
             assert schema.validate(document), (kind, schema.error_log)
             if kind == "zal":
                 assert b"https://dva-nexus.sandbox.test/" in response.content
+
+
+def _tls_probe(state: Path, hostname: str, cert: str) -> str:
+    """One handshake with the node ``hostname`` through its published port, presenting
+    ``cert``'s certificate, and one request: "HTTP/1.1 <status>", or "refused: ..." with the
+    TLS error. In TLS 1.3 the server's verdict on the client certificate arrives with the
+    first read; a node closes the connection without an alert (asyncio's TLS does not send
+    one), so a refusal reads as a closed connection."""
+    import socket
+
+    context = ssl.create_default_context(cafile=state / "pki" / "ca-bundle.pem")
+    context.load_cert_chain(state / "pki" / f"{cert}.crt", state / "pki" / f"{cert}.key")
+    port = int(running(state).info.addresses[hostname].rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname=hostname) as conn:
+            conn.sendall(f"GET /health HTTP/1.1\r\nHost: {hostname}\r\n\r\n".encode())
+            answer = conn.recv(64)
+    except (ssl.SSLError, OSError) as exc:
+        return f"refused: {exc}"
+    return answer.split(b"\r\n", 1)[0].decode() if answer else "refused: closed"
+
+
+@pytest.mark.container
+def test_a_certificate_revoked_while_the_containers_run_is_refused_by_every_node(tls_sandbox):
+    """`ca revoke` while the containers run: the PKI volume is a copy made at `up`, so the
+    registry is handed the new CRL (admin API) and every node fetches it with its list
+    refresh. Before, a revoked certificate passed every handshake until the next `up`."""
+    state, _, args = tls_sandbox
+    sandbox = running(state)
+    topology = sandbox.topology
+    revoked, control = "pgo-gamma.sandbox.test", "pgo-beta.sandbox.test"
+    hostnames = [n.hostname for n in topology.nodes]
+    for hostname in hostnames:  # both listed, both admitted everywhere before
+        for cert in (revoked, control):
+            assert _tls_probe(state, hostname, cert) == "HTTP/1.1 200 OK", (hostname, cert)
+    old_crl = (state / "pki" / "crl.pem").read_bytes()
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, ["ca", "revoke", revoked, *args])
+    assert result.exit_code == 0, result.output
+    assert "registry publishes CRL number" in result.output, result.output
+    refresh = topology.list_refresh_seconds
+    pending = set(hostnames)
+    while pending and time.perf_counter() - start < refresh + 10:
+        pending = {h for h in pending if not _tls_probe(state, h, revoked).startswith("refused")}
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - start
+    TIMINGS["revoke to refused by every node"] = elapsed
+    assert not pending, f"still admitted after {elapsed:.1f} s: {sorted(pending)}"
+    assert elapsed <= refresh + 2, f"{elapsed:.1f} s is more than one list refresh"
+    with _client(state, revoked) as http:  # the DVA refuses it in TLS, before any HTTP
+        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+            http.post(f"https://{topology.dvas[0].hostname}/oauth/token",
+                      data={"client_id": revoked})
+    for hostname in hostnames:  # the control certificate still works at every node
+        assert _tls_probe(state, hostname, control) == "HTTP/1.1 200 OK", hostname
+    with _client(state, control) as http:
+        token = http.post(f"https://{topology.dvas[0].hostname}/oauth/token",
+                          data={"grant_type": "authorization_code", "code": "x",
+                                "client_id": control,
+                                "redirect_uri": f"https://{control}/callback"})
+        assert token.status_code == 400, token.text  # past TLS and the gate: unknown code
+
+    # the distribution point is public and serves the new CRL; nobody unrevokes with an old
+    # or a forged one, and only the admin token hands one over
+    registry = topology.registry.hostname
+    with _client(state, None) as http:
+        published = http.get(f"https://{registry}{tls.CRL_PATH}")
+        assert published.status_code == 200
+        serial = Pki(topology.seed, state / "pki").current(revoked).serial_number
+        crl = x509.load_pem_x509_crl(published.content)
+        assert crl.get_revoked_certificate_by_serial_number(serial) is not None
+        admin = {**sandbox.admin_headers, "Content-Type": "application/x-pem-file"}
+        old = http.put(f"https://{registry}/admin/crl", content=old_crl, headers=admin)
+        assert old.status_code == 409 and "lower" in old.json()["error_description"], old.text
+        forged = Pki(topology.seed + 1).crl_pem()
+        other = http.put(f"https://{registry}/admin/crl", content=forged, headers=admin)
+        assert other.status_code == 400 and "not signed" in other.text, other.text
+        anonymous = http.put(f"https://{registry}/admin/crl", content=published.content)
+        assert anonymous.status_code == 401
+    assert _tls_probe(state, topology.dvas[0].hostname, revoked).startswith("refused")
 
 
 @pytest.mark.container
