@@ -10,6 +10,7 @@ driven by ``LocustBrowser`` with the transaction's think times; the PGO's side g
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +26,7 @@ from loadtests.target import Target
 from scenarios import flow as journeys
 from scenarios.accounts import PgoAccount, create_account, login
 from simulators.common import clock
-from simulators.common.http import medmij_headers
+from simulators.common.http import KEEPALIVE_EXPIRY, medmij_headers
 from simulators.dvp.collect import SearchResult, binary_refs, collect_queries
 from simulators.medmij import CORRELATION_ID, build_scope, fhir_accept
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
@@ -76,12 +77,23 @@ class PgoBackend:
         self.session = back_channel_session(
             user, target, pgo, concurrency=PARALLEL_SEARCHES, network_timeout=60.0,
             connection_timeout=60.0, max_retries=0)
+        self._used = 0.0  # monotonic time of the last call: see _drop_idle
+
+    def _drop_idle(self) -> None:
+        """Close the pooled connections when they have been idle longer than
+        ``KEEPALIVE_EXPIRY``, the project's rule that a client drops an idle connection
+        before the nodes' uvicorn does (simulators.common.http): geventhttpclient does not
+        send a POST (the token request) again on a connection the server closed meanwhile,
+        so it failed with status 0 (seen once in 292 tokens, with a back-end per PGO)."""
+        if time.monotonic() - self._used > KEEPALIVE_EXPIRY:
+            self.session.client.clientpool.close()
 
     def token(self, endpoint: str, form: dict[str, str], correlation_id: str,
               name: str = "token") -> dict:
         """POST to the token endpoint; returns the token response or raises FlowError."""
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    **medmij_headers(correlation_id)}
+        self._drop_idle()
         with self.session.post(self.target.resolve(endpoint), data=urlencode(form), name=name,
                                headers=headers, catch_response=True) as r:
             if r.status_code != 200:
@@ -92,6 +104,7 @@ class PgoBackend:
                 r.failure("no access_token")
                 raise FlowError(f"{name}: no access_token")
             r.success()
+        self._used = time.monotonic()
         return body
 
     def search(self, url: str, name: str, headers: dict[str, str]) -> tuple[int, list[dict]]:
@@ -121,6 +134,7 @@ class PgoBackend:
         base = self.target.resolve(next(iter(endpoints.resources.values())))
         headers = {"Authorization": f"Bearer {access_token}", CORRELATION_ID: correlation_id,
                    "Accept": fhir_accept(dienst.fhir_version)}
+        self._drop_idle()
         pool = Pool(PARALLEL_SEARCHES)
         answers = pool.map(
             lambda q: self.search(f"{base}/{q}", search_name(q, service), headers),
@@ -131,6 +145,7 @@ class PgoBackend:
             answers += pool.map(
                 lambda ref: self.search(f"{base}/{ref}", f"read Binary ({service})", headers),
                 binary_refs(found))
+        self._used = time.monotonic()
         failed = [status for status, _ in answers if status != 200]
         if failed:
             raise FlowError(f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}")

@@ -233,9 +233,10 @@ class LoadContainers:
 
     def env(self, env: dict[str, str]) -> dict[str, str]:
         """The containers' environment: the run's settings, the state directory (mounted at
-        its own path) and the in-network address map; where the nodes serve HTTPS inside the
-        network, the sandbox CA for Locust's clients (requests and geventhttpclient read
-        these variables; client certificates are not sent: see docs/load-testing.md)."""
+        its own path) and the in-network address map. Where the nodes serve HTTPS inside
+        the network the users read the sandbox CA and the PGOs' certificates from
+        ``<state>/pki`` in that mount and Docker DNS resolves the hostnames
+        (loadtests.mtls); the variables below only point other clients at the CA."""
         addresses = network_addresses(self.sandbox)
         out = container_env(env, self.out_dir) | {
             "PGO_LOAD_STATE": str(self.sandbox.state_dir),

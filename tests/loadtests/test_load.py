@@ -138,18 +138,15 @@ def test_month_steps_keep_the_day_of_the_month(today, template, expected) -> Non
         f"X?date=ge{expected}"
 
 
-def test_a_sandbox_serving_tls_is_refused_before_the_run() -> None:
-    """Locust's users present no client certificate: against HTTPS nodes every back-channel
-    step would be a 401, so the run is refused up front with the way out."""
+def test_a_plain_sandbox_needs_no_pki() -> None:
+    """A loopback sandbox (plain HTTP) is loaded as before: no CA, no certificate; what a
+    TLS sandbox needs is in test_load_tls.py."""
     from types import SimpleNamespace
 
-    from loadtests.run import LoadError, check_plain_http
+    from loadtests.run import check_tls, serves_tls
 
-    def sandbox(base: str) -> SimpleNamespace:
-        addresses = {"registry.sandbox.test": base}
-        return SimpleNamespace(info=SimpleNamespace(addresses=addresses),
-                               config=SimpleNamespace(addresses=addresses))
-
-    check_plain_http(sandbox("http://127.0.0.1:18400"))
-    with pytest.raises(LoadError, match="PGO_SANDBOX_DOCKER_TLS=0"):
-        check_plain_http(sandbox("https://registry.sandbox.test"))
+    addresses = {"registry.sandbox.test": "http://127.0.0.1:18400"}
+    plain = SimpleNamespace(state_dir=ROOT / "no-such-state", info=SimpleNamespace(
+        addresses=addresses), config=SimpleNamespace(addresses=addresses))
+    assert not serves_tls(plain)  # type: ignore[arg-type]
+    check_tls(plain, ["collect"])  # type: ignore[arg-type]
