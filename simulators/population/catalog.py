@@ -1,6 +1,6 @@
 """Clinical vocabulary with real codes: conditions (SNOMED CT, ICPC for the GP's episodes),
-medication (G-Standaard PRK + GPK, ATC kept for grouping), lab tests (LOINC, NHG Tabel 45 where
-sourced), allergens and procedures (SNOMED CT), and how common each condition is.
+medication (G-Standaard PRK + GPK, ATC kept for grouping), lab tests (NHG Tabel 45 + LOINC,
+every code sourced), allergens and procedures (SNOMED CT), and how common each condition is.
 
 Prevalence by age is rounded from Dutch GP registration figures (Nivel Zorgregistraties,
 RIVM VZinfo); diabetics are more often hypertensive, and so on, through ``boost``.
@@ -38,16 +38,30 @@ the public source of ``../shared/medmij/testscripts``; ``REF`` = that shared cop
   diagnostische-bepalingen``): eGFR 3583 and creatinine 523 from NTS ``R4/MP9-3-0-0-beta/MO/
   Test/_reference/fixtures/mv-mp-vo-tst-4-2-a-nierfunctie-NHG-v30.xml``; kalium 513 from NTS
   ``src/LaboratoryResults-3-0/Cert/_reference/resources-to-send/lr-slr-KWAL-KC-Scenario4a-
-  KC4a.xml``. From ``ZV`` = github RIVO-Noord/zorgviewer-ig@59734b79e584 GP examples (profile
-  gp-LaboratoryResult): HbA1c 2816 "HbA1c (glycohemoglobine) IFCC" (mmol/mol) and glucose 372
-  "glucose nuchter, veneus (lab)" (mmol/l) from ``input/examples/LaboratoryTestResult-
-  Sanday.json``, LDL 542 "LDL-cholesterol" (mmol/L) from ``input/examples/LaboratoryTestResult-
-  CGM.json``; 372 also in github Nictiz/HL7-mappings@7b054d26e027 ``hl7_2_ada/ketenzorg/3.0.2/
-  beschikbaarstellen/hl7v3_instance/labbepalingen_POLB_IN364001NL03_01.xml`` (mmol/L). Not NTS
-  glucose 3208 "glucose nuchter, art/cap (lab)" nor 382 "Glucose nuchter, draagbare meter":
-  capillary, ours is venous serum/plasma. Cholesterol, NT-proBNP and hemoglobin have no NHG code
-  in any public fixture we found (NTS, HL7-mappings, Nictiz-STU3-Zib2017, Nictiz-R4-zib2020, ZV):
-  LOINC only, and every pathway that orders them also orders an NHG-coded test.
+  KC4a.xml``; natrium 624 "Natrium" (mmol/l, range 135-145) from NTS ``src/LaboratoryResults-
+  3-0/Cert/_reference/resources-to-serve/labtest-KWAL-LAR-LosResultaatNA-KC-NHG-96666.xml``,
+  and its LOINC 2947-0 "Natrium [mol/volume] in bloed" from the LOINC twin of that fixture,
+  ``labtest-KWAL-LAR-LosResultaatNA-KC-LOINC-96666.xml`` (same folder). From ``ZV`` = github
+  RIVO-Noord/zorgviewer-ig@59734b79e584 GP examples (profile gp-LaboratoryResult): HbA1c 2816
+  "HbA1c (glycohemoglobine) IFCC" (mmol/mol) and glucose 372 "glucose nuchter, veneus (lab)"
+  (mmol/l) from ``input/examples/LaboratoryTestResult-Sanday.json``, LDL 542
+  "LDL-cholesterol" (mmol/L) from ``input/examples/LaboratoryTestResult-CGM.json``; 372 also
+  in github Nictiz/HL7-mappings@7b054d26e027 ``hl7_2_ada/ketenzorg/3.0.2/beschikbaarstellen/
+  hl7v3_instance/labbepalingen_POLB_IN364001NL03_01.xml`` (mmol/L). Not NTS glucose 3208
+  "glucose nuchter, art/cap (lab)" nor 382 "Glucose nuchter, draagbare meter": capillary,
+  ours is venous serum/plasma.
+- Every lab test here has an NHG code, so every GP lab result (gegevensdienst 49) is found by
+  the 49 lab query. Total cholesterol, NT-proBNP and hemoglobin (and HDL, triglycerides) are
+  not offered: no public source of their NHG Tabel 45 number was found, neither in the whole
+  git history of NTS, Nictiz/HL7-mappings, Nictiz-STU3-testscripts(-src), Nictiz-STU3-
+  Zib2017, Nictiz-R4-zib2020, Nictiz-R4-zib2024, Nictiz-GZ, Nictiz-CDA-BgZ2020, YATC-public,
+  eu-nl-compared, Stichting-MedMij/MedMij-testscripts and ZV, nor in the indexed public code
+  and web pages (only 4-letter memo codes such as CHOL, HB, which are not the Tabel 45 number
+  the fixtures code). The pathways use sourced tests instead: CVRM and hypercholesterolaemia
+  follow LDL (the NHG CVRM treatment target) and eGFR; heart failure natrium, kalium and eGFR (the
+  NHG-Standaard Hartfalen checks under diuretics and RAS inhibitors), no NT-proBNP; atrial
+  fibrillation creatinine and eGFR (apixaban's dose rule uses serum creatinine), no Hb although
+  NHG also advises a yearly Hb with a DOAC.
 """
 
 from __future__ import annotations
@@ -77,7 +91,7 @@ class ConditionDef(NamedTuple):
 CONDITIONS: tuple[ConditionDef, ...] = (
     ConditionDef("hypercholesterolemia", "13644009", "Hypercholesterolemie", "T93",
                  ((0, 0.0), (30, 0.02), (45, 0.08), (60, 0.16), (75, 0.18)),
-                 ("simvastatine",), ("cholesterol", "ldl", "egfr")),  # CVRM: eGFR too
+                 ("simvastatine",), ("ldl", "egfr")),  # CVRM: LDL target, eGFR too
     ConditionDef("diabetes2", "44054006", "Diabetes mellitus type 2", "T90.02",
                  ((0, 0.0), (20, 0.003), (30, 0.02), (45, 0.07), (60, 0.14), (75, 0.19)),
                  ("metformine", "gliclazide"), ("hba1c", "glucose", "egfr", "creatinine"),
@@ -95,11 +109,11 @@ CONDITIONS: tuple[ConditionDef, ...] = (
                  ("tiotropium", "salbutamol"), ()),
     ConditionDef("heart_failure", "84114007", "Hartfalen", "K77",
                  ((0, 0.0), (50, 0.004), (60, 0.015), (70, 0.04), (80, 0.10)),
-                 ("furosemide", "metoprolol"), ("ntprobnp", "egfr", "potassium"),
+                 ("furosemide", "metoprolol"), ("sodium", "egfr", "potassium"),
                  (("hypertension", 2.0),)),
     ConditionDef("atrial_fibrillation", "49436004", "Atriumfibrilleren", "K78",
                  ((0, 0.0), (50, 0.01), (60, 0.04), (70, 0.08), (80, 0.13)),
-                 ("apixaban", "metoprolol"), ("hemoglobin", "egfr"),
+                 ("apixaban", "metoprolol"), ("creatinine", "egfr"),
                  (("hypertension", 1.4),)),
     ConditionDef("depression", "35489007", "Depressie", "P76",
                  ((0, 0.0), (12, 0.02), (18, 0.06), (65, 0.045)),
@@ -170,7 +184,8 @@ MEDICATIONS: dict[str, MedicationDef] = {m.key: m for m in (
 
 class LabDef(NamedTuple):
     """A lab test: LOINC code, Dutch name, UCUM unit, normal range and usual values; ``nhg``
-    the NHG Tabel 45 (code, display) a GP codes it with, where one is sourced."""
+    the NHG Tabel 45 (code, display) a GP codes it with. Required: the 49 lab query selects
+    on NHG Tabel 45, so a GP lab result without it would never reach a PGO."""
 
     key: str
     loinc: str
@@ -179,7 +194,7 @@ class LabDef(NamedTuple):
     low: float
     high: float
     decimals: int
-    nhg: tuple[str, str] | None = None
+    nhg: tuple[str, str]
 
 
 LABS: dict[str, LabDef] = {lab.key: lab for lab in (
@@ -191,10 +206,8 @@ LABS: dict[str, LabDef] = {lab.key: lab for lab in (
            ("3583", "eGFR volgens CKD-EPI formule")),
     LabDef("creatinine", "14682-9", "Creatinine", "umol/L", 50, 110, 0, ("523", "creatinine")),
     LabDef("potassium", "6298-4", "Kalium", "mmol/L", 3.5, 5.0, 1, ("513", "Kalium")),
-    LabDef("cholesterol", "14647-2", "Cholesterol totaal", "mmol/L", 3.5, 6.5, 1),
+    LabDef("sodium", "2947-0", "Natrium", "mmol/L", 135, 145, 0, ("624", "Natrium")),
     LabDef("ldl", "22748-8", "LDL-cholesterol", "mmol/L", 1.5, 3.5, 1, ("542", "LDL-cholesterol")),
-    LabDef("ntprobnp", "33762-6", "NT-proBNP", "pg/mL", 0, 125, 0),
-    LabDef("hemoglobin", "59260-0", "Hemoglobine", "mmol/L", 7.5, 10.5, 1),
 )}
 
 

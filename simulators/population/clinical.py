@@ -206,10 +206,8 @@ def _lab_value(r: random.Random, test: LabDef, p: Patient, keys: set[str]) -> fl
         value = r.gauss(85 if p.sex == "male" else 68, 12) + 0.4 * max(0, p.age - 50)
     elif test.key == "ldl" and "hypercholesterolemia" in keys:
         value = r.gauss(3.2, 0.7)
-    elif test.key == "ntprobnp" and "heart_failure" in keys:
-        value = r.lognormvariate(7.0, 0.6)
-    elif test.key == "hemoglobin":
-        value = r.gauss(9.3 if p.sex == "male" else 8.4, 0.6)
+    elif test.key == "sodium" and "heart_failure" in keys:  # diuretics lower it a little
+        value = r.gauss(138, 3)
     value = max(value, test.low * 0.3, 0.1)
     return round(value, test.decimals) if test.decimals else float(round(value))
 
@@ -221,8 +219,8 @@ def _labs(r: random.Random, p: Patient, keys: set[str], as_of: date,
         for lab in d.condition.labs:
             wanted[lab] = max(wanted.get(lab, 0), 4 if lab == "hba1c" else 2)
     if p.age >= 45 and not wanted and r.random() < 0.3:
-        # CVRM risk profile (NHG): fasting glucose, lipids and kidney function
-        wanted = {"glucose": 1, "cholesterol": 1, "egfr": 1}
+        # CVRM risk profile (NHG): fasting glucose, LDL and kidney function
+        wanted = {"glucose": 1, "ldl": 1, "egfr": 1}
     out: list[LabResult] = []
     for key, times in wanted.items():
         for k in range(times):
@@ -317,7 +315,7 @@ def make_record(seed: int, p: Patient, as_of: date) -> ClinicalRecord:
     ]
     contacts = _contacts(r, p, as_of, diagnoses)
     measurements = _measurements(r, p, keys, as_of, contacts)
-    labs = _labs(r, p, keys, as_of, diagnoses)
+    labs = _labs(draw.rng(seed, p.index, draw.LABS), p, keys, as_of, diagnoses)
     admissions = _admissions(r, seed, p, as_of)
     planned = None
     if "osteoarthritis" in keys and p.age >= 55 and r.random() < 0.2:

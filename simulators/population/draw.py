@@ -18,6 +18,7 @@ DEMOGRAPHICS = 1
 CLINICAL = 2
 PLACEMENT = 3  # which providers hold what: must not depend on clinical draws order
 VACCINATION = 4
+LABS = 5  # the GP's lab results: a change to the lab catalogue must not shift admissions
 
 # Salts of the placement numbers drawn with unit().
 HOSPITAL = 1

@@ -34,7 +34,7 @@ from simulators.population.summary import summarize
 MANIFEST = "manifest.json"
 DONE = "done.ndjson"
 PARTS = "parts"
-FORMAT_VERSION = 1  # bump when the bytes of an export change: a rerun must not mix versions
+FORMAT_VERSION = 2  # bump when the bytes of an export change: a rerun must not mix versions
 SUMMARIES = "summaries"
 _NL = orjson.OPT_APPEND_NEWLINE
 

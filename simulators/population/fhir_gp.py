@@ -6,8 +6,8 @@ A GP lab result is coded as the Huisartsgegevens fixtures do (Nictiz-testscripts
 ``output/STU3/GenPractData-2-0/MedMij/Cert/_reference/resources-query-send/
 medmij-gpdata-observation-contact14-fastingglucose.xml``): profile gp-LaboratoryResult,
 category SNOMED 49581000146104, code NHG Tabel 45, here followed by LOINC. The PGO's 49 lab
-query (``code=<NHG Tabel 45>|``) finds exactly the NHG-coded ones; a test without a sourced
-NHG code (see ``catalog``) stays LOINC only and is not returned by that query."""
+query (``code=<NHG Tabel 45>|``) selects on NHG Tabel 45, so every lab test the GP records
+has a sourced NHG code (see ``catalog``): a LOINC-only result would never reach a PGO."""
 
 from __future__ import annotations
 
@@ -191,13 +191,11 @@ _LAB_FINDING = concept(SNOMED, "49581000146104",
 
 
 def gp_lab(ctx: Context, n: int, result: LabResult) -> Resource:
-    """A gp-LaboratoryResult: NHG Tabel 45 (where sourced) and LOINC."""
+    """A gp-LaboratoryResult: NHG Tabel 45 first, then LOINC."""
     lab = bgz.lab(ctx, n, result, "")
     del lab["specimen"]
     t = result.test
-    codings = [coding(LOINC, t.loinc, t.display)]
-    if t.nhg:
-        codings.insert(0, coding(NHG45, *t.nhg))
+    codings = [coding(NHG45, *t.nhg), coding(LOINC, t.loinc, t.display)]
     lab["id"] = ctx.rid("gobs", n)
     lab["meta"] = meta(NICTIZ + "gp-LaboratoryResult")
     lab["code"] = {"coding": codings, "text": t.display}

@@ -62,9 +62,7 @@ def _performer(provider: str, display: str) -> list[dict[str, object]]:
 
 def immunization(ctx: Context, n: int, dose: Dose) -> Resource:
     v = dose.vaccine
-    codings = [coding(ATC_SYSTEM, v.atc, v.display)]
-    if v.snomed:
-        codings.insert(0, coding(SNOMED, v.snomed, v.display))
+    codings = [coding(SNOMED, v.snomed, v.display), coding(ATC_SYSTEM, v.atc, v.display)]
     return {
         "resourceType": "Immunization",
         "id": ctx.rid("vacc", n),

@@ -11,14 +11,31 @@ BgZ (STU3, zib-Vaccination) codes ATC, as REF ``STU3/BgZ-3-0/MedMij/Cert/_refere
 medmij-bgz-vaccination-ts-01.xml``; Vaccinaties (R4, imm-Vaccination-event) codes the SNOMED
 vaccine product first, as REF ``R4/Immunization-2-0/MedMij/*/_reference/resources/*.xml``, then
 ATC (as Nictiz/Nictiz-R4-zib2020@63373ef1:examples/nl-core-Vaccination-event-02.xml does).
-SNOMED sources: pneumococcus 836398006 REF ``R4/Immunization-2-0/MedMij/Test/_reference/
-resources/6a7b78de-6b07-11ec-0000-020000000000.xml``; HPV 836379009 REF ``R4/Immunization-2-0/
-MedMij/Cert/_reference/resources/2e0a05a8-6aad-11ec-0000-020000000000.xml``; DKTP 871878002
-Nictiz/Nictiz-R4-Vaccination-Immunization@be489b4b:package/examples/
-nl-core-PhPrd--C2544AB-2168401113883696-871878002.xml. No fixture has a SNOMED code for the
-other RVP vaccines: they are ATC only. ATC sources: J07CA06 Nictiz-R4-zib2020 examples/
-nl-core-Vaccination-request-01.xml, J07BB02 Nictiz/Nictiz-testscripts@e851d704 (BgZ
-zib-Vaccination fixtures); the other ATC codes from the public WHO ATC index (J07).
+Every vaccine has a SNOMED product code. From Dutch Nictiz R4 data: pneumococcus 836398006 REF
+``R4/Immunization-2-0/MedMij/Test/_reference/resources/6a7b78de-6b07-11ec-0000-020000000000.xml``;
+HPV 836379009 REF ``R4/Immunization-2-0/MedMij/Cert/_reference/resources/2e0a05a8-6aad-11ec-0000-
+020000000000.xml``; DKTP 871878002 Nictiz/Nictiz-R4-Vaccination-Immunization@be489b4b:package/
+examples/nl-core-PhPrd--C2544AB-2168401113883696-871878002.xml; DKTP-Hib-HepB 871895005
+"vaccin met uitsluitend antigenen van Corynebacterium diphtheriae, Bordetella pertussis,
+Clostridium tetani, humaan poliovirus, Haemophilus influenzae type b en hepatitis B-virus"
+Nictiz/Nictiz-R4-Vaccination-Immunization@77a02667ab92:package/examples/d17d5288-6aa3-11ec-0000-
+020000000000.xml (an imm-Vaccination-event example, removed again in 7854860c). No Dutch
+fixture or example has the others; their codes come from the HL7 IPS value set "Vaccines -
+SNOMED CT IPS Free Set" 1.1.0 (SNOMED CT International 2022-07-31), the binding for
+Immunization.vaccineCode in the IPS, as shipped in Nictiz/eu-nl-compared@0d0aea3f8a34:profiles/
+packages/hl7.fhir.uv.ips-1.1.0/ValueSet-vaccines-snomed-ct-ips-free-set.json (which also lists
+the four above): DKTP-Hib 871887006 "Bordetella pertussis and Clostridium tetani and
+Corynebacterium diphtheriae and Haemophilus influenzae type b and Human poliovirus antigens only
+vaccine product"; MenC 871866001 "Neisseria meningitidis serogroup C only vaccine product";
+MenACWY 871873006 "Neisseria meningitidis serogroup A, C, W135 and Y only vaccine product"; BMR
+871831003 "Measles morbillivirus and Mumps orthorubulavirus and Rubella virus antigens only
+vaccine product"; DTP (the Dutch difterie-tetanus-polio booster) 871837004 "Clostridium tetani
+and Corynebacterium diphtheriae and Human poliovirus antigens only vaccine product"; rotavirus
+1081000221109 "Live attenuated Rotavirus antigen only vaccine product"; influenza 1181000221105
+"Influenza virus antigen only vaccine product". The coding's display is our Dutch name, as for
+ATC. ATC sources: J07CA06 Nictiz-R4-zib2020 examples/nl-core-Vaccination-request-01.xml, J07BB02
+Nictiz/Nictiz-testscripts@e851d704 (BgZ zib-Vaccination fixtures); the other ATC codes from the
+public WHO ATC index (J07).
 """
 
 from __future__ import annotations
@@ -36,26 +53,28 @@ ATC_SYSTEM = "http://www.whocc.no/atc"
 
 
 class Vaccine(NamedTuple):
-    """A vaccine: its ATC code, the SNOMED vaccine product where known, and a Dutch name."""
+    """A vaccine: its ATC code, a Dutch name and the SNOMED vaccine product, which the R4
+    Vaccinaties fixtures code first (so required: an R4 Immunization without it is not coded
+    as the fixtures are)."""
 
     key: str
     atc: str
     display: str
-    snomed: str | None = None
+    snomed: str
 
 
 VACCINES: dict[str, Vaccine] = {v.key: v for v in (
-    Vaccine("dktp-hib", "J07CA06", "DKTP-Hib-vaccin"),
-    Vaccine("dktp-hib-hepb", "J07CA09", "DKTP-Hib-HepB-vaccin"),
+    Vaccine("dktp-hib", "J07CA06", "DKTP-Hib-vaccin", "871887006"),
+    Vaccine("dktp-hib-hepb", "J07CA09", "DKTP-Hib-HepB-vaccin", "871895005"),
     Vaccine("pneu", "J07AL02", "Pneumokokkenvaccin", "836398006"),
-    Vaccine("menc", "J07AH07", "MenC-vaccin"),
-    Vaccine("menacwy", "J07AH08", "MenACWY-vaccin"),
-    Vaccine("bmr", "J07BD52", "BMR-vaccin"),
+    Vaccine("menc", "J07AH07", "MenC-vaccin", "871866001"),
+    Vaccine("menacwy", "J07AH08", "MenACWY-vaccin", "871873006"),
+    Vaccine("bmr", "J07BD52", "BMR-vaccin", "871831003"),
     Vaccine("dktp", "J07CA02", "DKTP-vaccin", "871878002"),
-    Vaccine("dtp", "J07CA01", "DTP-vaccin"),
+    Vaccine("dtp", "J07CA01", "DTP-vaccin", "871837004"),
     Vaccine("hpv", "J07BM02", "HPV-vaccin", "836379009"),
-    Vaccine("rota", "J07BH01", "Rotavirusvaccin"),
-    Vaccine("flu", "J07BB02", "Influenzavaccin"),
+    Vaccine("rota", "J07BH01", "Rotavirusvaccin", "1081000221109"),
+    Vaccine("flu", "J07BB02", "Influenzavaccin", "1181000221105"),
 )}
 RVP_KEYS = frozenset(VACCINES) - {"flu"}
 

@@ -102,24 +102,39 @@ def test_conditions_are_snomed_only_as_the_bgz_fixtures(answers: list) -> None:
     assert n > 100
 
 
+# The SNOMED vaccine product per vaccine, as the source named in vaccination.py's header has
+# it: pneu and hpv the shared R4 fixtures, dktp and dktp-hib-hepb Nictiz R4 examples, the
+# others (and those four too) the HL7 IPS "Vaccines - SNOMED CT IPS Free Set" 1.1.0.
+SOURCED_SNOMED_VACCINES = {
+    "dktp-hib": "871887006", "dktp-hib-hepb": "871895005", "pneu": "836398006",
+    "menc": "871866001", "menacwy": "871873006", "bmr": "871831003", "dktp": "871878002",
+    "dtp": "871837004", "hpv": "836379009", "rota": "1081000221109", "flu": "1181000221105",
+}
+
+
 def test_vaccines_per_fhir_version_as_the_fixtures(answers: list) -> None:
-    r4_systems: set[str] = set()
+    """R4 (63): every Immunization the SNOMED product first, then ATC, as the Vaccinaties
+    fixtures; STU3 BgZ: ATC only, as medmij-bgz-vaccination-ts-01."""
+    by_atc = {v.atc: v for v in VACCINES.values()}
+    seen = set()
     for _, _, service, resources in answers:
         for r in resources:
             if r["resourceType"] != "Immunization":
                 continue
-            systems = [c["system"] for c in _codings(r["vaccineCode"])]
-            if service == "63":  # R4: the SNOMED product first where sourced, then ATC
-                assert systems[-1] == ATC_SYSTEM and systems in ([ATC_SYSTEM],
-                                                                 [SNOMED, ATC_SYSTEM]), systems
-                r4_systems |= set(systems)
-            else:  # STU3 BgZ: ATC, as medmij-bgz-vaccination-ts-01
+            codings = _codings(r["vaccineCode"])
+            systems = [c["system"] for c in codings]
+            if service == "63":
+                assert systems == [SNOMED, ATC_SYSTEM], systems
+                v = by_atc[codings[1]["code"]]
+                assert codings[0]["code"] == SOURCED_SNOMED_VACCINES[v.key], codings
+                seen.add(v.key)
+            else:
                 assert systems == [ATC_SYSTEM], systems
-    assert SNOMED in r4_systems
+    assert seen == set(VACCINES)  # each vaccine occurs, so each one's coding is checked
+    assert {k: v.snomed for k, v in VACCINES.items()} == SOURCED_SNOMED_VACCINES
     fixtures = _fixture_codings(IMM_REF, "R4")
-    for v in VACCINES.values():  # the SNOMED codes the shared R4 fixtures carry are theirs
-        if v.key in ("pneu", "hpv"):
-            assert (SNOMED, v.snomed) in fixtures, v
+    for key in ("pneu", "hpv"):  # the SNOMED codes the shared R4 fixtures carry are theirs
+        assert (SNOMED, VACCINES[key].snomed) in fixtures, key
     bgz = _fixture_codings(BGZ_REF, "STU3")
     assert any(system == ATC_SYSTEM for system, _ in bgz)
 
@@ -165,9 +180,7 @@ def test_the_49_lab_query_finds_the_gp_lab_results_of_every_patient_who_has_them
             continue
         patients += 1
         matches, _ = search(SourceRecord.of(resources), resource_type, params)
-        nhg = [r for r in labs if any(c["system"] == NHG45 for c in _codings(r["code"]))]
-        assert matches, "a patient with GP lab results gets some back"
-        assert {r["id"] for r in matches} == {r["id"] for r in nhg}
+        assert {r["id"] for r in matches} == {r["id"] for r in labs}, "every GP lab result"
         for r in matches:
             assert r["meta"]["profile"] == ["http://nictiz.nl/fhir/StructureDefinition/"
                                             "gp-LaboratoryResult"]
@@ -176,15 +189,22 @@ def test_the_49_lab_query_finds_the_gp_lab_results_of_every_patient_who_has_them
     assert patients > 50
 
 
-def test_every_lab_with_a_sourced_nhg_code_is_in_a_pathway_of_every_lab_patient() -> None:
-    """The tests without a sourced NHG code (LOINC only) never stand alone: every condition
-    with lab follow-up includes an NHG-coded test, so no GP lab patient is missed."""
-    from simulators.population.catalog import CONDITIONS
-    for c in CONDITIONS:
-        if c.labs:
-            assert any(LABS[key].nhg for key in c.labs), c.key
-    assert {k for k, lab in LABS.items() if lab.nhg} == {
-        "egfr", "creatinine", "potassium", "hba1c", "glucose", "ldl"}
+def test_every_gp_lab_result_carries_an_nhg_tabel_45_coding(answers: list) -> None:
+    """Every Observation of gegevensdienst 49 codes NHG Tabel 45 first, then LOINC: the 49 lab
+    query selects on NHG Tabel 45, so a LOINC-only result would never reach a PGO. Every lab
+    test of the catalogue occurs in the sample, so a test that loses its NHG code fails here."""
+    by_loinc = {lab.loinc: lab for lab in LABS.values()}
+    seen = set()
+    for _, _, service, resources in answers:
+        if service != "49":
+            continue
+        for r in resources:
+            if r["resourceType"] != "Observation":
+                continue
+            systems = [c["system"] for c in _codings(r["code"])]
+            assert systems == [NHG45, "http://loinc.org"], (r["id"], systems)
+            seen.add(by_loinc[r["code"]["coding"][1]["code"]].key)
+    assert seen == set(LABS)
 
 
 # (NHG Tabel 45 code, display, unit) exactly as the public source named in catalog.py's header
@@ -194,6 +214,7 @@ SOURCED_NHG = {
     "egfr": ("3583", "eGFR volgens CKD-EPI formule", "mL/min/{1.73_m2}"),
     "creatinine": ("523", "creatinine", "umol/L"),
     "potassium": ("513", "Kalium", "mmol/L"),
+    "sodium": ("624", "Natrium", "mmol/L"),
     "hba1c": ("2816", "HbA1c (glycohemoglobine) IFCC", "mmol/mol"),
     "glucose": ("372", "glucose nuchter, veneus (lab)", "mmol/L"),
     "ldl": ("542", "LDL-cholesterol", "mmol/L"),
@@ -204,7 +225,7 @@ def test_nhg_codes_are_the_sourced_ones_and_gp_lab_results_carry_them(
         answers: list) -> None:
     """Each NHG code with its source's display and unit; a 49 lab result of that test carries
     the NHG coding first, then LOINC (the order of the NTS and zorgviewer GP examples)."""
-    assert {k: (*lab.nhg, lab.unit) for k, lab in LABS.items() if lab.nhg} == SOURCED_NHG
+    assert {k: (*lab.nhg, lab.unit) for k, lab in LABS.items()} == SOURCED_NHG
     by_loinc = {lab.loinc: lab for lab in LABS.values()}
     seen = set()
     for _, _, service, resources in answers:
@@ -214,15 +235,13 @@ def test_nhg_codes_are_the_sourced_ones_and_gp_lab_results_carry_them(
             if r["resourceType"] != "Observation":
                 continue
             codings = _codings(r["code"])
-            lab = next((by_loinc[c["code"]] for c in codings
-                        if c["system"] == "http://loinc.org" and c["code"] in by_loinc), None)
-            if lab is None or lab.nhg is None:
-                continue
+            lab = next(by_loinc[c["code"]] for c in codings
+                       if c["system"] == "http://loinc.org" and c["code"] in by_loinc)
             seen.add(lab.key)
             assert (codings[0]["system"], codings[0]["code"], codings[0]["display"]) == (
                 NHG45, *lab.nhg)
             assert r["valueQuantity"]["code"] == lab.unit
-    assert {"hba1c", "glucose", "ldl"} <= seen
+    assert seen == set(SOURCED_NHG)
 
 
 def _fixture_profiles() -> dict[tuple[str, str], set[str]]:

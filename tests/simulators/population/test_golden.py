@@ -44,25 +44,25 @@ def digests(pop: Population, people: range) -> dict[str, tuple[int, str]]:
 
 GOLDEN_SEVEN: dict[str, tuple[int, str]] = {'apotheeksandbox-48': (8982, 'ee97346fbed8fca4'),
     'ggzsandbox-48': (243, 'a1ecd72fcd29e468'),
-    'hapraktijknoord-48': (20365, '2d6a0c5691000271'),
-    'hapraktijknoord-49': (17624, 'd48095749982f06e'),
-    'hapraktijknoord-51': (675, '2793816fd8fd6d5b'),
-    'hapraktijkzuid-48': (18183, 'd773ee15f3f2c24f'),
-    'hapraktijkzuid-49': (15214, '7b003d7bab16af86'),
-    'hapraktijkzuid-51': (554, '059f760866c87aa3'),
+    'hapraktijknoord-48': (20097, '478630c47c1febd8'),
+    'hapraktijknoord-49': (17478, '718960964c1cf202'),
+    'hapraktijknoord-51': (678, 'bbcf4362509d0986'),
+    'hapraktijkzuid-48': (17742, 'a40c502cba9a9594'),
+    'hapraktijkzuid-49': (14989, 'a48c4b6a1190be75'),
+    'hapraktijkzuid-51': (558, '20f422a01b869554'),
     'revalidatiesandbox-48': (859, '12ee367b6211d05e'),
-    'rivm-63': (11885, 'e0da94d19d42af1c'),
-    'summaries': (2000, 'cf31c2ea163f4d2a'),
-    'umcsandbox-48': (4393, '94ffa80fbb07f5db'),
-    'umcsandbox-51': (1519, 'e72e665fe2da02c7')}
+    'rivm-63': (11885, 'd3af945d2cdcdf0f'),
+    'summaries': (2000, '9dd3dc93a8ad2456'),
+    'umcsandbox-48': (4579, '0a14452198c45f16'),
+    'umcsandbox-51': (1526, '6c5e1dc8b59522e4')}
 GOLDEN_PACKAGED: dict[str, tuple[int, str]] = {'ggzdeoever-48': (81, '822fc1d37c134f23'),
-    'huisartsdebrug-48': (11532, '01ce2e2de54e128f'),
-    'huisartsdebrug-49': (9736, '23958d2b8c3e777b'),
-    'huisartsdebrug-51': (401, 'ebed5e4651cd7a77'),
-    'rivmvaccinaties-63': (3206, 'abfb47eb7ab21440'),
-    'summaries': (600, 'a54f79bcff9a0af1'),
-    'umcsandbox-48': (1561, '05e1e908893f986e'),
-    'umcsandbox-51': (495, '1821ac1c16874500')}
+    'huisartsdebrug-48': (11340, 'ad4b608b7545b5dc'),
+    'huisartsdebrug-49': (9642, '06c1d5e39ee90a28'),
+    'huisartsdebrug-51': (402, '3031a24cd61aa624'),
+    'rivmvaccinaties-63': (3206, 'c5aafc3e3f164e71'),
+    'summaries': (600, '84e71d624a3f45e1'),
+    'umcsandbox-48': (1585, '20833b79e3b729b3'),
+    'umcsandbox-51': (496, '14d3ee518e6825fa')}
 
 
 @pytest.mark.parametrize(("pop", "people", "golden"), [
