@@ -6,7 +6,9 @@ the same services as ``compose/docker-compose.yml``, with that image and this ru
 over HTTPS on 443 with the docker runtime's read-only PKI volume),
 puts the admin token into the state volume, and runs ``docker compose up -d`` (Compose v2) or
 ``docker-compose up -d`` (v1). Every service carries the docker runtime's labels, so status,
-logs, the clock file and ``wipe`` are the docker runtime's own code.
+logs, the clock file and ``wipe`` are the docker runtime's own code. Revocation while it runs
+works as in the docker runtime: ``ca revoke`` hands the new CRL to the registry, and the
+nodes fetch it from there with their list refresh.
 
 A sandbox started by hand (``docker compose -f compose/docker-compose.yml up``) and attached
 with ``python -m sandbox.runtime.docker attach`` is a compose sandbox with no processes:

@@ -17,6 +17,13 @@ compose/docker-compose.yml stays plain HTTP inside: see ``attach_compose``.)
 lists): for ``pgo-sandbox load``, whose Locust users speak neither the sandbox CA nor mutual
 TLS yet (as with the local runtime's medmij profile).
 
+Revocation while the containers run: the PKI volume is read-only and made at ``up``, so a
+CRL written later on this machine never reaches it. Instead each node keeps its own CRL file
+in its node directory, seeded from the volume; ``pgo-sandbox ca revoke`` hands the new CRL to
+the registry (``PUT /admin/crl``, admin token), the registry publishes it at ``/pki/crl.pem``
+and every other node fetches it with its list refresh (``simulators.serve``): a revoked
+certificate is refused at the next handshake by every node within ``list_refresh_seconds``.
+
 The admin token (``admin.token``) is the host state directory's: ``up`` copies it into the
 nodes' shared /state volume before any container starts, so the CLI on this machine and every
 node hold the same one. Under ``docker compose`` the first node (the registry; the others wait
@@ -90,7 +97,7 @@ TLS_HEALTHCHECK = {"test": TLS_HEALTH_TEST, "interval": 2_000_000_000, "timeout"
 
 def wants_tls(default: bool = True) -> bool:
     """HTTPS with mutual TLS inside the network: PGO_SANDBOX_DOCKER_TLS=1 or 0, else the
-    runtime's default (docker, compose: on; swarm: off, its TLS is not run yet)."""
+    runtime's default (on for docker, compose and swarm)."""
     value = os.environ.get(TLS_ENV, "").strip()
     return default if value not in ("0", "1") else value == "1"
 

@@ -16,8 +16,15 @@ restarts and replicates the nodes; scenarios, ``status`` and ``load`` run unchan
   the ``edge`` service (``python -m sandbox.runtime.swarm edge``, a TCP forwarder in the same
   image) publishes every node's port and forwards each connection to one of its tasks.
 * The admin token is put into the state volume before any task starts (tasks start together),
-  and, with PGO_SANDBOX_DOCKER_TLS=1 (not yet run end to end), the sandbox PKI into the
-  docker runtime's read-only PKI volume for HTTPS on 443; the edge forwards TCP either way.
+  and the sandbox PKI into the docker runtime's read-only PKI volume: every node serves HTTPS
+  on 443 with mutual TLS, as with ``--runtime docker`` (the default since it ran end to end,
+  tests/sandbox/runtime/test_swarm.py; ``PGO_SANDBOX_DOCKER_TLS=0`` keeps plain HTTP). The
+  edge forwards TCP, so TLS runs from this machine to the task.
+* Revocation: the PKI volume is a copy made at ``up`` (and Swarm may run tasks on other
+  machines, so no host file is shared), so ``pgo-sandbox ca revoke`` hands the new CRL to the
+  registry's admin API and every task fetches it from the registry's distribution point
+  with its list refresh into its own CRL file (``simulators.registry.crl``,
+  ``simulators.common.lists.CrlFollower``): refused at the next handshake by every replica.
 
     runtime = SwarmRuntime(state_dir)
     info = runtime.up(load_topology(), base_port=18400, replicas={"dva-nexus": 3})
@@ -77,8 +84,7 @@ class SwarmRuntime(DockerRuntime):
     """One stack per state directory (``pgo-sandbox-<hash>``) on the engine's swarm."""
 
     name = "swarm"
-    # TLS (PGO_SANDBOX_DOCKER_TLS=1) is wired but not yet run end to end: plain by default
-    tls_default = False
+    tls_default = True  # the medmij profile with TLS, as the docker runtime (=0: plain HTTP)
 
     @property
     def volume(self) -> str:

@@ -119,10 +119,10 @@ def test_docker_tls_can_be_turned_off_for_tools_without_mutual_tls(tmp_path, mon
     from sandbox.runtime.compose import ComposeRuntime
     from sandbox.runtime.swarm import SwarmRuntime
 
+    assert not SwarmRuntime(tmp_path).tls and not ComposeRuntime(tmp_path).tls
     monkeypatch.delenv("PGO_SANDBOX_DOCKER_TLS")
-    assert ComposeRuntime(tmp_path).tls and not SwarmRuntime(tmp_path).tls
-    monkeypatch.setenv("PGO_SANDBOX_DOCKER_TLS", "1")
-    assert SwarmRuntime(tmp_path).tls  # opt-in there until run end to end
+    # TLS is every container runtime's default (swarm's since it ran end to end)
+    assert ComposeRuntime(tmp_path).tls and SwarmRuntime(tmp_path).tls
 
 
 # --- real containers -----------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """`pgo-sandbox up --runtime swarm --replicas dva-nexus=2` on a single-node swarm (issue 18).
 
 The stack file and the edge forwarder are tested in-process; the real run needs an engine and
-skips as the docker tests do (fails instead when CI's docker setup succeeded).
+skips as the docker tests do (fails instead when CI's docker setup succeeded). The real run
+is the swarm default, the ``medmij`` profile with TLS and mutual TLS (issue 13): the edge
+forwards TCP to each task's HTTPS on 443, and a certificate revoked while the stack runs is
+refused by every node and every replica within one list refresh.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from sandbox.state import running
 from scenarios import collect
 from simulators.medmij.topology import load_topology
 from tests.conftest import free_base_port
-from tests.sandbox.runtime.test_docker import TIMINGS, _unavailable, engine  # noqa: F401
+from tests.sandbox.runtime.test_docker import (  # noqa: F401 - fixtures
+    TIMINGS,
+    _unavailable,
+    engine,
+    report_timings,
+)
+from tests.sandbox.runtime.test_docker_tls import _tls_probe
 
 
 def test_stack_is_deployable_replicated_and_reached_through_the_edge():
@@ -95,6 +104,7 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
     state = tmp_path / "state"
     args = ["--state-dir", str(state)]
     runtime = SwarmRuntime(state, client=engine)
+    assert runtime.tls  # TLS is the swarm default (PGO_SANDBOX_DOCKER_TLS unset)
     start = time.perf_counter()
     up = CliRunner().invoke(app, ["up", "--runtime", "swarm", "--replicas", "dva-nexus=2",
                                   "--base-port", str(free_base_port()), "--timeout", "150",
@@ -106,11 +116,14 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
         up = CliRunner().invoke(app, ["up", "--runtime", "swarm", "--replicas", "dva-nexus=2",
                                       "--base-port", str(free_base_port()), "--timeout", "150",
                                       *args])
-    TIMINGS["swarm up (2 dva-nexus replicas)"] = time.perf_counter() - start
+    TIMINGS["swarm TLS up (2 dva-nexus replicas)"] = time.perf_counter() - start
     try:
         if up.exit_code != 0 and "swarm" in up.output and "init" in up.output:
             _unavailable(f"no swarm on this engine: {up.output}")
         assert up.exit_code == 0, up.output
+        TIMINGS["swarm TLS healthy after deploy"] = running(state).info.healthy_seconds
+        assert all(a.startswith("https://127.0.0.1:")
+                   for a in running(state).info.addresses.values())
         status = CliRunner().invoke(app, ["status", "--json", *args])
         assert status.exit_code == 0, status.output
         rows = {r["node"]: r for r in json.loads(status.output)}
@@ -136,9 +149,36 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
             if all(hops):
                 break
         assert all(hops), hops  # both replicas served one flow: a code crossed replicas
+        _revoked_certificate_is_refused_by_every_task(state, args)
     finally:
         down = CliRunner().invoke(app, ["down", *args])
         leftover = runtime._containers()
         runtime.wipe()
     assert down.exit_code == 0 and "stopped 8 nodes" in down.output, down.output
     assert leftover == [] and runtime._services() == []
+
+
+def _revoked_certificate_is_refused_by_every_task(state, args: list[str]) -> None:
+    """`ca revoke` while the stack runs: the registry takes the new CRL, every task fetches it
+    with its list refresh. The edge sends each connection to the next task, so a handful of
+    handshakes per node reaches both dva-nexus replicas; none may admit the revoked one."""
+    topology = running(state).topology
+    revoked, control = "pgo-gamma.sandbox.test", "pgo-beta.sandbox.test"
+    hostnames = [n.hostname for n in topology.nodes]
+    assert _tls_probe(state, hostnames[0], revoked) == "HTTP/1.1 200 OK"
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, ["ca", "revoke", revoked, *args])
+    assert result.exit_code == 0 and "registry publishes CRL number" in result.output, \
+        result.output
+    pending = set(hostnames)
+    while pending and time.perf_counter() - start < topology.list_refresh_seconds + 10:
+        pending = {h for h in pending if not all(
+            _tls_probe(state, h, revoked).startswith("refused") for _ in range(4))}
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - start
+    TIMINGS["swarm: revoke to refused by every task"] = elapsed
+    assert not pending, f"still admitted after {elapsed:.1f} s: {sorted(pending)}"
+    assert elapsed <= topology.list_refresh_seconds + 2, f"{elapsed:.1f} s"
+    for hostname in hostnames:
+        for _ in range(4):  # every replica still admits the control certificate
+            assert _tls_probe(state, hostname, control) == "HTTP/1.1 200 OK", hostname

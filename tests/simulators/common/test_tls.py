@@ -224,3 +224,173 @@ def test_a_trusted_sandbox_that_is_gone_is_no_longer_trusted(tmp_path, monkeypat
     shutil.rmtree(gone)
     context = tls.client_ssl_context()  # no bundle there any more: skipped, not an error
     assert context.cert_store_stats()["x509_ca"] >= 1  # the sandbox still running is trusted
+
+
+# --- revocation: the CRL rules and the contexts that follow a CRL file ----------------------
+
+def _crl_after(directory, *revoked: str, now=None) -> bytes:
+    """The CRL of seed 7's CA after revoking ``revoked`` (issued as in ``pki``), made in a
+    folder of its own: a container's PKI copy stays as it was."""
+    authority = Pki(7, directory, now=now)
+    for hostname in revoked:
+        authority.issue(hostname, "Some Org", revoked=True)
+    return authority.crl_pem()
+
+
+def test_check_crl_takes_only_a_newer_crl_of_the_sandbox_ca(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    issuer = Pki(7).issuing.certificate
+    first = tls.check_crl(_crl_after(tmp_path / "a"), issuer)
+    second = tls.check_crl(_crl_after(tmp_path / "b", UNLISTED), issuer, first)
+    assert tls.check_crl(_crl_after(tmp_path / "c", UNLISTED, CLIENT), issuer, second)
+    with pytest.raises(tls.CrlRefused, match="not signed by the sandbox CA"):
+        tls.check_crl(Pki(8).crl_pem(), issuer)  # another CA (seed), however new
+    with pytest.raises(tls.CrlRefused, match="not signed"):  # the root signs no leaf's CRL
+        tls.check_crl(Pki(7).crl_pem(), Pki(7).root.certificate)
+    with pytest.raises(tls.CrlRefused, match="not a PEM CRL"):
+        tls.check_crl(b"nonsense", issuer)
+    long_ago = datetime(2024, 3, 1, tzinfo=UTC)  # its nextUpdate is a year later: past
+    with pytest.raises(tls.CrlRefused, match="expired"):
+        tls.check_crl(_crl_after(tmp_path / "d", now=long_ago), issuer)
+    with pytest.raises(tls.CrlStale, match="lower"):  # an old CRL: unrevokes UNLISTED
+        tls.check_crl(_crl_after(tmp_path / "e"), issuer, second)
+    with pytest.raises(tls.CrlStale, match="drops"):  # same number, another serial
+        tls.check_crl(_crl_after(tmp_path / "f", CLIENT), issuer, second)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    with pytest.raises(tls.CrlStale, match="thisUpdate"):  # a higher number, dated earlier
+        tls.check_crl(_crl_after(tmp_path / "g", UNLISTED, CLIENT, now=yesterday), issuer,
+                      second)
+
+
+def test_a_crl_file_moves_only_forward_and_outlives_a_restart(tmp_path):
+    directory = tmp_path / "pki"
+    authority = Pki(7, directory)
+    own = tmp_path / "node" / "crl.pem"
+    crl = tls.CrlFile(directory, own)  # made from the PKI folder's
+    assert own.read_bytes() == (directory / "crl.pem").read_bytes() and crl.number == 1
+    old = own.read_bytes()
+    authority.issue(CLIENT, "Client Org", revoked=True)  # the local runtime's `ca revoke`
+    assert crl.adopt_published() and crl.number == 2 and own.read_bytes() != old
+    with pytest.raises(tls.CrlStale):
+        crl.offer(old)
+    (directory / "crl.pem").write_bytes(old)  # an older copy in the folder, e.g. a volume
+    again = tls.CrlFile(directory, own)  # the node restarts: it keeps the newer own copy
+    assert again.number == 2 and own.read_bytes() == crl.pem
+
+
+def test_server_and_client_contexts_follow_the_nodes_own_crl_file(tmp_path, monkeypatch):
+    """In containers the PKI folder is a copy made at `up`: a node checks handshakes against
+    its own CRL file, both as a server (a revoked client) and as a client (a revoked server),
+    without a restart and without a new client."""
+    from sandbox.pki import server_context
+    from tests.sandbox.test_pki import handshake
+
+    monkeypatch.setattr(tls, "_trusted", [])
+    monkeypatch.setattr(tls, "_contexts", {})
+    monkeypatch.setattr(tls, "_crl_files", {})
+    monkeypatch.setattr(tls.LiveClientContext, "CHECK_SECONDS", 0.0)
+    directory = tmp_path / "pki"
+    authority = Pki(7, directory)
+    for hostname in (SERVER, CLIENT):
+        authority.issue(hostname, "Some Org")
+    folder_crl = (directory / "crl.pem").read_bytes()
+    crl = tls.CrlFile(directory, tmp_path / "node" / "crl.pem")
+    tls.follow_crl(directory, crl.path)
+    monkeypatch.setattr(tls, "_identity", None)
+    tls.use_identity(directory, CLIENT)
+    live = tls.LiveServerContext(directory, SERVER, crl.path)
+    client = tls.client_ssl_context()
+    assert handshake(live.context, client, SERVER).get("reply") == b"pong:ping"
+
+    assert crl.offer(_crl_after(tmp_path / "copy", CLIENT)) and live.refresh()
+    refused = handshake(live.context, client, SERVER)
+    assert "reply" not in refused and "revoked" in str(refused.get("server_error")), refused
+    assert (directory / "crl.pem").read_bytes() == folder_crl  # the folder's is not used
+
+    crl.offer(_crl_after(tmp_path / "copy2", CLIENT, SERVER))
+    static_server = server_context(directory, SERVER, check_crl=False)
+    refused = handshake(static_server, client, SERVER)  # the same client context object
+    assert "revoked" in str(refused.get("client_error")), refused
+
+
+def test_long_lived_clients_refuse_a_server_revoked_while_they_run(tmp_path, monkeypatch):
+    """httpx keeps its SSL context for the client's life; the live client context makes each
+    new connection with the CRL of now (sync ``wrap_socket`` and async ``wrap_bio``)."""
+    from simulators.common.http import AsyncResolvingTransport
+
+    monkeypatch.setattr(tls, "_trusted", [])
+    monkeypatch.setattr(tls, "_contexts", {})
+    monkeypatch.setattr(tls, "_crl_files", {})
+    monkeypatch.setattr(tls, "_identity", None)
+    monkeypatch.setattr(tls.LiveClientContext, "CHECK_SECONDS", 0.0)
+    directory = tmp_path / "pki"
+    authority = Pki(7, directory)
+    for hostname in (SERVER, CLIENT):
+        authority.issue(hostname, "Some Org")
+    tls.use_identity(directory, CLIENT)
+    server = _serve(directory, tls.PeerCertProtocol)
+    addresses = {SERVER: f"https://127.0.0.1:{next(server)}"}
+    close = {"Connection": "close"}  # the next request opens a new connection
+
+    async def async_calls() -> str:
+        async with httpx.AsyncClient(transport=AsyncResolvingTransport(addresses)) as http:
+            first = await http.get(f"https://{SERVER}/", headers=close)
+            authority.revoke(SERVER)
+            with pytest.raises(httpx.ConnectError, match="revoked"):
+                await http.get(f"https://{SERVER}/")
+            return first.text
+
+    try:
+        with httpx.Client(transport=ResolvingTransport(addresses)) as sync_http:
+            assert sync_http.get(f"https://{SERVER}/", headers=close).text == CLIENT
+            assert asyncio.run(async_calls()) == CLIENT
+            with pytest.raises(httpx.ConnectError, match="revoked"):
+                sync_http.get(f"https://{SERVER}/")
+    finally:
+        next(server, None)
+
+
+def test_the_crl_follower_takes_a_newer_crl_and_keeps_it_against_a_forged_one(tmp_path):
+    """What a container node does with its list refresh: fetch the registry's CRL over real
+    HTTP, take it under check_crl, tell the server context; refuse and keep on a bad one."""
+    from simulators.common.lists import CrlFollower
+
+    directory = tmp_path / "pki"
+    Pki(7, directory)
+    published = {"body": _crl_after(tmp_path / "newer", CLIENT)}
+
+    async def distribution_point(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": published["body"]})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(distribution_point, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    crl = tls.CrlFile(directory, tmp_path / "node" / "crl.pem")
+    changes: list[int] = []
+
+    async def follow() -> list[bool]:
+        async with httpx.AsyncClient() as http:
+            follower = CrlFollower(f"http://127.0.0.1:{port}{tls.CRL_PATH}", http, 5.0, crl,
+                                   lambda: changes.append(crl.number))
+            taken = [await follower.refresh(), await follower.refresh()]
+            published["body"] = Pki(8).crl_pem()  # forged: another CA
+            taken.append(await follower.refresh())
+            assert "not signed" in follower.refusals[-1]["reason"]
+            return taken
+
+    try:
+        assert asyncio.run(follow()) == [True, False, False]
+    finally:
+        server.should_exit = True
+        thread.join(5)
+    assert changes == [2] and crl.path.read_bytes() == _crl_after(tmp_path / "again", CLIENT)
