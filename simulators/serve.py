@@ -226,8 +226,13 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
     pki_dir = config.state_dir / "pki"
     crl = None
     if crl_from_registry:
-        crl = tls.CrlFile(pki_dir, config.node_dir(node_id) / tls.CRL_FILE)
-        tls.follow_crl(pki_dir, crl.path)  # the node's clients check against it too
+        try:
+            crl = tls.CrlFile(pki_dir, config.node_dir(node_id) / tls.CRL_FILE)
+        except (OSError, tls.CrlRefused) as exc:  # serve on, with the CRL made at `up`
+            logging.getLogger(__name__).error(
+                "no CRL file of its own (%s): revocations after `up` are not followed", exc)
+        else:
+            tls.follow_crl(pki_dir, crl.path)  # the node's clients check against it too
     tls.use_identity(pki_dir, hostname)  # before the app builds its clients
     live = tls.LiveServerContext(pki_dir, hostname, crl.path if crl else None)
     app = build_app(config, node_id)

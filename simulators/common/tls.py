@@ -407,6 +407,17 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def issuing_ca(pki_dir: Path) -> x509.Certificate:
+    """The sandbox's issuing CA: ``issuing-ca.crt``, else the one certificate of the bundle
+    that is not self-signed (a Kubernetes deployment projects only the bundle and the CRL)."""
+    if (pki_dir / ISSUING_FILE).exists():
+        return x509.load_pem_x509_certificate((pki_dir / ISSUING_FILE).read_bytes())
+    for certificate in x509.load_pem_x509_certificates((pki_dir / BUNDLE).read_bytes()):
+        if certificate.issuer != certificate.subject:
+            return certificate
+    raise CrlRefused(f"no issuing CA in {pki_dir / BUNDLE}")
+
+
 class CrlFile:
     """A node's own copy of the sandbox CRL (``path``, writable), which only moves forward.
 
@@ -422,7 +433,7 @@ class CrlFile:
     def __init__(self, pki_dir: Path, path: Path) -> None:
         self.pki_dir = Path(pki_dir)
         self.path = Path(path)
-        self.issuer = x509.load_pem_x509_certificate((self.pki_dir / ISSUING_FILE).read_bytes())
+        self.issuer = issuing_ca(self.pki_dir)
         self.crl: x509.CertificateRevocationList | None = None
         self.pem = b""
         self._published: tuple[int, int, int] | None = None

@@ -38,7 +38,7 @@ def held_crl(request: Request) -> tls.CrlFile:
     if crl is None:
         config = request.app.state.config
         pki_dir = config.state_dir / "pki"
-        if not (pki_dir / tls.ISSUING_FILE).exists():
+        if not (pki_dir / tls.BUNDLE).exists():
             raise RegistryError(404, "this sandbox has no PKI (it serves plain HTTP), so no CRL")
         crl = tls.CrlFile(pki_dir, config.node_dir(request.app.state.node_id) / tls.CRL_FILE)
         request.app.state.crl = crl

@@ -394,3 +394,13 @@ def test_the_crl_follower_takes_a_newer_crl_and_keeps_it_against_a_forged_one(tm
         server.should_exit = True
         thread.join(5)
     assert changes == [2] and crl.path.read_bytes() == _crl_after(tmp_path / "again", CLIENT)
+
+
+def test_the_issuing_ca_is_found_in_the_bundle_when_its_own_file_is_not_there(tmp_path):
+    """A Kubernetes deployment projects only the CA bundle and the CRL into /state/pki: a
+    node must still find the CA that signs the CRL, or it would not start."""
+    directory = tmp_path / "pki"
+    Pki(7, directory)
+    (directory / "issuing-ca.crt").unlink()
+    assert tls.issuing_ca(directory) == Pki(7).issuing.certificate
+    assert tls.CrlFile(directory, tmp_path / "node" / "crl.pem").number == 1
