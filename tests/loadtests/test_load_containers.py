@@ -30,6 +30,7 @@ from simulators.common.config import SandboxConfig
 from simulators.medmij.topology import load_topology
 from tests.conftest import free_base_port
 from tests.loadtests.test_load import check_shape
+from tests.sandbox.runtime.test_docker import _wait_for_setup
 
 DOCKER_READY = Path(os.environ.get("PGO_SANDBOX_DOCKER_WORK", "/tmp/pgo-sandbox-docker")) / "ready"
 
@@ -112,7 +113,9 @@ def _base_image_from_marker() -> str | None:
 
 @pytest.fixture(scope="module")
 def docker_sandbox(tmp_path_factory):
-    """A docker-runtime sandbox for this module (the engine of .ci/docker-setup.sh)."""
+    """A docker-runtime sandbox for this module (the engine of .ci/docker-setup.sh), with
+    mutual TLS inside its network as the docker runtime has by default."""
+    _wait_for_setup()  # .ci/run prepares the engine in the background
     if not DOCKER_READY.exists():
         pytest.skip(f"no container engine prepared ({DOCKER_READY} missing): run "
                     ".ci/docker-setup.sh")
@@ -121,7 +124,7 @@ def docker_sandbox(tmp_path_factory):
 
     state = tmp_path_factory.mktemp("load-containers")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PGO_SANDBOX_DOCKER_TLS", "0")  # Locust speaks no mutual TLS (check_plain_http)
+        mp.delenv("PGO_SANDBOX_DOCKER_TLS", raising=False)
         if "PGO_SANDBOX_BASE_IMAGE" not in os.environ and _base_image_from_marker():
             mp.setenv("PGO_SANDBOX_BASE_IMAGE", _base_image_from_marker())
         runtime = DockerRuntime(state)
