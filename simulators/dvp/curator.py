@@ -23,13 +23,13 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import orjson
 
 from simulators.common.app import flush_hop_logs
 from simulators.common.config import write_atomic
 from simulators.common.storage import transaction
+from simulators.dvp import file_scan
 from simulators.dvp.errors import Refused
 
 DEFAULT_NOTICE = ("Deze PGO-leverancier is failliet. Een curator beheert uw gegevens. U kunt uw "
@@ -37,7 +37,6 @@ DEFAULT_NOTICE = ("Deze PGO-leverancier is failliet. Een curator beheert uw gege
                   "niet meer.")
 # The curator's own records: written by the curator, never holding personal data (still scanned).
 CURATOR_FILES = frozenset({"curator.json", "erasure.log"})
-SQLITE_MAGIC = b"SQLite format 3\x00"
 COMPANIONS = ("-wal", "-shm", "-journal")
 # Columns whose values identify a person or their data (ids, names, secrets, URIs).
 IDENTIFYING_COLUMN = re.compile(
@@ -87,16 +86,10 @@ def storage_check(db: sqlite3.Connection) -> dict[str, int]:
             for t in personal_tables(db)}
 
 
-def is_sqlite(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
-    except OSError:
-        return False
-
-
 def databases(node_dir: Path) -> list[Path]:
-    return sorted(p for p in node_dir.rglob("*") if p.is_file() and is_sqlite(p))
+    """The SQLite files of the node directory, by their header (read in a child process:
+    ``file_scan`` says why this process never opens them raw)."""
+    return sorted(file_scan.sqlite_files([p for p in node_dir.rglob("*") if p.is_file()]))
 
 
 def vendor_files(node_dir: Path, log_path: Path | None) -> list[Path]:
@@ -214,13 +207,8 @@ def held_identifiers(node_dir: Path) -> dict[str, str]:
     table list (nothing shared with the erasure's finders)."""
     found: dict[str, str] = {}
     schema_text = ""
-    for path in sorted(node_dir.rglob("*")):
-        try:
-            with open(path, "rb") as fh:
-                if fh.read(16) != b"SQLite format 3\x00":
-                    continue
-        except OSError:  # a directory, or gone
-            continue
+    walked = sorted(p for p in node_dir.rglob("*") if p.is_file())
+    for path in file_scan.sqlite_files(walked):
         db = _reader(path)
         try:
             master = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"
@@ -251,25 +239,9 @@ def held_identifiers(node_dir: Path) -> dict[str, str]:
 
 
 def scan(files: list[Path], identifiers: dict[str, str], root: Path) -> list[dict]:
-    """Every (file, identifier) hit: raw bytes, and the URL-encoded form (log paths)."""
-    needles = []
-    for value, kind in identifiers.items():
-        forms = {value.encode()}
-        forms.add(quote(value, safe="").encode())
-        needles.append((value, kind, forms))
-    hits = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            continue
-        if not data:
-            continue
-        name = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
-        for value, kind, forms in needles:
-            if any(f in data for f in forms):
-                hits.append({"file": name, "held_in": kind, "value": value})
-    return hits
+    """Every (file, identifier) hit: raw bytes, and the URL-encoded form (log paths); the
+    bytes are read in a child process (``file_scan``)."""
+    return file_scan.find(files, identifiers, root)
 
 
 def _masked(value: str) -> str:

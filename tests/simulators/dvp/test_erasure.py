@@ -339,3 +339,41 @@ def test_the_checks_reader_cannot_write(tmp_path):
             reader.execute("INSERT INTO t VALUES ('x')")
     finally:
         reader.close()
+
+
+def test_the_check_leaves_the_nodes_sqlite_locks_alone(tmp_path):
+    """The settlement's check reads the vendor's files raw (headers, leftover bytes). Done in
+    the node process, each close() of such a file drops SQLite's POSIX locks there; another
+    process's connection then takes the WAL for its own when it closes, and the node's next
+    connection fails with "disk I/O error" (a 500 at settlement, seen in CI). The raw reads
+    happen in a child process (simulators/dvp/file_scan.py), so this sequence stays healthy."""
+    import subprocess
+    import sys
+
+    from simulators.dvp import curator
+
+    node_dir = tmp_path / "pgo-x"
+    node_dir.mkdir()
+    path = node_dir / "dvp.sqlite"
+    node = sqlite3.connect(path, isolation_level=None)  # the node's own, kept open
+    node.execute("PRAGMA journal_mode = WAL")
+    node.execute("CREATE TABLE person (id TEXT, display_name TEXT)")
+    node.executemany("INSERT INTO person VALUES (?, ?)",
+                     [(f"person-{i:04d}-identifier", f"Naam Nummer {i}") for i in range(200)])
+    try:
+        identifiers = curator.held_identifiers(node_dir)
+        assert "person-0007-identifier" in identifiers
+        assert curator.databases(node_dir) == [path]
+        files = curator.vendor_files(node_dir, None)
+        assert curator.scan(files, identifiers, tmp_path)  # the rows are still there
+        other = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); " \
+                "db.execute('SELECT COUNT(*) FROM person').fetchone(); db.close()"
+        subprocess.run([sys.executable, "-c", other, str(path)], check=True, timeout=60)
+        node.executemany("INSERT INTO person VALUES (?, ?)", [("later-identifier", "Later")])
+        fresh = sqlite3.connect(path)
+        try:
+            assert fresh.execute("SELECT COUNT(*) FROM person").fetchone()[0] == 201
+        finally:
+            fresh.close()
+    finally:
+        node.close()
