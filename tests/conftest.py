@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import inspect
 import os
+import random
 import re
 from pathlib import Path
 
@@ -69,6 +70,19 @@ def up_on_free_ports(runtime: LocalRuntime, attempts: int = 3, **kwargs):
     raise AssertionError("unreachable")
 
 
+def up_medmij_profile(runtime: LocalRuntime, attempts: int = 3):
+    """``runtime.up`` in the ``medmij`` profile on a /24 of 127.0.0.0/8 that no other test
+    picks (127.77/16 is the CLI's default), again on another one when an address was taken."""
+    for attempt in range(attempts):
+        network = f"127.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24"
+        try:
+            return runtime.up(load_topology(), timeout=90, profile="medmij", network=network)
+        except RuntimeError as exc:
+            if attempt == attempts - 1 or "in use" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """The in-process role tests run on asyncio (as uvicorn serves the nodes)."""
@@ -101,7 +115,7 @@ E2E_FIXTURES = {"sandbox"}
 # through Typer (``invoke(app, ["up", ...])``, unless ``--runtime`` names one that starts no
 # nodes: refused or a fake), or the installed command stopped with ``down`` afterwards
 STARTS_A_RUNTIME = re.compile(
-    r"\bup_on_free_ports\(|\bruntime\.up\("
+    r"\bup_on_free_ports\(|\bup_medmij_profile\(|\bruntime\.up\("
     r"|\.invoke\([\w.]+,\s*\[\s*\"up\"(?![^\]]*\"--runtime\",\s*\"(?!local\"|docker\"))"
     r"|\[\s*\"down\"\s*\]")
 

@@ -12,7 +12,6 @@ invalid_client), so the runs' "0 failures" is the test that the certificate is p
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +25,7 @@ from sandbox.runtime.local import LocalRuntime
 from sandbox.state import Running, running
 from simulators.common.http import ResolvingTransport
 from simulators.medmij.topology import load_topology
+from tests.conftest import up_medmij_profile
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: needs root")
 
@@ -34,14 +34,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: 
 def medmij(tmp_path_factory):
     state = tmp_path_factory.mktemp("medmij-load")
     runtime = LocalRuntime(state)
-    for attempt in range(3):
-        network = f"127.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24"
-        try:
-            runtime.up(load_topology(), timeout=90, profile="medmij", network=network)
-            break
-        except RuntimeError as exc:
-            if attempt == 2 or "in use" not in str(exc):
-                raise
+    up_medmij_profile(runtime)
     try:
         yield running(state)
     finally:

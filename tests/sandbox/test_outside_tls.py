@@ -41,7 +41,7 @@ from sandbox.state import running
 from scenarios import collect as collect_scenario
 from simulators.common import tls
 from simulators.common.http import sync_client
-from simulators.medmij.topology import load_topology
+from tests.conftest import up_medmij_profile
 from tests.outside.outside_dva import Serving
 from tests.outside.outside_dva import create_app as outside_dva_app
 from tests.outside.outside_dvp import CallbackServer, OutsideDvp
@@ -94,14 +94,7 @@ def medmij(tmp_path_factory):
     """A medmij-profile sandbox on a /24 of its own (127.77/16 is the CLI's default)."""
     state = tmp_path_factory.mktemp("medmij-outside")
     runtime = LocalRuntime(state)
-    for attempt in range(3):
-        network = f"127.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24"
-        try:
-            runtime.up(load_topology(), timeout=90, profile="medmij", network=network)
-            break
-        except RuntimeError as exc:
-            if attempt == 2 or "in use" not in str(exc):
-                raise
+    up_medmij_profile(runtime)
     try:
         yield running(state)
     finally:

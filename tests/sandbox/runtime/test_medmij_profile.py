@@ -10,7 +10,6 @@ certificate whose hostname is on the latest Whitelist.
 from __future__ import annotations
 
 import os
-import random
 import ssl
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from scenarios.oauth_probe import authorize_url, exchange, get_code, refresh, re
 from scenarios.useragent import Browser
 from simulators.common.http import ResolvingTransport
 from simulators.medmij import LIST_PATHS
-from simulators.medmij.topology import load_topology
+from tests.conftest import up_medmij_profile
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: needs root")
 
@@ -42,22 +41,11 @@ XSDS = {
 STRANGER = "stranger.sandbox.test"
 
 
-def _network() -> str:
-    """A /24 inside 127.0.0.0/8 that no other test picks (127.77/16 is the CLI's default)."""
-    return f"127.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24"
-
-
 @pytest.fixture(scope="module")
 def medmij(tmp_path_factory):
     state = tmp_path_factory.mktemp("medmij")
     runtime = LocalRuntime(state)
-    for attempt in range(3):
-        try:
-            runtime.up(load_topology(), timeout=90, profile="medmij", network=_network())
-            break
-        except RuntimeError as exc:
-            if attempt == 2 or "in use" not in str(exc):
-                raise
+    up_medmij_profile(runtime)
     try:
         yield running(state)
     finally:

@@ -189,21 +189,23 @@ def test_the_49_lab_query_finds_the_gp_lab_results_of_every_patient_who_has_them
     assert patients > 50
 
 
+def gp_lab_results(answers: list):
+    """Every Observation the gegevensdienst 49 searches answered."""
+    for _, _, service, resources in answers:
+        if service == "49":
+            yield from (r for r in resources if r["resourceType"] == "Observation")
+
+
 def test_every_gp_lab_result_carries_an_nhg_tabel_45_coding(answers: list) -> None:
     """Every Observation of gegevensdienst 49 codes NHG Tabel 45 first, then LOINC: the 49 lab
     query selects on NHG Tabel 45, so a LOINC-only result would never reach a PGO. Every lab
     test of the catalogue occurs in the sample, so a test that loses its NHG code fails here."""
     by_loinc = {lab.loinc: lab for lab in LABS.values()}
     seen = set()
-    for _, _, service, resources in answers:
-        if service != "49":
-            continue
-        for r in resources:
-            if r["resourceType"] != "Observation":
-                continue
-            systems = [c["system"] for c in _codings(r["code"])]
-            assert systems == [NHG45, "http://loinc.org"], (r["id"], systems)
-            seen.add(by_loinc[r["code"]["coding"][1]["code"]].key)
+    for r in gp_lab_results(answers):
+        systems = [c["system"] for c in _codings(r["code"])]
+        assert systems == [NHG45, "http://loinc.org"], (r["id"], systems)
+        seen.add(by_loinc[r["code"]["coding"][1]["code"]].key)
     assert seen == set(LABS)
 
 
@@ -228,19 +230,14 @@ def test_nhg_codes_are_the_sourced_ones_and_gp_lab_results_carry_them(
     assert {k: (*lab.nhg, lab.unit) for k, lab in LABS.items()} == SOURCED_NHG
     by_loinc = {lab.loinc: lab for lab in LABS.values()}
     seen = set()
-    for _, _, service, resources in answers:
-        if service != "49":
-            continue
-        for r in resources:
-            if r["resourceType"] != "Observation":
-                continue
-            codings = _codings(r["code"])
-            lab = next(by_loinc[c["code"]] for c in codings
-                       if c["system"] == "http://loinc.org" and c["code"] in by_loinc)
-            seen.add(lab.key)
-            assert (codings[0]["system"], codings[0]["code"], codings[0]["display"]) == (
-                NHG45, *lab.nhg)
-            assert r["valueQuantity"]["code"] == lab.unit
+    for r in gp_lab_results(answers):
+        codings = _codings(r["code"])
+        lab = next(by_loinc[c["code"]] for c in codings
+                   if c["system"] == "http://loinc.org" and c["code"] in by_loinc)
+        seen.add(lab.key)
+        assert (codings[0]["system"], codings[0]["code"], codings[0]["display"]) == (
+            NHG45, *lab.nhg)
+        assert r["valueQuantity"]["code"] == lab.unit
     assert seen == set(SOURCED_NHG)
 
 
