@@ -17,6 +17,7 @@ import gevent
 from locust import events
 from locust.env import Environment
 from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
+from locust.runners import WorkerRunner
 
 from scenarios.flow import FlowError as FlowError  # the journeys' one, for the flows
 from simulators.medmij.topology import Node
@@ -136,6 +137,17 @@ def _bound_requests(environment: Environment, **_: object) -> None:
             return
         count += 1
         if count == MAX_REQUESTS and environment.runner is not None:
-            gevent.spawn(environment.runner.quit)
+            gevent.spawn(_end_run, environment.runner)
 
     environment.events.request.add_listener(on_request)
+
+
+def _end_run(runner) -> None:
+    """End this process's part of the run once its budget is spent. A worker first hands
+    the master what it measured since its last report: Locust reports every few seconds and
+    ``quit`` alone drops the rest, so a short budget used to end a distributed run (local
+    ``--workers`` and ``--worker-containers`` alike) with no request in its statistics."""
+    if isinstance(runner, WorkerRunner):
+        runner.stop()
+        runner._send_stats()  # what WorkerRunner does itself on the master's "quit"
+    runner.quit()

@@ -92,11 +92,6 @@ class LoadOptions:
             raise LoadError("--max-requests must be 1..50,000,000")
         if self.shape not in (None, "morning"):
             raise LoadError("--shape: only 'morning'")
-        if self.containers and self.max_requests != DEFAULT_MAX_REQUESTS:
-            # found at the end of issue 18's work: a request budget in the containers ended the
-            # run before its first request; refused until that is understood, not run empty
-            raise LoadError("--max-requests is not supported with --worker-containers yet: "
-                            "bound the run with --duration and --users")
         if self.window is not None and not 5 <= self.window <= self.duration:
             raise LoadError("--window must be 5 s .. --duration")
         if self.containers and self.workers < 1:

@@ -53,6 +53,19 @@ def test_bounded_collect_run(sandbox, tmp_path) -> None:
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
+def test_a_request_budget_with_workers_keeps_what_the_workers_did(sandbox, tmp_path) -> None:
+    """--max-requests with Locust workers: each worker stops at its share and reports what
+    it measured before it quits (Locust's quit alone dropped it: the run ended empty)."""
+    opts = LoadOptions("collect", users=4, spawn_rate=4, duration=60, out_dir=tmp_path,
+                       think_scale=0, max_requests=200, workers=2, ceiling=False)
+    summary = run(sandbox, opts, say=lambda _: None)
+    requests = sum(s["requests"] for n, s in summary["steps"].items()
+                   if not n.startswith("collect flow"))
+    assert 200 <= requests < 400, requests  # 100 per worker, and what was under way
+    assert summary["duration_s"] < 30, summary["duration_s"]  # the budget ended it
+    assert summary["failures"] == 0
+
+
 def _entry(name: str, method: str, times: dict[int, int], start: float, end: float) -> dict:
     count = sum(times.values())
     return {"name": name, "method": method, "start_time": start, "last_request_timestamp": end,

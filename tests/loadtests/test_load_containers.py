@@ -85,8 +85,7 @@ def test_usage_errors(tmp_path) -> None:
         assert result.exit_code == 2 and words in result.output, result.output
     with pytest.raises(LoadError, match="give N >= 1"):
         LoadOptions("collect", containers=True).check()
-    with pytest.raises(LoadError, match="--max-requests is not supported"):
-        LoadOptions("collect", containers=True, max_requests=3000).check()
+    LoadOptions("collect", containers=True, workers=2, max_requests=3000).check()
 
 
 def test_containers_get_the_in_network_addresses_and_report_paths(tmp_path) -> None:
@@ -189,6 +188,27 @@ def test_collect_with_two_worker_containers(docker_sandbox, tmp_path) -> None:
                    "flow-worker-1.log", "flow-worker-2.log"):
         assert (out / report).exists(), report
     assert _load_containers(docker_sandbox) == []
+
+
+@pytest.mark.container
+def test_a_request_budget_ends_a_container_run_with_its_requests_counted(docker_sandbox,
+                                                                         tmp_path) -> None:
+    """--max-requests with worker containers: the run ends on the budget, well before
+    --duration, and what the workers did is in the statistics (each worker reports what it
+    measured before it quits)."""
+    summary_path = tmp_path / "summary.json"
+    result = CliRunner().invoke(_cli(), [
+        "load", "collect", "--workers", "2", "--worker-containers", "--users", "4",
+        "--spawn-rate", "4", "--duration", "60s", "--think-scale", "0", "--max-requests",
+        "200", "--no-ceiling", "--out", str(tmp_path / "reports"), "--json",
+        str(summary_path), "--state-dir", str(docker_sandbox)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(summary_path.read_text())
+    requests = sum(s["requests"] for n, s in summary["steps"].items()
+                   if not n.startswith("collect flow"))
+    assert 200 <= requests < 400, requests  # 100 per worker, and what was under way
+    assert summary["duration_s"] < 30, summary["duration_s"]
+    assert summary["failures"] == 0
 
 
 @pytest.mark.container
