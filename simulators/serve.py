@@ -10,7 +10,7 @@ Every runtime starts nodes this way:
   served with its certificate from ``<state>/pki`` (mounted read-only) and mutual TLS on the
   back channels, exactly as the local ``medmij`` profile. ``--topology FILE`` overrides the
   packaged topology in both cases. Revocation there: the PKI folder is a copy made at ``up``,
-  so each node keeps its own CRL in its node directory (``tls.CrlFile``), the registry serves
+  so each node keeps its own CRL in its node directory (``revocation.CrlFile``), the registry serves
   it (``simulators.registry.crl``) and the others fetch it with their list refresh
   (``lists.CrlFollower``); their server and client contexts follow that file.
 """
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import uvicorn
 
-from simulators.common import clock, tls
+from simulators.common import clock, revocation, tls
 from simulators.common.app import serving_app, tune_gc
 from simulators.common.config import SandboxConfig
 from simulators.common.events import agent
@@ -227,8 +227,8 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
     crl = None
     if crl_from_registry:
         try:
-            crl = tls.CrlFile(pki_dir, config.node_dir(node_id) / tls.CRL_FILE)
-        except (OSError, tls.CrlRefused) as exc:  # serve on, with the CRL made at `up`
+            crl = revocation.CrlFile(pki_dir, config.node_dir(node_id) / tls.CRL_FILE)
+        except (OSError, revocation.CrlRefused) as exc:  # serve on, with the CRL made at `up`
             logging.getLogger(__name__).error(
                 "no CRL file of its own (%s): revocations after `up` are not followed", exc)
         else:

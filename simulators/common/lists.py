@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 from lxml import etree
 
-from simulators.common import tls
+from simulators.common import revocation
 from simulators.medmij import LIST_PATHS
 
 log = logging.getLogger(__name__)
@@ -239,16 +239,17 @@ class CrlFollower:
 
     Why not the PKI folder: in containers it is a read-only copy made at ``up`` (and under
     Swarm the nodes may run on other machines), so each node keeps its own file
-    (``tls.CrlFile``), which takes a fetched CRL only when ``tls.check_crl`` allows it (the
-    sandbox CA signed it, nothing goes backwards). ``on_change`` runs after a new CRL was
-    written (the node's ``LiveServerContext.refresh``: the next handshake uses it at once).
+    (``revocation.CrlFile``), which takes a fetched CRL only when ``revocation.check_crl``
+    allows it (the sandbox CA signed it, nothing goes backwards). ``on_change`` runs after a
+    new CRL was written (the node's ``LiveServerContext.refresh``: the next handshake uses it
+    at once).
 
         follower = CrlFollower(registry_base + tls.CRL_PATH, client, 5.0, crl_file)
         follower.start()  # in the node's event loop
     """
 
     def __init__(self, url: str, client: httpx.AsyncClient, interval: float,
-                 crl: tls.CrlFile, on_change: Callable[[], object] = lambda: None) -> None:
+                 crl: revocation.CrlFile, on_change: Callable[[], object] = lambda: None) -> None:
         self.url = url
         self.client = client
         self.interval = interval
@@ -275,7 +276,7 @@ class CrlFollower:
             return False
         try:
             changed = self.crl.offer(response.content)
-        except tls.CrlRefused as exc:
+        except revocation.CrlRefused as exc:
             self._refuse(str(exc))
             return False
         if changed:

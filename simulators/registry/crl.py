@@ -7,11 +7,11 @@ registry plays that part, as it already publishes the lists every node polls:
   CRL is public, signed, and checked by whoever takes it);
 - ``PUT /admin/crl`` with the admin token and a PEM CRL as the body: ``pgo-sandbox ca revoke``
   hands over the new CRL when the sandbox runs in containers, whose PKI folder is a read-only
-  copy made at ``up``. It is taken only under ``tls.check_crl``: signed by the sandbox's
+  copy made at ``up``. It is taken only under ``revocation.check_crl``: signed by the sandbox's
   issuing CA (else 400), not older than the held one (else 409), so an old or forged CRL
   never unrevokes a certificate.
 
-The registry keeps it in its node directory (``tls.CrlFile``), the file its own TLS server
+The registry keeps it in its node directory (``revocation.CrlFile``), the file its own TLS server
 follows in containers; in the local runtime it also takes the PKI folder's ``crl.pem`` when
 that changes (``ca revoke`` writes it there).
 """
@@ -22,7 +22,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from simulators.common import tls
+from simulators.common import revocation, tls
 from simulators.common.app import require_admin
 from simulators.registry.errors import ChangeRefused, RegistryError
 
@@ -31,7 +31,7 @@ MAX_CRL_BYTES = 1 << 20  # the sandbox's CRL is a few hundred bytes per revocati
 PEM_TYPE = "application/x-pem-file"
 
 
-def held_crl(request: Request) -> tls.CrlFile:
+def held_crl(request: Request) -> revocation.CrlFile:
     """The registry's CRL file, made on first use; 404 for a sandbox without a PKI (plain
     HTTP containers, the loopback profile)."""
     crl = getattr(request.app.state, "crl", None)
@@ -40,15 +40,15 @@ def held_crl(request: Request) -> tls.CrlFile:
         pki_dir = config.state_dir / "pki"
         if not (pki_dir / tls.BUNDLE).exists():
             raise RegistryError(404, "this sandbox has no PKI (it serves plain HTTP), so no CRL")
-        crl = tls.CrlFile(pki_dir, config.node_dir(request.app.state.node_id) / tls.CRL_FILE)
+        crl = revocation.CrlFile(pki_dir, config.node_dir(request.app.state.node_id) / tls.CRL_FILE)
         request.app.state.crl = crl
     return crl
 
 
-HeldCrl = Annotated[tls.CrlFile, Depends(held_crl)]
+HeldCrl = Annotated[revocation.CrlFile, Depends(held_crl)]
 
 
-def _summary(crl: tls.CrlFile, changed: bool) -> dict:
+def _summary(crl: revocation.CrlFile, changed: bool) -> dict:
     held = crl.crl
     return {"changed": changed, "crl_number": crl.number,
             "this_update": held.last_update_utc.isoformat() if held is not None else None,
@@ -71,8 +71,8 @@ async def hand_over_crl(request: Request, crl: HeldCrl) -> dict:
         raise ChangeRefused(400, f"a CRL of at most {MAX_CRL_BYTES} bytes, got {len(body)}")
     try:
         changed = crl.offer(body)
-    except tls.CrlStale as exc:
+    except revocation.CrlStale as exc:
         raise ChangeRefused(409, f"CRL refused: {exc}") from exc
-    except tls.CrlRefused as exc:
+    except revocation.CrlRefused as exc:
         raise ChangeRefused(400, f"CRL refused: {exc}") from exc
     return _summary(crl, changed)

@@ -18,7 +18,7 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 
 from sandbox.pki import Pki
-from simulators.common import tls
+from simulators.common import revocation, tls
 from simulators.common.http import ResolvingTransport, _rewrite, _tls_names
 
 SERVER = "server.sandbox.test"
@@ -241,25 +241,25 @@ def test_check_crl_takes_only_a_newer_crl_of_the_sandbox_ca(tmp_path):
     from datetime import UTC, datetime, timedelta
 
     issuer = Pki(7).issuing.certificate
-    first = tls.check_crl(_crl_after(tmp_path / "a"), issuer)
-    second = tls.check_crl(_crl_after(tmp_path / "b", UNLISTED), issuer, first)
-    assert tls.check_crl(_crl_after(tmp_path / "c", UNLISTED, CLIENT), issuer, second)
-    with pytest.raises(tls.CrlRefused, match="not signed by the sandbox CA"):
-        tls.check_crl(Pki(8).crl_pem(), issuer)  # another CA (seed), however new
-    with pytest.raises(tls.CrlRefused, match="not signed"):  # the root signs no leaf's CRL
-        tls.check_crl(Pki(7).crl_pem(), Pki(7).root.certificate)
-    with pytest.raises(tls.CrlRefused, match="not a PEM CRL"):
-        tls.check_crl(b"nonsense", issuer)
+    first = revocation.check_crl(_crl_after(tmp_path / "a"), issuer)
+    second = revocation.check_crl(_crl_after(tmp_path / "b", UNLISTED), issuer, first)
+    assert revocation.check_crl(_crl_after(tmp_path / "c", UNLISTED, CLIENT), issuer, second)
+    with pytest.raises(revocation.CrlRefused, match="not signed by the sandbox CA"):
+        revocation.check_crl(Pki(8).crl_pem(), issuer)  # another CA (seed), however new
+    with pytest.raises(revocation.CrlRefused, match="not signed"):  # the root signs no leaf's CRL
+        revocation.check_crl(Pki(7).crl_pem(), Pki(7).root.certificate)
+    with pytest.raises(revocation.CrlRefused, match="not a PEM CRL"):
+        revocation.check_crl(b"nonsense", issuer)
     long_ago = datetime(2024, 3, 1, tzinfo=UTC)  # its nextUpdate is a year later: past
-    with pytest.raises(tls.CrlRefused, match="expired"):
-        tls.check_crl(_crl_after(tmp_path / "d", now=long_ago), issuer)
-    with pytest.raises(tls.CrlStale, match="lower"):  # an old CRL: unrevokes UNLISTED
-        tls.check_crl(_crl_after(tmp_path / "e"), issuer, second)
-    with pytest.raises(tls.CrlStale, match="drops"):  # same number, another serial
-        tls.check_crl(_crl_after(tmp_path / "f", CLIENT), issuer, second)
+    with pytest.raises(revocation.CrlRefused, match="expired"):
+        revocation.check_crl(_crl_after(tmp_path / "d", now=long_ago), issuer)
+    with pytest.raises(revocation.CrlStale, match="lower"):  # an old CRL: unrevokes UNLISTED
+        revocation.check_crl(_crl_after(tmp_path / "e"), issuer, second)
+    with pytest.raises(revocation.CrlStale, match="drops"):  # same number, another serial
+        revocation.check_crl(_crl_after(tmp_path / "f", CLIENT), issuer, second)
     yesterday = datetime.now(UTC) - timedelta(days=1)
-    with pytest.raises(tls.CrlStale, match="thisUpdate"):  # a higher number, dated earlier
-        tls.check_crl(_crl_after(tmp_path / "g", UNLISTED, CLIENT, now=yesterday), issuer,
+    with pytest.raises(revocation.CrlStale, match="thisUpdate"):  # a higher number, dated earlier
+        revocation.check_crl(_crl_after(tmp_path / "g", UNLISTED, CLIENT, now=yesterday), issuer,
                       second)
 
 
@@ -267,15 +267,15 @@ def test_a_crl_file_moves_only_forward_and_outlives_a_restart(tmp_path):
     directory = tmp_path / "pki"
     authority = Pki(7, directory)
     own = tmp_path / "node" / "crl.pem"
-    crl = tls.CrlFile(directory, own)  # made from the PKI folder's
+    crl = revocation.CrlFile(directory, own)  # made from the PKI folder's
     assert own.read_bytes() == (directory / "crl.pem").read_bytes() and crl.number == 1
     old = own.read_bytes()
     authority.issue(CLIENT, "Client Org", revoked=True)  # the local runtime's `ca revoke`
     assert crl.adopt_published() and crl.number == 2 and own.read_bytes() != old
-    with pytest.raises(tls.CrlStale):
+    with pytest.raises(revocation.CrlStale):
         crl.offer(old)
     (directory / "crl.pem").write_bytes(old)  # an older copy in the folder, e.g. a volume
-    again = tls.CrlFile(directory, own)  # the node restarts: it keeps the newer own copy
+    again = revocation.CrlFile(directory, own)  # the node restarts: it keeps the newer own copy
     assert again.number == 2 and own.read_bytes() == crl.pem
 
 
@@ -295,7 +295,7 @@ def test_server_and_client_contexts_follow_the_nodes_own_crl_file(tmp_path, monk
     for hostname in (SERVER, CLIENT):
         authority.issue(hostname, "Some Org")
     folder_crl = (directory / "crl.pem").read_bytes()
-    crl = tls.CrlFile(directory, tmp_path / "node" / "crl.pem")
+    crl = revocation.CrlFile(directory, tmp_path / "node" / "crl.pem")
     tls.follow_crl(directory, crl.path)
     monkeypatch.setattr(tls, "_identity", None)
     tls.use_identity(directory, CLIENT)
@@ -375,7 +375,7 @@ def test_the_crl_follower_takes_a_newer_crl_and_keeps_it_against_a_forged_one(tm
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    crl = tls.CrlFile(directory, tmp_path / "node" / "crl.pem")
+    crl = revocation.CrlFile(directory, tmp_path / "node" / "crl.pem")
     changes: list[int] = []
 
     async def follow() -> list[bool]:
@@ -402,5 +402,5 @@ def test_the_issuing_ca_is_found_in_the_bundle_when_its_own_file_is_not_there(tm
     directory = tmp_path / "pki"
     Pki(7, directory)
     (directory / "issuing-ca.crt").unlink()
-    assert tls.issuing_ca(directory) == Pki(7).issuing.certificate
-    assert tls.CrlFile(directory, tmp_path / "node" / "crl.pem").number == 1
+    assert revocation.issuing_ca(directory) == Pki(7).issuing.certificate
+    assert revocation.CrlFile(directory, tmp_path / "node" / "crl.pem").number == 1
