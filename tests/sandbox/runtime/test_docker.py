@@ -36,10 +36,28 @@ SETUP_PENDING = DOCKER_READY.with_name("pending")  # .ci/run: docker setup still
 SETUP_WAIT_SECONDS = 25 * 60
 
 
+def _setup_running() -> bool:
+    """Whether .ci/run's background docker setup is at work: its marker names a live process
+    (a marker left by a killed run names a dead one and is not waited for)."""
+    try:
+        pid = int(SETUP_PENDING.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _wait_for_setup() -> None:
     """Wait (bounded) while .ci/run's background docker setup is still at work."""
     deadline = time.monotonic() + SETUP_WAIT_SECONDS
-    while SETUP_PENDING.exists() and time.monotonic() < deadline:
+    while _setup_running() and time.monotonic() < deadline:
         time.sleep(1)
 
 
