@@ -13,13 +13,15 @@ import inspect
 import os
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from sandbox.runtime import port_free
 from sandbox.runtime.local import LocalRuntime
-from sandbox.state import running
+from sandbox.state import Running, running
 from simulators.medmij.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,17 +72,24 @@ def up_on_free_ports(runtime: LocalRuntime, attempts: int = 3, **kwargs):
     raise AssertionError("unreachable")
 
 
-def up_medmij_profile(runtime: LocalRuntime, attempts: int = 3):
-    """``runtime.up`` in the ``medmij`` profile on a /24 of 127.0.0.0/8 that no other test
-    picks (127.77/16 is the CLI's default), again on another one when an address was taken."""
+@contextmanager
+def medmij_profile_sandbox(state_dir: Path, attempts: int = 3) -> Iterator[Running]:
+    """A local sandbox in the ``medmij`` profile, down again afterwards, on a /24 of
+    127.0.0.0/8 that no other test picks (127.77/16 is the CLI's default); ``up`` is tried
+    on another /24 when an address was taken."""
+    runtime = LocalRuntime(state_dir)
     for attempt in range(attempts):
         network = f"127.{random.randint(150, 250)}.{random.randint(0, 255)}.0/24"
         try:
-            return runtime.up(load_topology(), timeout=90, profile="medmij", network=network)
+            runtime.up(load_topology(), timeout=90, profile="medmij", network=network)
+            break
         except RuntimeError as exc:
             if attempt == attempts - 1 or "in use" not in str(exc):
                 raise
-    raise AssertionError("unreachable")
+    try:
+        yield running(state_dir)
+    finally:
+        runtime.down()
 
 
 @pytest.fixture
@@ -115,7 +124,7 @@ E2E_FIXTURES = {"sandbox"}
 # through Typer (``invoke(app, ["up", ...])``, unless ``--runtime`` names one that starts no
 # nodes: refused or a fake), or the installed command stopped with ``down`` afterwards
 STARTS_A_RUNTIME = re.compile(
-    r"\bup_on_free_ports\(|\bup_medmij_profile\(|\bruntime\.up\("
+    r"\bup_on_free_ports\(|\bmedmij_profile_sandbox\(|\bruntime\.up\("
     r"|\.invoke\([\w.]+,\s*\[\s*\"up\"(?![^\]]*\"--runtime\",\s*\"(?!local\"|docker\"))"
     r"|\[\s*\"down\"\s*\]")
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -113,6 +113,19 @@ DEFAULT_MAX_AGE_SECONDS = 24 * 3600.0  # topology ``list_max_age_seconds``: see 
 REFUSALS_KEPT = 20
 
 
+async def poll(refresh: Callable[[], Awaitable[object]], interval: Callable[[], float],
+               what: str) -> None:
+    """Call ``refresh`` for ever, ``interval()`` seconds apart (the list cache, the CRL
+    follower): a poller must outlive any one bad answer, so a failure is logged and the next
+    refresh comes as usual."""
+    while True:
+        try:
+            await refresh()
+        except Exception:  # noqa: BLE001 - see above
+            log.exception("%s failed", what)
+        await asyncio.sleep(interval())
+
+
 class ListCache:
     """Keeps a node's view of the lists fresh by polling the registry, and says how far to
     trust it.
@@ -210,12 +223,8 @@ class ListCache:
                 "lists_refused": list(self.refusals)[-3:]}
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:  # noqa: BLE001 - the poller must outlive any one bad answer
-                log.exception("list refresh failed")
-            await asyncio.sleep(self.interval if self.ready.is_set() else 0.1)
+        await poll(self.refresh, lambda: self.interval if self.ready.is_set() else 0.1,
+                   "list refresh")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -285,12 +294,7 @@ class CrlFollower:
         return changed
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:  # noqa: BLE001 - the follower must outlive any one bad answer
-                log.exception("CRL refresh failed")
-            await asyncio.sleep(self.interval)
+        await poll(self.refresh, lambda: self.interval, "CRL refresh")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())

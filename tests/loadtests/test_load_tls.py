@@ -21,24 +21,18 @@ import pytest
 
 from loadtests.mtls import SandboxPki, reachable_bases
 from loadtests.run import LoadError, LoadOptions, check_tls, run
-from sandbox.runtime.local import LocalRuntime
-from sandbox.state import Running, running
+from sandbox.state import Running
 from simulators.common.http import ResolvingTransport
 from simulators.medmij.topology import load_topology
-from tests.conftest import up_medmij_profile
+from tests.conftest import medmij_profile_sandbox
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: needs root")
 
 
 @pytest.fixture(scope="module")
 def medmij(tmp_path_factory):
-    state = tmp_path_factory.mktemp("medmij-load")
-    runtime = LocalRuntime(state)
-    up_medmij_profile(runtime)
-    try:
-        yield running(state)
-    finally:
-        runtime.down()
+    with medmij_profile_sandbox(tmp_path_factory.mktemp("medmij-load")) as sandbox:
+        yield sandbox
 
 
 def _failures(summary: dict) -> dict:

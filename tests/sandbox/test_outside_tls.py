@@ -37,11 +37,10 @@ from typer.testing import CliRunner
 from sandbox.participant_cli import register as register_participant
 from sandbox.pki_cli import register as register_pki
 from sandbox.runtime.local import LocalRuntime
-from sandbox.state import running
 from scenarios import collect as collect_scenario
 from simulators.common import tls
 from simulators.common.http import sync_client
-from tests.conftest import up_medmij_profile
+from tests.conftest import medmij_profile_sandbox
 from tests.outside.outside_dva import Serving
 from tests.outside.outside_dva import create_app as outside_dva_app
 from tests.outside.outside_dvp import CallbackServer, OutsideDvp
@@ -92,13 +91,8 @@ def wait_for(check, seconds: float, what: str):
 @pytest.fixture(scope="module")
 def medmij(tmp_path_factory):
     """A medmij-profile sandbox on a /24 of its own (127.77/16 is the CLI's default)."""
-    state = tmp_path_factory.mktemp("medmij-outside")
-    runtime = LocalRuntime(state)
-    up_medmij_profile(runtime)
-    try:
-        yield running(state)
-    finally:
-        runtime.down()
+    with medmij_profile_sandbox(tmp_path_factory.mktemp("medmij-outside")) as sandbox:
+        yield sandbox
 
 
 def outside_address(sandbox, n: int) -> str:

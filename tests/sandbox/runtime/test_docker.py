@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from sandbox.cli import app
 from sandbox.compose_gen import IMAGE, compose_yaml
 from sandbox.runtime import wait_healthy
+from sandbox.runtime.local import _alive
 from sandbox.state import running
 from scenarios import collect
 from simulators.medmij.topology import load_topology
@@ -40,18 +41,9 @@ def _setup_running() -> bool:
     """Whether .ci/run's background docker setup is at work: its marker names a live process
     (a marker left by a killed run names a dead one and is not waited for)."""
     try:
-        pid = int(SETUP_PENDING.read_text().strip() or 0)
+        return _alive(int(SETUP_PENDING.read_text().strip() or 0))
     except (OSError, ValueError):
         return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _wait_for_setup() -> None:

@@ -20,15 +20,14 @@ import pytest
 from lxml import etree
 
 from sandbox.pki import Pki
-from sandbox.runtime.local import LocalRuntime, check_can_bind_tls
-from sandbox.state import running
+from sandbox.runtime.local import check_can_bind_tls
 from scenarios import collect
 from scenarios.flow import authorization_code
 from scenarios.oauth_probe import authorize_url, exchange, get_code, refresh, resource_base
 from scenarios.useragent import Browser
 from simulators.common.http import ResolvingTransport
 from simulators.medmij import LIST_PATHS
-from tests.conftest import up_medmij_profile
+from tests.conftest import medmij_profile_sandbox
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: needs root")
 
@@ -43,13 +42,8 @@ STRANGER = "stranger.sandbox.test"
 
 @pytest.fixture(scope="module")
 def medmij(tmp_path_factory):
-    state = tmp_path_factory.mktemp("medmij")
-    runtime = LocalRuntime(state)
-    up_medmij_profile(runtime)
-    try:
-        yield running(state)
-    finally:
-        runtime.down()
+    with medmij_profile_sandbox(tmp_path_factory.mktemp("medmij")) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture(scope="module")
