@@ -24,14 +24,12 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import uvicorn
 
 from simulators.common import clock, revocation, tls
 from simulators.common.app import serving_app, tune_gc
 from simulators.common.config import SandboxConfig
-from simulators.common.events import agent
-from simulators.common.http import SERVER_KEEP_ALIVE, AsyncResolvingTransport, async_client
+from simulators.common.http import SERVER_KEEP_ALIVE, async_client
 from simulators.common.lists import CrlFollower, ListCache
 from simulators.common.security import ensure_admin_token
 from simulators.medmij import LIST_PATHS
@@ -242,9 +240,8 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
         # without the node's certificate, as a CRL distribution point is fetched: a node
         # whose own certificate was revoked must still learn of it (the registry refuses
         # that certificate in the handshake)
-        anonymous = httpx.AsyncClient(transport=AsyncResolvingTransport(
-            config.addresses, verify=tls.client_ssl_context(present_identity=False)),
-            timeout=30.0, headers={"User-Agent": agent(node_id)})
+        anonymous = async_client(config.addresses, timeout=30.0, node_id=node_id,
+                                 present_identity=False)
         follower = CrlFollower(config.public_base(registry) + tls.CRL_PATH, anonymous,
                                config.topology.list_refresh_seconds, crl, live.refresh)
         asgi = with_crl_follower(asgi, follower)

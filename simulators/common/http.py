@@ -85,11 +85,13 @@ class AsyncResolvingTransport(httpx.AsyncHTTPTransport):
             _rewrite(request, self.addresses, self.names))
 
 
-def _tls_options(addresses: dict[str, str], kwargs: dict) -> dict:
+def _tls_options(addresses: dict[str, str], kwargs: dict,
+                 present_identity: bool = True) -> dict:
     """With https addresses in the map: trust the sandbox CA (and present this node's
-    certificate, see ``simulators.common.tls``) unless the caller chose ``verify`` itself."""
+    certificate unless ``present_identity`` is off, see ``simulators.common.tls``) unless the
+    caller chose ``verify`` itself."""
     if "verify" not in kwargs and any(b.startswith("https://") for b in addresses.values()):
-        return {**kwargs, "verify": tls.client_ssl_context()}
+        return {**kwargs, "verify": tls.client_ssl_context(present_identity)}
     return kwargs
 
 
@@ -166,15 +168,17 @@ def _name_only(addresses: dict[str, str]) -> dict[str, str]:
 
 
 def async_client(addresses: dict[str, str], timeout: float = 60.0,
-                 node_id: str | None = None) -> httpx.AsyncClient:
+                 node_id: str | None = None, present_identity: bool = True
+                 ) -> httpx.AsyncClient:
     """A node's client for its peers; with ``node_id`` its User-Agent names the node, so the
-    peers' hop events say who called (see ``simulators.common.events``)."""
+    peers' hop events say who called (see ``simulators.common.events``). Without
+    ``present_identity`` it presents no certificate (a CRL distribution point is fetched so)."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50,
                           keepalive_expiry=KEEPALIVE_EXPIRY)
     # TLS options from the whole map: a container's https://<hostname> entries are not
     # rewritten, yet their calls must trust the sandbox CA and present the node's certificate
-    transport = AsyncResolvingTransport(_name_only(addresses),
-                                        **_tls_options(addresses, {"limits": limits}))
+    transport = AsyncResolvingTransport(
+        _name_only(addresses), **_tls_options(addresses, {"limits": limits}, present_identity))
     headers = {"User-Agent": agent(node_id)} if node_id else None
     return httpx.AsyncClient(transport=AsyncRetryOnReset(transport), timeout=timeout,
                              headers=headers)
