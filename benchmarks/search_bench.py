@@ -31,6 +31,7 @@ patient a grant and an access token row are inserted straight into the DVA's ``d
     python benchmarks/search_bench.py --json search.json
     python benchmarks/search_bench.py --connections 1,16 --seconds 20 --cold-patients 60000
     python benchmarks/search_bench.py --connections 16 --seconds 10 --profile /tmp/prof
+    python benchmarks/search_bench.py --connections 16 --modes warm   # warm runs only
 
 Prints figures and writes JSON; asserts nothing (timing goals live in docs/benchmarks-load.md).
 """
@@ -223,8 +224,14 @@ def main() -> None:
                         help="write py-spy flame graphs of the DVA per measured run here")
     parser.add_argument("--native", action="store_true",
                         help="with --profile: C frames too (uvloop, orjson, the kernel calls)")
+    parser.add_argument("--modes", default="warm,cold",
+                        help="which runs after the ceiling: warm, cold or both (warm,cold)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - {"warm", "cold"})
+    if unknown or not modes:
+        raise SystemExit(f"unknown mode {', '.join(unknown) or '(none)'}; known: warm, cold")
 
     from loadtests.run import free_port
     from sandbox.runtime.local import LocalRuntime
@@ -243,7 +250,7 @@ def main() -> None:
     connection_counts = [int(c) for c in args.connections.split(",")]
     # every cold run its own range of patients: the population must hold them all
     topology = load_topology()
-    needed = args.warm_patients + args.cold_patients * len(connection_counts)
+    needed = args.warm_patients + args.cold_patients * len(connection_counts) * ("cold" in modes)
     if topology.population < needed:
         topology = replace(topology, population=needed)
     state = Path(tempfile.mkdtemp(prefix="search-bench-"))
@@ -325,7 +332,7 @@ def main() -> None:
             row["ceiling_cpu_share"] = round(cpu / c_seconds, 2)
             row["ceiling_cpu_us_per_request"] = cpu_per_request(cpu, c_summary["requests"])
             row["ceiling_wrk_cpu_share"] = round(c_cpu / c_seconds, 2)
-            for mode in ("warm", "cold"):
+            for mode in modes:
                 prefix = warm_prefix
                 if mode == "cold":
                     prefix = f"cold{uuid.uuid4().hex[:6]}"
@@ -368,7 +375,7 @@ def main() -> None:
                   f"({row['ceiling_cpu_share']:.0%} of a core, "
                   f"{row['ceiling_cpu_us_per_request']} us/request; "
                   f"wrk {row['ceiling_wrk_cpu_share']:.0%})", flush=True)
-            for mode in ("warm", "cold"):
+            for mode in modes:
                 r = row[mode]
                 print(f"{connections:>3} connections, {mode}: {r['per_s']:,}/s "
                       f"({r['non2xx']} non-2xx, {r['socket_errors']} socket errors, "

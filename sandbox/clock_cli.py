@@ -18,6 +18,7 @@ from rich.console import Console
 from sandbox.cli_common import StateDir
 from sandbox.runtime import runtime_for
 from sandbox.state import RuntimeInfo, default_state_dir
+from simulators.common.clock import settle
 from simulators.common.config import write_atomic
 from simulators.medmij import utc_timestamp
 
@@ -49,8 +50,9 @@ def read_offset(path: Path) -> float:
 
 
 def set_offset(path: Path, seconds: float) -> None:
-    """Write the offset atomically; nodes pick it up at their next clock read. Containers
-    read it from their shared state volume, so a docker sandbox gets a copy there too."""
+    """Write the offset atomically; every node has it when this returns (``settle``).
+    Containers read it from their shared state volume, so a docker sandbox gets a copy there
+    too."""
     data = json.dumps({"offset_seconds": seconds}).encode() if seconds else None
     if data:
         write_atomic(path, data)
@@ -59,6 +61,7 @@ def set_offset(path: Path, seconds: float) -> None:
     info = RuntimeInfo.load(path.parent)
     if info is not None and info.runtime != "local":  # local nodes read path itself
         runtime_for(info, path.parent).write_state_file(path.name, data)
+    settle()  # every node has looked at the clock again when this returns
 
 
 def describe(offset: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sandbox.state import Running
+from simulators.common import clock
 from scenarios.oauth_probe import authorize_url, get_code, resource_base
 from scenarios.oauth_probe import token_url as token_endpoint
 from scenarios.persons import find_persons
@@ -28,3 +29,4 @@ def set_clock(sandbox: Running, offset_seconds: float) -> None:
         path.write_text(json.dumps({"offset_seconds": offset_seconds}))
     else:
         path.unlink(missing_ok=True)
+    clock.settle()  # every node has looked at the clock again

@@ -57,16 +57,27 @@ class EventLog:
         self._waiters: list[asyncio.Future] = []
 
     def publish(self, kind: str, **fields: object) -> dict:
+        event = {"seq": self.last + 1, "t": round(time.time(), 3), "node": self.node,
+                 "kind": kind, **fields}
+        self._append(event)
+        return event
+
+    def publish_hop(self, method: str, path: str, status: int, ms: float, corr: str, req: str,
+                    caller: str) -> None:
+        """``publish("hop", method=..., ...)``, the same event built in one go: every request
+        of a node publishes one, so it skips the keyword dictionary (issue 17)."""
+        self._append({"seq": self.last + 1, "t": round(time.time(), 3), "node": self.node,
+                      "kind": "hop", "method": method, "path": path, "status": status,
+                      "ms": ms, "corr": corr, "req": req, "caller": caller})
+
+    def _append(self, event: dict) -> None:
         self.last += 1
-        event = {"seq": self.last, "t": round(time.time(), 3), "node": self.node, "kind": kind,
-                 **fields}
         self.events.append(event)
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
-        return event
 
     def clear(self) -> None:
         """Forget every event kept (the curator's erasure: hop paths name persons); the

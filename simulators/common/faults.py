@@ -40,6 +40,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from simulators.common.clock import SETTLE_SECONDS
 from simulators.common.events import AGENT_PREFIX, EventLog
 from simulators.medmij import (
     CORRELATION_ID,
@@ -358,6 +359,8 @@ def faults_router(book: FaultBook, require_admin) -> APIRouter:
             fault = book.add(body["kind"], match, count, seconds, probability, params)
         except (FaultError, TypeError, ValueError) as exc:
             return bad_request(str(exc))
+        if fault.kind == "clock_jump":  # every node has looked at the clock when this answers
+            await asyncio.sleep(SETTLE_SECONDS)
         return JSONResponse(fault.to_json(), status_code=201)
 
     @router.delete("/{fault_id}")

@@ -53,6 +53,7 @@ def _format_of(media_type: str) -> str | None:
     return "json" if kind in JSON_TYPES else "xml" if kind in XML_TYPES else None
 
 
+@functools.lru_cache(maxsize=512)  # clients send the same few values; bounded
 def negotiate_format(accept: str | None, format_param: str | None = None) -> str | None:
     """'json' or 'xml' for a request (FHIR REST: ``_format`` overrides ``Accept``); None when
     the client accepts neither (answer 406). Without either, JSON.
@@ -79,6 +80,7 @@ def negotiate_format(accept: str | None, format_param: str | None = None) -> str
     return best[2] if best else None
 
 
+@functools.lru_cache(maxsize=512)  # clients send the same few values; bounded
 def accept_fhir_version(accept: str | None) -> str | None:
     """The fhirVersion parameter of an Accept header, e.g. '3.0'; None when absent."""
     if not accept:

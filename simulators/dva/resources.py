@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
-from simulators.common.app import require_admin
+from simulators.common.app import Answer, require_admin
 from simulators.common.fhir import (
     accept_fhir_version,
     fhir_response,
@@ -70,16 +70,24 @@ _JSON_CONTENT_TYPE = {version: f"{fhir_accept(version)}; charset=utf-8".encode("
                       for version in FHIR_VERSIONS}
 
 
-class FhirJson(Response):
+def fhir_json(body: bytes, fhir_version: str) -> Answer:
     """A 200 FHIR JSON answer: the same status, headers and bytes as ``fhir_response`` in JSON,
     with the two headers from a table instead of Starlette's header assembly per answer."""
+    return 200, [(b"content-length", str(len(body)).encode("latin-1")),
+                 (b"content-type", _JSON_CONTENT_TYPE[fhir_version])], body
 
-    def __init__(self, body: bytes, fhir_version: str) -> None:  # no super(): nothing to add
-        self.status_code = 200
-        self.body = body
-        self.background = None
-        self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")),
-                            (b"content-type", _JSON_CONTENT_TYPE[fhir_version])]
+
+def as_answer(response: Response) -> Answer:
+    """A Starlette response (no background task) as a fast route's answer."""
+    return response.status_code, response.raw_headers, response.body
+
+
+def as_response(answer: Answer) -> Response:
+    """A fast route's answer as a Starlette response: the same status, headers and bytes."""
+    status, headers, body = answer
+    response = Response(body, status)
+    response.raw_headers = list(headers)
+    return response
 
 
 def _request_headers(scope: dict) -> tuple[str | None, str]:
@@ -95,7 +103,7 @@ def _request_headers(scope: dict) -> tuple[str | None, str]:
     return accept, authorization or ""
 
 
-def _read_or_search(dva: DVA, scope: dict) -> Response:
+def _read_or_search(dva: DVA, scope: dict) -> Answer:
     params = scope["path_params"]
     slug, service, path = params["slug"], params["service"], params["path"]
     accept, authorization = _request_headers(scope)
@@ -117,33 +125,34 @@ def _read_or_search(dva: DVA, scope: dict) -> Response:
     if len(parts) == 2 and parts[1] != "$lastn":  # a read
         found = rs.read(dva, access, service, parts)
         if raw_binary and parts[0] == "Binary" and b"_format" not in raw_query:
-            return Response(base64.b64decode(found["content"]), media_type=found["contentType"])
-        return fhir_response(found, fhir_version=version, fmt=fmt)
+            return as_answer(Response(base64.b64decode(found["content"]),
+                                      media_type=found["contentType"]))
+        return as_answer(fhir_response(found, fhir_version=version, fmt=fmt))
     matches, includes = rs.search_results(dva, access, service, parts, query)
-    base = dva.public_url(f"/fhir/{slug}/{service}")
+    base = dva.fhir_base(slug, service)
     self_url = f"{base}/{path}" + (f"?{raw_query.decode('latin-1')}" if raw_query else "")
     bundle = searchset(self_url, base, matches, includes)
     if fmt == "json":
-        return FhirJson(orjson.dumps(bundle), version)
-    return fhir_response(bundle, fhir_version=version, fmt=fmt)
+        return fhir_json(orjson.dumps(bundle), version)
+    return as_answer(fhir_response(bundle, fhir_version=version, fmt=fmt))
 
 
-async def read_or_search(dva: DVA, request: Request) -> Response:
-    """Searches and reads: the hot path, so no FastAPI parameter solving, the headers read in
-    one pass over the raw ASGI list, the query parsed only when there is one and the answer's
-    headers from a table (see docs/benchmarks-load.md)."""
-    scope = request.scope
+def read_or_search(dva: DVA, scope: dict) -> Answer:
+    """Searches and reads: the hot path, served as a fast route (``create_app``): no FastAPI
+    parameter solving, no Starlette request or response, the headers read in one pass over
+    the raw ASGI list, the query parsed only when there is one and the answer's headers from a
+    table (see docs/benchmarks-load.md)."""
     try:
-        response = _read_or_search(dva, scope)
+        answer = _read_or_search(dva, scope)
     except FhirError as exc:
-        response = fhir_error_response(request, exc, dva.realm)
-    dva.requests.add(scope, response.status_code, scope.get(CLIENT_ID))
-    return response
+        answer = as_answer(fhir_error_response(Request(scope), exc, dva.realm))
+    dva.requests.add(scope, answer[0], scope.get(CLIENT_ID))
+    return answer
 
 
 async def fhir_get(request: Request) -> Response:
     """The same handler when FastAPI routes the request (in-process tests, no FastRoutes)."""
-    return await read_or_search(request.app.state.dva, request)
+    return as_response(read_or_search(request.app.state.dva, request.scope))
 
 
 @router.get("/fhir/{slug}/{service}/metadata")

@@ -187,7 +187,7 @@ def _included(record: SourceRecord, resource_type: str, matches: list[dict],
 def search(record: SourceRecord, resource_type: str, params: list[tuple[str, str]],
            lastn: bool = False) -> tuple[list[dict], list[dict]]:
     """(matches, includes) of a search; unknown parameters are an error, not silently ignored."""
-    candidates = record.by_type.get(resource_type, [])
+    candidates = record.of_type(resource_type)
     includes: list[str] = []
     for name, value in params:
         if name.split(":")[0] == "_include":

@@ -71,6 +71,9 @@ class DVA:
         self.own_origins = {config.public_base(self.hostname).rstrip("/"),
                             config.addresses[self.hostname].rstrip("/")}
         self.faults = FaultBook(node_id, kinds=())  # the app's book: see use_faults
+        # the node serves TLS (the medmij profile): tokens are bound to the client's certificate
+        self.serves_tls = uses_tls(config, self.hostname)
+        self._fhir_bases: dict[tuple[str, str], str] = {}
 
     def use_faults(self, book: FaultBook) -> None:
         """Fire the authorization-side faults of issue 16 from the node's book
@@ -96,6 +99,14 @@ class DVA:
 
     def public_url(self, path: str) -> str:
         return self.config.public_url(self.hostname, path)
+
+    def fhir_base(self, slug: str, service: str) -> str:
+        """The public URL of a resource endpoint ``/fhir/<slug>/<service>`` (kept: every search
+        answer names it in its links; only endpoints this DVA serves are asked for)."""
+        base = self._fhir_bases.get((slug, service))
+        if base is None:
+            base = self._fhir_bases[(slug, service)] = self.public_url(f"/fhir/{slug}/{service}")
+        return base
 
     # what the DVA serves ---------------------------------------------------------------------
     def provider_for(self, slug: str, service: str) -> Provider | None:

@@ -25,6 +25,11 @@ class SourceRecord:
             record.by_ref[f"{r['resourceType']}/{r['id']}"] = r
         return record
 
+    def of_type(self, resource_type: str) -> list[dict]:
+        """Every resource of this type ([] when none), as ``RecordView.of_type``: the one call
+        a search makes (``by_type.get`` of a lazy view is three)."""
+        return self.by_type.get(resource_type, [])
+
     def patient_reference(self) -> dict | None:
         """How this record names its patient (``Patient/<id>`` with the name as display):
         the subject of data a PGO shares with the provider; None without a Patient."""

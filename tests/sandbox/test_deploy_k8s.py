@@ -34,7 +34,7 @@ from sandbox.deploy_k8s import (
 )
 from sandbox.state import running
 from simulators.common import tls
-from simulators.common.clock import SandboxClock
+from simulators.common.clock import SandboxClock, settle
 from simulators.common.config import SandboxConfig
 from simulators.medmij.topology import load_topology
 from simulators.serve import build_app
@@ -236,6 +236,7 @@ def test_the_clock_link_follows_the_configmap(tmp_path):
     clock = SandboxClock(state)
     assert clock.offset() == 0.0
     kubelet_writes(200 * 86400.0, 2)
+    settle()  # nodes look at the file every RECHECK_SECONDS
     assert clock.offset() == 200 * 86400.0
 
 

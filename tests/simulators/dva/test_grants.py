@@ -35,6 +35,7 @@ def sandbox_clock(tmp_path):
     def advance(seconds: float) -> None:
         (tmp_path / "clock.json").write_text(
             json.dumps({"offset_seconds": clock.offset() + seconds}))
+        clock.reread()  # written here: this process's clocks look again at once
 
     yield advance
     clock._path, clock._mtime, clock._offset = None, None, 0.0

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 import simulators.serve as serve_module
-from simulators.common.app import GC_THRESHOLDS, HopLog, tune_gc
+from simulators.common.app import GC_THRESHOLDS, FastRoutes, HopLog, serving_app, tune_gc
 from simulators.common.config import SandboxConfig
 from simulators.common.fhir import fhir_response
-from simulators.dva.resources import FhirJson
-from simulators.medmij import FHIR_JSON, FHIR_VERSIONS, FHIR_XML
+from simulators.dva.resources import as_answer, fhir_json
+from simulators.medmij import CORRELATION_ID, FHIR_JSON, FHIR_VERSIONS, FHIR_XML
 from simulators.medmij.topology import load_topology
 from tests.simulators.dva.test_dva_role import SLUG
 
@@ -25,13 +25,11 @@ SEARCH = f"/fhir/{SLUG}/48/Observation"
 
 @pytest.mark.parametrize("version", sorted(FHIR_VERSIONS))
 def test_a_prebuilt_json_answer_is_what_fhir_response_sends(version):
-    """Rule: ``FhirJson`` sends the status, headers (content-length, content-type with the
+    """Rule: ``fhir_json`` sends the status, headers (content-length, content-type with the
     fhirVersion and charset) and bytes of ``fhir_response(..., fmt="json")``."""
     body = {"resourceType": "Bundle", "type": "searchset", "total": 0}
-    fast, usual = FhirJson(b'{"resourceType":"Bundle","type":"searchset","total":0}', version), \
-        fhir_response(body, fhir_version=version)
-    assert (fast.status_code, fast.raw_headers, fast.body) == \
-        (usual.status_code, usual.raw_headers, usual.body)
+    fast = fhir_json(b'{"resourceType":"Bundle","type":"searchset","total":0}', version)
+    assert fast == as_answer(fhir_response(body, fhir_version=version))
 
 
 async def search(dva, query: str = "", accept: list[str] | None = None) -> httpx.Response:
@@ -163,3 +161,55 @@ async def test_hop_lines_are_written_together_and_when_the_node_stops(monkeypatc
     await hop(request, None, ignore)
     await hop({"type": "lifespan"}, None, ignore)  # the app's lifespan returns: the node stops
     assert len(stream.writes) == 2 and " INFO hop dva-nexus GET " in stream.writes[1]
+
+
+# the hot path in front of the node: HotPath and the route memory -----------------------------
+
+async def served_search(dva, path: str = SEARCH, headers: list | None = None) -> httpx.Response:
+    """A request through ``serving_app``, as uvicorn serves the node."""
+    app = serving_app(dva.app, "dva-nexus")
+    headers = headers if headers is not None else [
+        ("Authorization", f"Bearer {dva.token()}"), ("Accept", FHIR_JSON),
+        (CORRELATION_ID, "corr-7")]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=dva.base) as client:
+        return await client.get(path, headers=headers)
+
+
+@pytest.mark.anyio
+async def test_a_search_answered_in_front_is_logged_as_a_hop(dva):
+    """Rule: ``HotPath`` answers a fast route itself while no fault is set, and still logs the
+    hop (status, the correlation id), as ``HopLog`` does for every other request."""
+    events = dva.app.state.events
+    answer = await served_search(dva)
+    assert answer.status_code == 200 and answer.json()["total"] == 1
+    hops = [e for e in events.since(0) if e["kind"] == "hop" and e["path"] == SEARCH]
+    assert len(hops) == 1 and hops[0]["status"] == 200 and hops[0]["corr"] == "corr-7"
+    refused = await served_search(dva, headers=[("Accept", FHIR_JSON)])
+    assert refused.status_code == 401
+    assert [e["status"] for e in events.since(0) if e["kind"] == "hop"][-1] == 401
+
+
+@pytest.mark.anyio
+async def test_with_a_fault_set_a_search_takes_the_usual_way(dva):
+    """Rule: with a fault set the hot path steps aside, so the fault layer answers (here a 503
+    for the search), and the hop shows the faulted status."""
+    dva.app.state.faults.add("status", {"path": SEARCH}, params={"status": 503})
+    answer = await served_search(dva)
+    assert answer.status_code == 503
+    assert [e["status"] for e in dva.app.state.events.since(0) if e["kind"] == "hop"] == [503]
+
+
+@pytest.mark.anyio
+async def test_the_route_memory_is_bounded_and_keeps_each_paths_parameters(dva):
+    """Rule: ``FastRoutes`` remembers the route of a (method, path) with that path's own
+    parameters, and forgets when it holds ``SEEN`` paths (a client may send any path)."""
+    routes = FastRoutes(dva.app, dva.app.state.fast_routes)
+    scopes = [{"method": "GET", "path": f"/fhir/{SLUG}/48/Observation/{n}"} for n in range(3)]
+    for scope in scopes * 2:
+        assert routes.find(scope) is not None
+    assert [s["path_params"]["path"] for s in scopes] == [f"Observation/{n}" for n in range(3)]
+    assert routes.find({"method": "POST", "path": scopes[0]["path"]}) is None
+    for n in range(FastRoutes.SEEN + 10):
+        routes.find({"method": "GET", "path": f"/elsewhere/{n}"})
+    assert len(routes._seen) <= FastRoutes.SEEN
