@@ -103,15 +103,10 @@ class HopLog:
         if not (self.enabled or self.events is not None):
             return
         ms = (time.perf_counter() - start) * 1000
-        corr = req = "-"
-        agent = ""
-        for name, value in scope["headers"]:
-            if name == _CORRELATION_ID:
-                corr = value.decode("latin-1")
-            elif name == _MEDMIJ_REQUEST_ID:
-                req = value.decode("latin-1")
-            elif name == _USER_AGENT:
-                agent = value.decode("latin-1")
+        headers = dict(scope["headers"])  # the last of each name, in C: cheaper than a loop
+        corr = headers.get(_CORRELATION_ID, b"-").decode("latin-1")
+        req = headers.get(_MEDMIJ_REQUEST_ID, b"-").decode("latin-1")
+        agent = headers.get(_USER_AGENT, b"").decode("latin-1")
         path = scope["path"]
         if self.events is not None and not path.startswith("/admin/events"):
             self.events.publish_hop(scope["method"], path, status, round(ms, 2), corr, req,

@@ -20,6 +20,7 @@ from simulators.common.faults import DVA_KINDS, FaultBook
 from simulators.common.lists import ListCache, Lists
 from simulators.common.security import new_token
 from simulators.common.tls import uses_tls
+from simulators.dva.answers import SearchAnswers
 from simulators.dva.errors import AuthorizeRedirect, TokenEndpointError, UntrustedRequest
 from simulators.dva.grants import Grant, GrantStore
 from simulators.dva.request_log import RequestLog
@@ -67,6 +68,7 @@ class DVA:
         self.lists.listeners.append(self.on_lists)
         self.digid_base = config.public_base(config.topology.digid.hostname)
         self.requests = RequestLog()
+        self.answers = SearchAnswers()  # serialised answers of cached records
         self.authz_cookie = f"{node_id}_authz"  # binds an authorization to its browser
         self.own_origins = {config.public_base(self.hostname).rstrip("/"),
                             config.addresses[self.hostname].rstrip("/")}

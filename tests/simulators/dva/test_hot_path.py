@@ -15,10 +15,12 @@ import simulators.serve as serve_module
 from simulators.common.app import GC_THRESHOLDS, FastRoutes, HopLog, serving_app, tune_gc
 from simulators.common.config import SandboxConfig
 from simulators.common.fhir import fhir_response
+from simulators.dva.answers import SearchAnswers
 from simulators.dva.resources import as_answer, fhir_json
 from simulators.medmij import CORRELATION_ID, FHIR_JSON, FHIR_VERSIONS, FHIR_XML
 from simulators.medmij.topology import load_topology
-from tests.simulators.dva.test_dva_role import SLUG
+from simulators.provider import SourceRecord
+from tests.simulators.dva.test_dva_role import PROVIDER, SLUG, Dva, FakeSource
 
 SEARCH = f"/fhir/{SLUG}/48/Observation"
 
@@ -213,3 +215,58 @@ async def test_the_route_memory_is_bounded_and_keeps_each_paths_parameters(dva):
     for n in range(FastRoutes.SEEN + 10):
         routes.find({"method": "GET", "path": f"/elsewhere/{n}"})
     assert len(routes._seen) <= FastRoutes.SEEN
+
+
+# the kept answers of cached records (simulators.dva.answers) ----------------------------------
+
+def test_a_kept_answer_is_the_body_around_a_new_bundle_id():
+    """Rule: an answer is kept as the bytes before and after its Bundle id, for the record it
+    came from only, and no more than ``size`` answers are kept."""
+    answers, record = SearchAnswers(size=2), object()
+    body = b'{"resourceType":"Bundle","id":"abc-7","type":"searchset","entry":[{"id":"abc-7"}]}'
+    answers.put("k", record, body, "abc-7")
+    before, after = answers.get("k", record)
+    assert before + b"abc-7" + after == body
+    assert answers.get("k", object()) is None  # another (rebuilt, re-cached) record
+    answers.put("l", record, body, "abc-7")
+    answers.put("m", record, body, "abc-7")
+    assert len(answers) == 2 and answers.get("k", record) is None
+
+
+class CachingSource(FakeSource):
+    """The fake source system with a cache, as the production one: the same record object
+    until a share rebuilds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cached: dict[tuple, SourceRecord] = {}
+
+    def record(self, index: int, provider: str, service: str) -> SourceRecord:
+        key = (index, provider, service)
+        if key not in self.cached:
+            self.cached[key] = super().record(index, provider, service)
+        return self.cached[key]
+
+    def receive(self, provider, index, client_id, share_service, accepts, bundle):
+        stored = super().receive(provider, index, client_id, share_service, accepts, bundle)
+        self.observation = dict(self.observation, id="bp-2")  # what the share changed
+        self.cached.clear()
+        return stored
+
+
+@pytest.mark.anyio
+async def test_a_repeated_search_is_the_same_answer_with_a_new_id_until_the_record_changes(
+        tmp_path):
+    """Rule: the same search on the same cached record answers the same bytes but for a new
+    Bundle id; once the record is rebuilt (a share), the answer is made from the new one."""
+    node = Dva(tmp_path)
+    node.source = node.dva.source = CachingSource()
+    try:
+        first, second = (await search(node)).json(), (await search(node)).json()
+        assert first["id"] != second["id"] and len(node.dva.answers) == 1
+        assert {**first, "id": None} == {**second, "id": None}
+        node.dva.source.receive(PROVIDER, 7, "pgo", "48", (), {})
+        third = (await search(node)).json()
+        assert [e["resource"]["id"] for e in third["entry"]] == ["bp-2"]
+    finally:
+        await node.close()
