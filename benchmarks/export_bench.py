@@ -9,9 +9,10 @@ average of the machine around the run (other work on the machine slows it down: 
     python benchmarks/export_bench.py --cpu 5000   # CPU per person in one process, no CLI
 
 ``--cpu N`` judges the generator on a shared machine: CPU seconds (``time.process_time`` and
-rusage), one process, GC off as in the workers, the packaged topology, three rounds: rendering
-only (``render_person``: FHIR of every holder x gegevensdienst, orjson lines), then the whole
-single-process export of N people (streamed parts, fsync) into a temporary directory.
+rusage), one process, GC off and the population built as in the workers, the packaged
+topology, three rounds: rendering only (``render_person``: FHIR of every holder x
+gegevensdienst, orjson lines), then twice the whole single-process export of N people
+(streamed parts, fsync) into a temporary directory.
 """
 
 from __future__ import annotations
@@ -68,13 +69,17 @@ def run_once(n: int, workers: int, concat: bool, fmt: str = "ndjson",
 
 
 def cpu_per_person(n: int) -> None:
-    """Print microseconds of CPU per person: render only, and the single-process export."""
+    """Print microseconds of CPU per person: render only, and the single-process export.
+    Both render from the population a worker builds (``Job.population``)."""
     import gc
 
     from simulators.population import export
     from simulators.population.cli import _population
 
-    pop = _population(None, None, at_least=3 * n)
+    packaged = _population(None, None, at_least=3 * n)
+    job = export.Job(packaged.seed, packaged.size, packaged.providers, n, "ndjson",
+                     export.default_chunk(n))
+    pop = job.population()
     export.render_person(pop, 3 * n - 1, False)  # name pools and caches: no per-person cost
     gc.freeze()
     gc.disable()
@@ -85,7 +90,6 @@ def cpu_per_person(n: int) -> None:
         spent = time.process_time() - started
         print(f"render_person: {spent / n * 1e6:.0f} us CPU per person "
               f"({n / spent:,.0f} people per CPU-s)", flush=True)
-    job = export.Job(pop.seed, pop.size, pop.providers, n, "ndjson", export.default_chunk(n))
     for _ in range(2):
         out = Path(tempfile.mkdtemp(prefix="export-cpu-"))
         before = resource.getrusage(resource.RUSAGE_SELF)

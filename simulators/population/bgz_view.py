@@ -31,6 +31,10 @@ ADMISSIONS = frozenset({"Condition", "Encounter", "Procedure", "Observation"})
 PLANNED = frozenset({"ProcedureRequest", "Appointment", "Device", "DeviceRequest"})
 _MEDICATION_TYPES = {"r": "MedicationRequest", "s": "MedicationStatement",
                      "d": "MedicationDispense"}
+# The types a medication section yields, per kinds ("rs", "r", "sd"): built once, not per view.
+_MEDICATION_SECTION = {kinds: frozenset({"Medication", *(_MEDICATION_TYPES[k] for k in kinds)})
+                       for kinds in ("rs", "r", "sd")}
+_GGZ_MEDICATION = frozenset({"MedicationStatement", "Medication"})
 
 
 def run(sections: list[Section], out: list[Resource]) -> None:
@@ -77,7 +81,7 @@ def _medication(r: ClinicalRecord, ctx: Context, kinds: str, as_of: date,
         out.extend(products.values())
         return out
 
-    return frozenset({"Medication", *(_MEDICATION_TYPES[k] for k in kinds)}), render
+    return _MEDICATION_SECTION[kinds], render
 
 
 def _observations(p: Patient, r: ClinicalRecord, ctx: Context, as_of: date) -> list[Resource]:
@@ -183,7 +187,7 @@ def _ggz(r: ClinicalRecord, ctx: Context, as_of: date) -> list[Resource]:
 def ggz_sections(r: ClinicalRecord, ctx: Context, as_of: date) -> list[Section]:
     depression = [d for d in r.diagnoses if d.condition.key == "depression"]
     return [(CONDITIONS, lambda: [bgz.condition(ctx, n, d) for n, d in enumerate(depression)]),
-            (frozenset({"MedicationStatement", "Medication"}), lambda: _ggz(r, ctx, as_of))]
+            (_GGZ_MEDICATION, lambda: _ggz(r, ctx, as_of))]
 
 
 def other_sections(r: ClinicalRecord, ctx: Context) -> list[Section]:

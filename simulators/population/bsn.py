@@ -61,10 +61,15 @@ def unpermute(seed: int, m: int) -> int:
 
 
 def _prefix_sum(prefix: int) -> int:
+    """9*d1 + 8*d2 + ... + 3*d7 of a seven-digit prefix, last digit first (no str())."""
     s = 0
-    for w, ch in zip(_WEIGHTS, str(prefix), strict=True):
-        s += w * (ord(ch) - 48)
+    for w in _WEIGHTS_LAST_FIRST:
+        prefix, digit = divmod(prefix, 10)
+        s += w * digit
     return s
+
+
+_WEIGHTS_LAST_FIRST = _WEIGHTS[::-1]
 
 
 def _excluded_digit(s: int) -> int:

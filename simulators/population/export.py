@@ -36,6 +36,7 @@ DONE = "done.ndjson"
 PARTS = "parts"
 FORMAT_VERSION = 2  # bump when the bytes of an export change: a rerun must not mix versions
 SUMMARIES = "summaries"
+_PEOPLE_CACHED = 4  # a person is rendered (and summarised) in one go: more is never asked
 _NL = orjson.OPT_APPEND_NEWLINE
 
 
@@ -66,7 +67,9 @@ class Job:
                 for k, lo in enumerate(range(0, self.n, self.chunk))]
 
     def population(self) -> Population:
-        return Population(self.seed, self.size, self.providers)
+        """The population a worker renders from: caches for a few people, as it visits each
+        person once (see ``Population``; ~4 % less CPU per person than the DVA's 2,048)."""
+        return Population(self.seed, self.size, self.providers, cache=_PEOPLE_CACHED)
 
 
 def default_chunk(n: int) -> int:
@@ -91,11 +94,8 @@ def render_person(pop: Population, index: int, summaries: bool) -> dict[str, lis
     """NDJSON lines of one person, by stem, in the order the old export wrote them."""
     lines: dict[str, list[bytes]] = {}
     dumps = orjson.dumps
-    for provider in pop.holders(index):
-        short = provider.split("@")[0]
-        for service in pop.services(index, provider):
-            lines[f"{short}-{service}"] = [dumps(r, option=_NL)
-                                           for r in pop.resources(index, provider, service)]
+    for provider, service, resources in pop.records(index):
+        lines[f"{provider.split('@')[0]}-{service}"] = [dumps(r, option=_NL) for r in resources]
     if summaries:
         lines[SUMMARIES] = [dumps(summarize(pop, index), option=_NL)]
     return lines
@@ -171,19 +171,17 @@ def _write_bundle_chunk(pop: Population, job: Job, out: Path, k: int, lo: int, h
     done = Done(k, lo, hi)
     summary_lines: list[bytes] = []
     for index in range(lo, hi):
-        for provider in pop.holders(index):
-            for service in pop.services(index, provider):
-                stem = f"{provider.split('@')[0]}-{service}"
-                bundle = {"resourceType": "Bundle", "type": "collection",
-                          "entry": [{"resource": r}
-                                    for r in pop.resources(index, provider, service)]}
-                folder = out / stem
-                folder.mkdir(exist_ok=True)
-                data = orjson.dumps(bundle)
-                (folder / f"{index}.json").write_bytes(data)
-                stats = done.files.setdefault(stem, [0, 0])
-                stats[0] += len(data)
-                stats[1] += 1
+        for provider, service, resources in pop.records(index):
+            stem = f"{provider.split('@')[0]}-{service}"
+            bundle = {"resourceType": "Bundle", "type": "collection",
+                      "entry": [{"resource": r} for r in resources]}
+            folder = out / stem
+            folder.mkdir(exist_ok=True)
+            data = orjson.dumps(bundle)
+            (folder / f"{index}.json").write_bytes(data)
+            stats = done.files.setdefault(stem, [0, 0])
+            stats[0] += len(data)
+            stats[1] += 1
         if job.summaries:
             line = orjson.dumps(summarize(pop, index), option=_NL)
             stats = done.files.setdefault(SUMMARIES, [0, 0])

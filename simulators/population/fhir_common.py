@@ -9,7 +9,7 @@ Speed (issue 17 item 6): the constant parts (codings, concepts, ``meta``, a hold
 Organization and Practitioner, the Patient reference of one person at one holder) are built
 once and the same dict objects are shared by every resource that contains them; serialised,
 that is the same bytes. So nobody may mutate a nested part of a rendered resource in place
-(replacing a top-level key of a fresh resource, as ``fhir_gp.gp_lab`` does, is fine).
+(replacing a top-level key of a fresh resource, as ``fhir_gp._medication`` does, is fine).
 """
 
 from __future__ import annotations
@@ -232,13 +232,24 @@ def _organization(provider: str, display: str, kind: str) -> Resource:
 
 
 def insurer_organization(p: Patient) -> Resource:
+    """A fresh top-level dict (callers may set keys) over the insurer's cached content."""
+    return dict(_insurer_organization(p.uzovi, p.insurer))
+
+
+@lru_cache(maxsize=64)  # a dozen insurers
+def _insurer_organization(uzovi: str, name: str) -> Resource:
     return {
         "resourceType": "Organization",
-        "id": f"org-uzovi-{p.uzovi}",
+        "id": f"org-uzovi-{uzovi}",
         "meta": meta(NL_CORE + "nl-core-organization"),
-        "identifier": [{"system": UZOVI_SYSTEM, "value": p.uzovi}],
-        "name": p.insurer,
+        "identifier": [{"system": UZOVI_SYSTEM, "value": uzovi}],
+        "name": name,
     }
+
+
+@lru_cache(maxsize=64)
+def _payor(uzovi: str, name: str) -> list[dict[str, str]]:
+    return [ref("Organization", f"org-uzovi-{uzovi}", name)]
 
 
 def masked_bsn() -> dict[str, Any]:
@@ -294,6 +305,11 @@ def patient_resource(p: Patient, ctx: Context, gp_ref: dict[str, str] | None,
     return res
 
 
+@lru_cache(maxsize=16)  # the population's year
+def _policy_year(year: int) -> dict[str, str]:
+    return {"start": f"{year}-01-01", "end": f"{year}-12-31"}
+
+
 def coverage(p: Patient, ctx: Context, as_of: date) -> Resource:
     return {
         "resourceType": "Coverage",
@@ -303,10 +319,10 @@ def coverage(p: Patient, ctx: Context, as_of: date) -> Resource:
         "type": concept("urn:oid:2.16.840.1.113883.2.4.3.11.60.101.5.1", "B",
                         "Basisverzekering"),
         "subscriberId": p.policy_number,
-        "subscriber": ref("Patient", ctx.patient_id, ctx.patient_display),
-        "beneficiary": ref("Patient", ctx.patient_id, ctx.patient_display),
-        "period": {"start": f"{as_of.year}-01-01", "end": f"{as_of.year}-12-31"},
-        "payor": [ref("Organization", f"org-uzovi-{p.uzovi}", p.insurer)],
+        "subscriber": subject(ctx),  # as ref("Patient", id, name): a name is never empty
+        "beneficiary": subject(ctx),
+        "period": _policy_year(as_of.year),
+        "payor": _payor(p.uzovi, p.insurer),
     }
 
 

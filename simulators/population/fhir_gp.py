@@ -17,7 +17,7 @@ from functools import lru_cache
 from simulators.medmij import LOINC, SNOMED
 from simulators.population import fhir_bgz as bgz
 from simulators.population.bgz_view import Section
-from simulators.population.catalog import ICPC, NHG45
+from simulators.population.catalog import ICPC, NHG45, LabDef
 from simulators.population.clinical import ClinicalRecord, GpContact, LabResult
 from simulators.population.fhir_common import (
     NICTIZ,
@@ -47,13 +47,18 @@ def _episode_id(ctx: Context, icpc: str) -> str:
     return ctx.rid("eoc", icpc.replace(".", ""))
 
 
+_EPISODE = meta(NICTIZ + "gp-EpisodeOfCare")
+_EPISODE_TITLE = NICTIZ + "EpisodeOfCare-Title"
+
+
 def episode(ctx: Context, icpc: str, name: str, start: date, active: bool) -> Resource:
+    rid = _episode_id(ctx, icpc)
     return {
         "resourceType": "EpisodeOfCare",
-        "id": _episode_id(ctx, icpc),
-        "meta": meta(NICTIZ + "gp-EpisodeOfCare"),
-        "extension": [{"url": NICTIZ + "EpisodeOfCare-Title", "valueString": name}],
-        "identifier": ident(_episode_id(ctx, icpc)),
+        "id": rid,
+        "meta": _EPISODE,
+        "extension": [{"url": _EPISODE_TITLE, "valueString": name}],
+        "identifier": ident(rid),
         "status": "active" if active else "finished",
         "type": [concept(ICPC, icpc, name)],
         "patient": subject(ctx),
@@ -66,6 +71,8 @@ def episode(ctx: Context, icpc: str, name: str, start: date, active: bool) -> Re
 _AMBULATORY = coding("http://hl7.org/fhir/v3/ActCode", "AMB", "ambulatory")
 _CONSULT_TYPE = [concept("urn:oid:2.16.840.1.113883.2.4.4.30.14", "01", "Consult")]
 _NOTE_TYPE = concept(LOINC, "67781-5", "Summarization of encounter note")
+_ENCOUNTER = meta(NICTIZ + "gp-Encounter")
+_REPORT = meta(NICTIZ + "gp-EncounterReport")
 # The SOAP sections of a journal entry depend only on whether the contact was chronic care:
 # built once, shared by every Composition (same bytes; see fhir_common on sharing).
 _SECTIONS = {
@@ -86,22 +93,39 @@ def _consult_day(when: date) -> tuple[str, dict[str, str]]:
             {"start": dt(when, 9), "end": f"{when.isoformat()}T09:10:00+01:00"})
 
 
-def encounter(ctx: Context, n: int, c: GpContact) -> Resource:
+_Refs = list[dict[str, str]]
+
+
+def encounter(ctx: Context, n: int, c: GpContact, episode: _Refs,
+              participant: list[dict[str, object]]) -> Resource:
+    """``episode`` and ``participant``: from :func:`_encounter_parts`, shared by the person's
+    encounters."""
     rid = ctx.rid("genc", n)
     return {
         "resourceType": "Encounter",
         "id": rid,
-        "meta": meta(NICTIZ + "gp-Encounter"),
+        "meta": _ENCOUNTER,
         "identifier": ident(rid),
         "status": "finished",
         "class": _AMBULATORY,
         "type": _CONSULT_TYPE,
         "subject": subject(ctx),
-        "episodeOfCare": [ref("EpisodeOfCare", _episode_id(ctx, c.icpc), c.episode)],
-        "participant": [{"individual": performer(ctx)}],
+        "episodeOfCare": episode,
+        "participant": participant,
         "period": _consult_day(c.when)[1],
         "serviceProvider": holder_ref(ctx),
     }
+
+
+def _encounter_parts(r: ClinicalRecord,
+                     ctx: Context) -> tuple[list[_Refs], list[dict[str, object]]]:
+    """Per contact its episode's reference, and the participant: built once per episode and
+    per person, not per contact (same bytes; see fhir_common on sharing)."""
+    refs: dict[tuple[str, str], _Refs] = {}
+    for c in r.contacts:
+        if (c.icpc, c.episode) not in refs:
+            refs[c.icpc, c.episode] = [ref("EpisodeOfCare", _episode_id(ctx, c.icpc), c.episode)]
+    return [refs[c.icpc, c.episode] for c in r.contacts], [{"individual": performer(ctx)}]
 
 
 def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
@@ -109,7 +133,7 @@ def journal(ctx: Context, n: int, c: GpContact, encounter_id: str) -> Resource:
     return {
         "resourceType": "Composition",
         "id": ctx.rid("comp", n),
-        "meta": meta(NICTIZ + "gp-EncounterReport"),
+        "meta": _REPORT,
         "status": "final",
         "type": _NOTE_TYPE,
         "subject": subject(ctx),
@@ -135,14 +159,16 @@ def _episodes(r: ClinicalRecord, ctx: Context) -> list[Resource]:
 def _contacts(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     """Each contact's Encounter, then its journal Composition (the whole record's order)."""
     out: list[Resource] = []
+    episodes, participant = _encounter_parts(r, ctx)
     for n, c in enumerate(r.contacts):
-        enc = encounter(ctx, n, c)
+        enc = encounter(ctx, n, c, episodes[n], participant)
         out += [enc, journal(ctx, n, c, enc["id"])]
     return out
 
 
 def _encounters(r: ClinicalRecord, ctx: Context) -> list[Resource]:
-    return [encounter(ctx, n, c) for n, c in enumerate(r.contacts)]
+    episodes, participant = _encounter_parts(r, ctx)
+    return [encounter(ctx, n, c, episodes[n], participant) for n, c in enumerate(r.contacts)]
 
 
 def _journals(r: ClinicalRecord, ctx: Context) -> list[Resource]:
@@ -162,21 +188,29 @@ def _medication(r: ClinicalRecord, ctx: Context) -> list[Resource]:
     return out
 
 
+_EPISODES = frozenset({"EpisodeOfCare"})
+_ENCOUNTERS = frozenset({"Encounter"})
+_JOURNALS = frozenset({"Composition"})
+_CONTACTS = _ENCOUNTERS | _JOURNALS
+_ALLERGIES = frozenset({"AllergyIntolerance"})
+_MEDICATION = frozenset({"MedicationRequest", "Medication"})
+_LABS = frozenset({"Observation"})
+
+
 def gp_record_sections(r: ClinicalRecord, ctx: Context, split: bool = True) -> list[Section]:
     """The GP record (49) as sections (see ``bgz_view``). ``split``: Encounters and journal
     Compositions as two sections (a search renders one type only); unsplit they come
     interleaved per contact, the order of the whole record."""
-    contacts: list[Section] = [(frozenset({"Encounter"}), lambda: _encounters(r, ctx)),
-                               (frozenset({"Composition"}), lambda: _journals(r, ctx))]
+    contacts: list[Section] = [(_ENCOUNTERS, lambda: _encounters(r, ctx)),
+                               (_JOURNALS, lambda: _journals(r, ctx))]
     if not split:
-        contacts = [(frozenset({"Encounter", "Composition"}), lambda: _contacts(r, ctx))]
+        contacts = [(_CONTACTS, lambda: _contacts(r, ctx))]
     return [
-        (frozenset({"EpisodeOfCare"}), lambda: _episodes(r, ctx)),
+        (_EPISODES, lambda: _episodes(r, ctx)),
         *contacts,
-        (frozenset({"AllergyIntolerance"}),
-         lambda: [bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies)]),
-        (frozenset({"MedicationRequest", "Medication"}), lambda: _medication(r, ctx)),
-        (frozenset({"Observation"}), lambda: [gp_lab(ctx, n, x) for n, x in enumerate(r.labs)]),
+        (_ALLERGIES, lambda: [bgz.allergy(ctx, n, a) for n, a in enumerate(r.allergies)]),
+        (_MEDICATION, lambda: _medication(r, ctx)),
+        (_LABS, lambda: [gp_lab(ctx, n, x) for n, x in enumerate(r.labs)]),
     ]
 
 
@@ -186,18 +220,18 @@ def gp_record(r: ClinicalRecord, ctx: Context, out: list[Resource]) -> None:
         out.extend(render())
 
 
-_LAB_FINDING = concept(SNOMED, "49581000146104",
-                       "bevinding betreffende laboratoriumonderzoek")
+_LAB_FINDING = [concept(SNOMED, "49581000146104", "bevinding betreffende laboratoriumonderzoek")]
+_GP_LAB = meta(NICTIZ + "gp-LaboratoryResult")
+
+
+@lru_cache(maxsize=256)  # one per lab test of the catalog, shared (see fhir_common)
+def _gp_lab_code(t: LabDef) -> dict[str, object]:
+    """NHG Tabel 45 first, then LOINC."""
+    return {"coding": [coding(NHG45, *t.nhg), coding(LOINC, t.loinc, t.display)],
+            "text": t.display}
 
 
 def gp_lab(ctx: Context, n: int, result: LabResult) -> Resource:
     """A gp-LaboratoryResult: NHG Tabel 45 first, then LOINC."""
-    lab = bgz.lab(ctx, n, result, "")
-    del lab["specimen"]
-    t = result.test
-    codings = [coding(NHG45, *t.nhg), coding(LOINC, t.loinc, t.display)]
-    lab["id"] = ctx.rid("gobs", n)
-    lab["meta"] = meta(NICTIZ + "gp-LaboratoryResult")
-    lab["code"] = {"coding": codings, "text": t.display}
-    lab["category"] = [_LAB_FINDING]
-    return lab
+    return bgz.lab_result(ctx, ctx.rid("gobs", n), _GP_LAB, _gp_lab_code(result.test),
+                          _LAB_FINDING, result)

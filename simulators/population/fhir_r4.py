@@ -4,6 +4,7 @@ declare it (it derives from ``nl-core-Vaccination-event``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from simulators.medmij import SNOMED
@@ -19,7 +20,7 @@ from simulators.population.fhir_common import (
     organization_type,
     ref,
 )
-from simulators.population.vaccination import ATC_SYSTEM, Dose
+from simulators.population.vaccination import ATC_SYSTEM, Dose, Vaccine
 
 PROFILES = [NICTIZ + "imm-Vaccination-event"]
 
@@ -60,20 +61,39 @@ def _performer(provider: str, display: str) -> list[dict[str, object]]:
     }]
 
 
-def immunization(ctx: Context, n: int, dose: Dose) -> Resource:
-    v = dose.vaccine
-    codings = [coding(SNOMED, v.snomed, v.display), coding(ATC_SYSTEM, v.atc, v.display)]
+@lru_cache(maxsize=64)  # one per vaccine, shared
+def _vaccine_code(v: Vaccine) -> dict[str, object]:
+    """The SNOMED vaccine product first, then ATC (see ``vaccination``)."""
+    return {"coding": [coding(SNOMED, v.snomed, v.display), coding(ATC_SYSTEM, v.atc, v.display)],
+            "text": v.display}
+
+
+def immunizations(ctx: Context, doses: Iterable[Dose]) -> list[Resource]:
+    """An Immunization per dose, numbered in order; one person's share the Patient reference
+    and the performer (see fhir_common on sharing)."""
+    patient = {"reference": f"Patient/{ctx.patient_id}", "type": "Patient",
+               "display": ctx.patient_display}
+    performer = _performer(ctx.provider, ctx.display)
+    return [_immunization(ctx, n, dose, patient, performer) for n, dose in enumerate(doses)]
+
+
+def _immunization(ctx: Context, n: int, dose: Dose, patient: dict[str, str],
+                  performer: list[dict[str, object]]) -> Resource:
+    rid = ctx.rid("vacc", n)
     return {
         "resourceType": "Immunization",
-        "id": ctx.rid("vacc", n),
+        "id": rid,
         "meta": _META,
-        "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.4.3.11.60.131.2",
-                        "value": ctx.rid("vacc", n)}],
+        "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.4.3.11.60.131.2", "value": rid}],
         "status": "completed",
-        "vaccineCode": {"coding": codings, "text": v.display},
-        "patient": {"reference": f"Patient/{ctx.patient_id}", "type": "Patient",
-                    "display": ctx.patient_display},
+        "vaccineCode": _vaccine_code(dose.vaccine),
+        "patient": patient,
         "occurrenceDateTime": dose.when.isoformat(),
-        "performer": _performer(ctx.provider, ctx.display),
-        "protocolApplied": [{"doseNumberPositiveInt": dose.dose_number}],
+        "performer": performer,
+        "protocolApplied": _protocol(dose.dose_number),
     }
+
+
+@lru_cache(maxsize=64)  # dose numbers: a handful
+def _protocol(dose_number: int) -> list[dict[str, int]]:
+    return [{"doseNumberPositiveInt": dose_number}]

@@ -39,14 +39,23 @@ def _head() -> tuple[bytes, bytes]:
 _HEAD, _HEAD_XREF = _head()
 
 
+_MAX_LINES = 55
+_LINE_AT = tuple(b"BT /F1 11 Tf 56 %d Td (" % (750 - 16 * k) for k in range(_MAX_LINES))
+
+
+def _escaped_lines(lines: Sequence[str]) -> list[bytes]:
+    """Each line escaped: all in one encode (a letter has a dozen lines), unless a line holds
+    a newline of its own."""
+    escaped = _escape("\n".join(lines)).split(b"\n")
+    return escaped if len(escaped) == len(lines) else [_escape(line) for line in lines]
+
+
 def render(title: str, lines: Sequence[str]) -> bytes:
     """A one-page PDF with a bold title and the given lines of body text."""
     escaped = _escape(title)
     ops = [b"BT /F2 16 Tf 56 780 Td (" + escaped + b") Tj ET"]
-    y = 750
-    for line in lines[:55]:
-        ops.append(b"BT /F1 11 Tf 56 %d Td (" % y + _escape(line) + b") Tj ET")
-        y -= 16
+    ops += [_LINE_AT[k] + line + b") Tj ET"
+            for k, line in enumerate(_escaped_lines(lines[:_MAX_LINES]))]
     content = b"\n".join(ops)
     out = bytearray(_HEAD)
     at_content = len(out)

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -45,10 +45,15 @@ _DOCUMENTS = frozenset({"DocumentReference"})
 
 
 class Population:
-    """A deterministic Dutch population of ``size`` people for the given providers."""
+    """A deterministic Dutch population of ``size`` people for the given providers.
+
+    ``cache``: how many people's demographics, records and vaccinations are kept (and four
+    times as many holder contexts and service lists). A DVA asks about the same person many
+    times; an export visits each person once and does better with a few (what it made stays
+    in the CPU's cache while it is still used, and is freed before it goes cold there)."""
 
     def __init__(self, seed: int, size: int, providers: Sequence[ProviderRef] = (), *,
-                 as_of: date = AS_OF) -> None:
+                 as_of: date = AS_OF, cache: int = _CACHE) -> None:
         if not 0 < size <= bsn_codec.DOMAIN:
             raise ValueError(f"size must be between 1 and {bsn_codec.DOMAIN:,}")
         self.seed = seed
@@ -58,11 +63,14 @@ class Population:
         self.providers = self.placement.providers
         self._gps = self.placement.gps()
         # Small per-instance caches: a DVA answers ~28 searches per collect for one person.
-        self._patient = lru_cache(maxsize=_CACHE)(self._make_patient)
-        self._record = lru_cache(maxsize=_CACHE)(self._make_record)
-        self._vaccinations = lru_cache(maxsize=_CACHE)(self._make_vaccinations)
-        self._held = lru_cache(maxsize=4 * _CACHE)(self._make_services)
-        self._ctx = lru_cache(maxsize=4 * _CACHE)(self._make_ctx)
+        self._patient = lru_cache(maxsize=cache)(self._make_patient)
+        self._record = lru_cache(maxsize=cache)(self._make_record)
+        self._vaccinations = lru_cache(maxsize=cache)(self._make_vaccinations)
+        self._held = lru_cache(maxsize=4 * cache)(self._make_services)
+        self._ctx = lru_cache(maxsize=4 * cache)(self._make_ctx)
+        # A GP's 48, 49 and 51 (a hospital's 48 and 51) start with the same resources: built
+        # once, whether an export renders them one after the other or a DVA one by one.
+        self._base_parts = lru_cache(maxsize=64)(self._make_base_parts)
         self._extras: list[tuple[str, Patient, reference.ReferencePatient]] = []
         self._extra_bsn: dict[str, int] = {}
 
@@ -154,6 +162,18 @@ class Population:
         with the resources they reference; [] when it holds nothing there."""
         if gegevensdienst not in self.services(index, provider):
             return []
+        return self._held_resources(index, provider, gegevensdienst)
+
+    def records(self, index: int) -> Iterator[tuple[str, str, list[Resource]]]:
+        """(provider, gegevensdienst, :meth:`resources`) of every record member ``index`` has,
+        holders in topology order, as ``holders`` and ``services`` list them: for an export,
+        which wants them all and so asks once, not once per holder and per service."""
+        for ref_ in self.providers:
+            for service in self.services(index, ref_.name):
+                yield ref_.name, service, self._held_resources(index, ref_.name, service)
+
+    def _held_resources(self, index: int, provider: str, gegevensdienst: str) -> list[Resource]:
+        """:meth:`resources` for a service ``provider`` is known to hold."""
         extra = self._extra(index)
         if extra is not None:
             return copy.deepcopy(list(extra[2].resources))  # callers may mutate; rare path
@@ -217,12 +237,12 @@ class Population:
         if service == "63":  # the vaccinations only, not the clinical record
             def immunizations() -> list[Resource]:
                 rvp, flu = self._vaccinations(index)
-                return [fhir_r4.immunization(ctx, n, d) for n, d in enumerate((*rvp, *flu))]
+                return fhir_r4.immunizations(ctx, (*rvp, *flu))
             return [(_PATIENT, lambda: [fhir_r4.patient_r4(p, ctx)]),
                     (_ORGANIZATION, lambda: [fhir_r4.organization_r4(ctx)]),
                     (_IMMUNIZATION, immunizations)]
         r = self._record(index)
-        base = (_BASE, lambda: self._base(p, ctx, with_coverage=service == "48"))
+        base = (_BASE, lambda: self._base(index, provider, with_coverage=service == "48"))
         if service == "48":
             return [base, *self._bgz(p, r, ctx)]
         if service == "49":
@@ -241,8 +261,18 @@ class Population:
         ref_ = self.placement.by_name[provider]
         return make_context(self.seed, p, provider, ref_.display, ref_.kind)
 
-    def _base(self, p: Patient, ctx: Context, with_coverage: bool) -> list[Resource]:
-        """Patient, its GP practice, the holder and its practitioner, and (48) the payer."""
+    def _base(self, index: int, provider: str, with_coverage: bool) -> list[Resource]:
+        """Patient, its GP practice, the holder and its practitioner, and (48) the payer:
+        fresh top-level dicts (callers may set keys) over the shared parts."""
+        out = [dict(r) for r in self._base_parts(index, provider)]
+        if with_coverage:
+            p = self._patient(index)
+            out += [coverage(p, self._ctx(index, provider), self.as_of), insurer_organization(p)]
+        return out
+
+    def _make_base_parts(self, index: int, provider: str) -> tuple[Resource, ...]:
+        """What every record of the person at this holder starts with (not to be mutated)."""
+        p, ctx = self._patient(index), self._ctx(index, provider)
         if p.gp:
             gp_org = organization(p.gp, p.gp_practice, "gp")
         else:
@@ -256,9 +286,7 @@ class Population:
         if gp_org["id"] != ctx.org_id:
             out.append(organization(ctx.provider, ctx.display, ctx.kind))
         out.append(practitioner(ctx))
-        if with_coverage:
-            out += [coverage(p, ctx, self.as_of), insurer_organization(p)]
-        return out
+        return tuple(out)
 
     def _here(self, r: ClinicalRecord, ctx: Context) -> list[int]:
         """Admissions that concern this holder: its own, or (GP) all it referred for."""
