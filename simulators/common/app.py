@@ -47,11 +47,12 @@ class HopLog:
     """Pure ASGI middleware: one line per request with the MedMij ids, and the same hop as an
     event in the node's ``EventLog`` (for the dashboard, sequence diagrams and drills).
 
-    It writes a preformatted line straight to the node's log stream instead of building a
+    It writes preformatted lines straight to the node's log stream instead of building a
     logging record: on the resource server's hot path that record cost more than the search.
-    The lines are kept in a list and written together every ``FLUSH_SECONDS`` (one write to
-    the log file per flush, where the stream's 8 KB buffer made one every ~80 lines: a few
-    µs per request over HTTP, issue 17), and when the node stops (the lifespan ends).
+    A request leaves its line's parts; every ``FLUSH_SECONDS`` (and when the node stops: the
+    lifespan ends) they are formatted and written together, one write to the log file per
+    flush (the stream's 8 KB buffer made one every ~80 lines, and formatting per request
+    cost more than in one go: a few µs per request over HTTP, issue 17).
     """
 
     def __init__(self, app, node: str, events: EventLog | None = None) -> None:
@@ -62,14 +63,15 @@ class HopLog:
         self._second = -1
         self._stamp = ""
         self._flush_pending = False
-        self._lines: list[str] = []
+        # (wall time, method, path, status, ms, corr, req) of the hops not yet written
+        self._lines: list[tuple[float, str, str, int, float, str, str]] = []
         _HOP_LOGS.add(self)
 
-    def _timestamp(self) -> str:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    def _timestamp(self, t: float) -> str:
+        second = int(t)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         return self._stamp
 
     async def __call__(self, scope, receive, send) -> None:
@@ -98,23 +100,22 @@ class HopLog:
 
     def record(self, scope: dict, status: int, start: float) -> None:
         """Log the hop of ``scope`` that started at ``start`` (``perf_counter``) and ended
-        now with ``status`` (0: no answer began): the line, and the event. ``HotPath`` calls
-        this for the requests it answers itself."""
+        now with ``status`` (0: no answer began): the event now, the line's parts for the next
+        flush (which formats them all in one go). ``HotPath`` calls this for the requests it
+        answers itself."""
         if not (self.enabled or self.events is not None):
             return
         ms = (time.perf_counter() - start) * 1000
+        t = time.time()
         headers = dict(scope["headers"])  # the last of each name, in C: cheaper than a loop
         corr = headers.get(_CORRELATION_ID, b"-").decode("latin-1")
         req = headers.get(_MEDMIJ_REQUEST_ID, b"-").decode("latin-1")
-        agent = headers.get(_USER_AGENT, b"").decode("latin-1")
-        path = scope["path"]
+        method, path = scope["method"], scope["path"]
         if self.events is not None and not path.startswith("/admin/events"):
-            self.events.publish_hop(scope["method"], path, status, round(ms, 2), corr, req,
-                                    caller_of(agent))
+            self.events.publish_hop(t, method, path, status, round(ms, 2), corr, req,
+                                    caller_of(headers.get(_USER_AGENT, b"").decode("latin-1")))
         if self.enabled:
-            self._lines.append(
-                f"{self._timestamp()} INFO hop {self.node} {scope['method']} "
-                f"{path} {status} {ms:.1f}ms corr={corr} req={req}\n")
+            self._lines.append((t, method, path, status, ms, corr, req))
             if not self._flush_pending:  # one write to the file per 0.2 s, not per request
                 self._flush_pending = True
                 asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
@@ -122,8 +123,11 @@ class HopLog:
     def _flush(self) -> None:
         self._flush_pending = False
         if self._lines:
-            lines, self._lines = self._lines, []
-            sys.stdout.write("".join(lines))
+            hops, self._lines = self._lines, []
+            node = self.node
+            sys.stdout.write("".join([
+                f"{self._timestamp(t)} INFO hop {node} {method} {path} {status} {ms:.1f}ms"
+                f" corr={corr} req={req}\n" for t, method, path, status, ms, corr, req in hops]))
         sys.stdout.flush()
 
 
@@ -278,9 +282,10 @@ class HotPath:
                 start = time.perf_counter()
                 status = 0
                 try:
-                    answer = handler(scope)
-                    status = answer[0]
-                    await send_answer(send, answer)
+                    status, headers, body = handler(scope)
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
                 finally:
                     self.hop.record(scope, status, start)
                 return

@@ -22,6 +22,7 @@ Publishing costs one dict and a deque append: it runs on the resource server's h
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections import deque
@@ -40,6 +41,7 @@ def agent(node_id: str) -> str:
     return f"{AGENT_PREFIX}{node_id}"
 
 
+@functools.lru_cache(maxsize=256)  # a node hears a few User-Agents; bounded
 def caller_of(user_agent: str) -> str:
     """Who made a request: one of our nodes (by id), a browser, or another client."""
     if user_agent.startswith(AGENT_PREFIX):
@@ -62,11 +64,12 @@ class EventLog:
         self._append(event)
         return event
 
-    def publish_hop(self, method: str, path: str, status: int, ms: float, corr: str, req: str,
-                    caller: str) -> None:
-        """``publish("hop", method=..., ...)``, the same event built in one go: every request
-        of a node publishes one, so it skips the keyword dictionary (issue 17)."""
-        self._append({"seq": self.last + 1, "t": round(time.time(), 3), "node": self.node,
+    def publish_hop(self, t: float, method: str, path: str, status: int, ms: float, corr: str,
+                    req: str, caller: str) -> None:
+        """``publish("hop", method=..., ...)`` of a hop at wall time ``t``, the same event built
+        in one go: every request of a node publishes one, so it skips the keyword dictionary
+        (issue 17)."""
+        self._append({"seq": self.last + 1, "t": round(t, 3), "node": self.node,
                       "kind": "hop", "method": method, "path": path, "status": status,
                       "ms": ms, "corr": corr, "req": req, "caller": caller})
 

@@ -7,8 +7,8 @@ client that accepts neither gets 406. Every FHIR request is recorded (``RequestL
 conformance kit can check what a PGO sent (``pgo-sandbox conformance pgo``).
 
 The rules are in ``simulators.dva.resource_server``; this module is HTTP only. Searches and
-reads are the hot path: ``read_or_search`` is a plain Starlette handler that ``create_app``
-also serves ahead of FastAPI (``simulators.common.app.FastRoutes``).
+reads are the hot path: ``read_or_search`` is a fast route that ``create_app`` serves ahead of
+FastAPI (``simulators.common.app.FastRoutes``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from simulators.common.tls import peer_hostname
 from simulators.dva import resource_server as rs
 from simulators.dva.deps import DvaDep
 from simulators.dva.errors import FhirError, fhir_error_response, response_format
-from simulators.dva.request_log import REQUEST_LOG_SIZE, RequestLog
+from simulators.dva.request_log import REQUEST_LOG_SIZE, FhirHeaders, RequestLog, fhir_headers
 from simulators.dva.service import DVA
 from simulators.medmij import FHIR_VERSIONS, fhir_accept
 
@@ -57,12 +57,14 @@ def gate(dva: DVA, scope: dict, slug: str, service: str, accept: str | None,
     token = rs.bearer_token(authorization, dienst)
     grant = dva.grants.access(token)
     scope[CLIENT_ID] = None if grant is None else grant.client_id
-    return rs.check_grant(dva, grant, provider, dienst, service, peer_hostname(scope))
+    return rs.check_grant(dva, grant, provider, dienst, service,
+                          peer_hostname(scope) if dva.serves_tls else None)
 
 
 def record(dva: DVA, request: Request, response: Response) -> Response:
     """Keep the request, with the client id of its token, in the DVA's request log."""
-    dva.requests.add(request.scope, response.status_code, request.scope.get(CLIENT_ID))
+    dva.requests.add(request.scope, response.status_code, request.scope.get(CLIENT_ID),
+                     fhir_headers(request.scope))
     return response
 
 
@@ -91,23 +93,10 @@ def as_response(answer: Answer) -> Response:
     return response
 
 
-def _request_headers(scope: dict) -> tuple[str | None, str]:
-    """(Accept or None, Authorization or ''), the first of each, as Starlette's ``Headers``
-    would give them: one pass over the raw ASGI headers."""
-    accept = authorization = None
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            if accept is None:
-                accept = value.decode("latin-1")
-        elif name == b"authorization" and authorization is None:
-            authorization = value.decode("latin-1")
-    return accept, authorization or ""
-
-
-def _read_or_search(dva: DVA, scope: dict) -> Answer:
+def _read_or_search(dva: DVA, scope: dict, headers: FhirHeaders) -> Answer:
     params = scope["path_params"]
     slug, service, path = params["slug"], params["service"], params["path"]
-    accept, authorization = _request_headers(scope)
+    accept, authorization = headers.accept, headers.authorization
     raw_query = scope["query_string"]
     # Starlette's QueryParams, without building it for the usual empty query
     query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
@@ -151,11 +140,12 @@ def read_or_search(dva: DVA, scope: dict) -> Answer:
     parameter solving, no Starlette request or response, the headers read in one pass over
     the raw ASGI list, the query parsed only when there is one and the answer's headers from a
     table (see docs/benchmarks-load.md)."""
+    headers = fhir_headers(scope)
     try:
-        answer = _read_or_search(dva, scope)
+        answer = _read_or_search(dva, scope, headers)
     except FhirError as exc:
         answer = as_answer(fhir_error_response(Request(scope), exc, dva.realm))
-    dva.requests.add(scope, answer[0], scope.get(CLIENT_ID))
+    dva.requests.add(scope, answer[0], scope.get(CLIENT_ID), headers)
     return answer
 
 

@@ -9,7 +9,7 @@ import pytest
 from sandbox.conformance_cli import check_pgo, request_marks
 from simulators.conformance import pgocheck
 from simulators.conformance.suites import default_root
-from simulators.dva.resources import RequestLog
+from simulators.dva.request_log import RequestLog, fhir_headers
 from simulators.medmij.gegevensdiensten import BGZ_SEARCHES
 from tests.fixtures import broken_pgo
 
@@ -93,7 +93,7 @@ def test_request_log_is_bounded_and_keeps_no_token() -> None:
              "headers": [(b"authorization", b"Bearer secret"), (b"accept", b"*/*"),
                          (b"medmij-request-id", b"r1")]}
     for _ in range(5):
-        log.add(scope, 200, CLIENT)
+        log.add(scope, 200, CLIENT, fhir_headers(scope))
     assert len(log.records) == 3 and log.last_seq == 5
     r = log.since(0)[-1]
     assert r["path"] == "/fhir/umc/48/Flag?status=active" and r["authorization"] == "Bearer"
