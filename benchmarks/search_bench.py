@@ -13,7 +13,11 @@ search answer, so the ratio compares servers, not payloads.
 - cold: every request a patient the DVA has not seen in this run (``--cold-patients``
   distinct ones per connection count, more than wrk can send in ``--seconds``; each run has
   its own range, the population is made large enough), so no record cache hit; wrk reports
-  how many distinct patients it asked for and warns when a thread ran out of them;
+  how many distinct patients it asked for and warns when a thread ran out of them. The DVA
+  holds each cold patient's token beforehand, as it holds every token it issued itself (a
+  priming pass sends each once with a ``patient`` parameter: the gate checks the token, the
+  search refuses before any record is built); ``--unseen-tokens`` skips that, so every cold
+  search also pays the token's SQLite lookup (a token the DVA issued before a restart);
 - server time per request comes from the DVA's hop events (``/admin/events``: the ``ms`` of
   each FHIR hop, from the ASGI call to the last byte; the last 5,000 of a run);
 - CPU: the DVA's and the ceiling's user + system CPU over the run, per request, so figures
@@ -148,6 +152,18 @@ def insert_tokens(db_path: Path, template: sqlite3.Row, prefix: str, first: int,
     db.close()
 
 
+def prime_tokens(url: str, prefix: str, lua: dict, threads: int, connections: int,
+                 total: int) -> int:
+    """Let the DVA hold the cold tokens as it holds the ones it issued itself, without
+    building any record: each is sent once with a ``patient`` parameter, which the gate checks
+    the token for and the search then refuses (400) before the record is asked for. Returns
+    how many tokens were sent (wrk walks each thread's range once in order)."""
+    script = wrk_script("cold", prefix, **{**lua, "path": lua["path"] + "?patient=prime"})
+    summary, _ = run_wrk(url + "?patient=prime", max(2.0, total / 12_000 + 1), threads,
+                         connections, script)
+    return int(summary.get("distinct_patients", 0))
+
+
 def fhir_hop_ms(base: str, admin: dict[str, str], since: int) -> tuple[list[float], int]:
     """Server milliseconds of the DVA's FHIR hops after event ``since`` (the last 5,000 kept)."""
     answer = httpx.get(f"{base}/admin/events", params={"since": since}, headers=admin,
@@ -224,6 +240,9 @@ def main() -> None:
                         help="write py-spy flame graphs of the DVA per measured run here")
     parser.add_argument("--native", action="store_true",
                         help="with --profile: C frames too (uvloop, orjson, the kernel calls)")
+    parser.add_argument("--unseen-tokens", action="store_true",
+                        help="cold: tokens the DVA has never seen (one SQLite lookup each), "
+                        "instead of tokens it holds as if it had issued them")
     parser.add_argument("--modes", default="warm,cold",
                         help="which runs after the ceiling: warm, cold or both (warm,cold)")
     parser.add_argument("--json", type=Path)
@@ -337,6 +356,11 @@ def main() -> None:
                 if mode == "cold":
                     prefix = f"cold{uuid.uuid4().hex[:6]}"
                     insert_tokens(db_path, template, prefix, cold_first, per_thread * threads)
+                    if not args.unseen_tokens:
+                        row["cold_tokens_held"] = prime_tokens(
+                            f"{dva_base}{path}", prefix, lua, threads, connections,
+                            per_thread * threads)
+                        _, last_event = fhir_hop_ms(dva_base, admin, last_event)
                 script = wrk_script(mode, prefix, **lua)
                 if mode == "warm":  # every warm patient searched once before measuring
                     run_wrk(f"{dva_base}{path}", 2, threads, connections, script)
@@ -384,6 +408,8 @@ def main() -> None:
                       f"ceiling; server p50 {r['server_ms_p50']} ms p95 {r['server_ms_p95']} "
                       f"ms; DVA {r['dva_cpu_share']:.0%} of a core, "
                       f"{r['dva_cpu_us_per_request']} us/request; wrk {r['wrk_cpu_share']:.0%}"
+                      + (f"; tokens held beforehand {row['cold_tokens_held']:,}"
+                         if mode == "cold" and "cold_tokens_held" in row else "")
                       + (f"; WARNING {r['warning']}" if "warning" in r else ""), flush=True)
                 for frame, share in r.get("profile", {}).items():
                     print(f"      {share:6.1%}  {frame}")

@@ -293,7 +293,7 @@ class HotPath:
 
 
 # Python's cyclic garbage collector, for a node process (see ``tune_gc``)
-GC_THRESHOLDS = (10_000, 10, 100)
+GC_THRESHOLDS = (100_000, 10, 100)
 
 
 def tune_gc() -> None:
@@ -306,8 +306,13 @@ def tune_gc() -> None:
     load it cost more CPU than the searches (issue 17, docs/benchmarks-load.md). Freezing what
     start-up built (imports, models, tables) takes it out of every later collection; fewer,
     larger young collections and a full collection at most every 100 middle ones bound the
-    rest. Reference counting still frees everything that is not in a cycle at once; cyclic
-    garbage waits longer but is still collected, so memory stays bounded."""
+    rest. The young threshold is 100,000 net new objects, not CPython's 700: a young
+    collection scans every young object still alive, and under a cold load that is every
+    record built since the last one (hundreds of dicts each, kept by the record cache); at
+    10,000 they were each scanned about once, 14 of a cold search's 117 µs in process, at
+    100,000 most have left the cache before a collection comes (3 µs; issue 17 item 4).
+    Reference counting still frees everything that is not in a cycle at once; cyclic garbage
+    waits longer but is still collected, so memory stays bounded."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
