@@ -1,8 +1,9 @@
 """Wall-clock speed of ``pgo-sandbox population export`` (issue 17 item 6), start-up included.
 
 Runs the real command as a subprocess per N and reports people/s from the command's start to
-its exit, the CPU it used (user + system of it and its workers), the bytes written and the load
-average of the machine around the run (other work on the machine slows it down: say so).
+its exit, the CPU it used (user + system of it and its workers), the CPU everything else on the
+machine used meanwhile (/proc/stat; kernel writeback included), the bytes written and the load
+average around the run (other work on the machine slows it down: say so).
 
     python benchmarks/export_bench.py --n 20000 --n 100000
     python benchmarks/export_bench.py --n 20000 --workers 1 --no-concat
@@ -34,6 +35,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs, /proc/stat): minus the export's
+    own CPU, what everything else took during a run (kernel writeback included)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(n: int, workers: int, concat: bool, fmt: str = "ndjson",
              keep: Path | None = None) -> dict:
     """One export of n people into a fresh directory; the figures of that run."""
@@ -44,11 +54,12 @@ def run_once(n: int, workers: int, concat: bool, fmt: str = "ndjson",
            "--format", fmt, "--out", str(out), "--workers", str(workers),
            "--concat" if concat else "--no-concat"]
     load_before = os.getloadavg()
-    cpu_before = _children_cpu()
+    cpu_before, busy_before = _children_cpu(), _machine_busy()
     started = time.monotonic()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
     cpu = _children_cpu() - cpu_before
+    others = _machine_busy() - busy_before - cpu
     load_after = os.getloadavg()
     if done.returncode != 0:
         raise SystemExit(f"export failed:\n{done.stderr}")
@@ -57,6 +68,7 @@ def run_once(n: int, workers: int, concat: bool, fmt: str = "ndjson",
         "n": n, "workers": workers, "concat": concat, "format": fmt,
         "wall_s": round(wall, 2), "people_per_s": round(n / wall),
         "cpu_s": round(cpu, 2), "people_per_cpu_s": round(n / cpu) if cpu else None,
+        "other_cpu_s": round(others, 2),
         "bytes": size, "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after], "cpus": os.cpu_count(),
         "estimate_line": next((line for line in done.stderr.splitlines()
@@ -121,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(f"n={n:,} workers={args.workers or os.cpu_count()} concat={not args.no_concat}: "
               f"{result['wall_s']} s wall, {result['people_per_s']:,} people/s; "
-              f"CPU {result['cpu_s']} s ({result['people_per_cpu_s']:,} people per CPU-s); "
+              f"CPU {result['cpu_s']} s ({result['people_per_cpu_s']:,} people per CPU-s), "
+              f"everything else {result['other_cpu_s']} s; "
               f"{result['bytes'] / 1e6:,.0f} MB; load {result['load_before']} -> "
               f"{result['load_after']} on {result['cpus']} CPUs", flush=True)
 

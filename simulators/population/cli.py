@@ -118,8 +118,9 @@ def export(
     chunk: Annotated[int | None, typer.Option(
         help="People per chunk (default from --n). A rerun must use the same.")] = None,
     concat: Annotated[bool, typer.Option(
-        help="Join the part files into <provider>-<dienst>.ndjson at the end; --no-concat "
-             "leaves parts/ as listed in manifest.json (for 18 M people).")] = True,
+        help="Join the part files into <provider>-<dienst>.ndjson while later chunks render "
+             "(joined parts are deleted); --no-concat leaves parts/ as listed in "
+             "manifest.json.")] = True,
     estimate_only: Annotated[bool, typer.Option(
         "--estimate-only", help="Print the size and time estimate and stop.")] = False,
 ) -> None:

@@ -4,9 +4,10 @@ The people 0..n-1 are cut into chunks of ``chunk`` consecutive indices. A worker
 chunk with orjson into its own part files, ``parts/<stem>/<chunk>.ndjson`` (``stem`` is
 ``<provider>-<gegevensdienst>``), written to a ``.tmp`` name, fsynced and then renamed; only then
 does the parent append the chunk to ``done.ndjson`` (fsynced). So a killed run never counts a
-half chunk, and a rerun with the same parameters skips the chunks listed there. At the end the
-parts are concatenated, in chunk order, into ``<stem>.ndjson`` (or, with ``concat=False``, left
-as they are: ``manifest.json`` lists them in order).
+half chunk, and a rerun with the same parameters skips the chunks listed there. While later
+chunks render, the parent joins each stem's parts, in chunk order, into ``<stem>.ndjson.tmp``
+(see ``_Joiner``), which becomes ``<stem>.ndjson`` when all are in (or, with ``concat=False``,
+the parts are left as they are: ``manifest.json`` lists them in order).
 
 Every person's lines depend only on (seed, size, providers, index), and parts are joined in index
 order, so the output is byte-identical whatever the worker count or chunk size.
@@ -33,6 +34,7 @@ from simulators.population.summary import summarize
 
 MANIFEST = "manifest.json"
 DONE = "done.ndjson"
+JOINED = "joined.ndjson"  # chunks whose parts are in the fsynced <stem>.ndjson.tmp files
 PARTS = "parts"
 FORMAT_VERSION = 2  # bump when the bytes of an export change: a rerun must not mix versions
 SUMMARIES = "summaries"
@@ -281,19 +283,30 @@ def estimate(job: Job, sample: int = 300) -> Estimate:
     return Estimate(len(indices), total / len(indices), spent / len(indices))
 
 
-def _read_done(out: Path, job: Job) -> dict[int, Done]:
-    """Chunks a previous run finished: listed in done.ndjson and with their files in place (a
-    torn last line, from a kill while appending, is ignored)."""
-    found: dict[int, Done] = {}
-    path = out / DONE
+def _read_lines(path: Path) -> Iterator[dict]:
+    """The JSON lines of a log appended with ``_append_line``; a torn last line, from a kill
+    while appending, is skipped."""
     if not path.exists():
-        return found
+        return
     for line in path.read_bytes().splitlines():
         try:
-            done = Done(**orjson.loads(line))
-        except (orjson.JSONDecodeError, TypeError):
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
             continue
-        if job.fmt == "ndjson" and any(
+        if isinstance(value, dict):
+            yield value
+
+
+def _read_done(out: Path, job: Job, joined: int) -> dict[int, Done]:
+    """Chunks a previous run finished: listed in done.ndjson and with their files in place, or
+    (the first ``joined`` chunks) already joined, their parts deleted."""
+    found: dict[int, Done] = {}
+    for value in _read_lines(out / DONE):
+        try:
+            done = Done(**value)
+        except TypeError:
+            continue
+        if job.fmt == "ndjson" and done.chunk >= joined and any(
                 not part_path(out, stem, done.chunk).is_file()
                 or part_path(out, stem, done.chunk).stat().st_size != size
                 for stem, (size, _lines) in done.files.items()):
@@ -302,8 +315,18 @@ def _read_done(out: Path, job: Job) -> dict[int, Done]:
     return found
 
 
-def _prepare(out: Path, job: Job) -> dict[int, Done]:
-    """Create or reopen the job directory; refuse another job's directory."""
+def _read_joined(out: Path) -> int:
+    """How many chunks, from chunk 0 on, a previous run joined into the ``.tmp`` files."""
+    joined = 0
+    for value in _read_lines(out / JOINED):
+        if value.get("joined") == joined:
+            joined += 1
+    return joined
+
+
+def _prepare(out: Path, job: Job, concat: bool) -> tuple[dict[int, Done], int]:
+    """Create or reopen the job directory; refuse another job's directory. Returns the chunks
+    done and how many of them are joined already."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / MANIFEST
     if manifest.exists():
@@ -312,12 +335,20 @@ def _prepare(out: Path, job: Job) -> dict[int, Done]:
             raise ExportError(f"{out} holds another export ({previous.get('job')}); "
                               "use another --out or the same parameters to resume")
         if previous.get("complete"):
-            return {k: Done(k, lo, hi) for k, lo, hi in job.chunks()}
+            return {k: Done(k, lo, hi) for k, lo, hi in job.chunks()}, len(job.chunks())
     else:
         _write_json(manifest, {"job": job.key(), "complete": False})
     # A chunk killed mid-write left .tmp parts and is not in done.ndjson: it runs again and
     # overwrites them (same names, same bytes).
-    return _read_done(out, job)
+    joined = _read_joined(out) if concat and job.fmt == "ndjson" else 0
+    done = _read_done(out, job, joined)
+    if not joined and (out / JOINED).exists():
+        # --no-concat after a joining run was killed: its joined chunks render again as parts
+        for stem in {stem for value in _read_lines(out / DONE) for stem in value.get("files", ())}:
+            (out / f"{stem}.ndjson.tmp").unlink(missing_ok=True)
+            (out / f"{stem}.ndjson").unlink(missing_ok=True)
+        (out / JOINED).unlink()
+    return done, joined
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -328,9 +359,9 @@ def _write_json(path: Path, value: dict) -> None:
     tmp.replace(path)
 
 
-def _append_done(out: Path, done: Done) -> None:
-    with (out / DONE).open("ab") as handle:
-        handle.write(orjson.dumps(asdict(done), option=_NL))
+def _append_line(path: Path, value: dict) -> None:
+    with path.open("ab") as handle:
+        handle.write(orjson.dumps(value, option=_NL))
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -340,18 +371,27 @@ def run(job: Job, out: Path, workers: int = 0, concat: bool = True,
     """Export ``job`` into ``out``; returns the final manifest. ``progress(people_done, n)``
     is called after every chunk. ``workers=0``: one per CPU."""
     workers = workers or os.cpu_count() or 1
-    done = _prepare(out, job)
-    todo = [c for c in job.chunks() if c[0] not in done]
-    people = sum(d.end - d.first for d in done.values())
-    if progress:
-        progress(people, job.n)
-    for finished in _chunks_done(job, out, todo, workers):
-        _append_done(out, finished)
-        done[finished.chunk] = finished
-        people += finished.end - finished.first
+    done, joined = _prepare(out, job, concat)
+    joiner = _Joiner(out, done, joined) if concat and job.fmt == "ndjson" else None
+    try:
+        todo = [c for c in job.chunks() if c[0] not in done]
+        people = sum(d.end - d.first for d in done.values())
         if progress:
             progress(people, job.n)
-    return finish(job, out, done, concat)
+        if joiner:
+            joiner.join_ready()  # chunks a killed run rendered but had not joined yet
+        for finished in _chunks_done(job, out, todo, workers):
+            _append_line(out / DONE, asdict(finished))
+            done[finished.chunk] = finished
+            people += finished.end - finished.first
+            if progress:
+                progress(people, job.n)
+            if joiner:
+                joiner.join_ready()
+        return finish(job, out, done, concat, joiner)
+    finally:
+        if joiner:
+            joiner.close()
 
 
 def _chunks_done(job: Job, out: Path, todo: list[tuple[int, int, int]],
@@ -376,31 +416,40 @@ def _chunks_done(job: Job, out: Path, todo: list[tuple[int, int, int]],
         yield from pool.imap_unordered(_run_chunk, todo, chunksize=1)
 
 
-def finish(job: Job, out: Path, done: dict[int, Done], concat: bool) -> dict:
-    """Write the manifest; with ``concat``, join the parts into ``<stem>.ndjson``."""
+def finish(job: Job, out: Path, done: dict[int, Done], concat: bool,
+           joiner: _Joiner | None = None) -> dict:
+    """Write the manifest; with ``concat``, join what the joiner has not yet and give the
+    joined files their names."""
     previous = json.loads((out / MANIFEST).read_text())
     if previous.get("complete"):
+        (out / DONE).unlink(missing_ok=True)  # a kill right after the manifest left them
+        (out / JOINED).unlink(missing_ok=True)
         return previous
     order = sorted(done)
     stems = sorted({stem for d in done.values() for stem in d.files})
     totals = {stem: [sum(done[k].files.get(stem, [0, 0])[0] for k in order),
                      sum(done[k].files.get(stem, [0, 0])[1] for k in order)] for stem in stems}
-    manifest: dict = {"job": job.key(), "complete": False, "files": {}}
+    manifest: dict = {"job": job.key(), "complete": len(done) == len(job.chunks()), "files": {}}
     if job.fmt == "ndjson":
-        for stem in stems:
-            parts = [part_path(out, stem, k) for k in order if stem in done[k].files]
-            if concat:
-                _concat(parts, out / f"{stem}.ndjson")
-                manifest["files"][stem] = {"path": f"{stem}.ndjson", "bytes": totals[stem][0],
-                                           "lines": totals[stem][1]}
-            else:
-                manifest["files"][stem] = {"parts": [str(p.relative_to(out)) for p in parts],
-                                           "bytes": totals[stem][0], "lines": totals[stem][1]}
         if concat:
+            if not manifest["complete"]:
+                raise ExportError(f"{out}: chunks missing, nothing to join")
+            if joiner is None:
+                joiner = _Joiner(out, done, _read_joined(out))
+            joiner.join_ready()
+            joiner.rename()
             for folder in sorted((out / PARTS).glob("*")) if (out / PARTS).exists() else ():
                 folder.rmdir()
             if (out / PARTS).exists():
                 (out / PARTS).rmdir()
+        for stem in stems:
+            if concat:
+                manifest["files"][stem] = {"path": f"{stem}.ndjson", "bytes": totals[stem][0],
+                                           "lines": totals[stem][1]}
+            else:
+                parts = [part_path(out, stem, k) for k in order if stem in done[k].files]
+                manifest["files"][stem] = {"parts": [str(p.relative_to(out)) for p in parts],
+                                           "bytes": totals[stem][0], "lines": totals[stem][1]}
     else:
         if job.summaries:
             _concat([out / f"{SUMMARIES}-{k:07d}.part" for k in order
@@ -408,26 +457,113 @@ def finish(job: Job, out: Path, done: dict[int, Done], concat: bool) -> dict:
                     out / f"{SUMMARIES}.ndjson")
         manifest["files"] = {stem: {"folder": stem, "bytes": b, "files": c}
                              for stem, (b, c) in totals.items()}
-    manifest["complete"] = len(done) == len(job.chunks())
     _write_json(out / MANIFEST, manifest)
     if manifest["complete"]:
         (out / DONE).unlink(missing_ok=True)
+        (out / JOINED).unlink(missing_ok=True)
     return manifest
 
 
+class _Joiner:
+    """Joins each stem's parts, in chunk order, into ``<stem>.ndjson.tmp`` while later chunks
+    still render: the parent process sat idle during rendering, and joining ~3.7 GB at the end
+    added ~5.5 s to 16.5 s at 100,000 people.
+
+    Chunks finish out of order (``imap_unordered``): a chunk is joined once every chunk before
+    it is, the ones ahead wait as parts. Joining chunk k appends its parts to the stems'
+    ``.tmp`` files, fsyncs them, appends ``{"joined": k}`` to ``joined.ndjson`` (fsynced), and
+    only then deletes its parts: at any kill, the chunks logged there are durable in the
+    ``.tmp`` files, and the ``.tmp`` sizes they imply come from done.ndjson. A rerun cuts each
+    ``.tmp`` back to that size (bytes of a half-joined chunk are not counted) and goes on from
+    the next chunk, whose parts are still there. A rerun with ``concat=False`` renders the
+    joined chunks again as parts (``_prepare``). Disk: the joined bytes plus the parts not yet
+    joined (100,000 people: a peak of 3.8 GB for 3.76 GB written; joining at the end, all
+    parts plus a joined file: 5.4 GB).
+    """
+
+    def __init__(self, out: Path, done: dict[int, Done], joined: int) -> None:
+        self.out = out
+        self.done = done  # the caller's: chunks are added to it as they finish
+        self.next = joined
+        self.fds: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for k in range(joined):
+            if k not in done:
+                raise ExportError(f"{out}: chunk {k} is logged as joined but not as done; "
+                                  "remove the directory and export again")
+            for stem, (size, _lines) in done[k].files.items():
+                sizes[stem] = sizes.get(stem, 0) + size
+                part_path(out, stem, k).unlink(missing_ok=True)  # a kill before the unlink
+        for stem, size in sizes.items():
+            tmp, final = self._tmp(stem), out / f"{stem}.ndjson"
+            if not tmp.exists() and final.exists():
+                final.replace(tmp)  # killed while the joined files were renamed at the end
+            if not tmp.exists() or tmp.stat().st_size < size:
+                raise ExportError(f"{tmp} is shorter than its joined chunks; remove the "
+                                  "directory and export again")
+            self.fds[stem] = fd = os.open(tmp, os.O_WRONLY)  # no O_APPEND: sendfile refuses it
+            os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+
+    def _tmp(self, stem: str) -> Path:
+        return self.out / f"{stem}.ndjson.tmp"
+
+    def join_ready(self) -> None:
+        """Join every finished chunk that is next in order."""
+        while self.next in self.done:
+            self._join(self.done[self.next])
+
+    def _join(self, done: Done) -> None:
+        new = False
+        for stem in done.files:
+            if stem not in self.fds:  # a .tmp left by a kill holds no logged chunk: cut it
+                self.fds[stem] = os.open(self._tmp(stem),
+                                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                new = True
+            _append_file(self.fds[stem], part_path(self.out, stem, done.chunk))
+        for stem in done.files:
+            os.fsync(self.fds[stem])
+        if new:
+            _fsync_dir(self.out)  # the new .tmp names are durable before the log counts on them
+        _append_line(self.out / JOINED, {"joined": done.chunk})
+        if new:
+            _fsync_dir(self.out)  # and so is joined.ndjson's (made by the first join)
+        for stem in done.files:
+            part_path(self.out, stem, done.chunk).unlink()
+        self.next += 1
+
+    def rename(self) -> None:
+        """All chunks joined: the ``.tmp`` files take their final names."""
+        self.close()
+        for stem in sorted(self.fds):
+            self._tmp(stem).replace(self.out / f"{stem}.ndjson")
+        _fsync_dir(self.out)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            if fd >= 0:
+                os.close(fd)
+        self.fds = dict.fromkeys(self.fds, -1)
+
+
+def _append_file(sink: int, path: Path) -> None:
+    """Append the file at ``path`` to the open ``sink`` with sendfile (no copy in Python)."""
+    with path.open("rb") as source:
+        size, offset = os.fstat(source.fileno()).st_size, 0
+        while offset < size:
+            offset += os.sendfile(sink, source.fileno(), offset, size - offset)
+
+
 def _concat(parts: list[Path], target: Path) -> None:
-    """Append the parts to ``target`` in order with sendfile, deleting each once copied (one
-    part, as for a job of one chunk, is renamed: no copy)."""
+    """Append the parts to ``target`` in order, deleting each once copied (one part, as for a
+    job of one chunk, is renamed: no copy). The bundle format's summaries only."""
     if len(parts) == 1:
         parts[0].replace(target)
         return
     tmp = target.with_name(target.name + ".tmp")
     with tmp.open("wb") as sink:
         for part in parts:
-            with part.open("rb") as source:
-                size, offset = os.fstat(source.fileno()).st_size, 0
-                while offset < size:
-                    offset += os.sendfile(sink.fileno(), source.fileno(), offset, size - offset)
+            _append_file(sink.fileno(), part)
         sink.flush()
         os.fsync(sink.fileno())
     tmp.replace(target)

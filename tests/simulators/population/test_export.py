@@ -191,8 +191,11 @@ def test_ids_do_not_depend_on_the_process(tmp_path: Path) -> None:
     assert runs == {orjson.dumps(pop.resources(index, provider, service))}
 
 
-def test_the_cli_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path: Path) -> None:
-    """The documented 18 M job in small: kill -9 the command and its workers mid-run, start it
+@pytest.mark.parametrize("watch", [export.DONE, export.JOINED])
+def test_the_cli_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path: Path,
+                                                               watch: str) -> None:
+    """The documented 18 M job in small: kill -9 the command and its workers mid-run (once 3
+    chunks are done, or once 3 are joined: the parent joins while workers render), start it
     again with the same options, and get what one uninterrupted run writes."""
     import os
     import signal
@@ -209,14 +212,16 @@ def test_the_cli_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path: Path) -
     subprocess.run(command(clean), env=env, check=True, capture_output=True)
     run = subprocess.Popen(command(killed), env=env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = killed / export.DONE
+    log, watched = killed / export.DONE, killed / watch
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and run.poll() is None and not (
-            log.exists() and len(log.read_bytes().splitlines()) >= 3):
-        time.sleep(0.01)
+            watched.exists() and len(watched.read_bytes().splitlines()) >= 3):
+        time.sleep(0.002)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     finished = len(log.read_bytes().splitlines()) if log.exists() else 0
+    if watch == export.JOINED:  # killed with the join under way: its .tmp files are there
+        assert list(killed.glob("*.ndjson.tmp"))
     assert 3 <= finished < 24, "the run was not killed mid-way"
     again = subprocess.run(command(killed), env=env, check=True, capture_output=True, text=True)
     first = next(line for line in again.stderr.splitlines() if line.startswith("exported"))
@@ -260,3 +265,178 @@ def test_a_chunk_is_streamed_in_batches_and_a_failed_render_closes_its_parts(
     assert len(os.listdir("/proc/self/fd")) == open_before
     assert list((tmp_path / "two" / export.PARTS).rglob("*.tmp"))
     assert not list((tmp_path / "two" / export.PARTS).rglob("*.ndjson"))
+
+
+# -- the join overlapped with rendering ---------------------------------------------------------
+GP = "hapraktijkzuid-48"  # the biggest stem: in every chunk
+
+
+def test_the_join_runs_while_chunks_render_and_frees_joined_parts(
+        tmp_path: Path, reference: dict[str, bytes]) -> None:
+    """By the time the last chunk is done, the chunks before it are already in the ``.tmp``
+    files (joined in order) and their parts are gone: no join of everything at the end, and
+    the disk holds the joined bytes plus the parts not yet joined."""
+    seen: list[tuple[bytes, bool]] = []
+
+    def at_last_chunk(people: int, n: int) -> None:
+        if people == n:
+            seen.append(((tmp_path / f"{GP}.ndjson.tmp").read_bytes(),
+                         export.part_path(tmp_path, GP, 0).exists()))
+
+    export.run(_job(20, summaries=True), tmp_path, workers=1, progress=at_last_chunk)
+    [(joined, first_part_left)] = seen
+    whole = reference[f"{GP}.ndjson"]
+    assert 0 < len(joined) < len(whole) and whole.startswith(joined)
+    assert not first_part_left
+    assert _files(tmp_path) == reference
+
+
+def test_chunks_finishing_out_of_order_are_joined_in_order(
+        tmp_path: Path, reference: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers deliver chunks in any order (imap_unordered): the ones ahead wait as parts until
+    the chunks before them are joined. Here the chunks arrive as 1, 0, 3, 2, ...; and the bytes
+    equal a one-worker run's and the --no-concat parts joined by hand."""
+    real = export._chunks_done
+
+    def swapped(job, out, todo, workers):
+        finished = list(real(job, out, todo, workers))
+        for i in range(0, len(finished) - 1, 2):
+            finished[i], finished[i + 1] = finished[i + 1], finished[i]
+        assert [d.chunk for d in finished][:4] == [1, 0, 3, 2]
+        yield from finished
+
+    monkeypatch.setattr(export, "_chunks_done", swapped)
+    export.run(_job(20, summaries=True), tmp_path / "swapped", workers=1)
+    assert _files(tmp_path / "swapped") == reference
+    monkeypatch.setattr(export, "_chunks_done", real)
+    export.run(_job(7, summaries=True), tmp_path / "two", workers=2)
+    assert _files(tmp_path / "two") == reference
+    manifest = export.run(_job(7, summaries=True), tmp_path / "parts", workers=2, concat=False)
+    by_hand = {f"{stem}.ndjson": b"".join((tmp_path / "parts" / p).read_bytes()
+                                          for p in entry["parts"])
+               for stem, entry in manifest["files"].items()}
+    assert by_hand == reference
+
+
+def test_a_chunk_is_logged_as_joined_only_once_durable_and_its_parts_go_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order that makes a kill at any moment safe: append the chunk's parts to the
+    ``.tmp`` files, fsync them, log the chunk in joined.ndjson (fsynced), then delete its
+    parts."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_append_line, real_unlink = os.fsync, export._append_line, Path.unlink
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        real_fsync(fd)
+
+    def append_line(path: Path, value: dict) -> None:
+        real_append_line(path, value)
+        if path.name == export.JOINED:
+            events.append(("joined", str(value["joined"])))
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if export.PARTS in self.parts:
+            events.append(("unlink", f"{self.parent.name}/{self.name}"))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(export.os, "fsync", fsync)
+    monkeypatch.setattr(export, "_append_line", append_line)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    export.run(_job(50), tmp_path, workers=1)
+    monkeypatch.undo()
+    done = [e for e in events if e[0] == "joined"]
+    assert [k for _, k in done] == ["0", "1", "2"]
+    for k in range(3):
+        at = events.index(("joined", str(k)))
+        since = events[events.index(("joined", str(k - 1))) + 1 if k else 0:at]
+        assert ("fsync", f"{GP}.ndjson.tmp") in since
+        assert (("unlink", f"{GP}/{k:07d}.ndjson")) in events[at:]
+        assert (("unlink", f"{GP}/{k:07d}.ndjson")) not in events[:at]
+
+
+def _kill_at(monkeypatch: pytest.MonkeyPatch, where: str, out: Path) -> None:
+    """Make the join raise ``Killed`` at one moment: mid-chunk (after 5 parts of chunk 1 are
+    appended), right after chunk 1 is logged as joined (its parts not yet deleted), or while
+    the joined files get their names at the end (after the first)."""
+    calls = [0]
+    if where == "mid-chunk":
+        real = export._append_file
+
+        def append_file(sink: int, path: Path) -> None:
+            real(sink, path)
+            calls[0] += path.name == f"{1:07d}.ndjson"
+            if calls[0] == 5:
+                raise Killed
+
+        monkeypatch.setattr(export, "_append_file", append_file)
+    elif where == "after-log":
+        real_line = export._append_line
+
+        def append_line(path: Path, value: dict) -> None:
+            real_line(path, value)
+            if value.get("joined") == 1:
+                raise Killed
+
+        monkeypatch.setattr(export, "_append_line", append_line)
+    else:
+        real_replace = Path.replace
+
+        def replace(self: Path, target):
+            if self.parent == out and self.name.endswith(".ndjson.tmp"):
+                calls[0] += 1
+                if calls[0] == 2:
+                    raise Killed
+            return real_replace(self, target)
+
+        monkeypatch.setattr(Path, "replace", replace)
+
+
+@pytest.mark.parametrize("where", ["mid-chunk", "after-log", "renaming"])
+def test_a_run_killed_while_joining_resumes_to_the_same_bytes(
+        tmp_path: Path, reference: dict[str, bytes], monkeypatch: pytest.MonkeyPatch,
+        where: str) -> None:
+    """A kill mid-join leaves bytes of a half-joined chunk in a ``.tmp`` (cut back on rerun),
+    parts of a chunk already logged as joined (deleted on rerun), or some joined files renamed
+    and others not (taken back): the rerun finishes with the bytes of one uninterrupted run and
+    leaves nothing behind."""
+    job = _job(20, summaries=True)
+    _kill_at(monkeypatch, where, tmp_path)
+    with pytest.raises(Killed):
+        export.run(job, tmp_path, workers=1)
+    monkeypatch.undo()
+    assert list(tmp_path.glob("*.ndjson.tmp"))
+    assert not json.loads((tmp_path / export.MANIFEST).read_text())["complete"]
+    rendered: list[int] = []
+    real = export._write_ndjson_chunk
+
+    def counting(pop, job_, out, k, lo, hi):
+        rendered.append(k)
+        return real(pop, job_, out, k, lo, hi)
+
+    monkeypatch.setattr(export, "_write_ndjson_chunk", counting)
+    manifest = export.run(job, tmp_path, workers=1)
+    assert rendered == ([] if where == "renaming" else [2, 3, 4, 5, 6, 7])
+    assert _files(tmp_path) == reference
+    assert manifest["complete"] and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [export.MANIFEST, *reference])
+
+
+@pytest.mark.parametrize("where", ["mid-chunk", "renaming"])
+def test_no_concat_after_a_killed_join_lists_whole_parts(
+        tmp_path: Path, reference: dict[str, bytes], monkeypatch: pytest.MonkeyPatch,
+        where: str) -> None:
+    """Rerun with --no-concat after a joining run was killed: the chunks already joined (their
+    parts deleted) render again as parts, and no joined file, whole or half, is left beside
+    them."""
+    _kill_at(monkeypatch, where, tmp_path)
+    with pytest.raises(Killed):
+        export.run(_job(20, summaries=True), tmp_path, workers=1)
+    monkeypatch.undo()
+    manifest = export.run(_job(20, summaries=True), tmp_path, workers=2, concat=False)
+    by_hand = {f"{stem}.ndjson": b"".join((tmp_path / p).read_bytes() for p in entry["parts"])
+               for stem, entry in manifest["files"].items()}
+    assert by_hand == reference
+    assert sorted(p.name for p in tmp_path.iterdir()) == [export.MANIFEST, export.PARTS]
