@@ -178,7 +178,9 @@ class TokenIndex:
     def get(self, token: str, now: float) -> tuple[Grant, float] | None:
         """``(grant, expires)`` of a held token, expired or not (the caller decides); None when
         the index does not hold it."""
-        self.expire(now)
+        heap = self._heap
+        if heap and heap[0] < now // self.bucket_seconds:  # a bucket to drop (expire's test)
+            self.expire(now)
         held = self._tokens.get(token)
         self.touched += 1
         if held is None:

@@ -8,6 +8,7 @@ HTTP: content negotiation, the raw PDF of a Binary, the request log.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from typing import NamedTuple
@@ -109,7 +110,7 @@ def capability(dienst: Gegevensdienst) -> dict:
 
 
 def collect_path(access: Access, service: str, path: str,
-                 params: list[tuple[str, str]]) -> list[str]:
+                 params: list[tuple[str, str]]) -> tuple[str, ...]:
     """Reads and searches: a collect service, no patient or subject parameter, and a path
     ``Type``, ``Type/id`` or ``Observation/$lastn`` (returned split)."""
     if access.dienst.is_share:
@@ -118,13 +119,20 @@ def collect_path(access: Access, service: str, path: str,
     if params and any(name in FORBIDDEN_PARAMS for name, _ in params):
         raise FhirError(400, "forbidden", "patient and subject parameters are not allowed: the"
                         " token determines the patient.", access.version)
-    parts = path.strip("/").split("/")
-    if not RESOURCE_TYPE.match(parts[0]):
+    parts = _split(path)
+    if parts is None:
         raise FhirError(400, "not-supported", f"Unknown resource type {path!r}.", access.version)
     return parts
 
 
-def read(dva: DVA, access: Access, service: str, parts: list[str]) -> dict:
+@functools.lru_cache(maxsize=1024)  # clients repeat a few paths; bounded
+def _split(path: str) -> tuple[str, ...] | None:
+    """``Type``, ``Type/id`` or ``Observation/$lastn`` split; None when it names no type."""
+    parts = tuple(path.strip("/").split("/"))
+    return parts if RESOURCE_TYPE.match(parts[0]) else None
+
+
+def read(dva: DVA, access: Access, service: str, parts: tuple[str, ...]) -> dict:
     """One resource of the patient's record (a Binary also from the source system's
     documents)."""
     grant, provider = access.grant, access.provider.name
@@ -138,7 +146,7 @@ def read(dva: DVA, access: Access, service: str, parts: list[str]) -> dict:
     return found
 
 
-def search_results(dva: DVA, access: Access, service: str, parts: list[str],
+def search_results(dva: DVA, access: Access, service: str, parts: tuple[str, ...],
                    params: list[tuple[str, str]]) -> tuple[list[dict], list[dict]]:
     """(matches, includes) of a search or ``Observation/$lastn``."""
     if len(parts) > 2 or (len(parts) == 2 and parts[0] != "Observation"):
