@@ -38,6 +38,19 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return _files(out)
 
 
+
+def count_rendered(monkeypatch) -> list[int]:
+    """The chunks rendered from now on, in order (``_write_ndjson_chunk`` watched)."""
+    rendered: list[int] = []
+    real = export._write_ndjson_chunk
+
+    def counting(pop, job_, out, k, lo, hi):
+        rendered.append(k)
+        return real(pop, job_, out, k, lo, hi)
+
+    monkeypatch.setattr(export, "_write_ndjson_chunk", counting)
+    return rendered
+
 def test_output_is_the_population_in_index_order(reference: dict[str, bytes]) -> None:
     pop = _job(N).population()
     expected: dict[str, list[bytes]] = {}
@@ -87,14 +100,7 @@ def test_a_killed_run_resumes_and_skips_finished_chunks(tmp_path: Path,
     damaged = export.part_path(tmp_path, gp, 2)
     damaged.write_bytes(damaged.read_bytes()[:-10])
 
-    rendered: list[int] = []
-    real = export._write_ndjson_chunk
-
-    def counting(pop, job_, out, k, lo, hi):
-        rendered.append(k)
-        return real(pop, job_, out, k, lo, hi)
-
-    monkeypatch.setattr(export, "_write_ndjson_chunk", counting)
+    rendered = count_rendered(monkeypatch)
     first: list[int] = []
     export.run(job, tmp_path, workers=1,
                progress=lambda people, n: first.append(people) if not first else None)
@@ -409,14 +415,7 @@ def test_a_run_killed_while_joining_resumes_to_the_same_bytes(
     monkeypatch.undo()
     assert list(tmp_path.glob("*.ndjson.tmp"))
     assert not json.loads((tmp_path / export.MANIFEST).read_text())["complete"]
-    rendered: list[int] = []
-    real = export._write_ndjson_chunk
-
-    def counting(pop, job_, out, k, lo, hi):
-        rendered.append(k)
-        return real(pop, job_, out, k, lo, hi)
-
-    monkeypatch.setattr(export, "_write_ndjson_chunk", counting)
+    rendered = count_rendered(monkeypatch)
     manifest = export.run(job, tmp_path, workers=1)
     assert rendered == ([] if where == "renaming" else [2, 3, 4, 5, 6, 7])
     assert _files(tmp_path) == reference
