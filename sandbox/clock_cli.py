@@ -28,7 +28,6 @@ console = Console()
 err = Console(stderr=True)
 
 
-
 def parse_duration(text: str) -> float:
     """'200d', '6h30m', '2w' -> seconds; a ValueError for anything else."""
     compact = text.strip().lower().replace(" ", "")

@@ -51,6 +51,7 @@ def network_config(topology_path: str | None, port: int, state_dir: Path,
     return SandboxConfig(topology, "medmij", addresses, state_dir,
                          run_nonce=os.environ.get("PGO_SANDBOX_RUN_NONCE", ""))
 
+
 ROLE_MODULES = {
     "registry": "simulators.registry.app",
     "digid": "simulators.digid.app",

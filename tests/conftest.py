@@ -13,7 +13,7 @@ import inspect
 import os
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def up_on_free_ports(runtime: LocalRuntime, attempts: int = 3, **kwargs):
 
 
 @contextmanager
-def medmij_profile_sandbox(state_dir: Path, attempts: int = 3) -> Iterator[Running]:
+def medmij_profile_sandbox(state_dir: Path, attempts: int = 3) -> Generator[Running, None, None]:
     """A local sandbox in the ``medmij`` profile, down again afterwards, on a /24 of
     127.0.0.0/8 that no other test picks (127.77/16 is the CLI's default); ``up`` is tried
     on another /24 when an address was taken."""

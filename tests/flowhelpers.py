@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from sandbox.state import Running
-from simulators.common import clock
 from scenarios.oauth_probe import authorize_url, get_code, resource_base
 from scenarios.oauth_probe import token_url as token_endpoint
 from scenarios.persons import find_persons
 from scenarios.useragent import Browser
+from simulators.common import clock
 
 __all__ = ["authorize_url", "get_code", "pick_person", "resource_base", "set_clock",
            "token_endpoint"]

@@ -23,6 +23,7 @@ from simulators.common.tls import BUNDLE, CRL_FILE, ISSUING_FILE, file_stamp
 
 log = logging.getLogger(__name__)
 
+
 class CrlRefused(ValueError):
     """A CRL that is not taken: unreadable, not signed by the sandbox's issuing CA, expired."""
 
@@ -155,5 +156,3 @@ class CrlFile:
         except (OSError, CrlRefused) as exc:
             log.warning("the PKI folder's CRL not taken: %s", exc)
             return False
-
-

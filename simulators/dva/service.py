@@ -335,4 +335,3 @@ class DVA:
         revoked = self.grants.revoke_clients_not_in(set(lists.ocl))
         if revoked:
             log.warning("%s revoked %d grants of clients that left the OCL", self.node_id, revoked)
-

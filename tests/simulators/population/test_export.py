@@ -38,7 +38,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return _files(out)
 
 
-
 def count_rendered(monkeypatch) -> list[int]:
     """The chunks rendered from now on, in order (``_write_ndjson_chunk`` watched)."""
     rendered: list[int] = []
@@ -50,6 +49,7 @@ def count_rendered(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(export, "_write_ndjson_chunk", counting)
     return rendered
+
 
 def test_output_is_the_population_in_index_order(reference: dict[str, bytes]) -> None:
     pop = _job(N).population()
