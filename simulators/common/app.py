@@ -281,7 +281,7 @@ class HotPath:
             if handler is not None:
                 start = time.perf_counter()
                 status = 0
-                try:
+                try:  # send_answer's two messages, without its coroutine (the hot path)
                     status, headers, body = handler(scope)
                     await send({"type": "http.response.start", "status": status,
                                 "headers": headers})

@@ -39,14 +39,13 @@ class SearchAnswers:
         """Keep ``body``, the JSON of a searchset with id ``bundle_id``, made from ``record``."""
         if len(body) > MAX_BYTES:
             return
-        marker = f'"id":"{bundle_id}"'.encode()
-        at = body.find(marker)
-        if at < 0:
+        found = body.find(b'"id":"%s"' % bundle_id.encode())
+        if found < 0:
             return
-        at += len(marker) - 1 - len(bundle_id)  # the first byte of the id
+        start = found + len(b'"id":"')  # the id's first byte
         if len(self._held) >= self.size and key not in self._held:
             del self._held[next(iter(self._held))]
-        self._held[key] = (record, body[:at], body[at + len(bundle_id):])
+        self._held[key] = (record, body[:start], body[start + len(bundle_id):])
 
     def __len__(self) -> int:
         return len(self._held)

@@ -22,7 +22,7 @@ from simulators.dva.service import DVA
 from simulators.medmij import FHIR_JSON, FHIR_RELEASES, FHIR_VERSIONS, FHIR_XML, OAuthError
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN, Gegevensdienst
 from simulators.medmij.topology import Provider
-from simulators.provider import ShareRefused
+from simulators.provider import ShareRefused, SourceRecord
 
 FORBIDDEN_PARAMS = {"patient", "subject", "patient:Patient", "subject:Patient"}
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
@@ -132,13 +132,18 @@ def _split(path: str) -> tuple[str, ...] | None:
     return parts if RESOURCE_TYPE.match(parts[0]) else None
 
 
+def patient_record(dva: DVA, access: Access, service: str) -> SourceRecord:
+    """The record of the token's patient at the endpoint's provider, for this gegevensdienst:
+    the only record a request can reach."""
+    return dva.source.record(access.grant.patient_index, access.provider.name, service)
+
+
 def read(dva: DVA, access: Access, service: str, parts: tuple[str, ...]) -> dict:
     """One resource of the patient's record (a Binary also from the source system's
     documents)."""
     grant, provider = access.grant, access.provider.name
     resource_type, resource_id = parts
-    found = dva.source.record(grant.patient_index, provider, service).by_ref.get(
-        f"{resource_type}/{resource_id}")
+    found = patient_record(dva, access, service).by_ref.get(f"{resource_type}/{resource_id}")
     if found is None and resource_type == "Binary":
         found = dva.source.binary(grant.patient_index, provider, resource_id)
     if found is None:
@@ -146,13 +151,13 @@ def read(dva: DVA, access: Access, service: str, parts: tuple[str, ...]) -> dict
     return found
 
 
-def search_results(dva: DVA, access: Access, service: str, parts: tuple[str, ...],
+def search_results(record: SourceRecord, access: Access, parts: tuple[str, ...],
                    params: list[tuple[str, str]]) -> tuple[list[dict], list[dict]]:
-    """(matches, includes) of a search or ``Observation/$lastn``."""
+    """(matches, includes) of a search or ``Observation/$lastn`` in the token's patient's
+    ``record`` (``patient_record``)."""
     if len(parts) > 2 or (len(parts) == 2 and parts[0] != "Observation"):
         raise FhirError(400, "not-supported", f"Unsupported operation {'/'.join(parts)!r}.",
                         access.version)
-    record = dva.source.record(access.grant.patient_index, access.provider.name, service)
     try:
         return search(record, parts[0], params, lastn=len(parts) == 2)
     except SearchError as exc:

@@ -118,13 +118,13 @@ def _read_or_search(dva: DVA, scope: dict, headers: FhirHeaders) -> Answer:
             return as_answer(Response(base64.b64decode(found["content"]),
                                       media_type=found["contentType"]))
         return as_answer(fhir_response(found, fhir_version=version, fmt=fmt))
+    record = rs.patient_record(dva, access, service)
     if fmt == "json":  # the same search on the same cached record: its kept bytes, a new id
         key = (access.grant.patient_index, access.provider.name, service, path, raw_query)
-        record = dva.source.record(key[0], key[1], service)
         kept = dva.answers.get(key, record)
         if kept is not None:
             return fhir_json(kept[0] + bundle_id().encode("latin-1") + kept[1], version)
-    matches, includes = rs.search_results(dva, access, service, parts, query)
+    matches, includes = rs.search_results(record, access, parts, query)
     base = dva.fhir_base(slug, service)
     self_url = f"{base}/{path}" + (f"?{raw_query.decode('latin-1')}" if raw_query else "")
     bundle = searchset(self_url, base, matches, includes)

@@ -136,13 +136,14 @@ _BY_AGE = tuple((c, tuple(_prevalence(c, age) for age in range(MAX_AGE + 1))) fo
 _from_ordinal = date.fromordinal
 
 
-def _shift(day: date, days: int) -> date:
-    """``day + timedelta(days=days)`` in a third of the time: a record takes a dozen or so."""
+def shift_days(day: date, days: int) -> date:
+    """``day + timedelta(days=days)`` in a third of the time: a record takes a dozen or so,
+    a person's vaccinations ~15."""
     return _from_ordinal(day.toordinal() + days)
 
 
 def _days_back(r: random.Random, as_of: date, max_days: int, min_days: int = 0) -> date:
-    return _shift(as_of, -(min_days + int(r.random() * max(1, max_days - min_days))))
+    return shift_days(as_of, -(min_days + int(r.random() * max(1, max_days - min_days))))
 
 
 def _diagnoses(r: random.Random, p: Patient, as_of: date) -> list[Diagnosis]:
@@ -241,7 +242,7 @@ def _labs(seed: int, p: Patient, keys: set[str], as_of: date,
     for key, times in wanted.items():
         for k in range(times):
             gap = 91 if times == 4 else 365
-            when = _shift(as_of, -(30 + k * gap + int(r.random() * 20)))
+            when = shift_days(as_of, -(30 + k * gap + int(r.random() * 20)))
             out.append(LabResult(LABS[key], when, _lab_value(r, LABS[key], p, keys)))
     return out
 
@@ -251,7 +252,7 @@ def _contacts(r: random.Random, p: Patient, as_of: date,
     out: list[GpContact] = []
     for d in diagnoses:  # chronic care: control visits over the last two years
         for k in range(2 if d.condition.key in ("depression", "osteoarthritis", "asthma") else 4):
-            when = _shift(as_of, -(20 + k * 180 + int(r.random() * 60)))
+            when = shift_days(as_of, -(20 + k * 180 + int(r.random() * 60)))
             if when > d.onset:
                 out.append(GpContact(when, d.condition.icpc, d.condition.display, True))
     mean = 1.5 + p.age / 30
@@ -322,7 +323,7 @@ def make_record(seed: int, p: Patient, as_of: date) -> ClinicalRecord:
             if mkey in seen or (k > 0 and r.random() < 0.5):
                 continue
             seen.add(mkey)
-            start = _shift(d.onset, 14 + int(r.random() * 60))
+            start = shift_days(d.onset, 14 + int(r.random() * 60))
             meds.append(MedicationUse(MEDICATIONS[mkey], min(start, as_of), d.condition))
     allergies = [
         Allergy(a, _days_back(r, as_of, max(1, p.age) * 365))

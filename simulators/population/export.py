@@ -92,12 +92,17 @@ class Done:
 
 
 # -- rendering ----------------------------------------------------------------------------------
+def stem_of(provider: str, service: str) -> str:
+    """The name of a provider's gegevensdienst in the output: ``huisartsdebrug-48``."""
+    return f"{provider.split('@')[0]}-{service}"
+
+
 def render_person(pop: Population, index: int, summaries: bool) -> dict[str, list[bytes]]:
     """NDJSON lines of one person, by stem, in the order the old export wrote them."""
     lines: dict[str, list[bytes]] = {}
     dumps = orjson.dumps
     for provider, service, resources in pop.records(index):
-        lines[f"{provider.split('@')[0]}-{service}"] = [dumps(r, option=_NL) for r in resources]
+        lines[stem_of(provider, service)] = [dumps(r, option=_NL) for r in resources]
     if summaries:
         lines[SUMMARIES] = [dumps(summarize(pop, index), option=_NL)]
     return lines
@@ -174,7 +179,7 @@ def _write_bundle_chunk(pop: Population, job: Job, out: Path, k: int, lo: int, h
     summary_lines: list[bytes] = []
     for index in range(lo, hi):
         for provider, service, resources in pop.records(index):
-            stem = f"{provider.split('@')[0]}-{service}"
+            stem = stem_of(provider, service)
             bundle = {"resourceType": "Bundle", "type": "collection",
                       "entry": [{"resource": r} for r in resources]}
             folder = out / stem
