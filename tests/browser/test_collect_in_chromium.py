@@ -69,7 +69,15 @@ def shot(driver, name: str) -> None:
 
 
 def click(driver, css: str) -> None:
-    WebDriverWait(driver, 30).until(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+    """Click a form's button and wait until its page is gone: every click here submits a form,
+    and a check of the next page made before the browser left this one would read this one
+    (the MedMij overview's loop once saw a "Doorgaan als" page that was already being left,
+    then waited in vain for its button on the consent page that followed)."""
+    button = WebDriverWait(driver, 30).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, css)))
+    button.click()
+    WebDriverWait(driver, 30).until(ec.staleness_of(button),
+                                    f"still on {driver.current_url} after clicking {css}")
 
 
 def wait_for_text(driver, text: str) -> None:
