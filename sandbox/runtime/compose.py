@@ -154,12 +154,12 @@ class ComposeRuntime(DockerRuntime):
         of whichever container publishes one of the attached ports."""
         ports = {a.rsplit(":", 1)[1] for a in info.addresses.values()}
         projects = set()
-        for container in self.client.containers.list():
+        for container in self.client.containers.list(ignore_removed=True):
             published = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
             if ports & {b.get("HostPort") for bs in published.values() for b in bs or ()}:
                 projects.add(container.labels.get(PROJECT_LABEL))
         return [c for p in projects - {None} for c in self.client.containers.list(
-            all=True, filters={"label": f"{PROJECT_LABEL}={p}"})]
+            all=True, ignore_removed=True, filters={"label": f"{PROJECT_LABEL}={p}"})]
 
     def down(self, timeout: float = 5.0) -> int:
         """``compose down`` (the volume stays), then what the docker runtime removes: logs are

@@ -335,7 +335,7 @@ def tls_client(addresses: dict[str, str]) -> Callable[[], object]:
 def _copy_admin_token_out(client, base_port: int, state_dir: Path) -> bool:
     """After `docker compose up`: copy admin.token from the nodes' volume (through the
     container publishing base_port, the registry) to this machine's state directory."""
-    for container in client.containers.list():
+    for container in client.containers.list(ignore_removed=True):
         ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
         published = {b.get("HostPort") for bindings in ports.values() for b in bindings or ()}
         if str(base_port) not in published:
@@ -421,7 +421,10 @@ class DockerRuntime:
         return self.pki_volume
 
     def _containers(self) -> list:
-        return self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.project}"})
+        # ignore_removed: one the engine removes between the list and its inspection is gone,
+        # not an error (a swarm's tasks go on the engine's schedule)
+        return self.client.containers.list(all=True, ignore_removed=True,
+                                           filters={"label": f"{LABEL}={self.project}"})
 
     def write_state_file(self, name: str, data: bytes | None) -> None:
         """Put (or remove, with None) a file in the nodes' shared /state volume, e.g. the

@@ -126,7 +126,8 @@ def sandbox_network(client, sandbox: Running) -> str:
     project (docker: ``<project>``; compose and swarm: ``<project>_<network>``)."""
     project = project_name(sandbox.state_dir)
     for key in (LABEL, "com.docker.compose.project", "com.docker.stack.namespace"):
-        for container in client.containers.list(filters={"label": f"{key}={project}"}):
+        for container in client.containers.list(ignore_removed=True,
+                                                filters={"label": f"{key}={project}"}):
             if LOAD_LABEL in container.labels:
                 continue
             networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
@@ -202,7 +203,7 @@ class LoadContainers:
 
     def remaining(self) -> list:
         """This run's containers the engine still has (none after the block)."""
-        return self.client.containers.list(all=True,
+        return self.client.containers.list(all=True, ignore_removed=True,
                                            filters={"label": f"{LOAD_LABEL}={self.run_id}"})
 
     def remove_all(self) -> None:

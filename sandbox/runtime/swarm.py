@@ -91,7 +91,7 @@ class SwarmRuntime(DockerRuntime):
         return f"{self.project}-state"
 
     def _containers(self) -> list:
-        return self.client.containers.list(all=True,
+        return self.client.containers.list(all=True, ignore_removed=True,
                                            filters={"label": f"{STACK_LABEL}={self.project}"})
 
     def _services(self) -> list:
