@@ -195,8 +195,16 @@ def test_collect_scenario_passes_in_containers(docker_sandbox):
     report = collect.run(running(state))
     TIMINGS["collect scenario"] = time.perf_counter() - start
     assert report.ok, report.to_dict()
-    logs = CliRunner().invoke(app, ["logs", "dva-nexus", "--lines", "200", *args])
-    assert logs.exit_code == 0 and report.summary["correlation_id"] in logs.output
+    # A node writes its hop lines every 0.2 s (HopLog's FLUSH_SECONDS) and the whole flow
+    # takes ~0.3 s: the last lines reach the container's log a moment after the flow ends.
+    deadline = time.monotonic() + 10
+    while True:
+        logs = CliRunner().invoke(app, ["logs", "dva-nexus", "--lines", "500", *args])
+        assert logs.exit_code == 0, logs.output
+        if report.summary["correlation_id"] in logs.output or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert report.summary["correlation_id"] in logs.output
 
 
 @pytest.mark.parametrize("name", ["inspection", "share", "long-lived-consent", "portability",
