@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -94,11 +93,32 @@ class Admission(NamedTuple):
     site: float
 
 
-@dataclass(frozen=True, slots=True)
-class ClinicalRecord:
-    """Everything clinically true about one person, as of the population's reference date."""
+# The parts of a ``ClinicalRecord`` drawn on first use, in the order of its fields.
+_PARTS = ("medications", "allergies", "measurements", "labs", "contacts", "admissions",
+          "planned", "smoking", "alcohol", "drugs", "living_alone", "needs_walking_aid",
+          "resuscitation_refused", "diet", "hearing_aid", "pharmacy_site")
 
-    diagnoses: tuple[Diagnosis, ...]
+
+class ClinicalRecord:
+    """Everything clinically true about one person, as of the population's reference date.
+
+    Drawn part by part, each part on first use and from a stream of its own (``draw``): the
+    diagnoses (``draw.CLINICAL``) at once, the rest when asked for: medication and allergies
+    (``draw.MEDICATION``), GP contacts, measurements, lifestyle and other status
+    (``draw.CARE``), admissions and the waiting list (``draw.ADMISSIONS``, seeded only for
+    people who have either), lab results (``draw.LABS``). A DVA's first ``Condition`` search for
+    a person so draws the diagnoses only (issue 17 item 4), and every part is the same whatever
+    was asked first. Read it, never set it: a part is drawn once and kept."""
+
+    __slots__ = ("seed", "patient", "as_of", "diagnoses", "_keys", *_PARTS)
+
+    def __init__(self, seed: int, p: Patient, as_of: date) -> None:
+        self.seed, self.patient, self.as_of = seed, p, as_of
+        self.diagnoses: tuple[Diagnosis, ...] = tuple(
+            _diagnoses(draw.rng(seed, p.index, draw.CLINICAL), p, as_of))
+        self._keys = frozenset(d.condition.key for d in self.diagnoses)
+
+    # Declared for type checkers; the slots are filled by ``__getattr__`` on first read.
     medications: tuple[MedicationUse, ...]
     allergies: tuple[Allergy, ...]
     measurements: tuple[Measurement, ...]
@@ -116,8 +136,41 @@ class ClinicalRecord:
     hearing_aid: bool
     pharmacy_site: float  # picks the pharmacy among pharmacies, for people on medication
 
+    def __getattr__(self, name: str) -> object:
+        """Draw the part holding ``name`` (only called while its slot is still empty)."""
+        part = _PART_OF.get(name)
+        if part is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        part(self)
+        return object.__getattribute__(self, name)
+
+    def drawn(self) -> frozenset[str]:
+        """The parts drawn so far, without drawing any (what tests of the laziness look at)."""
+        found = set()
+        for name in _PARTS:
+            try:
+                _SLOTS[name].__get__(self)
+            except AttributeError:
+                continue
+            found.add(name)
+        return frozenset(found)
+
+    def fields(self) -> dict[str, object]:
+        """Every part by name, all drawn: what two records are compared by."""
+        return {"diagnoses": self.diagnoses, **{n: getattr(self, n) for n in _PARTS}}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClinicalRecord):
+            return NotImplemented
+        return self.fields() == other.fields()
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, and not frozen
+
+    def __repr__(self) -> str:
+        return f"ClinicalRecord(index={self.patient.index}, diagnoses={len(self.diagnoses)})"
+
     def has(self, key: str) -> bool:
-        return any(d.condition.key == key for d in self.diagnoses)
+        return key in self._keys
 
 
 def _prevalence(c: ConditionDef, age: int) -> float:
@@ -279,8 +332,7 @@ def has_hospital_history(seed: int, index: int, age: int) -> bool:
 
 
 def _admissions(r: random.Random, seed: int, p: Patient, as_of: date) -> list[Admission]:
-    if not has_hospital_history(seed, p.index, p.age):
-        return []
+    """The stays of someone with a hospital history (``has_hospital_history``)."""
     options = [d for d in PROCEDURES if d.min_age <= p.age]
     out: list[Admission] = []
     if not options:
@@ -311,56 +363,86 @@ def _lifestyle(r: random.Random, p: Patient) -> tuple[str | None, str | None, st
     return smoking, alcohol, drugs
 
 
-def make_record(seed: int, p: Patient, as_of: date) -> ClinicalRecord:
-    """The clinical record of patient ``p`` (demographics already drawn)."""
-    r = draw.rng(seed, p.index, draw.CLINICAL)
-    diagnoses = _diagnoses(r, p, as_of)
-    keys = {d.condition.key for d in diagnoses}
+def _draw_medication(rec: ClinicalRecord) -> None:
+    """Medication (for the diagnoses) and allergies: stream ``draw.MEDICATION``."""
+    p, as_of = rec.patient, rec.as_of
+    r = draw.rng(rec.seed, p.index, draw.MEDICATION)
     meds: list[MedicationUse] = []
     seen: set[str] = set()
-    for d in diagnoses:
+    for d in rec.diagnoses:
         for k, mkey in enumerate(d.condition.meds):
             if mkey in seen or (k > 0 and r.random() < 0.5):
                 continue
             seen.add(mkey)
             start = shift_days(d.onset, 14 + int(r.random() * 60))
             meds.append(MedicationUse(MEDICATIONS[mkey], min(start, as_of), d.condition))
-    allergies = [
-        Allergy(a, _days_back(r, as_of, max(1, p.age) * 365))
-        for a in ALLERGIES
-        if r.random() < a.prevalence
-    ]
-    contacts = _contacts(r, p, as_of, diagnoses)
-    measurements = _measurements(r, p, keys, as_of, contacts)
-    labs = _labs(seed, p, keys, as_of, diagnoses)
-    admissions = _admissions(r, seed, p, as_of)
-    planned = None
-    if "osteoarthritis" in keys and p.age >= 55 and r.random() < 0.2:
-        wanted = "knee" if r.random() < 0.6 else "hip"
-        planned = next(d for d in PROCEDURES if d.key == wanted)
-    smoking, alcohol, drugs = _lifestyle(r, p)
+    rec.medications = tuple(meds)
+    rec.allergies = tuple(Allergy(a, _days_back(r, as_of, max(1, p.age) * 365))
+                          for a in ALLERGIES if r.random() < a.prevalence)
+
+
+def _draw_care(rec: ClinicalRecord) -> None:
+    """GP contacts, measurements, lifestyle and the other status: stream ``draw.CARE``."""
+    p, as_of, keys = rec.patient, rec.as_of, rec._keys
+    r = draw.rng(rec.seed, p.index, draw.CARE)
+    contacts = _contacts(r, p, as_of, rec.diagnoses)
+    rec.contacts = tuple(contacts)
+    rec.measurements = tuple(_measurements(r, p, keys, as_of, contacts))
+    rec.smoking, rec.alcohol, rec.drugs = _lifestyle(r, p)
     frail = p.age >= 80 or (p.age >= 70 and "heart_failure" in keys)
     diet = None
     if "diabetes2" in keys and r.random() < 0.3:
         diet = "160670007"
     elif "heart_failure" in keys and r.random() < 0.5:
         diet = "386619000"
-    return ClinicalRecord(
-        diagnoses=tuple(diagnoses),
-        medications=tuple(meds),
-        allergies=tuple(allergies),
-        measurements=tuple(measurements),
-        labs=tuple(labs),
-        contacts=tuple(contacts),
-        admissions=tuple(admissions),
-        planned=planned,
-        smoking=smoking,
-        alcohol=alcohol,
-        drugs=drugs,
-        living_alone=(r.random() < 0.2 + 0.004 * (p.age - 65)) if p.age >= 65 else None,
-        needs_walking_aid=p.age >= 75 and r.random() < 0.1 + 0.015 * (p.age - 75),
-        resuscitation_refused=frail and r.random() < 0.3,
-        diet=diet,
-        hearing_aid=p.age >= 65 and r.random() < 0.08 + 0.01 * (p.age - 65),
-        pharmacy_site=draw.unit(draw.PHARMACY, seed, p.index),
-    )
+    rec.diet = diet
+    rec.living_alone = (r.random() < 0.2 + 0.004 * (p.age - 65)) if p.age >= 65 else None
+    rec.needs_walking_aid = p.age >= 75 and r.random() < 0.1 + 0.015 * (p.age - 75)
+    rec.resuscitation_refused = frail and r.random() < 0.3
+    rec.hearing_aid = p.age >= 65 and r.random() < 0.08 + 0.01 * (p.age - 65)
+
+
+def _draw_hospital(rec: ClinicalRecord) -> None:
+    """Admissions and the waiting list: stream ``draw.ADMISSIONS``, seeded only for people
+    with a hospital history or a knee or hip to wait for (most people have neither, and every
+    holder check asks: a GP holds 51 for people with admissions)."""
+    p, seed, as_of = rec.patient, rec.seed, rec.as_of
+    history = has_hospital_history(seed, p.index, p.age)
+    arthrosis = "osteoarthritis" in rec._keys and p.age >= 55
+    if not (history or arthrosis):
+        rec.admissions, rec.planned = (), None
+        return
+    r = draw.rng(seed, p.index, draw.ADMISSIONS)
+    rec.admissions = tuple(_admissions(r, seed, p, as_of)) if history else ()
+    planned = None
+    if arthrosis and r.random() < 0.2:
+        wanted = "knee" if r.random() < 0.6 else "hip"
+        planned = next(d for d in PROCEDURES if d.key == wanted)
+    rec.planned = planned
+
+
+def _draw_labs(rec: ClinicalRecord) -> None:
+    rec.labs = tuple(_labs(rec.seed, rec.patient, rec._keys, rec.as_of, rec.diagnoses))
+
+
+def _draw_pharmacy_site(rec: ClinicalRecord) -> None:
+    rec.pharmacy_site = draw.unit(draw.PHARMACY, rec.seed, rec.patient.index)
+
+
+_PART_OF = {
+    **dict.fromkeys(("medications", "allergies"), _draw_medication),
+    **dict.fromkeys(("contacts", "measurements", "smoking", "alcohol", "drugs", "diet",
+                     "living_alone", "needs_walking_aid", "resuscitation_refused",
+                     "hearing_aid"), _draw_care),
+    **dict.fromkeys(("admissions", "planned"), _draw_hospital),
+    "labs": _draw_labs,
+    "pharmacy_site": _draw_pharmacy_site,
+}
+assert set(_PART_OF) == set(_PARTS)
+_SLOTS = {name: ClinicalRecord.__dict__[name] for name in _PARTS}
+
+
+def make_record(seed: int, p: Patient, as_of: date) -> ClinicalRecord:
+    """The clinical record of patient ``p`` (demographics already drawn): its diagnoses now,
+    every other part when first read."""
+    return ClinicalRecord(seed, p, as_of)

@@ -20,6 +20,10 @@ CLINICAL = 2
 PLACEMENT = 3  # which providers hold what: must not depend on clinical draws order
 VACCINATION = 4
 LABS = 5  # the GP's lab results: a change to the lab catalogue must not shift admissions
+# The other parts of a clinical record, each drawn on first use (clinical.ClinicalRecord):
+MEDICATION = 6  # medication and allergies
+CARE = 7  # GP contacts, measurements, lifestyle and other status
+ADMISSIONS = 8  # hospital stays and the waiting list
 
 # Salts of the placement numbers drawn with unit().
 HOSPITAL = 1

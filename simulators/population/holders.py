@@ -38,6 +38,7 @@ class ProviderRef:
     display: str
 
 
+GP_ALWAYS = ("48", "49")  # what a GP holds for every patient registered there
 POSSIBLE = {"gp": ("48", "49", "51"), "hospital": ("48", "51"), "pharmacy": ("48",),
             "ggz": ("48",), "rivm": ("63",)}
 
@@ -78,7 +79,7 @@ class Placement:
         if kind == "gp":
             if patient.gp != name:
                 return []
-            return ["48", "49", "51"] if record().admissions else ["48", "49"]
+            return [*GP_ALWAYS, "51"] if record().admissions else list(GP_ALWAYS)
         if kind in ("hospital", "pharmacy", "ggz"):
             return self._clinical(seed, patient, record(), provider)
         if kind == "rivm":

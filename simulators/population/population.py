@@ -30,7 +30,7 @@ from simulators.population.fhir_common import (
     ref,
     slug,
 )
-from simulators.population.holders import Placement, ProviderRef, possible_services
+from simulators.population.holders import GP_ALWAYS, Placement, ProviderRef, possible_services
 from simulators.population.vaccination import Dose, doses, flu_doses
 from simulators.population.view import RecordView
 
@@ -144,6 +144,18 @@ class Population:
         self._check(index)
         return list(self._held(index, provider))
 
+    def holds(self, index: int, provider: str, service: str) -> bool:
+        """Whether ``provider`` holds ``service`` for member ``index``: ``service in
+        services(index, provider)``, without the draws the answer does not need (a GP holds
+        48 and 49 for everyone registered there, admitted or not)."""
+        ref_ = self.placement.by_name.get(provider)
+        if ref_ is not None and ref_.kind == "gp" and service in GP_ALWAYS:
+            extra = self._extra(index)
+            if extra is None:
+                self._check(index)
+                return self._patient(index).gp == provider
+        return service in self.services(index, provider)
+
     def find(self, provider: str, start: int = 0, service: str | None = None) -> int:
         """First index >= start whose data ``provider`` holds (for ``service``, if given)."""
         stop = min(self.size + len(self._extras), start + FIND_SCAN_LIMIT)
@@ -160,7 +172,7 @@ class Population:
     def resources(self, index: int, provider: str, gegevensdienst: str) -> list[Resource]:
         """FHIR JSON resources ``provider`` holds for member ``index`` in this gegevensdienst,
         with the resources they reference; [] when it holds nothing there."""
-        if gegevensdienst not in self.services(index, provider):
+        if not self.holds(index, provider, gegevensdienst):
             return []
         return self._held_resources(index, provider, gegevensdienst)
 
@@ -186,9 +198,9 @@ class Population:
         """The same resources as :meth:`resources` (then ``extra``, e.g. what PGOs shared),
         indexed like ``simulators.provider.record.SourceRecord`` but rendered per resource
         type on first ask: a DVA's first ``Condition`` search of a patient builds the
-        demographics, the clinical draw and the Conditions, not the whole record."""
+        demographics, the diagnoses and the Conditions, not the whole record."""
         sections: list[Section] = []
-        if gegevensdienst in self.services(index, provider):
+        if self.holds(index, provider, gegevensdienst):
             ref_patient = self._extra(index)
             if ref_patient is not None:
                 held = ref_patient[2].resources

@@ -1,7 +1,10 @@
 """Golden digests of the population's FHIR (issue 17 item 6): the export was made faster
 without changing a byte. A DVA serves the same resources, so these digests also pin what a DVA
-answers. Computed before the speed work; a change here means the output changed: if that is
-intended, bump ``export.FORMAT_VERSION`` and say why in the commit."""
+answers. A change here means the output changed: if that is intended, bump
+``export.FORMAT_VERSION`` and say why in the commit. Version 3 (2026-11-30): the clinical
+record's parts other than the diagnoses draw from streams of their own (drawn on first use,
+issue 17 item 4); demographics, diagnoses and vaccinations are drawn as in version 2 (a
+GP's Patients and Conditions, RIVM's Immunizations: the same bytes), the rest differs."""
 
 from __future__ import annotations
 
@@ -42,27 +45,27 @@ def digests(pop: Population, people: range) -> dict[str, tuple[int, str]]:
     return {stem: (counts[stem], h.hexdigest()[:16]) for stem, h in sorted(hashes.items())}
 
 
-GOLDEN_SEVEN: dict[str, tuple[int, str]] = {'apotheeksandbox-48': (8982, 'ee97346fbed8fca4'),
-    'ggzsandbox-48': (243, 'a1ecd72fcd29e468'),
-    'hapraktijknoord-48': (20097, '478630c47c1febd8'),
-    'hapraktijknoord-49': (17478, '718960964c1cf202'),
-    'hapraktijknoord-51': (678, 'bbcf4362509d0986'),
-    'hapraktijkzuid-48': (17742, 'a40c502cba9a9594'),
-    'hapraktijkzuid-49': (14989, 'a48c4b6a1190be75'),
-    'hapraktijkzuid-51': (558, '20f422a01b869554'),
-    'revalidatiesandbox-48': (859, '12ee367b6211d05e'),
+GOLDEN_SEVEN: dict[str, tuple[int, str]] = {'apotheeksandbox-48': (8850, '818b34a53165ed71'),
+    'ggzsandbox-48': (243, '283984e3566665b1'),
+    'hapraktijknoord-48': (20031, 'f858f6f1f17e6038'),
+    'hapraktijknoord-49': (17073, '19cce7f0980e2738'),
+    'hapraktijknoord-51': (677, 'f64b1aaead080b5a'),
+    'hapraktijkzuid-48': (17695, '7b7b739d38e8c29f'),
+    'hapraktijkzuid-49': (15209, '9a6164346b38ccb6'),
+    'hapraktijkzuid-51': (550, '414877a5a001e6d5'),
+    'revalidatiesandbox-48': (855, '1a5658106c84ad5a'),
     'rivm-63': (11885, 'd3af945d2cdcdf0f'),
-    'summaries': (2000, '9dd3dc93a8ad2456'),
-    'umcsandbox-48': (4579, '0a14452198c45f16'),
-    'umcsandbox-51': (1526, '6c5e1dc8b59522e4')}
-GOLDEN_PACKAGED: dict[str, tuple[int, str]] = {'ggzdeoever-48': (81, '822fc1d37c134f23'),
-    'huisartsdebrug-48': (11340, 'ad4b608b7545b5dc'),
-    'huisartsdebrug-49': (9642, '06c1d5e39ee90a28'),
-    'huisartsdebrug-51': (402, '3031a24cd61aa624'),
+    'summaries': (2000, '3997de52375185d9'),
+    'umcsandbox-48': (4378, '82fc265123612b1a'),
+    'umcsandbox-51': (1517, 'd308fefd1edb081c')}
+GOLDEN_PACKAGED: dict[str, tuple[int, str]] = {'ggzdeoever-48': (81, '99557435f95c778a'),
+    'huisartsdebrug-48': (11268, '7e761162d013fe10'),
+    'huisartsdebrug-49': (9468, '339aa4151a7b7137'),
+    'huisartsdebrug-51': (393, 'ddba69116415189a'),
     'rivmvaccinaties-63': (3206, 'c5aafc3e3f164e71'),
-    'summaries': (600, '84e71d624a3f45e1'),
-    'umcsandbox-48': (1585, '20833b79e3b729b3'),
-    'umcsandbox-51': (496, '14d3ee518e6825fa')}
+    'summaries': (600, '3ab37875eb8bd154'),
+    'umcsandbox-48': (1548, 'f4aa45f9b0dbdc9f'),
+    'umcsandbox-51': (487, '0738f52d24e73dfa')}
 
 
 @pytest.mark.parametrize(("pop", "people", "golden"), [

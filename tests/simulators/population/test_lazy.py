@@ -120,3 +120,16 @@ def test_a_composition_search_renders_no_encounters(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(fhir_gp, "encounter", boom)
     assert pop.record_view(index, gp, "49").by_type.get("Composition") == expected
+
+
+def test_holds_is_the_services_rule() -> None:
+    """``holds`` skips the draws a GP's 48 and 49 do not need: same answer as ``services``."""
+    pop = Population(seed=7, size=1_000_000, providers=PROVIDERS)
+    asked = 0
+    for i in range(1500):
+        for ref_ in PROVIDERS:
+            for service in ("48", "49", "51", "63", "99"):
+                asked += pop.holds(i, ref_.name, service)
+                assert pop.holds(i, ref_.name, service) == (
+                    service in pop.services(i, ref_.name)), (i, ref_.name, service)
+    assert asked > 1500
