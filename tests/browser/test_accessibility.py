@@ -42,10 +42,13 @@ if AXE is None:
                 "~/.cache/pgo-sandbox/axe) or set PGO_SANDBOX_AXE", allow_module_level=True)
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from tests.browser.test_collect_in_chromium import chromium  # noqa: E402  (skips without it)
+from tests.browser.test_collect_in_chromium import (  # noqa: E402  (skips without it)
+    chromium,
+    click,
+    wait_for_text,
+)
 
 pytestmark = pytest.mark.slow
 RUN_AXE = """
@@ -120,15 +123,6 @@ def _gone(element) -> bool:
     except WebDriverException:  # StaleElementReferenceException is one
         return True
     return False
-
-
-def click(driver, css: str) -> None:
-    WebDriverWait(driver, 30).until(ec.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
-
-
-def wait_for_text(driver, text: str) -> None:
-    WebDriverWait(driver, 60).until(lambda d: text in d.page_source,
-                                    f"{text!r} not on {driver.current_url}")
 
 
 def test_the_pgo_journey_pages_are_accessible_in_both_languages(browser, sandbox,
