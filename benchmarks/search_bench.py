@@ -33,7 +33,7 @@ patient a grant and an access token row are inserted straight into the DVA's ``d
 (what the resource server's token check reads on a miss, then holds in memory).
 
     python benchmarks/search_bench.py --json search.json
-    python benchmarks/search_bench.py --connections 1,16 --seconds 20 --cold-patients 60000
+    python benchmarks/search_bench.py --connections 1,16 --seconds 15 --cold-patients 150000
     python benchmarks/search_bench.py --connections 16 --seconds 10 --profile /tmp/prof
     python benchmarks/search_bench.py --connections 16 --modes warm   # warm runs only
 
@@ -68,6 +68,9 @@ from token_bench import (  # noqa: E402  (a sibling script, not a package)
 
 PROVIDER = "huisartsdebrug@medmij"  # the GP: every patient of the population has a BgZ there
 QUERY = "Condition"
+# Cold searches a run can send per second: ~9,800/s at 16 connections here (2026-11-30); a wrk
+# thread that runs out of new patients sends warm ones and says so.
+COLD_PER_SECOND = 12_000
 
 # ``counter`` and ``thread_id`` are globals of each thread's Lua state: ``thread:set`` and
 # ``thread:get`` reach globals only (a ``local`` at the top would shadow them, and every thread
@@ -234,8 +237,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warm-patients", type=int, default=64)
-    parser.add_argument("--cold-patients", type=int, default=60_000,
-                        help="distinct patients per cold run (one run per connection count)")
+    parser.add_argument("--cold-patients", type=int, default=None,
+                        help="distinct patients per cold run (one run per connection count); "
+                        f"default {COLD_PER_SECOND:,} per second of --seconds, more than a "
+                        "cold run gets through on this machine")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write py-spy flame graphs of the DVA per measured run here")
     parser.add_argument("--native", action="store_true",
@@ -247,6 +252,8 @@ def main() -> None:
                         help="which runs after the ceiling: warm, cold or both (warm,cold)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.cold_patients is None:
+        args.cold_patients = max(10_000, int(COLD_PER_SECOND * args.seconds))
     modes = [m for m in args.modes.split(",") if m]
     unknown = sorted(set(modes) - {"warm", "cold"})
     if unknown or not modes:
