@@ -40,13 +40,13 @@ IMPACTS = ("minor", "moderate", "serious", "critical")
 if AXE is None:
     pytest.skip("no axe-core: run .ci/browser-setup.sh (npm install axe-core into "
                 "~/.cache/pgo-sandbox/axe) or set PGO_SANDBOX_AXE", allow_module_level=True)
-from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.browser.test_collect_in_chromium import (  # noqa: E402  (skips without it)
     chromium,
     click,
+    gone,
     wait_for_text,
 )
 
@@ -113,16 +113,6 @@ def both_languages(driver, results: dict, name: str, back: bool = True) -> list[
         driver.find_element(By.CSS_SELECTOR, ".lang-switch a[hreflang='nl']").click()
         wait_lang(driver, "nl")
     return problems
-
-
-def _gone(element) -> bool:
-    """The element left the page: Selenium says stale, Chromium sometimes that the node no
-    longer belongs to the document (a WebDriverException of its own)."""
-    try:
-        element.is_enabled()
-    except WebDriverException:  # StaleElementReferenceException is one
-        return True
-    return False
 
 
 def test_the_pgo_journey_pages_are_accessible_in_both_languages(browser, sandbox,
@@ -217,7 +207,7 @@ def test_the_other_roles_pages_are_accessible_in_both_languages(browser, sandbox
         button = b.find_element(By.CSS_SELECTOR, buttons)
         button.click()
         # the next page, not the one just answered (its buttons are still in the DOM briefly)
-        WebDriverWait(b, 60).until(lambda _d, old=button: _gone(old),
+        WebDriverWait(b, 60).until(lambda _d, old=button: gone(old),
                                    f"no answer at {b.current_url}")
     wait_for_text(b, "Opnieuw beginnen")
     problems += audit(b, results, "mgo-overview")

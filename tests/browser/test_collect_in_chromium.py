@@ -29,6 +29,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("no /usr/bin/chromium or /usr/bin/chromedriver "
                 "(apt-get install -y chromium chromium-driver)", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -76,8 +77,19 @@ def click(driver, css: str) -> None:
     button = WebDriverWait(driver, 30).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, css)))
     button.click()
-    WebDriverWait(driver, 30).until(ec.staleness_of(button),
+    WebDriverWait(driver, 30).until(lambda _d: gone(button),
                                     f"still on {driver.current_url} after clicking {css}")
+
+
+def gone(element) -> bool:
+    """The element left the page: Selenium says stale, Chromium sometimes that the node no
+    longer belongs to the document (a WebDriverException of its own, which Selenium's
+    ``staleness_of`` lets through as an error)."""
+    try:
+        element.is_enabled()
+    except WebDriverException:  # StaleElementReferenceException is one
+        return True
+    return False
 
 
 def wait_for_text(driver, text: str) -> None:
