@@ -69,6 +69,15 @@ class Placement:
     def hospital_of(self, u: float) -> str | None:
         return _pick(self.by_kind["hospital"], u)
 
+    def held_by_registration(self, patient: Patient, provider: ProviderRef,
+                             service: str) -> bool | None:
+        """Whether ``provider`` holds ``service`` for ``patient`` where the registration alone
+        decides it (a GP's 48 and 49, admitted or not); None where ``services`` must be asked
+        (it may draw the record)."""
+        if provider.kind == "gp" and service in GP_ALWAYS:
+            return patient.gp == provider.name
+        return None
+
     def services(self, seed: int, patient: Patient, record: Callable[[], ClinicalRecord],
                  vaccinated: Callable[[], bool], provider: ProviderRef) -> list[str]:
         """Gegevensdiensten ``provider`` holds for ``patient``: [] when it holds nothing.

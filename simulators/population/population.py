@@ -30,7 +30,7 @@ from simulators.population.fhir_common import (
     ref,
     slug,
 )
-from simulators.population.holders import GP_ALWAYS, Placement, ProviderRef, possible_services
+from simulators.population.holders import Placement, ProviderRef, possible_services
 from simulators.population.vaccination import Dose, doses, flu_doses
 from simulators.population.view import RecordView
 
@@ -146,14 +146,14 @@ class Population:
 
     def holds(self, index: int, provider: str, service: str) -> bool:
         """Whether ``provider`` holds ``service`` for member ``index``: ``service in
-        services(index, provider)``, without the draws the answer does not need (a GP holds
-        48 and 49 for everyone registered there, admitted or not)."""
+        services(index, provider)``, without the draws the answer does not need
+        (``Placement.held_by_registration``: a GP's 48 and 49)."""
         ref_ = self.placement.by_name.get(provider)
-        if ref_ is not None and ref_.kind == "gp" and service in GP_ALWAYS:
-            extra = self._extra(index)
-            if extra is None:
-                self._check(index)
-                return self._patient(index).gp == provider
+        if ref_ is not None and self._extra(index) is None:
+            self._check(index)
+            known = self.placement.held_by_registration(self._patient(index), ref_, service)
+            if known is not None:
+                return known
         return service in self.services(index, provider)
 
     def find(self, provider: str, start: int = 0, service: str | None = None) -> int:
