@@ -235,6 +235,8 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
     tls.use_identity(pki_dir, hostname)  # before the app builds its clients
     live = tls.LiveServerContext(pki_dir, hostname, crl.path if crl else None)
     app = build_app(config, node_id)
+    if crl is not None:  # the registry publishes and takes CRLs through this same file
+        app.state.crl = crl  # (``registry.crl.held_crl``): one holder, not two
     asgi, protocol = tls_gate(app, serving_app(app, node_id), config, node_id)
     registry = config.topology.registry.hostname
     if crl is not None and hostname != registry:

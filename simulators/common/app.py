@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simulators.common import faults
 from simulators.common.config import SandboxConfig
-from simulators.common.events import EventLog, caller_of, events_router
+from simulators.common.events import EventLog, events_router
 from simulators.common.i18n import Language
 from simulators.common.security import SecurityHeaders, check_admin
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
@@ -64,7 +64,7 @@ class HopLog:
         self._stamp = ""
         self._flush_pending = False
         # (wall time, method, path, status, ms, corr, req) of the hops not yet written
-        self._lines: list[tuple[float, str, str, int, float, str, str]] = []
+        self._lines: list[tuple[float, str, str, int, float, bytes, bytes]] = []
         _HOP_LOGS.add(self)
 
     def _timestamp(self, t: float) -> str:
@@ -108,12 +108,12 @@ class HopLog:
         ms = (time.perf_counter() - start) * 1000
         t = time.time()
         headers = dict(scope["headers"])  # the last of each name, in C: cheaper than a loop
-        corr = headers.get(_CORRELATION_ID, b"-").decode("latin-1")
-        req = headers.get(_MEDMIJ_REQUEST_ID, b"-").decode("latin-1")
+        corr = headers.get(_CORRELATION_ID, b"-")  # bytes: decoded when read or written
+        req = headers.get(_MEDMIJ_REQUEST_ID, b"-")
         method, path = scope["method"], scope["path"]
         if self.events is not None and not path.startswith("/admin/events"):
-            self.events.publish_hop(t, method, path, status, round(ms, 2), corr, req,
-                                    caller_of(headers.get(_USER_AGENT, b"").decode("latin-1")))
+            self.events.publish_hop(t, method, path, status, ms, corr, req,
+                                    headers.get(_USER_AGENT, b""))
         if self.enabled:
             self._lines.append((t, method, path, status, ms, corr, req))
             if not self._flush_pending:  # one write to the file per 0.2 s, not per request
@@ -127,7 +127,8 @@ class HopLog:
             node = self.node
             sys.stdout.write("".join([
                 f"{self._timestamp(t)} INFO hop {node} {method} {path} {status} {ms:.1f}ms"
-                f" corr={corr} req={req}\n" for t, method, path, status, ms, corr, req in hops]))
+                f" corr={corr.decode('latin-1')} req={req.decode('latin-1')}\n"
+                for t, method, path, status, ms, corr, req in hops]))
         sys.stdout.flush()
 
 

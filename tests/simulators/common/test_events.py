@@ -87,3 +87,34 @@ def test_callers_are_named_by_user_agent():
     assert caller_of(agent("pgo-alpha")) == "pgo-alpha"
     assert caller_of("Mozilla/5.0") == "browser"
     assert caller_of("python-httpx/0.27") == "client"
+
+
+def test_a_hop_kept_as_sent_reads_as_its_event():
+    """A hop is kept as the request gave it (header values as bytes, times unrounded) and
+    made into the same JSON object as any event when read, in seq order with the others."""
+    events = EventLog("dva-x", keep=4)
+    events.publish("fault", name="slow")
+    events.publish_hop(1_800_000_000.12345, "GET", "/fhir/x/48/Condition", 200, 0.123456,
+                       b"corr-1", b"-", agent("pgo-alpha").encode())
+    hop = events.since(1)[0]
+    assert hop == {"seq": 2, "t": 1_800_000_000.123, "node": "dva-x", "kind": "hop",
+                   "method": "GET", "path": "/fhir/x/48/Condition", "status": 200,
+                   "ms": 0.12, "corr": "corr-1", "req": "-", "caller": "pgo-alpha"}
+    assert json.loads(json.dumps(hop)) == hop
+
+
+def test_since_counts_from_the_newest_across_the_window_and_an_erasure():
+    events = EventLog("n", keep=3)
+    for i in range(5):  # hops and other events mixed: seq 1..5, the window holds 3..5
+        if i % 2:
+            events.publish("fault", i=i)
+        else:
+            events.publish_hop(float(i), "GET", f"/p{i}", 200, 1.0, b"-", b"-", b"")
+    assert [e["seq"] for e in events.since(0)] == [3, 4, 5]
+    assert [e["seq"] for e in events.since(3)] == [4, 5]
+    assert [e.get("path", e.get("i")) for e in events.since(3)] == [3, "/p4"]
+    assert events.since(5) == [] and events.since(9) == []
+    events.clear()  # the curator's erasure: the numbering goes on
+    assert events.since(0) == []
+    events.publish("fault", i=6)
+    assert [e["seq"] for e in events.since(0)] == [6] == [e["seq"] for e in events.since(5)]

@@ -316,7 +316,7 @@ def test_erasure_writes_held_hop_lines_before_it_truncates_the_log(tmp_path, mon
     with open(log, "a", encoding="utf-8") as stdout:  # as the runtime: stdout appends to it
         monkeypatch.setattr(sys, "stdout", stdout)
         hop = HopLog(None, "pgo-x")
-        hop._lines.append((1.8e9, "GET", "/api/persons/p-secret", 200, 1.0, "-", "-"))
+        hop._lines.append((1.8e9, "GET", "/api/persons/p-secret", 200, 1.0, b"-", b"-"))
         erase_log(log)
         hop._flush()  # the timer fires after the erasure
         stdout.flush()
