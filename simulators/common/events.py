@@ -18,8 +18,9 @@ the request (its User-Agent, see ``AGENT_PREFIX``), else ``browser`` or ``client
 
 Publishing runs on every request of a node (the resource server's hot path): a hop is kept as
 the tuple of what the request gave (the header values as bytes, times unrounded) and made into
-its JSON object only when read, which is rare next to the requests (issue 17: building,
-rounding and decoding per request cost ~1 µs of a ~7 µs warm search in process).
+its JSON object only when read, which is rare next to the requests (issue 17: built, rounded
+and decoded per request, the event cost 2.0 µs of a 7.7 µs warm search in process; kept as
+sent, 0.6 µs).
 """
 
 from __future__ import annotations
