@@ -78,22 +78,16 @@ class EventLog:
         the request's X-Correlation-ID, MedMij-Request-ID and User-Agent values as sent
         (``b"-"``, ``b"-"``, ``b""`` when absent): kept as they are, the event is made when
         read (``since``)."""
-        self.last += 1
-        self._kept.append((self.last, t, method, path, status, ms, corr, req, user_agent))
-        if self._waiters:
-            self._wake()
+        self._append((self.last + 1, t, method, path, status, ms, corr, req, user_agent))
 
-    def _append(self, event: dict) -> None:
+    def _append(self, event: dict | tuple) -> None:
         self.last += 1
         self._kept.append(event)
         if self._waiters:
-            self._wake()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _event(self, kept: dict | tuple) -> dict:
         if isinstance(kept, dict):
