@@ -58,11 +58,13 @@ class SandboxConfig:
         try:
             parts = urlsplit(url)
             base = urlsplit(self.public_base(hostname))
+            # ``port`` raises ValueError for a port out of range or not a number
+            where, expected = (parts.hostname, parts.port), (base.hostname, base.port)
         except (ValueError, KeyError):  # KeyError: a host the sandbox has no address for
             return False
         if parts.scheme != base.scheme or parts.username or parts.password:
             return False
-        return (parts.hostname, parts.port) == (base.hostname, base.port)
+        return where == expected
 
     def node_dir(self, node_id: str) -> Path:
         path = self.state_dir / "nodes" / node_id

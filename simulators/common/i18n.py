@@ -67,6 +67,9 @@ def switch_link() -> tuple[str, str, str]:
     method, path, query = _request.get()
     if method not in ("GET", "HEAD"):
         path, query = "/", ""
+    # One leading slash: a path such as ``//evil.example/x`` (or ``/\\evil.example``, which
+    # browsers read alike) would make the link protocol-relative, to another site.
+    path = "/" + path.lstrip("/\\")
     params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "lang"]
     href = f"{path}?{urlencode([*params, ('lang', other)])}"
     return href, ("Nederlands" if other == "nl" else "English"), other

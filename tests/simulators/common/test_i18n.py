@@ -125,6 +125,29 @@ async def test_a_page_after_a_form_post_switches_on_the_start_page(client) -> No
     assert 'href="/?lang=en"' in r.text
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example/x", "///evil.example/x"])
+async def test_the_switch_link_stays_on_this_site_whatever_the_path(path) -> None:
+    """Rule: the language switch links to this site: a path of ``//host/...`` (or ``/\\host``,
+    which browsers read alike) would otherwise make it a protocol-relative link to another
+    site, on every 404 page of every node."""
+    pages = FastAPI()
+    pages.add_middleware(i18n.Language)
+
+    @pages.get("/{rest:path}", response_class=HTMLResponse)
+    async def any_page(rest: str) -> str:
+        return error_page("Niet gevonden", "Deze pagina bestaat niet.", back=("/", "Terug"))
+
+    async def app(scope, receive, send):  # the path as sent (httpx would read a host in it)
+        await pages({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                 base_url="http://127.0.0.1:8000") as c:
+        r = await c.get("/x")
+    assert 'href="/evil.example/' in r.text
+    assert 'href="//' not in r.text and 'href="/\\' not in r.text
+
+
 def test_the_language_is_per_request() -> None:
     """Rule: outside a request (and after one) pages are Dutch: the context variable is reset."""
     token = i18n.use("en")

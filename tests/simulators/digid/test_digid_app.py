@@ -108,6 +108,14 @@ async def test_return_to_off_the_relying_partys_host_is_a_dutch_page(world) -> N
     assert r.status_code == 400 and "lang='nl'" in r.text and "location" not in r.headers
 
 
+@pytest.mark.parametrize("port", ["99999", "abc"])
+async def test_return_to_with_a_port_that_is_no_port_is_a_dutch_page(world, port) -> None:
+    """Rule: a return_to whose port is out of range or not a number is refused as any other
+    off-host address (it was a 500: ``urlsplit(...).port`` raises on it)."""
+    r = await world.browser.get(world.login_url(return_to=f"http://127.0.0.1:{port}/acs"))
+    assert r.status_code == 400 and "lang='nl'" in r.text and "location" not in r.headers
+
+
 async def test_login_post_without_fields_is_a_dutch_page(world) -> None:
     r = await world.browser.post("/login", data={"rp": DVA})
     assert r.status_code == 400 and "lang='nl'" in r.text
