@@ -14,14 +14,16 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simulators.common import faults
 from simulators.common.config import SandboxConfig
 from simulators.common.events import EventLog, events_router
+from simulators.common.fhir import operation_outcome
+from simulators.common.html import error_page
 from simulators.common.i18n import Language
-from simulators.common.security import SecurityHeaders, check_admin
+from simulators.common.security import NO_STORE, PAGE_HEADERS, SecurityHeaders, check_admin
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
 
 log = logging.getLogger("pgo_sandbox.hop")
@@ -155,6 +157,8 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
         # a role's own facts (its lists' age); they never change "status"
         return {**(extra() if extra else {}), "status": "ok", **identity}
 
+    app.add_exception_handler(Exception, crashed)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = invalid_fields(exc)
@@ -166,6 +170,27 @@ def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> 
 
     app.state.fast_routes = []  # (method, compiled path pattern, handler): see FastRoutes
     return app
+
+
+CRASHED = ("De sandbox kon dit verzoek niet afhandelen: een fout in de sandbox zelf. "
+           "De node schreef de details in zijn log.")
+
+
+async def crashed(request: Request, exc: Exception) -> Response:
+    """The answer when a node fails on a request (a bug, never a refusal: refusals are each
+    role's own errors): a 500 in the shape its caller reads, an OperationOutcome on a FHIR
+    path, a Dutch page for a browser, JSON otherwise, instead of Starlette's plain English
+    text. Starlette's ``ServerErrorMiddleware`` sends it and raises the exception on, so the
+    traceback goes to the node's log (and a test's client still sees the exception); that
+    middleware is outside the others, so the page headers are set here."""
+    headers = {k.decode(): v.decode() for k, v in (*PAGE_HEADERS, *NO_STORE)}
+    if request.url.path.startswith("/fhir/"):
+        return operation_outcome(500, "exception", CRASHED, headers=headers)
+    if "text/html" in request.headers.get("accept", ""):
+        page = error_page("Er ging iets mis", CRASHED, back=("/", "Naar de startpagina"))
+        return HTMLResponse(page, 500, headers=headers)
+    return JSONResponse({"error": "server_error", "error_description": CRASHED}, 500,
+                        headers=headers)
 
 
 def invalid_fields(exc: RequestValidationError) -> str:
@@ -212,6 +237,16 @@ async def send_answer(send, answer: Answer) -> None:
     status, headers, body = answer
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def fast_route_failed(scope: dict) -> Answer:
+    """What a fast route answers when its handler fails (a bug): the 500 OperationOutcome
+    ``crashed`` gives on a FHIR path, the traceback to the node's log. Fast routes run
+    outside FastAPI, so its exception handlers never see them."""
+    logging.getLogger("pgo_sandbox.crash").exception("%s %s failed", scope["method"],
+                                                     scope["path"])
+    response = operation_outcome(500, "exception", CRASHED)
+    return response.status_code, response.raw_headers, response.body
 
 
 class FastRoutes:
@@ -261,7 +296,11 @@ class FastRoutes:
         if scope["type"] == "http":
             handler = self.find(scope)
             if handler is not None:
-                await send_answer(send, handler(scope))
+                try:
+                    answer = handler(scope)
+                except Exception:
+                    answer = fast_route_failed(scope)
+                await send_answer(send, answer)
                 return
         await self.app(scope, receive, send)
 
@@ -283,7 +322,10 @@ class HotPath:
                 start = time.perf_counter()
                 status = 0
                 try:  # send_answer's two messages, without its coroutine (the hot path)
-                    status, headers, body = handler(scope)
+                    try:
+                        status, headers, body = handler(scope)
+                    except Exception:
+                        status, headers, body = fast_route_failed(scope)
                     await send({"type": "http.response.start", "status": status,
                                 "headers": headers})
                     await send({"type": "http.response.body", "body": body})
