@@ -1,11 +1,13 @@
 """The inspection function's routes as plain handlers (Mijn Gezondheidsoverzicht).
 
-Browser binding (issue 11 item 2): ``/start`` opens a session in this browser (HttpOnly cookie
-``<node id>_session``) and sends DigiD a fresh one-time ``RelayState`` that only the server
-knows, stored with that session. ``/digid/acs`` completes the login only when the browser
-presents that cookie and the ``RelayState`` of its own pending login. A DigiD link carrying
-someone else's ``RelayState`` (login CSRF) therefore binds nothing, in the attacker's session
-nor in the victim's.
+Browser binding (issue 11 item 2): ``/start`` gives this browser a pre-login cookie
+(HttpOnly ``<node id>_login``) and sends DigiD a ``RelayState`` that is the HMAC of that cookie
+under the server's key (``sessions.SessionStore.start_login``): nothing is stored for an
+anonymous browser. ``/digid/acs`` completes the login only when the browser presents that
+cookie and the ``RelayState`` derived from it, within ``LOGIN_SECONDS``; it then deletes the
+pre-login cookie (a replayed return binds nothing) and opens the session (HttpOnly cookie
+``<node id>_session``). A DigiD link carrying someone else's ``RelayState`` (login CSRF)
+therefore binds nothing, in the attacker's session nor in the victim's.
 
 The service (``service.InspectionFunction``) and the sessions (``sessions.SessionStore``)
 come from ``app.state`` through the dependencies below; refusals are raised (``errors.py``).
@@ -20,15 +22,21 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simulators.common.app import require_admin
 from simulators.common.html import render
-from simulators.common.security import csrf_ok, new_token, set_session_cookie
+from simulators.common.security import new_token, set_session_cookie
 from simulators.inspection import service as svc
 from simulators.inspection.errors import (
     LoginNotConfirmed,
+    MGOError,
     NotLoggedIn,
     NotThisBrowser,
     UnknownAnswer,
 )
-from simulators.inspection.sessions import SESSION_SECONDS, SessionStore, ViewSession
+from simulators.inspection.sessions import (
+    LOGIN_SECONDS,
+    SESSION_SECONDS,
+    SessionStore,
+    ViewSession,
+)
 
 router = APIRouter()
 
@@ -47,6 +55,10 @@ Sessions = Annotated[SessionStore, Depends(get_sessions)]
 
 def cookie_name(request: Request) -> str:
     return f"{request.app.state.node_id}_session"  # one cookie jar for every 127.0.0.1 port
+
+
+def login_cookie_name(request: Request) -> str:
+    return f"{request.app.state.node_id}_login"
 
 
 def this_browser(request: Request, sessions: SessionStore) -> ViewSession | None:
@@ -74,11 +86,13 @@ async def home(mgo: Function) -> str:
 
 @router.get("/start")
 async def start(request: Request, mgo: Function, sessions: Sessions) -> RedirectResponse:
-    """A new session in this browser and a DigiD login for it; an earlier session of the
-    same browser is dropped with what it held."""
-    sid, session = sessions.open(request.cookies.get(cookie_name(request)))
-    response = RedirectResponse(mgo.digid_login_url(session.relay_state or ""), status_code=302)
-    set_session_cookie(response, cookie_name(request), sid, max_age=SESSION_SECONDS,
+    """A DigiD login for this browser (nothing stored: see the module docstring); an earlier
+    session of the same browser is dropped with what it held."""
+    sessions.drop(request.cookies.get(cookie_name(request)))
+    pre_login, relay_state = sessions.start_login()
+    response = RedirectResponse(mgo.digid_login_url(relay_state), status_code=302)
+    response.delete_cookie(cookie_name(request))
+    set_session_cookie(response, login_cookie_name(request), pre_login, max_age=LOGIN_SECONDS,
                        secure=request.url.scheme == "https")
     return response
 
@@ -88,15 +102,22 @@ async def digid_return(request: Request, mgo: Function, sessions: Sessions,
                        saml_art: str = Query("", alias="SAMLart"),
                        relay_state: str = Query("", alias="RelayState")) -> RedirectResponse:
     """DigiD's return: only for the browser whose own pending login has this RelayState."""
-    session = this_browser(request, sessions)
-    if session is None or not csrf_ok(session.relay_state, relay_state):
+    if not sessions.login_ok(request.cookies.get(login_cookie_name(request)), relay_state):
         raise NotThisBrowser()
-    session.relay_state = None  # one time: a replayed return binds nothing
     if not saml_art:
         raise LoginNotConfirmed("DigiD gaf geen bevestiging van uw login.")
-    session.queue = await mgo.localise(saml_art, session.correlation_id)
+    sid, session = sessions.open()
+    try:
+        session.queue = await mgo.localise(saml_art, session.correlation_id)
+    except BaseException:
+        sessions.drop(sid)
+        raise
     session.logged_in = True
-    return RedirectResponse("/next", status_code=303)
+    response = RedirectResponse("/next", status_code=303)
+    response.delete_cookie(login_cookie_name(request))  # one time: a replay binds nothing
+    set_session_cookie(response, cookie_name(request), sid, max_age=SESSION_SECONDS,
+                       secure=request.url.scheme == "https")
+    return response
 
 
 @router.get("/next")
@@ -111,9 +132,14 @@ async def next_provider(mgo: Function, session: LoggedIn) -> RedirectResponse:
 async def callback(mgo: Function, session: LoggedIn, state: str = "", code: str | None = None,
                    error: str | None = None,
                    error_description: str | None = None) -> RedirectResponse:
+    """A provider's answer: its refusal is an overview line; neither code nor error is
+    refused (the state is used up, no token request is made), as the PGO does."""
     entry = session.pending.pop(state, None)
     if entry is None:
         raise UnknownAnswer()
+    if not error and not code:
+        raise MGOError("Het antwoord van de zorgaanbieder bevatte geen code en geen "
+                       "foutmelding.")
     if error:
         result = svc.refused_by_provider(entry, error, error_description,
                                          mgo.display(entry["provider"]))

@@ -1,49 +1,64 @@
-"""The inspection function's memory: one ``ViewSession`` per browser, in memory only, timed
-by the injected clock (so ``pgo-sandbox clock advance`` ends sessions too).
+"""The inspection function's memory: one ``ViewSession`` per logged-in browser, in memory
+only, timed by the injected clock (so ``pgo-sandbox clock advance`` ends sessions too).
 
 Data minimisation (issue 11 item 4): a session holds which providers remain, the OAuth states
-in flight and per provider counts; never a BSN or a pseudonym. It is forgotten once the
-overview is shown or ``SESSION_SECONDS`` have passed: nothing is written to disk.
+in flight and, per provider visited, the overview line the person will see (counts per
+resource type and the found items in plain words); never a BSN, a pseudonym or a FHIR
+resource. It is forgotten once the overview is shown or ``SESSION_SECONDS`` have passed:
+nothing is written to disk. The admin view (``state``) shows counts only, never the items.
+
+Bound: nothing is kept for a browser before its DigiD login is confirmed. ``/start`` gives
+the browser a pre-login cookie ``<created>.<nonce>`` and DigiD a ``RelayState`` that is the
+HMAC of that cookie under a key only this process knows (as DigiD and the PGO bind their
+pre-login CSRF tokens); ``/digid/acs`` recomputes it. So anonymous requests cost no memory, and
+the sessions table holds at most one entry per DigiD-confirmed login of the last
+``SESSION_SECONDS``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import uuid
 from dataclasses import dataclass, field
 
 from simulators.common.clock import Clock
-from simulators.common.security import new_token
+from simulators.common.security import csrf_ok, new_token
 
 SESSION_SECONDS = 15 * 60
+LOGIN_SECONDS = SESSION_SECONDS  # a DigiD login started at /start must return within this
+RESULT_COUNTS = ("provider", "status", "resources")  # what the admin view shows of a result
 
 
 @dataclass
 class ViewSession:
-    """One browser's visit. ``relay_state`` is set while its DigiD login is pending and
-    cleared when used (one time); ``logged_in`` once DigiD confirmed it for this browser."""
+    """One browser's visit, from its DigiD return on; ``logged_in`` once DigiD confirmed
+    the login."""
 
     correlation_id: str
     created: float
-    relay_state: str | None = None
     logged_in: bool = False
     queue: list[dict] = field(default_factory=list)  # providers still to visit
     pending: dict[str, dict] = field(default_factory=dict)  # OAuth state -> provider entry
-    results: list[dict] = field(default_factory=list)  # per provider: counts, status
+    results: list[dict] = field(default_factory=list)  # per provider: the overview line
 
     def held(self) -> dict:
-        """What this session holds, for the admin view (no tokens, no states)."""
+        """What this session holds, for the admin view: no tokens, no states, and of each
+        result only its counts (not the person's clinical items)."""
         return {"correlation_id": self.correlation_id, "logged_in": self.logged_in,
-                "login_pending": self.relay_state is not None,
                 "queue": self.queue, "pending": list(self.pending.values()),
-                "results": self.results}
+                "results": [{k: r[k] for k in RESULT_COUNTS if k in r} for r in self.results]}
 
 
 class SessionStore:
-    """The sessions of every browser, keyed by the session cookie."""
+    """The sessions of every logged-in browser, keyed by the session cookie, and the key
+    that binds a pending login to its browser without storing it."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.sessions: dict[str, ViewSession] = {}
+        self._key = secrets.token_bytes(32)  # a restart invalidates pending logins
 
     def expire(self) -> None:
         """Forget sessions older than SESSION_SECONDS, with whatever they held."""
@@ -51,15 +66,35 @@ class SessionStore:
         for sid in [s for s, v in self.sessions.items() if now - v.created > SESSION_SECONDS]:
             del self.sessions[sid]
 
-    def open(self, previous: str | None) -> tuple[str, ViewSession]:
-        """A new session with a fresh one-time RelayState; the browser's previous session
-        is dropped with what it held."""
-        if previous:
-            self.sessions.pop(previous, None)
+    # the pending DigiD login: stateless ---------------------------------------------------
+
+    def _relay_for(self, pre_login: str) -> str:
+        return hmac.new(self._key, pre_login.encode(), hashlib.sha256).hexdigest()
+
+    def start_login(self) -> tuple[str, str]:
+        """(pre-login cookie value, RelayState) for a new DigiD login; nothing is stored."""
+        pre_login = f"{self.clock.now():.3f}.{new_token()}"
+        return pre_login, self._relay_for(pre_login)
+
+    def login_ok(self, pre_login: str | None, relay_state: str | None) -> bool:
+        """Whether this RelayState is the one issued with this browser's pre-login cookie,
+        within LOGIN_SECONDS (the cookie's time is covered by the HMAC)."""
+        if not pre_login or not csrf_ok(self._relay_for(pre_login), relay_state):
+            return False
+        try:
+            started = float(pre_login.rpartition(".")[0])
+        except ValueError:
+            return False
+        return 0 <= self.clock.now() - started <= LOGIN_SECONDS
+
+    # sessions ----------------------------------------------------------------------------
+
+    def open(self) -> tuple[str, ViewSession]:
+        """A new session for a browser whose pending login checked out (``login_ok``); the
+        route sets ``logged_in`` once DigiD confirmed the artifact, and drops it otherwise."""
         self.expire()
         sid = new_token()
-        session = ViewSession(correlation_id=str(uuid.uuid4()), created=self.clock.now(),
-                              relay_state=new_token())
+        session = ViewSession(correlation_id=str(uuid.uuid4()), created=self.clock.now())
         self.sessions[sid] = session
         return sid, session
 
@@ -68,11 +103,11 @@ class SessionStore:
         self.expire()
         return self.sessions.get(sid or "")
 
-    def drop(self, sid: str) -> None:
-        self.sessions.pop(sid, None)
+    def drop(self, sid: str | None) -> None:
+        self.sessions.pop(sid or "", None)
 
     def state(self) -> dict:
-        """Everything held right now (for the admin view)."""
+        """What is held right now, for the admin view: counts, never clinical content."""
         self.expire()
         return {"sessions": len(self.sessions),
                 "results_held": sum(len(s.results) for s in self.sessions.values()),

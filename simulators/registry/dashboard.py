@@ -14,20 +14,26 @@ Pages and data (all behind the admin token, see below):
 - ``GET /dashboard/static/dashboard.js|css``: local assets (no CDN, works offline).
 
 Access: the dashboard shows paths, person ids and pseudonyms, so it needs the sandbox's admin
-token. A browser logs in once with it (``/dashboard/login``: a form with a CSRF token bound
-to a pre-login cookie, or a one-time link from ``pgo-sandbox dashboard``, which asks
+token. A browser logs in once with it (``/dashboard/login``: a form whose CSRF token is the
+HMAC of a pre-login cookie ``<expiry>.<nonce>`` under a key only this process knows, as DigiD
+and the PGO bind theirs, so an anonymous visit stores nothing; or a one-time link from
+``pgo-sandbox dashboard``, which asks
 ``POST /admin/dashboard/codes`` for a code) and then holds an HttpOnly session cookie
 ``<registry id>_dashboard`` (``registry_dashboard`` by default; cookie names carry the node
 id because browsers do not separate 127.0.0.1 cookies by port). Scripts may send the admin
 token as a Bearer token instead. Sessions live in the registry's memory: a restart logs out.
+Memory is bounded by who may create entries: sessions and one-time codes need the admin
+token (expired ones are pruned at each new one); the login form keeps nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -69,7 +75,7 @@ class Dashboard:
         self.cookie = f"{self.node_id}_dashboard"
         self.login_cookie = f"{self.node_id}_dashboard_login"
         self.sessions: dict[str, dict] = {}  # session id -> {"csrf", "expires"}
-        self.logins: dict[str, dict] = {}  # pre-login id -> {"csrf", "expires"}
+        self._login_key = secrets.token_bytes(32)  # binds login forms; a restart voids them
         self.codes: dict[str, float] = {}  # one-time code -> expiry
         self.feed = Feed(config, self.node_id, app.state.events)
         self.health = Health(self.feed)
@@ -96,6 +102,23 @@ class Dashboard:
         if found is None or found["expires"] < time.time():
             return None
         return found
+
+    def login_csrf(self, pre_login: str) -> str:
+        """The login form's CSRF token for this pre-login cookie value."""
+        return hmac.new(self._login_key, pre_login.encode(), hashlib.sha256).hexdigest()
+
+    def new_login(self) -> tuple[str, str]:
+        """(pre-login cookie value, CSRF token) for a login form valid LOGIN_SECONDS."""
+        pre_login = f"{int(time.time()) + LOGIN_SECONDS}.{new_token()}"
+        return pre_login, self.login_csrf(pre_login)
+
+    def login_ok(self, pre_login: str, csrf_token: str) -> bool:
+        """The form's token is the one issued with this cookie, and the form has not expired
+        (the expiry in the cookie is covered by the HMAC)."""
+        if not pre_login or not csrf_ok(self.login_csrf(pre_login), csrf_token):
+            return False
+        expires = pre_login.partition(".")[0]
+        return expires.isdigit() and int(expires) >= time.time()
 
     def admin_ok(self, given: str) -> bool:
         token = self.config.admin_token
@@ -231,11 +254,8 @@ def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:
 
 def _login_page(board: Dashboard, request: Request, message: str = "",
                 status: int = 200) -> HTMLResponse:
-    """The login form, with a fresh CSRF token bound to a pre-login cookie."""
-    now = time.time()
-    board._prune(board.logins, now)
-    login_id, csrf = new_token(), new_token()
-    board.logins[login_id] = {"csrf": csrf, "expires": now + LOGIN_SECONDS}
+    """The login form, with a fresh CSRF token bound to a pre-login cookie (nothing kept)."""
+    login_id, csrf = board.new_login()
     response = _page("dashboard_login.html", status, title="Dashboard: inloggen",
                      banner=board.config.topology.registry.name, csrf_token=csrf,
                      message=message)
@@ -260,9 +280,9 @@ async def login(request: Request, board: Board, token: str = Form("", max_length
                 csrf_token: str = Form("", max_length=200)) -> Response:
     """The admin token typed into the form: a session cookie, then the dashboard. The form's
     CSRF token must be the one issued with this browser's pre-login cookie."""
-    pending = board.logins.pop(request.cookies.get(board.login_cookie, ""), None)
-    if (not same_origin(request, board.own_origins()) or pending is None
-            or pending["expires"] < time.time() or not csrf_ok(pending["csrf"], csrf_token)):
+    pre_login = request.cookies.get(board.login_cookie, "")
+    if not same_origin(request, board.own_origins()) or not board.login_ok(pre_login,
+                                                                           csrf_token):
         return _login_page(board, request, "Dit formulier is verlopen of kwam niet van deze "
                            "pagina. Probeer het opnieuw.", 403)
     if not board.admin_ok(token.strip()):
