@@ -22,7 +22,7 @@ from simulators.dva.deps import DvaDep
 from simulators.dva.errors import BrowserRefused, UntrustedRequest
 from simulators.dva.grants import CODE_SECONDS
 from simulators.dva.pages import confirmation_page, consent_page
-from simulators.dva.service import DVA
+from simulators.dva.service import DVA, RepeatedParameter, parameters_once
 from simulators.medmij import OAuthError
 
 NOT_THIS_BROWSER = ("Deze toestemmingsaanvraag is niet in deze browser gestart. Om uw gegevens"
@@ -48,7 +48,13 @@ async def authorize(request: Request, dva: DvaDep, response_type: str | None = N
                     client_id: str | None = None, redirect_uri: str | None = None,
                     scope: str | None = None, state: str | None = None,
                     x_correlation_id: Annotated[str | None, Header()] = None) -> RedirectResponse:
-    """Check the request, open a browser-bound session and send the person to DigiD."""
+    """Check the request, open a browser-bound session and send the person to DigiD. A
+    parameter given twice (RFC 6749 section 3.1) is refused on the person's page: which of
+    two redirect_uris would be the checked one?"""
+    try:
+        parameters_once(request.query_params.multi_items())
+    except RepeatedParameter as exc:
+        raise UntrustedRequest(OAuthError.INVALID_REQUEST, str(exc)) from exc
     browser_secret = new_token()
     session_id = dva.start_authorization(client_id, redirect_uri, response_type, scope, state,
                                          x_correlation_id, browser_secret)

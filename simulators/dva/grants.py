@@ -1,11 +1,12 @@
 """The DVA's OAuth state: authorization sessions, codes, grants and tokens, in SQLite.
 
 Codes and tokens are UUIDv4. A code is single use and lives 900 s; an access token 900 s; a
-refresh token (long-lived consent only) is rotated on use and lapses after 6 months without
-collecting. The SQLite rows are the truth; access tokens are also held in an in-memory
-``TokenIndex`` because the resource server checks one per request. Every index operation is O(1)
-in the number of live tokens (issue 17: a cache rebuilt per new token collapsed the token
-endpoint from ~1,180 to ~100 exchanges/s once 20,000 tokens were live).
+refresh token (long-lived consent only) is rotated on use and valid 6 months from its issue,
+and the consent lapses after 6 months without collecting (SPEC.md section 3, step 7). The
+SQLite rows are the truth; access tokens are also held in an in-memory ``TokenIndex`` because
+the resource server checks one per request. Every index operation is O(1) in the number of
+live tokens (issue 17: a cache rebuilt per new token collapsed the token endpoint from
+~1,180 to ~100 exchanges/s once 20,000 tokens were live).
 """
 
 from __future__ import annotations
@@ -392,6 +393,10 @@ class GrantStore:
         """Rotate a refresh token: the old one is spent, a new pair is issued. ``refuse`` (the
         ``refresh_refused`` fault) refuses a valid one as unknown, changing nothing.
 
+        Two clocks end a refresh token: the consent lapses 6 months after the grant was last
+        used (the grant is revoked), and the token itself expires 6 months after it was issued
+        (refused, the grant left as it is: collecting keeps the consent alive, not a token).
+
         A spent (rotated) refresh token presented again means two parties hold the grant's
         tokens: the whole grant is revoked, every access and refresh token of it (OAuth 2.0
         Security BCP, refresh token rotation). As with codes, the refusal is raised after the
@@ -399,7 +404,7 @@ class GrantStore:
         """
         with transaction(self.db) as db:
             row = db.execute(
-                f"SELECT token.grant_id, token.revoked, {GRANT_COLUMNS}"
+                f"SELECT token.grant_id, token.revoked, token.expires, {GRANT_COLUMNS}"
                 " FROM token JOIN grant_ ON grant_.id = token.grant_id"
                 " WHERE token = ? AND kind = 'refresh'", (refresh_token,)
             ).fetchone()
@@ -416,6 +421,9 @@ class GrantStore:
             elif row["last_used"] + CONSENT_LAPSE_SECONDS < self.clock.now():
                 self._revoke_grant(db, row["grant_id"])
                 error = _invalid_grant("Consent lapsed after 6 months without use.")
+            elif row["expires"] < self.clock.now():  # 6 months from its issue
+                error = _invalid_grant("Refresh token expired: the person must give consent"
+                                       " again.")
             else:
                 db.execute("UPDATE token SET revoked = 1 WHERE token = ?", (refresh_token,))
                 error = None

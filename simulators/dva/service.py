@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -30,6 +31,48 @@ from simulators.medmij.topology import Provider
 from simulators.provider import SourceSystem
 
 log = logging.getLogger(__name__)
+
+# What a redirect_uri may not contain: control characters (urlsplit drops a tab or newline
+# before checking the host, the redirect would not) and spaces (a leading one makes the
+# Location relative, on the DVA's own host).
+URI_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f]")
+# The authorization response's parameters (RFC 6749 sections 4.1.2 and 4.1.2.1): the DVA adds
+# them to the redirect_uri, which must not carry them already.
+RESPONSE_PARAMETERS = frozenset({"code", "state", "error", "error_description", "error_uri"})
+
+
+class RepeatedParameter(ValueError):
+    """A request parameter given more than once; each endpoint answers it its own way."""
+
+
+def parameters_once(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Request parameters by name. RFC 6749 section 3.1 (authorize) and 3.2 (token):
+    parameters must not be included more than once, so a repeated one raises
+    ``RepeatedParameter`` rather than one of its values silently winning."""
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise RepeatedParameter(f"{name} given more than once.")
+        params[name] = value
+    return params
+
+
+def redirect_uri_flaw(redirect_uri: str) -> str | None:
+    """Why a redirect_uri on the client's host still cannot be redirected to (None: it
+    can): a control character or space, a fragment (RFC 6749 section 3.1.2: must not have
+    one) or a query that already carries the response's own parameters (the client would get
+    two codes or two states)."""
+    if URI_FORBIDDEN.search(redirect_uri):
+        return "redirect_uri contains a control character or a space."
+    if "#" in redirect_uri:
+        return "redirect_uri must not contain a fragment (RFC 6749 section 3.1.2)."
+    query = urlsplit(redirect_uri).query
+    clash = sorted({name for name, _ in parse_qsl(query, keep_blank_values=True)}
+                   & RESPONSE_PARAMETERS)
+    if clash:
+        return (f"redirect_uri must not carry the authorization response's parameters "
+                f"({', '.join(clash)}).")
+    return None
 
 
 @dataclass(frozen=True)
@@ -146,8 +189,9 @@ class DVA:
                             response_type: str | None, scope: str | None, state: str | None,
                             correlation_id: str | None, browser_secret: str) -> str:
         """Check an authorization request (SPEC.md section 3, in this order: client on the OCL,
-        redirect_uri on its host, state, response_type, scope) and open its session, bound to
-        the browser holding ``browser_secret``. Returns the session id (DigiD's RelayState).
+        redirect_uri on its host and fit to redirect to, state, response_type, scope) and
+        open its session, bound to the browser holding ``browser_secret``. Returns the session
+        id (DigiD's RelayState).
 
         Faults (issue 16) answer as the failing check would: ``client_not_on_ocl``,
         ``unknown_provider`` (invalid_scope) and ``temporarily_unavailable`` (after every check,
@@ -166,6 +210,9 @@ class DVA:
         if not redirect_uri or not self.config.is_on_host(redirect_uri, client_id):
             raise UntrustedRequest(OAuthError.INVALID_REQUEST,
                                    "redirect_uri is not on the client's host.")
+        flaw = redirect_uri_flaw(redirect_uri)  # after is_on_host: the URL splits
+        if flaw is not None:
+            raise UntrustedRequest(OAuthError.INVALID_REQUEST, flaw)
         if not state:
             raise AuthorizeRedirect(redirect_uri, "", OAuthError.INVALID_REQUEST,
                                     "Missing state.")
@@ -194,7 +241,9 @@ class DVA:
 
     async def resolve_login(self, artifact: str) -> tuple[str | None, str]:
         """DigiD's answer for an artifact: (BSN, status). The status is DigiD's: ``success``,
-        ``cancelled`` (the person cancelled the login) or ``failed``."""
+        ``cancelled`` (the person cancelled the login) or ``failed``. An answer DigiD's
+        protocol does not have (not a JSON object, a BSN that is no string) is ``failed``:
+        the person sees the failed login's redirect, not a 500."""
         try:
             response = await self.client.post(
                 f"{self.digid_base}/artifact", data={"artifact": artifact, "rp": self.hostname})
@@ -203,8 +252,14 @@ class DVA:
             return None, "failed"
         if response.status_code != 200:
             return None, "failed"
-        answer = response.json()
-        bsn = answer.get("bsn")
+        try:
+            answer = response.json()
+        except ValueError:  # not JSON (or not UTF-8): DigiD answered nothing usable
+            answer = None
+        bsn = answer.get("bsn") if isinstance(answer, dict) else None
+        if not isinstance(answer, dict) or not isinstance(bsn, str | None):
+            log.warning("DigiD artifact resolution answered no JSON object with a BSN string")
+            return None, "failed"
         return bsn, str(answer.get("status", "success" if bsn else "failed"))
 
     def identified(self, session: dict, bsn: str | None,
