@@ -14,7 +14,9 @@
     │                      (``simulators.dva.grants.GrantError`` is answered the same way)
     └── FhirError          resource server: an OperationOutcome (FHIR JSON or XML as the client
                            asked) with WWW-Authenticate on 401/403
-                           (``simulators.provider.ShareRefused`` becomes one)
+                           (``simulators.provider.ShareRefused`` becomes one); the
+                           framework's own 404 and 405 under /fhir/ get one too, ``Allow``
+                           kept (``fhir_http_error``)
 
 Every FHIR error echoes the request's ``MedMij-Request-ID`` and ``X-Correlation-ID`` headers,
 so a PGO can match a refusal to its request. The handlers are registered once, in
@@ -36,9 +38,11 @@ from simulators.common.app import invalid_fields
 from simulators.common.fhir import negotiate_format, operation_outcome
 from simulators.common.html import error_page as person_page
 from simulators.medmij import CORRELATION_ID, MEDMIJ_REQUEST_ID, OAuthError
+from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKEN_PATHS = ("/oauth/token", "/oauth/revoke")
+FHIR_PREFIX = "/fhir/"  # the resource server's paths: every refusal there is an OperationOutcome
 BACK = ("/", "Ga terug naar uw PGO en start daar opnieuw.")
 
 
@@ -205,10 +209,35 @@ async def on_invalid_request(request: Request, exc: RequestValidationError) -> R
                         status_code=400)
 
 
+def fhir_http_error(request: Request, exc: HTTPException) -> Response:
+    """A framework refusal on a FHIR path (an unknown path, a method the endpoint does not
+    take): an OperationOutcome with the same status and headers (``Allow`` on a 405), in the
+    FHIR version of the endpoint the path names (STU3 when it names none)."""
+    segments = request.url.path.split("/")  # "", "fhir", slug, service, ...
+    dienst = GEGEVENSDIENSTEN.get(segments[3]) if len(segments) > 3 else None
+    status = exc.status_code
+    if status == 405:
+        code, diagnostics = "not-supported", (
+            f"{request.method} is not supported here"
+            + (f"; allowed: {exc.headers['Allow']}." if exc.headers and "Allow" in exc.headers
+               else "."))
+    else:
+        code = "not-found" if status == 404 else "processing"
+        diagnostics = "No such FHIR endpoint or resource path." if status == 404 \
+            else str(exc.detail)
+    headers = {**(exc.headers or {}), **echoed_ids(request)}
+    return operation_outcome(status, code, diagnostics,
+                             dienst.fhir_version if dienst else "3.0", headers,
+                             response_format(request) or "json")
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
-    """A framework refusal (404, 405): a Dutch page for a person's browser, FastAPI's JSON
-    for API clients (the token and FHIR endpoints keep their own shapes above)."""
+    """A framework refusal (404, 405): an OperationOutcome on a FHIR path, a Dutch page for a
+    person's browser, FastAPI's JSON for other API clients (the token endpoints keep their
+    own shape above)."""
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith(FHIR_PREFIX):
+        return fhir_http_error(request, exc)
     if wants_html(request) and request.url.path not in TOKEN_PATHS:
         message = HTTP_MESSAGES.get(exc.status_code, "Dit verzoek kan niet worden uitgevoerd.")
         return HTMLResponse(person_page("Er ging iets mis", message, back=BACK),

@@ -25,6 +25,10 @@ from simulators.medmij.topology import Provider
 from simulators.provider import ShareRefused, SourceRecord
 
 FORBIDDEN_PARAMS = {"patient", "subject", "patient:Patient", "subject:Patient"}
+# Delen: the largest transaction Bundle read (413 beyond it, counted while it streams in). A
+# document of a few MB base64-encoded (4/3) with its DocumentReference fits; the entries per
+# Bundle are capped by the source system (``simulators.provider.received.MAX_ENTRIES``).
+MAX_SHARE_BYTES = 10 * 1024 * 1024
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 
 
@@ -139,12 +143,14 @@ def patient_record(dva: DVA, access: Access, service: str) -> SourceRecord:
 
 
 def read(dva: DVA, access: Access, service: str, parts: tuple[str, ...]) -> dict:
-    """One resource of the patient's record (a Binary also from the source system's
-    documents)."""
+    """One resource of the patient's record. A document's Binary is part of the record of the
+    gegevensdienst whose DocumentReferences point to it (Documenten, ``binary_reads``) and is
+    looked up in the source system's documents there only: a token for the BgZ must not read
+    the documents' PDFs (their ids are guessable from the BgZ's own ids)."""
     grant, provider = access.grant, access.provider.name
     resource_type, resource_id = parts
     found = patient_record(dva, access, service).by_ref.get(f"{resource_type}/{resource_id}")
-    if found is None and resource_type == "Binary":
+    if found is None and resource_type == "Binary" and access.dienst.binary_reads:
         found = dva.source.binary(grant.patient_index, provider, resource_id)
     if found is None:
         raise FhirError(404, "not-found", f"{'/'.join(parts)} not found.", access.version)
@@ -164,17 +170,33 @@ def search_results(record: SourceRecord, access: Access, parts: tuple[str, ...],
         raise FhirError(400, "not-supported", str(exc), access.version) from None
 
 
+def share_too_large(access: Access) -> FhirError:
+    return FhirError(413, "too-long", f"A transaction Bundle may be at most {MAX_SHARE_BYTES}"
+                     " bytes.", access.version)
+
+
+def check_share(access: Access, service: str) -> None:
+    """Delen is POST to a share gegevensdienst (checked before the body is read)."""
+    if not access.dienst.is_share:
+        raise FhirError(405, "not-supported",
+                        f"Gegevensdienst {service} is for collecting, not sharing.",
+                        access.version)
+
+
 def share(dva: DVA, access: Access, service: str, body: bytes) -> dict:
     """Delen: the PGO writes a transaction Bundle into the provider's source system; the answer
-    is the transaction-response with the server's ids."""
+    is the transaction-response with the server's ids. All or nothing: a refused entry leaves
+    nothing stored. The router has checked ``check_share`` and read at most
+    ``MAX_SHARE_BYTES`` of ``body``."""
     version, dienst, grant = access.version, access.dienst, access.grant
-    if not dienst.is_share:
-        raise FhirError(405, "not-supported",
-                        f"Gegevensdienst {service} is for collecting, not sharing.", version)
     try:
         bundle = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise FhirError(400, "structure", "The body is not FHIR JSON.", version) from None
+    try:  # orjson reads 1024 levels of nesting but writes 254: what the store cannot write
+        orjson.dumps(bundle)
+    except orjson.JSONEncodeError:
+        raise FhirError(400, "structure", "The body is nested too deeply.", version) from None
     try:
         stored = dva.source.receive(access.provider.name, grant.patient_index, grant.client_id,
                                     service, dienst.accepts, bundle)

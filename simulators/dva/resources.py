@@ -1,7 +1,8 @@
 """The DVA's FHIR endpoints: Bearer token only, the token alone decides the patient.
 
 Collect services answer searches and reads (Binary as FHIR JSON or the raw PDF); share
-services (Delen) take a transaction Bundle and store it in the provider's source system.
+services (Delen) take a transaction Bundle (at most ``resource_server.MAX_SHARE_BYTES``, counted
+as it arrives) and store it in the provider's source system.
 Answers are FHIR JSON, or FHIR XML when the client asks for it (``Accept`` or ``_format``); a
 client that accepts neither gets 406. Every FHIR request is recorded (``RequestLog``) so the
 conformance kit can check what a PGO sent (``pgo-sandbox conformance pgo``).
@@ -164,6 +165,24 @@ async def capability(slug: str, service: str, request: Request,
     return fhir_response(rs.capability(dienst), fhir_version=dienst.fhir_version, fmt=fmt)
 
 
+async def read_body(request: Request, limit: int, too_large: Exception) -> bytes:
+    """The request body, refused with ``too_large`` once it passes ``limit`` bytes: by its
+    Content-Length before reading, else while it streams in, so a body too large is never held
+    in memory. The refusal is the caller's, so this can serve every role from
+    ``simulators.common``: the DVP reads its uploads the same way with its own error, and a role
+    does not import another's."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post("/fhir/{slug}/{service}")
 async def share(slug: str, service: str, request: Request,
                 dva: DvaDep) -> Response:
@@ -174,7 +193,9 @@ async def share(slug: str, service: str, request: Request,
             raise not_acceptable(request)
         access = gate(dva, request.scope, slug, service, request.headers.get("accept"),
                       request.headers.get("authorization", ""))
-        answer = rs.share(dva, access, service, await request.body())
+        rs.check_share(access, service)
+        body = await read_body(request, rs.MAX_SHARE_BYTES, rs.share_too_large(access))
+        answer = rs.share(dva, access, service, body)
         response = fhir_response(answer, fhir_version=access.version, fmt=fmt)
     except FhirError as exc:
         response = fhir_error_response(request, exc, dva.realm)

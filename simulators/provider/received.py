@@ -28,6 +28,10 @@ KINDS: dict[str, tuple[str, str | None, str]] = {
     "document": ("DocumentReference", None, "51"),
 }
 DOCUMENTS_SERVICE = KINDS["document"][2]  # where a shared document's Binary shows up
+# Entries per transaction: a PGO shares a handful of measurements or a document with its
+# Binary; a year of daily blood pressures is 365. Each entry is a row merged into every later
+# search of the patient's record, so the store refuses more (413) rather than grow without end.
+MAX_ENTRIES = 1000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (
@@ -73,23 +77,71 @@ def kind_of(resource: dict) -> str | None:
     return None
 
 
+def _malformed(resource: dict) -> str | None:
+    """What is wrong with the shape of an element the store reads or writes (``meta.tag``, a
+    ``code``'s codings, a document's attachment URLs), None when nothing is: checked before
+    anything is stored, so a transaction is refused whole, never half written."""
+    meta = resource.get("meta", {})  # FHIR JSON has no nulls: null is as wrong as a string
+    if not isinstance(meta, dict):
+        return "meta must be an object"
+    if not isinstance(meta.get("tag", []), list):
+        return "meta.tag must be an array"
+    code = resource.get("code", {})
+    if not (isinstance(code, dict) and isinstance(code.get("coding", []), list)):
+        return "code must be a CodeableConcept (an object with a coding array)"
+    if resource["resourceType"] == KINDS["document"][0]:
+        contents = resource.get("content", [])
+        if not isinstance(contents, list) or not all(isinstance(c, dict) for c in contents):
+            return "content must be an array of objects"
+        for content in contents:
+            attachment = content.get("attachment", {})
+            if not isinstance(attachment, dict):
+                return "content.attachment must be an object"
+            if not isinstance(attachment.get("url", ""), str):
+                return "content.attachment.url must be a string"
+    return None
+
+
 def _entries(bundle: object) -> list[tuple[str, dict]]:
+    """(fullUrl, resource) per entry of a transaction the store can take: at most
+    ``MAX_ENTRIES`` entries, each a create (``POST <resourceType>``) of a resource whose
+    elements have the shapes the store relies on, each fullUrl once."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" \
             or bundle.get("type") != "transaction":
         raise ShareRefused(400, "invalid", "Expected a FHIR Bundle of type transaction.")
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         raise ShareRefused(400, "invalid", "The transaction has no entries.")
-    out = []
+    if len(entries) > MAX_ENTRIES:
+        raise ShareRefused(413, "too-long", f"A transaction may hold at most {MAX_ENTRIES}"
+                           f" entries, not {len(entries)}.")
+    out: list[tuple[str, dict]] = []
+    seen: set[str] = set()
     for n, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         request = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or not isinstance(request, dict):
             raise ShareRefused(400, "invalid", f"entry {n}: resource and request are required.")
-        if request.get("method") != "POST" or request.get("url") != resource.get("resourceType"):
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str) or not rtype:
+            raise ShareRefused(400, "structure",
+                               f"entry {n}: resource.resourceType must be a string.")
+        if request.get("method") != "POST" or request.get("url") != rtype:
             raise ShareRefused(400, "not-supported",
                                f"entry {n}: only POST <resourceType> (create) is accepted.")
-        out.append((str(entry.get("fullUrl") or f"urn:uuid:{uuid.uuid4()}"), resource))
+        full_url = entry.get("fullUrl")
+        if full_url is None:
+            full_url = f"urn:uuid:{uuid.uuid4()}"
+        elif not isinstance(full_url, str) or not full_url:
+            raise ShareRefused(400, "structure", f"entry {n}: fullUrl must be a string.")
+        elif full_url in seen:
+            raise ShareRefused(400, "invalid", f"entry {n}: fullUrl {full_url} is used by an"
+                               " earlier entry of this transaction.")
+        seen.add(full_url)
+        problem = _malformed(resource)
+        if problem is not None:
+            raise ShareRefused(400, "structure", f"entry {n} ({full_url}): {problem}.")
+        out.append((full_url, resource))
     return out
 
 
