@@ -189,7 +189,7 @@ async def crashed(request: Request, exc: Exception) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         page = error_page("Er ging iets mis", CRASHED, back=("/", "Naar de startpagina"))
         return HTMLResponse(page, 500, headers=headers)
-    return JSONResponse({"error": "server_error", "error_description": CRASHED}, 500,
+    return JSONResponse({"error": OAuthError.SERVER_ERROR, "error_description": CRASHED}, 500,
                         headers=headers)
 
 
