@@ -14,9 +14,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,6 +80,42 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def bound_token(key: bytes, value: str) -> str:
+    """A token only this node can derive from ``value`` (a cookie's): HMAC-SHA256 under a key
+    it keeps in memory. A form or redirect carrying it is bound to the browser that holds the
+    cookie, with nothing stored on the server (a planted cookie gives no usable token)."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+class PendingLogins:
+    """Logins started by browsers not yet logged in, stored nowhere: the browser holds the
+    cookie ``<issued>.<nonce>``, the form or redirect carries its ``bound_token``, valid for
+    ``seconds`` after ``issued`` (the time is inside the HMAC, so it cannot be moved). A
+    restart (a new key) ends the pending ones. Anonymous requests so cost no memory."""
+
+    def __init__(self, seconds: float, now: Callable[[], float] = time.time) -> None:
+        self.seconds, self.now = seconds, now
+        self._key = secrets.token_bytes(32)
+
+    def start(self) -> tuple[str, str]:
+        """(cookie value, token) of a new pending login."""
+        cookie = f"{self.now():.3f}.{new_token()}"
+        return cookie, self.token(cookie)
+
+    def token(self, cookie: str) -> str:
+        return bound_token(self._key, cookie)
+
+    def ok(self, cookie: str | None, token: str | None) -> bool:
+        """Whether ``token`` was issued with this cookie, at most ``seconds`` ago."""
+        if not cookie or not csrf_ok(self.token(cookie), token):
+            return False
+        try:
+            issued = float(cookie.rpartition(".")[0])  # the nonce has no dot
+        except ValueError:
+            return False
+        return 0 <= self.now() - issued <= self.seconds
 
 
 def _origin_of(url: str) -> str | None:

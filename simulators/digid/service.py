@@ -8,8 +8,6 @@ Everything is in memory: a restarted DigiD has forgotten every session, as it sh
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -17,7 +15,7 @@ from simulators.common import pseudonym
 from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
 from simulators.common.faults import DIGID_KINDS, FaultBook
-from simulators.common.security import new_token
+from simulators.common.security import bound_token, new_token
 from simulators.common.tls import uses_tls
 from simulators.digid.errors import ArtifactRefused, PeerNotRelyingParty, RelyingPartyRefused
 from simulators.medmij import is_valid_bsn
@@ -158,7 +156,7 @@ class DigiD:
     def login_csrf(self, cookie: str) -> str:
         """The BSN form's CSRF token: derived from the pre-login cookie with a key only this
         node knows, so a planted cookie does not give a usable token."""
-        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+        return bound_token(self._csrf_key, cookie)
 
     def open_session(self, bsn: str) -> str:
         """A DigiD session for single sign-on; returns its cookie value."""

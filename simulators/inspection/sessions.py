@@ -17,14 +17,11 @@ the sessions table holds at most one entry per DigiD-confirmed login of the last
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import uuid
 from dataclasses import dataclass, field
 
 from simulators.common.clock import Clock
-from simulators.common.security import csrf_ok, new_token
+from simulators.common.security import PendingLogins, new_token
 
 SESSION_SECONDS = 15 * 60
 LOGIN_SECONDS = SESSION_SECONDS  # a DigiD login started at /start must return within this
@@ -58,7 +55,7 @@ class SessionStore:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.sessions: dict[str, ViewSession] = {}
-        self._key = secrets.token_bytes(32)  # a restart invalidates pending logins
+        self.pending = PendingLogins(LOGIN_SECONDS, clock.now)  # a restart voids them
 
     def expire(self) -> None:
         """Forget sessions older than SESSION_SECONDS, with whatever they held."""
@@ -66,26 +63,16 @@ class SessionStore:
         for sid in [s for s, v in self.sessions.items() if now - v.created > SESSION_SECONDS]:
             del self.sessions[sid]
 
-    # the pending DigiD login: stateless ---------------------------------------------------
-
-    def _relay_for(self, pre_login: str) -> str:
-        return hmac.new(self._key, pre_login.encode(), hashlib.sha256).hexdigest()
+    # the pending DigiD login: stateless (``PendingLogins``) ---------------------------------
 
     def start_login(self) -> tuple[str, str]:
         """(pre-login cookie value, RelayState) for a new DigiD login; nothing is stored."""
-        pre_login = f"{self.clock.now():.3f}.{new_token()}"
-        return pre_login, self._relay_for(pre_login)
+        return self.pending.start()
 
     def login_ok(self, pre_login: str | None, relay_state: str | None) -> bool:
         """Whether this RelayState is the one issued with this browser's pre-login cookie,
-        within LOGIN_SECONDS (the cookie's time is covered by the HMAC)."""
-        if not pre_login or not csrf_ok(self._relay_for(pre_login), relay_state):
-            return False
-        try:
-            started = float(pre_login.rpartition(".")[0])
-        except ValueError:
-            return False
-        return 0 <= self.clock.now() - started <= LOGIN_SECONDS
+        within LOGIN_SECONDS."""
+        return self.pending.ok(pre_login, relay_state)
 
     # sessions ----------------------------------------------------------------------------
 

@@ -29,11 +29,9 @@ token (expired ones are pruned at each new one); the login form keeps nothing.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -43,7 +41,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from simulators.common.app import require_admin
 from simulators.common.html import TEMPLATES, Markup, render
-from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.common.security import (
+    PendingLogins,
+    csrf_ok,
+    new_token,
+    same_origin,
+    set_session_cookie,
+)
 from simulators.medmij import provider_slug
 from simulators.registry import dashboard_draw as draw
 from simulators.registry.dashboard_feed import Feed, Health, ListHistory
@@ -75,7 +79,7 @@ class Dashboard:
         self.cookie = f"{self.node_id}_dashboard"
         self.login_cookie = f"{self.node_id}_dashboard_login"
         self.sessions: dict[str, dict] = {}  # session id -> {"csrf", "expires"}
-        self._login_key = secrets.token_bytes(32)  # binds login forms; a restart voids them
+        self.pending = PendingLogins(LOGIN_SECONDS)  # binds login forms; a restart voids them
         self.codes: dict[str, float] = {}  # one-time code -> expiry
         self.feed = Feed(config, self.node_id, app.state.events)
         self.health = Health(self.feed)
@@ -105,20 +109,16 @@ class Dashboard:
 
     def login_csrf(self, pre_login: str) -> str:
         """The login form's CSRF token for this pre-login cookie value."""
-        return hmac.new(self._login_key, pre_login.encode(), hashlib.sha256).hexdigest()
+        return self.pending.token(pre_login)
 
     def new_login(self) -> tuple[str, str]:
         """(pre-login cookie value, CSRF token) for a login form valid LOGIN_SECONDS."""
-        pre_login = f"{int(time.time()) + LOGIN_SECONDS}.{new_token()}"
-        return pre_login, self.login_csrf(pre_login)
+        return self.pending.start()
 
     def login_ok(self, pre_login: str, csrf_token: str) -> bool:
         """The form's token is the one issued with this cookie, and the form has not expired
-        (the expiry in the cookie is covered by the HMAC)."""
-        if not pre_login or not csrf_ok(self.login_csrf(pre_login), csrf_token):
-            return False
-        expires = pre_login.partition(".")[0]
-        return expires.isdigit() and int(expires) >= time.time()
+        (``PendingLogins``: the time in the cookie is covered by the HMAC)."""
+        return self.pending.ok(pre_login, csrf_token)
 
     def admin_ok(self, given: str) -> bool:
         token = self.config.admin_token

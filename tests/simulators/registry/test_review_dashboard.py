@@ -37,16 +37,16 @@ async def test_anonymous_login_forms_store_nothing(registry) -> None:  # noqa: F
 
 
 async def test_an_expired_login_form_is_refused(registry) -> None:  # noqa: F811
-    """Rule: the expiry in the pre-login cookie (covered by the HMAC) ends the form after
+    """Rule: the time in the pre-login cookie (covered by the HMAC) ends the form after
     LOGIN_SECONDS, though its token matches."""
     board = registry.app.state.dashboard
     token = registry.admin["Authorization"].split(" ", 1)[1]
-    pre_login = f"{int(time.time()) - 1}.nonce"  # issued LOGIN_SECONDS + 1 s ago
+    pre_login = f"{time.time() - LOGIN_SECONDS - 1:.3f}.nonce"  # issued LOGIN_SECONDS + 1 s ago
     registry.http.cookies.set(board.login_cookie, pre_login, path="/dashboard")
     r = await registry.http.post("/dashboard/login", data={
         "token": token, "csrf_token": board.login_csrf(pre_login)})
     assert r.status_code == 403 and "verlopen" in r.text
-    fresh = f"{int(time.time()) + LOGIN_SECONDS}.nonce"
+    fresh = f"{time.time():.3f}.nonce"
     registry.http.cookies.clear()  # the refusal set a new form's cookie
     registry.http.cookies.set(board.login_cookie, fresh, path="/dashboard")
     r = await registry.http.post("/dashboard/login", data={
@@ -55,15 +55,15 @@ async def test_an_expired_login_form_is_refused(registry) -> None:  # noqa: F811
 
 
 async def test_a_cookie_with_a_later_expiry_does_not_keep_its_token(registry) -> None:  # noqa: F811
-    """Rule: the token is the HMAC of the whole cookie; moving the expiry voids it."""
+    """Rule: the token is the HMAC of the whole cookie; moving its time voids it."""
     board = registry.app.state.dashboard
     token = registry.admin["Authorization"].split(" ", 1)[1]
     form = await registry.http.get("/dashboard/login")
     csrf = CSRF.search(form.text).group(1)
     value = registry.http.cookies.get(board.login_cookie)
-    _, _, nonce = value.partition(".")
+    nonce = value.rpartition(".")[2]
     registry.http.cookies.clear()
-    registry.http.cookies.set(board.login_cookie, f"{int(time.time()) + 10**6}.{nonce}",
+    registry.http.cookies.set(board.login_cookie, f"{time.time() + 10**6:.3f}.{nonce}",
                               path="/dashboard")
     r = await registry.http.post("/dashboard/login", data={"token": token, "csrf_token": csrf})
     assert r.status_code == 403
