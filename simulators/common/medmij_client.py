@@ -112,17 +112,17 @@ async def token_request(client: httpx.AsyncClient, endpoints: ServiceEndpoints, 
         raise CollectError("token", 502, OAuthError.TEMPORARILY_UNAVAILABLE,
                            f"the DVA could not be reached ({type(exc).__name__})") from None
     if response.status_code != 200:
-        body = _json_object(response)
+        body = json_object(response)
         raise CollectError("token", response.status_code, str(body.get("error", "error")),
                            str(body.get("error_description", "")))
-    token = _json_object(response)
+    token = json_object(response)
     if "access_token" not in token:
         raise CollectError("token", 502, "invalid_response", "the token answer had no "
                            "access_token")
     return token
 
 
-def _json_object(response: httpx.Response) -> dict:
+def json_object(response: httpx.Response) -> dict:
     """The response body as a JSON object, or ``{}`` when it is not one."""
     try:
         body = response.json()
@@ -241,33 +241,66 @@ def _under(uri: str, base: str) -> bool:
 
 
 def _next_link(body: dict) -> str | None:
-    for link in body.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-            return str(link["url"])
+    links = body.get("link")
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, dict) and link.get("relation") == "next" and \
+                isinstance(link.get("url"), str) and link["url"]:
+            return link["url"]
     return None
+
+
+def _is_resource(value: object) -> bool:
+    """A FHIR resource as the PGO can keep it: an object with a ``resourceType`` text."""
+    return isinstance(value, dict) and isinstance(value.get("resourceType"), str) and \
+        bool(value["resourceType"])
+
+
+def _read_outcome(resource: dict, result: SearchResult) -> list[str]:
+    """An OperationOutcome entry: its warnings go to ``result``, its errors (and an issue
+    list the PGO cannot read) are the returned problems."""
+    issues = resource.get("issue")
+    if issues is None:
+        return []
+    if not isinstance(issues, list):
+        return ["an OperationOutcome without an issue list"]
+    problems = []
+    for issue in issues:
+        if not isinstance(issue, dict):
+            problems.append("an OperationOutcome issue that is not an object")
+            continue
+        details = issue.get("details")
+        text = str(issue.get("diagnostics") or (details.get("text") if isinstance(
+            details, dict) else None) or issue.get("code") or "")
+        if issue.get("severity") in ("fatal", "error"):
+            problems.append(f"the DVA reported an error: {text}")
+        else:
+            result.warnings.append(text)
+    return problems
 
 
 def _read_bundle(body: dict, result: SearchResult) -> tuple[int, list[str]]:
     """Take one Bundle page's data into ``result``: its matches and includes, not its
     OperationOutcome (warnings are noted, errors make the search partial), not entries
-    without a resource. Returns (matches on this page, problems)."""
+    without a resource. Every part of the DVA's answer is checked for its shape before it is
+    read: an answer of the wrong shape is a problem of this search, never an exception.
+    Returns (matches on this page, problems)."""
+    entries = body.get("entry")
+    if entries is None:
+        return 0, []
+    if not isinstance(entries, list):
+        return 0, ["Bundle.entry is not a list"]
     matches, problems = 0, []
-    for entry in body.get("entry") or []:
+    for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or not resource.get("resourceType"):
+        if not _is_resource(resource):
             problems.append("an entry without a resource")
             continue
         if resource["resourceType"] == "OperationOutcome":
-            for issue in resource.get("issue") or []:
-                text = str(issue.get("diagnostics") or (issue.get("details") or {}).get(
-                    "text") or issue.get("code") or "")
-                if issue.get("severity") in ("fatal", "error"):
-                    problems.append(f"the DVA reported an error: {text}")
-                else:
-                    result.warnings.append(text)
+            problems += _read_outcome(resource, result)
             continue
         result.resources.append(resource)
-        if ((entry.get("search") or {}).get("mode") or "match") == "match":
+        search = entry.get("search")
+        if not isinstance(search, dict) or (search.get("mode") or "match") == "match":
             matches += 1
     return matches, problems
 
@@ -288,11 +321,11 @@ async def fetch_search(client: httpx.AsyncClient, uri: str, headers: dict, servi
                 result.reason = f"HTTP {response.status_code}"
             problems.append(result.reason if pages == 1 else f"page {pages}: {result.reason}")
             break
-        body = _json_object(response) if _media_type(response) in FHIR_JSON_TYPES else None
+        body = json_object(response) if _media_type(response) in FHIR_JSON_TYPES else None
         if body is None:
             problems.append(f"wrong Content-Type {_media_type(response) or '(none)'}")
             break
-        if not body.get("resourceType"):
+        if not _is_resource(body):
             problems.append("the answer is not a FHIR resource")
             break
         if body["resourceType"] != "Bundle":  # a read (Binary)
@@ -351,14 +384,17 @@ async def run_searches(client: httpx.AsyncClient, endpoints: ServiceEndpoints, s
 
 
 def binary_refs(results: list[SearchResult]) -> list[str]:
-    """Relative Binary references of the DocumentReferences found, once each, in order."""
+    """Relative Binary references of the DocumentReferences found, once each, in order
+    (content, attachment and url of the DVA's answer are checked for their shape first)."""
     seen: dict[str, None] = {}
     for result in results:
         for resource in result.resources:
             if resource.get("resourceType") != "DocumentReference":
                 continue
-            for content in resource.get("content") or []:
-                url = (content.get("attachment") or {}).get("url") or ""
-                if url.startswith("Binary/"):
+            contents = resource.get("content")
+            for content in contents if isinstance(contents, list) else []:
+                attachment = content.get("attachment") if isinstance(content, dict) else None
+                url = attachment.get("url") if isinstance(attachment, dict) else None
+                if isinstance(url, str) and url.startswith("Binary/"):
                     seen.setdefault(url, None)
     return list(seen)

@@ -26,6 +26,7 @@ from simulators.common.medmij_client import (
 )
 from simulators.dvp import portability
 from simulators.dvp.errors import NotFound, ProviderRefused, Refused, UpstreamFailed
+from simulators.dvp.share import COLLECT
 from simulators.medmij import OAuthError, build_scope, parse_scope_item
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
@@ -176,7 +177,7 @@ def start_collect(dvp, person_id: str, provider: str, service: str | None,
     services = offered(dvp, provider, service)
     scope = build_scope(provider, service)
     wanted = [service] if service else sorted(services)
-    state = dvp.store.start_authorization(person_id, provider, scope, wanted, correlation_id)
+    state = dvp.shares.start_flow(COLLECT, person_id, provider, scope, wanted, correlation_id)
     query = urlencode({"response_type": "code", "client_id": dvp.hostname,
                        "redirect_uri": dvp.redirect_uri, "scope": scope, "state": state})
     return f"{services[wanted[0]].authorize}?{query}"
@@ -193,9 +194,10 @@ def retry_path(pending: dict) -> str:
 
 def take_pending(dvp, state: str, code: str | None, error: str | None,
                  error_description: str | None) -> dict:
-    """The pending authorization of a callback whose owner was checked; the DVA's refusal is
-    recorded and passed on, a callback with neither code nor error is refused."""
-    pending = dvp.store.take_authorization(state)
+    """The pending authorization of a callback whose owner was checked, a collect's only (a
+    share's state is unknown here); the DVA's refusal is recorded and passed on, a callback
+    with neither code nor error is refused."""
+    pending = dvp.shares.take_flow(state, COLLECT)
     if pending is None:
         raise Refused("unknown or already used state",
                       message="Onbekend of al gebruikt antwoord van de zorgaanbieder.")

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from simulators.common.html import render
 from simulators.dvp import grants, portability, views
+from simulators.dvp.accounts import read_form
 from simulators.dvp.deps import DvpDep, current_person
 from simulators.dvp.errors import Refused
 from simulators.dvp.report import build_report
@@ -44,11 +45,9 @@ async def import_form(dvp: DvpDep, person_id: str, request: Request) -> HTMLResp
     shown which providers to connect again."""
     dvp.person_or_404(person_id)
     dvp.refuse_if_curator()
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > portability.MAX_BODY_BYTES:
-        raise Refused("portability report too large", http_status=413,
-                      message="Dit portabiliteitsrapport is te groot om in te lezen.")
-    form = await request.form()  # parsed once already by the CSRF check, closed here
+    # capped while it is read (413), before it is parsed; the CSRF check did the same when
+    # the token came in the form, and the form parsed then is the one closed here
+    form = await read_form(request)
     try:
         upload = form.get("report")
         if upload is None or isinstance(upload, str):

@@ -7,29 +7,12 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from simulators.dvp import portability
+from simulators.dvp.accounts import read_body
 from simulators.dvp.deps import DvpDep, current_person
-from simulators.dvp.errors import Refused
 from simulators.dvp.report import build_report
 from simulators.medmij import FHIR_JSON, fhir_accept
 
 router = APIRouter(tags=["portabiliteit"], dependencies=[Depends(current_person)])
-
-
-async def read_body(request: Request, limit: int | None = None) -> bytes:
-    """The request body, read as a stream and refused (413) once it passes ``limit``
-    (default ``portability.MAX_BODY_BYTES``): a 200 MB upload is never held in memory."""
-    limit = portability.MAX_BODY_BYTES if limit is None else limit
-    too_large = Refused(f"a portability report may be at most {limit} bytes", http_status=413)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.get("/api/persons/{person_id}/portability")

@@ -5,7 +5,14 @@ Scope ``<provider>~<gegevensdienst>``; the DVA logs the person in with DigiD, ch
 provider is receptive and shows the Bevestigingsverklaring; the PGO then writes one FHIR
 transaction Bundle to the provider's resource endpoint. Pending shares and the share log are
 kept in the DVP's own store. A service: no web framework (routes: ``share_router.py``);
-refusals are ``DvpError``s.
+refusals are ``DvpError``s; a DVA whose write answer is no transaction-response (not JSON, an
+entry without ``response.location``) or that cannot be reached is ``UpstreamFailed`` (502/504),
+logged as a failed share.
+
+Collect and share keep their pending authorizations in one table of the store; ``auth_flow``
+beside it records which flow each state belongs to, and each callback takes only its own
+flow's states (``ShareStore.take_flow``): a collect's state at the share callback is unknown
+there, and stays unused for its own.
 """
 
 from __future__ import annotations
@@ -15,17 +22,28 @@ import hashlib
 import uuid
 from urllib.parse import urlencode
 
+import httpx
 import orjson
 
 from simulators.common.clock import Clock
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
-from simulators.common.medmij_client import CollectError, token_request
+from simulators.common.medmij_client import CollectError, json_object, token_request
+from simulators.common.storage import transaction
 from simulators.dvp.errors import NotFound, ProviderRefused, Refused, UpstreamFailed
-from simulators.medmij import FHIR_JSON, LOINC, UCUM, build_scope, fhir_accept, utc_timestamp
+from simulators.medmij import (
+    FHIR_JSON,
+    LOINC,
+    UCUM,
+    OAuthError,
+    build_scope,
+    fhir_accept,
+    utc_timestamp,
+)
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.population import pdf
 
+COLLECT, SHARE = "collect", "share"  # the flow kinds of ``auth_flow``
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS share_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL REFERENCES person(id),
@@ -33,6 +51,7 @@ CREATE TABLE IF NOT EXISTS share_log (
     service TEXT NOT NULL, status TEXT NOT NULL, error TEXT, locations TEXT NOT NULL,
     timestamp TEXT NOT NULL, correlation_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS share_log_person ON share_log(person_id);
+CREATE TABLE IF NOT EXISTS auth_flow (state TEXT PRIMARY KEY, kind TEXT NOT NULL);
 """
 
 
@@ -115,7 +134,8 @@ def share_scope(provider: str, service: str) -> str:
 class ShareStore:
     """Pending shares are ordinary pending authorizations of the DVP's store, and the share log
     lives in the same database: one place for a person's data, which the curator's erasure
-    empties whole."""
+    empties whole. It also keeps the flow kind of every pending authorization (collect or
+    share, ``auth_flow``), which each callback checks."""
 
     def __init__(self, store, clock: Clock) -> None:  # store: simulators.dvp.store.DvpStore
         self.store = store
@@ -123,12 +143,29 @@ class ShareStore:
         self.clock = clock
         self.db.executescript(SCHEMA)
 
+    def start_flow(self, kind: str, person_id: str, provider: str, scope: str,
+                   services: list[str], correlation_id: str) -> str:
+        """A pending authorization with its flow kind, written in one transaction."""
+        with transaction(self.db):
+            state = self.store.start_authorization(person_id, provider, scope, services,
+                                                   correlation_id)
+            self.db.execute("INSERT INTO auth_flow (state, kind) VALUES (?,?)", (state, kind))
+        return state
+
+    def take_flow(self, state: str, kind: str) -> dict | None:
+        """The pending authorization of ``state``, once, at its own flow's callback only;
+        another flow's state is not found here (and not used up)."""
+        row = self.db.execute("SELECT kind FROM auth_flow WHERE state = ?", (state,)).fetchone()
+        if row is None or row["kind"] != kind:
+            return None
+        return self.store.take_authorization(state)
+
     def start(self, person_id: str, provider: str, service: str, correlation_id: str) -> str:
-        return self.store.start_authorization(person_id, provider, share_scope(provider, service),
-                                              [service], correlation_id)
+        return self.start_flow(SHARE, person_id, provider, share_scope(provider, service),
+                               [service], correlation_id)
 
     def take(self, state: str) -> dict | None:
-        pending = self.store.take_authorization(state)
+        pending = self.take_flow(state, SHARE)
         if pending is None or len(pending["services"]) != 1:
             return None
         return pending | {"service": pending["services"][0]}
@@ -214,16 +251,47 @@ async def complete_share(dvp, shares: ShareStore, pending: dict, context: dict,
                              retry=retry, **context) from exc
     fhir = fhir_accept(GEGEVENSDIENSTEN[pending["service"]].fhir_version, FHIR_JSON)
     bundle = share_bundle(pending["service"], person, utc_timestamp(dvp.clock.now()))
-    response = await dvp.client.post(
-        next(iter(endpoints.resources.values())), content=orjson.dumps(bundle),
-        headers={"Authorization": f"Bearer {token['access_token']}", "Accept": fhir,
-                 "Content-Type": fhir, **medmij_headers(corr)})
-    body = response.json() if response.content else {}
+    try:
+        response = await dvp.client.post(
+            next(iter(endpoints.resources.values())), content=orjson.dumps(bundle),
+            headers={"Authorization": f"Bearer {token['access_token']}", "Accept": fhir,
+                     "Content-Type": fhir, **medmij_headers(corr)})
+    except httpx.TransportError as exc:  # refused, dropped, or no answer in time
+        shares.log(pending, "failed", OAuthError.TEMPORARILY_UNAVAILABLE, [])
+        raise UpstreamFailed(
+            "write", OAuthError.TEMPORARILY_UNAVAILABLE,
+            f"the DVA could not be reached ({type(exc).__name__})",
+            status=504 if isinstance(exc, httpx.TimeoutException) else 502,
+            **context) from exc
+    body = json_object(response)
     if response.status_code != 200:
-        issue = (body.get("issue") or [{}])[0]
-        shares.log(pending, "failed", issue.get("code", str(response.status_code)), [])
-        raise UpstreamFailed("write", str(issue.get("code") or response.status_code),
-                             str(issue.get("diagnostics") or ""), **context)
-    locations = [e["response"]["location"] for e in body.get("entry", [])]
+        issues = body.get("issue")
+        issue = issues[0] if isinstance(issues, list) and issues and \
+            isinstance(issues[0], dict) else {}
+        code = str(issue.get("code") or response.status_code)
+        shares.log(pending, "failed", code, [])
+        raise UpstreamFailed("write", code, str(issue.get("diagnostics") or ""), **context)
+    locations = response_locations(body)
+    if locations is None:
+        shares.log(pending, "failed", "invalid_response", [])
+        raise UpstreamFailed("write", "invalid_response", "the DVA's answer is no "
+                             "transaction-response with a response.location per entry",
+                             **context)
     shares.log(pending, "shared", None, locations)
     return context | {"status": "shared", "resources": len(locations), "locations": locations}
+
+
+def response_locations(body: dict) -> list[str] | None:
+    """Where the provider keeps what was shared: every entry's ``response.location`` of a
+    transaction-response Bundle, or None when the answer is not of that shape."""
+    entries = body.get("entry")
+    if not isinstance(entries, list):
+        return None
+    locations = []
+    for entry in entries:
+        response = entry.get("response") if isinstance(entry, dict) else None
+        location = response.get("location") if isinstance(response, dict) else None
+        if not isinstance(location, str) or not location:
+            return None
+        locations.append(location)
+    return locations

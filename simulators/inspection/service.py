@@ -132,17 +132,33 @@ class InspectionFunction:
             return result | {"status": "failed", "error": str(exc),
                              "reason": f"unusable answer ({type(exc).__name__})"}
         found = [x for r in searches for x in r.resources]
-        counts = Counter(x["resourceType"] for x in found)
+        shown = [x for x in found if _can_show(display, x)]
+        counts = Counter(x["resourceType"] for x in shown)
         short = [r for r in searches if r.outcome != "complete"]
         status = "collected" if not short else (
             "failed" if all(r.outcome == "failed" for r in searches) else "partial")
         reason = "; ".join(dict.fromkeys(
             f"{r.request_uri.rsplit('/', 1)[-1]}: {r.reason}" for r in short))
-        groups, other = group_resources((display, r) for r in found)
+        if len(shown) < len(found):  # the DVA's resources of a shape no overview can show
+            status = "partial" if shown else "failed"
+            reason = "; ".join(filter(None, [reason, f"{len(found) - len(shown)} resources "
+                                             "of an unexpected shape were not shown"]))
+        groups, other = group_resources((display, r) for r in shown)
         return result | {"status": status, "reason": reason, "resources": sum(counts.values()),
                          "by_type": dict(sorted(counts.items())),
                          "groups": {k: [i.as_dict() for i in v] for k, v in groups.items()
                                     if v}, "other": other}
+
+
+def _can_show(display: str, resource: dict) -> bool:
+    """Whether the overview can put this resource in words: ``health_summary`` reads the
+    fields as FHIR shapes them, and a DVA's answer with, say, a ``coding`` of plain strings
+    would otherwise end the person's whole overview in an exception."""
+    try:
+        group_resources([(display, resource)])
+    except (AttributeError, TypeError, KeyError, ValueError):
+        return False
+    return True
 
 
 def refused_by_provider(entry: dict, error: str, description: str | None,
