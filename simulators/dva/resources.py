@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from simulators.common.app import Answer, require_admin
+from simulators.common.body import read_body
 from simulators.common.fhir import (
     accept_fhir_version,
     bundle_id,
@@ -163,24 +164,6 @@ async def capability(slug: str, service: str, request: Request,
         raise not_acceptable(request)
     _, dienst = rs.endpoint(dva, slug, service)
     return fhir_response(rs.capability(dienst), fhir_version=dienst.fhir_version, fmt=fmt)
-
-
-async def read_body(request: Request, limit: int, too_large: Exception) -> bytes:
-    """The request body, refused with ``too_large`` once it passes ``limit`` bytes: by its
-    Content-Length before reading, else while it streams in, so a body too large is never held
-    in memory. The refusal is the caller's, so this can serve every role from
-    ``simulators.common``: the DVP reads its uploads the same way with its own error, and a role
-    does not import another's."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post("/fhir/{slug}/{service}")

@@ -9,12 +9,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from simulators.common.body import read_body
 from simulators.common.tls import peer_hostname
 from simulators.dva.deps import DvaDep
 from simulators.dva.errors import NO_STORE, TokenEndpointError
 from simulators.dva.service import RepeatedParameter, parameters_once
-from simulators.dvp.errors import Refused
-from simulators.dvp.portability_router import read_body
 from simulators.medmij import OAuthError
 
 router = APIRouter()
@@ -30,10 +29,8 @@ async def token_form(request: Request) -> dict[str, str]:
     Parsed in one call: FastAPI's per-field ``Form()`` dependencies cost more than the exchange
     itself (issue 17). Any other body (JSON is the usual client mistake) is ``invalid_request``
     naming the media type the client must send, not a misleading ``invalid_client``. A body
-    over ``MAX_TOKEN_BODY`` is refused by its Content-Length, or once that much has arrived:
-    it is never read whole (a 200 MB chunked POST would otherwise sit in memory). That is
-    ``read_body``, the repo's one capped body read; it still lives in the DVP, and a role
-    importing another goes against STYLE.md rule 2: it belongs in ``simulators/common``.
+    over ``MAX_TOKEN_BODY`` is refused by its Content-Length, or once that much has arrived
+    (``read_body``): it is never read whole.
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM:
@@ -41,11 +38,8 @@ async def token_form(request: Request) -> dict[str, str]:
             OAuthError.INVALID_REQUEST,
             f"The token request body must be {FORM} (RFC 6749 section 4.1.3), "
             f"not {media_type or 'empty'}.")
-    try:
-        body = await read_body(request, MAX_TOKEN_BODY)
-    except Refused as exc:  # the helper's own refusal (a DVP's 413): OAuth's is invalid_request
-        raise TokenEndpointError(OAuthError.INVALID_REQUEST,
-                                 f"Request body larger than {MAX_TOKEN_BODY} bytes.") from exc
+    body = await read_body(request, MAX_TOKEN_BODY, TokenEndpointError(
+        OAuthError.INVALID_REQUEST, f"Request body larger than {MAX_TOKEN_BODY} bytes."))
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ request carries the session's CSRF token and passes the same-origin check.
   (``<node id>_presession``) by an HMAC with a per-process key (login CSRF).
 - Credentials and sessions live in ``dvp.sqlite`` beside the person's data, so the curator's
   erasure removes them with everything else.
-- Bodies: the CSRF check is the first to read a form, so it reads it through ``read_body``,
+- Bodies: the CSRF check is the first to read a form, so it reads it through ``read_upload``,
   which counts bytes as they arrive and refuses (413) past ``portability.MAX_BODY_BYTES`` (the
   largest thing a person sends is a portabiliteitsrapport): a chunked upload without
   Content-Length is never read whole before the limit is checked.
@@ -40,6 +40,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from simulators.common.body import read_body
 from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
 from simulators.dvp import portability
 from simulators.dvp.errors import Forbidden, LoginRequired, Refused
@@ -147,36 +148,24 @@ class AccountStore:
             self.db.execute("DELETE FROM session WHERE id_hash = ?", (_digest(session_id),))
 
 
-async def read_body(request: Request, limit: int | None = None) -> bytes:
-    """The request body, read as a stream and refused (413) once it passes ``limit``
-    (default ``portability.MAX_BODY_BYTES``): a 200 MB upload is never held in memory. What
-    was read is kept as Starlette's own body cache (``Request.body`` sets the same
-    attribute), so ``request.form()`` afterwards parses these bytes instead of the stream."""
+async def read_upload(request: Request, limit: int | None = None) -> bytes:
+    """What a person sent, read by ``read_body`` and refused (413, a Dutch message) once it
+    passes ``limit`` (default ``portability.MAX_BODY_BYTES``): a 200 MB upload is never held
+    in memory, and ``request.form()`` afterwards parses the bytes read."""
     limit = portability.MAX_BODY_BYTES if limit is None else limit
-    too_large = Refused(f"a portability report may be at most {limit} bytes", http_status=413,
-                        message="Dit bestand is te groot om in te lezen: een "
-                                f"portabiliteitsrapport mag ten hoogste {limit / 2**20:g} MiB "
-                                "zijn.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    request._body = body = b"".join(chunks)
-    return body
+    return await read_body(request, limit, Refused(
+        f"a portability report may be at most {limit} bytes", http_status=413,
+        message="Dit bestand is te groot om in te lezen: een portabiliteitsrapport mag ten "
+                f"hoogste {limit / 2**20:g} MiB zijn."))
 
 
 async def read_form(request: Request) -> FormData:
-    """The request's form, its body read by ``read_body`` first (capped). A route with
+    """The request's form, its body read by ``read_upload`` first (capped). A route with
     ``Form`` parameters had FastAPI parse the form before any dependency ran; Starlette then
     refuses a second read of the stream ("Stream consumed") and ``form()`` returns that
     parse."""
     try:
-        await read_body(request)
+        await read_upload(request)
     except RuntimeError:  # the stream was consumed by FastAPI's own form parse: use it
         pass
     return await request.form()

@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from simulators.dvp import portability
-from simulators.dvp.accounts import read_body
+from simulators.dvp.accounts import read_upload
 from simulators.dvp.deps import DvpDep, current_person
 from simulators.dvp.report import build_report
 from simulators.medmij import FHIR_JSON, fhir_accept
@@ -35,7 +35,7 @@ async def import_report(dvp: DvpDep, person_id: str, request: Request) -> dict:
     """Accept a report (XML, or the FHIR package as JSON) from another PGO."""
     dvp.person_or_404(person_id)
     dvp.refuse_if_curator()
-    body = await read_body(request)
+    body = await read_upload(request)
     return portability.import_report(dvp, person_id, body,
                                      request.headers.get("content-type", ""))
 
