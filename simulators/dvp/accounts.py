@@ -41,7 +41,13 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from simulators.common.body import read_body
-from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.common.security import (
+    bound_token,
+    csrf_ok,
+    new_token,
+    same_origin,
+    set_session_cookie,
+)
 from simulators.dvp import portability
 from simulators.dvp.errors import Forbidden, LoginRequired, Refused
 
@@ -239,7 +245,7 @@ class AccountGuard:
         return response
 
     def _pre_token(self, value: str) -> str:
-        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        return bound_token(self._key, value)
 
     async def check_origin(self, request: Request) -> None:
         """Account creation and login by API: no session yet, so no token; the origin check,
