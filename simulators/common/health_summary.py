@@ -185,9 +185,27 @@ RENDER: dict[str, tuple[str, Callable[[dict], Item]]] = {
 }
 
 
+# What a renderer raises on a field of another shape than FHIR's (a DVA outside the sandbox
+# may send a ``coding`` of plain strings): the resource is not listed, the page still shows.
+UNREADABLE = (AttributeError, TypeError, KeyError, ValueError, IndexError)
+
+
+def can_show(resource: dict) -> bool:
+    """Whether an overview can put this resource in words (or counts it as context)."""
+    found = RENDER.get(resource.get("resourceType", ""))
+    if found is None:
+        return True
+    try:
+        found[1](resource)
+    except UNREADABLE:
+        return False
+    return True
+
+
 def group_resources(resources: Iterable[tuple[str, dict]]) -> tuple[dict[str, list[Item]], int]:
     """``(provider display name, resource)`` pairs -> (group key -> items newest first, the
-    number of context resources not listed). Every group key of ``GROUPS`` is present."""
+    number of resources not listed: context, and any of a shape no renderer can read).
+    Every group key of ``GROUPS`` is present."""
     groups: dict[str, list[Item]] = {key: [] for key, _ in GROUPS}
     other = 0
     seen: set[tuple[str, str, str]] = set()
@@ -202,12 +220,16 @@ def group_resources(resources: Iterable[tuple[str, dict]]) -> tuple[dict[str, li
             other += 1
             continue
         group, words = found
-        item = words(r)
+        try:
+            item = words(r)
+        except UNREADABLE:
+            other += 1
+            continue
         groups[group].append(Item(item.what, item.detail, item.date, provider))
     for items in groups.values():
         items.sort(key=lambda i: i.date, reverse=True)
     return groups, other
 
 
-__all__ = ["GROUPS", "HEADINGS", "Item", "concept_text", "group_resources",
+__all__ = ["GROUPS", "HEADINGS", "Item", "can_show", "concept_text", "group_resources",
            "observation_value", "quantity"]

@@ -15,7 +15,7 @@ import httpx
 
 from simulators.common.clock import Clock
 from simulators.common.config import SandboxConfig
-from simulators.common.health_summary import GROUPS, group_resources
+from simulators.common.health_summary import GROUPS, can_show, group_resources
 from simulators.common.html import render
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ListCache, ServiceEndpoints, expired
@@ -132,7 +132,7 @@ class InspectionFunction:
             return result | {"status": "failed", "error": str(exc),
                              "reason": f"unusable answer ({type(exc).__name__})"}
         found = [x for r in searches for x in r.resources]
-        shown = [x for x in found if _can_show(display, x)]
+        shown = [x for x in found if can_show(x)]
         counts = Counter(x["resourceType"] for x in shown)
         short = [r for r in searches if r.outcome != "complete"]
         status = "collected" if not short else (
@@ -148,17 +148,6 @@ class InspectionFunction:
                          "by_type": dict(sorted(counts.items())),
                          "groups": {k: [i.as_dict() for i in v] for k, v in groups.items()
                                     if v}, "other": other}
-
-
-def _can_show(display: str, resource: dict) -> bool:
-    """Whether the overview can put this resource in words: ``health_summary`` reads the
-    fields as FHIR shapes them, and a DVA's answer with, say, a ``coding`` of plain strings
-    would otherwise end the person's whole overview in an exception."""
-    try:
-        group_resources([(display, resource)])
-    except (AttributeError, TypeError, KeyError, ValueError):
-        return False
-    return True
 
 
 def refused_by_provider(entry: dict, error: str, description: str | None,

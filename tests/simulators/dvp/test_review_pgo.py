@@ -192,6 +192,33 @@ def test_a_collect_answer_of_an_unexpected_shape_is_never_a_500(pgo, case):
     run(go())
 
 
+ODD_RESOURCES = {  # kept by the collect (a resource of its type), unreadable by the page
+    "coding of strings": {"resourceType": "Condition", "id": "c1", "code": {"coding": ["x"]}},
+    "reference as text": {"resourceType": "MedicationStatement", "id": "m1",
+                          "medicationReference": "Medication/x"},
+    "period as text": {"resourceType": "Encounter", "id": "e1", "period": "2020"},
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_RESOURCES))
+def test_the_person_page_lists_what_it_can_read_of_odd_resources(pgo, case):
+    """Rule (``health_summary.group_resources``): a resource whose fields a renderer cannot
+    read (an outside DVA's shape) is not listed and counted with the resources not listed;
+    the person's page still shows, with the readable ones."""
+    readable = {"resourceType": "Condition", "id": "ok",
+                "code": {"coding": [{"display": "Astma"}]}}
+    pgo.dva.search_answer = bundle({"resource": ODD_RESOURCES[case]}, {"resource": readable})
+
+    async def go():
+        browser, person_id, csrf = await pgo.account()
+        state = await pgo.connect(browser, person_id, csrf)
+        r = await browser.get(f"/oauth/callback?state={state}&code=c", headers=JSON)
+        assert r.status_code == 200, r.text
+        page = await browser.get(f"/persons/{person_id}", headers=HTML)
+        assert page.status_code == 200 and "Astma" in page.text
+    run(go())
+
+
 @pytest.mark.parametrize("content", [
     5, ["Binary/x"], [{"attachment": "Binary/x"}], [{"attachment": {"url": 5}}]])
 def test_binary_refs_read_only_document_references_of_the_fhir_shape(content):
@@ -222,7 +249,7 @@ class OddPeers(mgo_tests.Peers):
 
 def test_the_mgo_overview_shows_an_odd_answer_as_a_line_not_a_500(tmp_path, monkeypatch):
     """Rules: the MGO's collect reads the search answers with the same shape checks, and
-    shows only resources the overview can put in words (``service._can_show``); the provider
+    shows only resources the overview can put in words (``health_summary.can_show``); the provider
     is one ``partial`` line that says why."""
     monkeypatch.setattr(mgo_tests, "Peers", OddPeers)
 
