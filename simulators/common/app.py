@@ -134,11 +134,62 @@ class HopLog:
         sys.stdout.flush()
 
 
+FORM_BODY_LIMIT = 64 * 1024  # a form a person posts (consent, login, a choice): a few hundred B
+BODY_LIMIT = 16 * 1024 * 1024  # any other body: above the largest route's cap (Delen, 10 MiB)
+_FORM = b"application/x-www-form-urlencoded"
+
+
+class BodyLimit:
+    """Pure ASGI middleware: no request body is read past a cap, declared or streamed: an
+    urlencoded form ``FORM_BODY_LIMIT``, any other body ``BODY_LIMIT``; routes that read a body
+    themselves keep their own smaller caps (``simulators.common.body``). Without it a form the
+    framework parses may hold 1,000 fields of 1 MB (Starlette's parser): ~1 GB per request.
+
+    A body over the cap raises a 413 ``HTTPException`` where the route reads it, which each
+    role answers in its own shape. Starlette's ``RequestBodyLimitMiddleware`` does the same but
+    also replaces any answer to a request whose declared length is over the cap with a plain
+    text 413, so a route refusing first (the token endpoint's ``invalid_request``) would lose
+    its protocol's error."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)  # no body a route reads
+            return
+        limit, declared = BODY_LIMIT, b""
+        for name, value in scope["headers"]:
+            if name == b"content-type" and value.split(b";", 1)[0].strip().lower() == _FORM:
+                limit = FORM_BODY_LIMIT
+            elif name == b"content-length":
+                declared = value
+        too_large = StarletteHTTPException(413, f"The request body may be at most {limit} bytes.")
+        if declared.isdigit() and int(declared) > limit:
+            async def refused():
+                raise too_large
+            await self.app(scope, refused, send)
+            return
+        size = 0
+
+        async def capped():
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise too_large
+            return message
+
+        await self.app(scope, capped, send)
+
+
 def node_app(config: SandboxConfig, node_id: str, title: str, lifespan=None) -> FastAPI:
     # no /docs: Swagger UI loads its JS/CSS from a CDN (blank offline); /openapi.json stays
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.node_id = node_id
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Language)  # ?lang=en / the pgo_sandbox_lang cookie (pages in English)
     app.state.events = EventLog(node_id)
