@@ -22,6 +22,7 @@ DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 # Result parameters: _include is followed (below); _count, _sort and $lastn's max are accepted
 # and not applied (one page, in record order, max=1); _format is content negotiation.
 RESULT_PARAMS = {"_include", "_revinclude", "_count", "_sort", "_format", "max", "_summary"}
+COUNTS = frozenset({"_count", "max"})  # accepted only as what they are: a count
 # ... and these only with a value that asks for nothing this server leaves out.
 REFUSED_RESULT_PARAMS: dict[str, frozenset[str]] = {"_revinclude": frozenset(),
                                                     "_summary": frozenset({"false"})}
@@ -187,6 +188,8 @@ def _filter(candidates: list[dict], resource_type: str, name: str, value: str) -
             raise SearchError(f"{name}: {key} takes no modifier")
         if key in REFUSED_RESULT_PARAMS and value not in REFUSED_RESULT_PARAMS[key]:
             raise SearchError(f"{name}={value} is not supported by this server")
+        if key in COUNTS and not value.isdigit():
+            raise SearchError(f"{name}={value!r}: {key} takes a whole number of 0 or more")
         return candidates
     if key not in TOKEN_PARAMS and key not in DATE_PARAMS and key != "_id":
         raise SearchError(f"unsupported search parameter {key!r} for {resource_type}")

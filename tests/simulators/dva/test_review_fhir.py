@@ -356,6 +356,16 @@ def test_result_parameters_not_applied_are_refused(name, value):
     assert ids(search(RECORD, "Observation", [("_summary", "false")])[0]) == ["bp", "none", "w"]
 
 
+@pytest.mark.parametrize("name, value", [("_count", "-1"), ("_count", "ten"), ("max", "1.5"),
+                                         ("_count", "")])
+def test_a_count_that_is_no_count_is_refused(name, value):
+    """Rule: ``_count`` and ``$lastn``'s ``max`` are accepted (a server may return fewer)
+    but only as whole numbers of 0 or more."""
+    with pytest.raises(SearchError, match=name):
+        search(RECORD, "Observation", [(name, value)])
+    assert ids(search(RECORD, "Observation", [("_count", "10")])[0]) == ["bp", "none", "w"]
+
+
 @pytest.mark.parametrize("value", ["2020-13-45", "2021-02-30", "ge2020-13", "le2020-00",
                                    "2020-01-01T25:00", "2020-01-01T10:61:00"])
 def test_a_date_that_is_no_date_is_refused(value):
