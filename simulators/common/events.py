@@ -5,8 +5,11 @@ where, in whichever runtime the nodes run (local processes, containers, a cluste
 log files only works where the files are; so every node keeps its last events in memory and
 serves them over HTTP like any other admin API (Bearer admin token):
 
-- ``GET /admin/events?since=N`` answers ``{"node", "last", "events": [...]}`` with the events
-  whose ``seq`` is above ``N`` (a poll);
+- ``GET /admin/events?since=N`` answers ``{"node", "last", "epoch", "events": [...]}`` with
+  the events whose ``seq`` is above ``N`` (a poll); ``epoch`` names the log the events come
+  from, new with every node process and every ``clear`` (the curator's erasure), so a poller
+  that kept earlier events (the registry's dashboard feed) sees that the node has forgotten
+  them and forgets them too, whether the numbering went on (an erasure) or started again;
 - ``GET /admin/events/stream?since=N`` is the same as server-sent events, one ``data:`` line
   of JSON per event, kept open until the client leaves.
 
@@ -29,6 +32,7 @@ import asyncio
 import functools
 import itertools
 import json
+import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -58,12 +62,15 @@ class EventLog:
     """The last ``KEEP`` events of one node, and the waiters for new ones.
 
     Each kept event is a dict (``publish``) or a hop's tuple (``publish_hop``), in ``seq``
-    order with no gaps: the events after ``seq`` are the last ``last - seq`` kept."""
+    order with no gaps: the events after ``seq`` are the last ``last - seq`` kept. ``epoch``
+    is random, not a count: a node erased and then restarted before the next poll must not
+    show the epoch the poller saw before the erasure."""
 
     def __init__(self, node: str, keep: int = KEEP) -> None:
         self.node = node
         self._kept: deque[dict | tuple] = deque(maxlen=keep)
         self.last = 0
+        self.epoch = secrets.token_hex(8)
         self._waiters: list[asyncio.Future] = []
 
     def publish(self, kind: str, **fields: object) -> dict:
@@ -100,8 +107,10 @@ class EventLog:
 
     def clear(self) -> None:
         """Forget every event kept (the curator's erasure: hop paths name persons); the
-        sequence goes on, so a poller's ``since`` stays valid."""
+        sequence goes on, so a poller's ``since`` stays valid, and a new ``epoch`` tells the
+        pollers to forget what they took from this log."""
         self._kept.clear()
+        self.epoch = secrets.token_hex(8)
 
     def since(self, seq: int) -> list[dict]:
         """Events after ``seq``, oldest first (those that fell out of the window are gone)."""
@@ -136,7 +145,8 @@ def events_router(events: EventLog, require_admin) -> APIRouter:
 
     @router.get("")
     async def poll(since: int = Query(0, ge=0)) -> dict:
-        return {"node": events.node, "last": events.last, "events": events.since(since)}
+        return {"node": events.node, "last": events.last, "epoch": events.epoch,
+                "events": events.since(since)}
 
     @router.get("/stream")
     async def stream(request: Request, since: int = Query(0, ge=0)) -> StreamingResponse:

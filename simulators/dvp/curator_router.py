@@ -34,7 +34,8 @@ async def curator_state(dvp: DvpDep) -> dict:
 @router.post("/admin/erase")
 async def erase(request: Request, dvp: DvpDep) -> JSONResponse:
     """Settlement: erase all personal data, check every file for it, log the erasure. The
-    node's recent events go too: their request paths name persons."""
+    node's recent events go too: their request paths name persons; their log's new epoch
+    tells the registry's dashboard feed to drop what it polled of them."""
     status, entry = curator.erase(dvp)
     if status == 200:
         request.app.state.events.clear()

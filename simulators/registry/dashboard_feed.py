@@ -6,7 +6,12 @@ history of the registry's own lists.
   stream and each journeys request asks for a refresh, at most every ``REFRESH_SECONDS``), so
   there is no background task to leak and nothing is fetched when nobody looks. Nodes keep
   their last events in memory, so a dashboard opened after a collect still sees its journey.
-  A node whose ``last`` went down was restarted: its numbering starts again from 0.
+  A node whose ``last`` went down was restarted: its numbering starts again from 0. What a
+  node forgets, the feed forgets: each answer names the node's log (``epoch``, new with every
+  node process and every curator's erasure, see ``simulators.common.events``), and when it
+  changes the feed drops every event it took from that node (the journeys and pages are made
+  from these events when asked, so they lose them too) before taking the new ones. The
+  registry trusts nobody's word for an erasure: it only mirrors what the node still serves.
 - ``Health``: each node's ``/health`` over HTTP, as the runtime probes it.
 - ``ListHistory``: a snapshot of the lists per Volgnummer, so the dashboard can say what
   changed between versions (which provider left the ZAL, which PGO the OCL).
@@ -48,6 +53,7 @@ class Feed:
         self.events: deque[dict] = deque(maxlen=KEEP)
         self.last_fseq = 0
         self.seen: dict[str, int] = {}  # node id -> last seq taken from it
+        self.epochs: dict[str, str | None] = {}  # node id -> the epoch of its log we took from
         self.failed: dict[str, tuple[float, str]] = {}  # node id -> (when, why)
         self._refreshed = 0.0
         self._lock = asyncio.Lock()
@@ -59,8 +65,13 @@ class Feed:
                                         node_id=self.node_id)
         return self._client
 
-    def ingest(self, node: str, events: list[dict], last: int) -> list[dict]:
-        """Take a node's events after what we have; a lower ``last`` means it restarted."""
+    def ingest(self, node: str, events: list[dict], last: int,
+               epoch: str | None = None) -> list[dict]:
+        """Take a node's events after what we have; another ``epoch`` means the node forgot
+        what we took (an erasure, a restart): so do we; a lower ``last`` means it restarted."""
+        if self.epochs.get(node) != epoch:
+            self.forget(node)
+            self.epochs[node] = epoch
         if last < self.seen.get(node, 0):
             self.seen[node] = 0
         taken = []
@@ -74,13 +85,18 @@ class Feed:
             taken.append(merged)
         return taken
 
+    def forget(self, node: str) -> None:
+        """Drop every event taken from ``node`` (``fseq`` goes on: viewers' cursors stay valid)."""
+        self.events = deque((e for e in self.events if e["node"] != node), maxlen=KEEP)
+        self.seen.pop(node, None)
+
     async def refresh(self, force: bool = False) -> None:
         """Poll every node once (all at once), unless that was done a moment ago."""
         async with self._lock:
             if not force and time.monotonic() - self._refreshed < REFRESH_SECONDS:
                 return
             self.ingest(self.node_id, self.own.since(self.seen.get(self.node_id, 0)),
-                        self.own.last)
+                        self.own.last, self.own.epoch)
             others = [n for n in self.config.topology.nodes if n.id != self.node_id]
             await asyncio.gather(*(self._poll(n.id, n.hostname) for n in others))
             self._refreshed = time.monotonic()
@@ -89,18 +105,25 @@ class Feed:
         failed = self.failed.get(node)
         if failed and time.monotonic() - failed[0] < BACKOFF_SECONDS:
             return
-        token = self.config.admin_token or ""
         try:
-            r = await self.client.get(self.config.public_url(hostname, "/admin/events"),
-                                      params={"since": self.seen.get(node, 0)},
-                                      headers={"Authorization": f"Bearer {token}"})
-            if r.status_code != 200:
-                raise ValueError(f"HTTP {r.status_code}")
-            body = r.json()
-            self.ingest(node, list(body["events"]), int(body["last"]))
+            since = self.seen.get(node, 0)
+            body = await self._events(hostname, since)
+            if since and body.get("epoch") != self.epochs.get(node):
+                body = await self._events(hostname, 0)  # a log we never read: all of it is new
+            self.ingest(node, list(body["events"]), int(body["last"]), body.get("epoch"))
             self.failed.pop(node, None)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             self.failed[node] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
+
+    async def _events(self, hostname: str, since: int) -> dict:
+        """A node's ``GET /admin/events?since=``: ``{"node", "last", "epoch", "events"}``."""
+        token = self.config.admin_token or ""
+        r = await self.client.get(self.config.public_url(hostname, "/admin/events"),
+                                  params={"since": since},
+                                  headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 200:
+            raise ValueError(f"HTTP {r.status_code}")
+        return r.json()
 
     def since(self, fseq: int) -> list[dict]:
         if fseq >= self.last_fseq:
