@@ -130,7 +130,8 @@ def bind_address(config: SandboxConfig, node_id: str) -> tuple[str, int]:
 
 # Back channels per role (issue 13 item 3): paths that need a peer certificate on the Whitelist.
 BACK_CHANNELS = {
-    "registry": tuple(LIST_PATHS.values()),
+    # /localisation: only the inspection function's certificate gets an answer (routes.py)
+    "registry": (*LIST_PATHS.values(), "/localisation"),
     "digid": ("/artifact",),
     "dva": ("/oauth/token", "/oauth/revoke", "/fhir/"),
 }

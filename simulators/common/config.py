@@ -5,16 +5,18 @@ The runtime writes it once (``sandbox.json`` in the state directory); nodes neve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from simulators.medmij.topology import Topology, outside_base
 
 PROFILES = ("loopback", "medmij")
+SECRET_FILE = "sandbox.secret"  # state dir: the key of pseudonyms and node credentials
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,13 @@ class SandboxConfig:
     reference_data: tuple[tuple[str, str], ...] = ()
     run_nonce: str = ""  # new per `up`; /health answers it so probes know their own nodes
 
-    @property
+    @cached_property
     def secret(self) -> bytes:
-        """Sandbox-wide key material (pseudonyms), derived from the seed so resets reproduce."""
-        return hashlib.sha256(f"pgo-sandbox:{self.topology.seed}".encode()).digest()
+        """Sandbox-wide key material (localisation pseudonyms, the inspection function's
+        credential at the registry): random, one per state directory (``ensure_secret``), so
+        nobody who knows only the public seed can make or open a pseudonym. Stable for the
+        life of the state directory (``reset`` keeps it, as it keeps the admin token)."""
+        return ensure_secret(self.state_dir)
 
     @property
     def admin_token(self) -> str | None:
@@ -95,6 +100,38 @@ class SandboxConfig:
             reference_data=tuple((p, f) for p, f in data.get("reference_data", [])),
             run_nonce=data.get("run_nonce", ""),
         )
+
+
+def ensure_secret(state_dir: Path) -> bytes:
+    """The state directory's secret (``sandbox.secret``, 32 random bytes in hex, mode 0600):
+    read it, or create it once. Creation is atomic even when several nodes start together
+    (the file is written aside, then hard-linked into place; whoever links first wins and
+    every process reads the winner's), so a runtime may write it before the nodes start or
+    leave it to the first node that needs it."""
+    path = Path(state_dir) / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process was first: its secret is the one
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        secret = bytes.fromhex(path.read_text("utf-8").strip())
+    except ValueError:
+        secret = b""
+    if len(secret) != 32:
+        raise RuntimeError(f"{path} is not a sandbox secret (64 hex digits); remove it and "
+                           "restart the sandbox (pseudonyms change)")
+    return secret
 
 
 def write_atomic(path: Path, data: bytes) -> None:

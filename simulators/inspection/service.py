@@ -20,6 +20,7 @@ from simulators.common.html import render
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ListCache, ServiceEndpoints, expired
 from simulators.common.medmij_client import CollectError, run_searches, token_request
+from simulators.common.pseudonym import localisation_credential
 from simulators.inspection.errors import LocalisationFailed, LoginNotConfirmed
 from simulators.inspection.sessions import ViewSession
 from simulators.medmij import build_scope
@@ -58,9 +59,13 @@ class InspectionFunction:
                 if answer.status_code == 200 else None
             if not isinstance(pseudonym, str) or not pseudonym:
                 raise LoginNotConfirmed("Uw DigiD-login kon niet worden bevestigd.")
+            # the registry answers the inspection function only: its certificate on the
+            # back channel (medmij profile) and its credential, derived from the sandbox secret
+            credential = localisation_credential(self.config.secret, self.hostname)
             found = await self.http.get(f"{self.registry_base}/localisation",
                                         params={"pseudonym": pseudonym},
-                                        headers=medmij_headers(correlation_id))
+                                        headers={**medmij_headers(correlation_id),
+                                                 "Authorization": f"Bearer {credential}"})
             found.raise_for_status()
             return [{"provider": e["provider"], "gegevensdiensten": e["gegevensdiensten"]}
                     for e in found.json()["providers"]]

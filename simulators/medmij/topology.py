@@ -57,20 +57,42 @@ class TopologyError(ValueError):
     """The topology file breaks a MedMij naming rule or refers to a node that does not exist."""
 
 
-def endpoint_url_problem(url: object) -> str | None:
-    """Why a URL cannot be published as an endpoint or redirect URI (None: it can): an
-    absolute http(s) URL with a host, no user info and no fragment (RFC 6749 section 3.1.2)."""
+FRONT_CHANNEL_KINDS = ("authorize", "redirect")  # URIs a person's browser is sent to
+
+
+def endpoint_url_problem(url: object, profile: str | None = None,
+                         kind: str = "authorize") -> str | None:
+    """Why a URL cannot be published as an endpoint (``kind``: authorize, token, resource)
+    or redirect URI (``redirect``); None: it can.
+
+    Every profile: an absolute http(s) URL with a host, printable ASCII only (RFC 3986: no
+    spaces, no control characters such as DEL), no user info and no fragment (RFC 6749
+    section 3.1.2). The ``medmij`` profile as the ZAL's XSD has it: https on a DNS hostname,
+    no query; a front-channel URI (authorize, redirect) has no port (Frontchanneluri), a
+    back-channel one (token, resource) may (Backchanneluri). The ``loopback`` profile (and
+    no profile: the topology file, read before one is chosen) allows http and ports."""
     if not isinstance(url, str) or not url:
         return "missing"
+    if not all("!" <= c <= "~" for c in url):
+        return f"{url!r} must be printable ASCII without spaces or control characters"
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a bad port
     except ValueError:
         return f"{url!r} is not a URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an absolute http(s) URL"
-    if parts.username or parts.password or parts.fragment or any(c.isspace() for c in url):
+    if parts.username or parts.password or "@" in parts.netloc or "#" in url:
         return f"{url!r} must have no user info, fragment or spaces"
+    if profile != "medmij":
+        return None
+    host = parts.netloc if port is None else parts.netloc.rpartition(":")[0]
+    if parts.scheme != "https" or not HOSTNAME.match(host):
+        return f"{url!r} must be https on a lowercase DNS hostname (medmij profile)"
+    if "?" in url:
+        return f"{url!r} must have no query (medmij profile)"
+    if port is not None and kind in FRONT_CHANNEL_KINDS:
+        return f"{url!r} must have no port: a front-channel URI (medmij profile)"
     return None
 
 

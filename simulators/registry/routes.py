@@ -2,17 +2,25 @@
 
 Plain handlers; the registry state and the population come from ``app.state`` through the
 dependencies below (``create_app`` puts them there).
+
+``/localisation`` answers the inspection function only (``require_inspection``): where the
+registry serves TLS, the caller's certificate must be the inspection function's (the serving
+gate already wants one on the Whitelist); in every profile it presents its credential
+(``pseudonym.localisation_credential``) as a bearer token. Anyone else gets 401 or 403 in the
+registry's error shape, before the pseudonym is even read.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from simulators.common import pseudonym as pseudonyms
 from simulators.common.html import render
 from simulators.common.lists import parse_list
+from simulators.common.tls import peer_hostname, uses_tls
 from simulators.medmij import LIST_PATHS
 from simulators.population import Population
 from simulators.registry.errors import UnsupportedApi
@@ -79,7 +87,28 @@ async def lists_page(request: Request, state: State) -> str:
                   whitelist=sorted(parsed["whitelist"][1]), gnl_rows=sorted(gnl.items()))
 
 
-@router.get("/localisation")
+def require_inspection(request: Request) -> None:
+    """Only the inspection function asks the localisation index (FastAPI dependency): its
+    certificate where the registry serves TLS, its bearer credential always."""
+    config = request.app.state.config
+    inspection = config.topology.inspection.hostname
+    if uses_tls(config, config.topology.registry.hostname):
+        peer = peer_hostname(request.scope)
+        if peer is None:
+            raise HTTPException(401, "localisation: mutual TLS with the inspection "
+                                     "function's certificate required")
+        if peer != inspection:
+            raise HTTPException(403, f"localisation answers only the inspection function, "
+                                     f"not {peer}")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not pseudonyms.credential_ok(config.secret, inspection,
+                                                                  value.strip()):
+        raise HTTPException(401, "localisation answers only the inspection function: send "
+                                 "its credential as Authorization: Bearer",
+                            headers={"WWW-Authenticate": 'Bearer realm="localisation"'})
+
+
+@router.get("/localisation", dependencies=[Depends(require_inspection)])
 async def localisation(request: Request, state: State, population: People,
                        pseudonym: str = Query(min_length=8)) -> dict:
     """Which listed providers hold data on the person behind a localisation pseudonym."""

@@ -5,9 +5,11 @@ replaced atomically, so a kill mid-change leaves the previous or the new publica
 
 A change is one step or nothing (``_commit``): it is validated against the topology, every
 list is built from a copy of the state, the copy is persisted, and only then does it replace
-the published state. A change the lists cannot carry is refused (``ChangeRefused``, a 4xx at
-the admin API) and the lists stay as they were: one bad request must never stop the ZAL from
-being served or the nodes from receiving later changes.
+the published state. Every list built is first read back the way the nodes read it
+(``parse_list`` with the profile: the official XSD, the endpoint schemes), so the registry
+never publishes a list every node would refuse. A change the lists cannot carry is refused
+(``ChangeRefused``, a 4xx at the admin API) and the lists stay as they were: one bad request
+must never stop the ZAL from being served or the nodes from receiving later changes.
 
 A service: no FastAPI here. Tijdstempels come from the injected ``Clock`` (default: the
 sandbox clock of ``config.state_dir``, so ``pgo-sandbox clock advance`` dates new lists).
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from simulators.common.clock import Clock, SandboxClock
 from simulators.common.config import SandboxConfig, write_atomic
+from simulators.common.lists import parse_list
 from simulators.medmij import LIST_PATHS, utc_timestamp
 from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 from simulators.medmij.topology import OUTSIDE_FILE, endpoint_url_problem, origin
@@ -112,16 +115,22 @@ class RegistryState:
                                 f"{list(entry.gegevensdiensten)}, got {named}")
         for urls in entry.endpoints:
             for kind in ("authorize", "token", "resource"):
-                if problem := endpoint_url_problem(getattr(urls, kind)):
+                if problem := endpoint_url_problem(getattr(urls, kind), self.config.profile,
+                                                   kind):
                     raise ChangeRefused(400, f"endpoints.{urls.service}.{kind}: {problem}")
 
-    def check_outside_hostname(self, hostname: str) -> None:
-        """An outside participant lives under the sandbox's domain (the sandbox CA certifies
-        only .test names) and is not a node the sandbox runs."""
+    def check_domain(self, hostname: str) -> None:
+        """Every participant lives under the sandbox's domain (the sandbox CA certifies only
+        its names; every node of the topology is under it too)."""
         domain = self.config.topology.domain
         if not hostname.endswith("." + domain):
             raise ChangeRefused(400, f"{hostname!r} must be under .{domain}, like every "
                                 "participant of this sandbox")
+
+    def check_outside_hostname(self, hostname: str) -> None:
+        """An outside participant lives under the sandbox's domain and is not a node the
+        sandbox runs."""
+        self.check_domain(hostname)
         if hostname in self.own_hostnames:
             raise ChangeRefused(409, f"{hostname} is a node the sandbox runs, not an outside "
                                 "participant")
@@ -141,6 +150,7 @@ class RegistryState:
         except Exception as exc:  # lxml, a missing address, ...: the lists cannot carry it
             raise ChangeRefused(422, f"the lists cannot be published with this change "
                                 f"({type(exc).__name__}: {exc})") from exc
+        self._check_as_nodes_do(cache)
         if (changed or outside != self.outside) and self.path:
             state = {
                 "providers": [asdict(p) for p in providers.values()],
@@ -153,6 +163,16 @@ class RegistryState:
         self.providers, self.clients, self.outside, self.headers, self._cache = (
             providers, clients, outside, headers, cache)
         return changed
+
+    def _check_as_nodes_do(self, cache: dict[str, bytes]) -> None:
+        """Refuse (422) lists any node would refuse: each read back with ``parse_list`` in
+        the sandbox's profile, as every node's list cache reads it."""
+        for kind in KINDS:
+            try:
+                parse_list(kind, cache[kind], self.config.profile)
+            except ValueError as exc:  # ListError, and a profile parse_list does not know
+                raise ChangeRefused(422, f"the nodes would refuse the {kind} with this "
+                                    f"change: {exc}") from exc
 
     def _write_outside(self, outside: dict[str, dict]) -> None:
         """``<state_dir>/outside.json``: hostname -> base URL of each live outside participant,
@@ -289,14 +309,17 @@ class RegistryState:
                    ) -> list[str]:
         """Admit an OAuth client; the same again is no change, another organisation name for
         a listed hostname is a conflict. With ``redirect_uri`` it is an outside DVP: its
-        redirect URI's origin is where the DVAs expect the person's browser to go back."""
+        redirect URI's origin is where the DVAs expect the person's browser to go back. The
+        hostname is always one of the sandbox's domain (the OCL and the Whitelist name no
+        other host)."""
+        self.check_domain(hostname)
         outside = dict(self.outside)
         if redirect_uri is not None:
             self.check_outside_hostname(hostname)
             if self.config.topology.external(hostname) is not None:
                 raise ChangeRefused(409, f"{hostname} is declared in the topology with its "
                                     "own redirect_uri")
-            if problem := endpoint_url_problem(redirect_uri):
+            if problem := endpoint_url_problem(redirect_uri, self.config.profile, "redirect"):
                 raise ChangeRefused(400, f"redirect_uri: {problem}")
             record = {"role": "dvp", "name": name, "url": origin(redirect_uri),
                       "redirect_uri": redirect_uri}
