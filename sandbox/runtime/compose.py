@@ -37,20 +37,17 @@ from docker.errors import DockerException
 from sandbox.compose_gen import runtime_compose
 from sandbox.runtime import check_can_start, wait_healthy
 from sandbox.runtime.docker import (
-    ADMIN_TOKEN_FILE,
     LABEL,
-    NODE_UID,
     STATE_IN_CONTAINER,
     DockerRuntime,
     _Liveness,
     _save_config,
-    _tar_one,
     ensure_image,
     fill_volume,
+    state_files,
 )
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
-from simulators.common.security import ensure_admin_token
 from simulators.medmij.topology import Topology
 
 log = logging.getLogger("pgo_sandbox.compose")
@@ -71,13 +68,12 @@ def compose_command() -> list[str]:
 
 
 def seed_state_volume(client, name: str, labels: dict[str, str], image: str,
-                      admin_token: str) -> None:
-    """Create the nodes' state volume when missing and put this machine's admin token in it
-    before any node starts: nodes that start together (Swarm has no start order) would each
-    write their own token otherwise. A created, never started container carries the file."""
-    fill_volume(client, name, labels, image,
-                _tar_one(ADMIN_TOKEN_FILE, admin_token.encode(), owner=NODE_UID, mode=0o600),
-                mount=STATE_IN_CONTAINER)
+                      state_dir: Path) -> None:
+    """Create the nodes' state volume when missing and put this machine's admin token and
+    secret in it (``state_files``) before any node starts: nodes that start together (Swarm
+    has no start order) would each write their own otherwise. A created, never started
+    container carries the files."""
+    fill_volume(client, name, labels, image, state_files(state_dir), mount=STATE_IN_CONTAINER)
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -121,7 +117,7 @@ class ComposeRuntime(DockerRuntime):
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         try:
             seed_state_volume(self.client, self.volume, labels, image,
-                              ensure_admin_token(self.state_dir))
+                              self.state_dir)
             pki_volume = self.prepare_pki(topology, image, labels) if self.tls else None
         except DockerException as exc:
             raise RuntimeError(f"could not prepare the state volume: {exc}") from exc

@@ -65,7 +65,7 @@ from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
 from simulators.common import tls
-from simulators.common.config import SandboxConfig
+from simulators.common.config import SECRET_FILE, SandboxConfig, ensure_secret
 from simulators.common.http import async_client
 from simulators.common.security import ADMIN_TOKEN_FILE, ensure_admin_token
 from simulators.medmij.topology import Topology
@@ -262,6 +262,17 @@ def _tar_files(files: list[tuple[str, bytes, int, int, int]]) -> bytes:
     return buf.getvalue()
 
 
+def state_files(state_dir: Path) -> bytes:
+    """A tar of what the nodes share from this machine's state directory, to be in their
+    state volume before any of them starts: the admin token and the sandbox secret (the
+    pseudonyms' key and the MGO's localisation credential), mode 0600. Nodes that start
+    together (Swarm has no start order; another machine has another volume) would otherwise
+    each make their own."""
+    return _tar_files([
+        (ADMIN_TOKEN_FILE, ensure_admin_token(state_dir).encode(), NODE_UID, NODE_UID, 0o600),
+        (SECRET_FILE, ensure_secret(state_dir).hex().encode(), NODE_UID, NODE_UID, 0o600)])
+
+
 def _save_config(state_dir: Path, topology: Topology, run_nonce: str = "",
                  use_tls: bool = True) -> None:
     """sandbox.json for commands on this machine: medmij profile, the in-network address map
@@ -453,10 +464,10 @@ class DockerRuntime:
         image = ensure_image(self.client)
         nonce = secrets.token_hex(8)
         _save_config(self.state_dir, topology, nonce, self.tls)
-        token = ensure_admin_token(self.state_dir)
+        state = state_files(self.state_dir)
         started = time.time()
         try:
-            ids = self._start(topology, image, addresses, nonce, token)
+            ids = self._start(topology, image, addresses, nonce, state)
         except DockerException as exc:
             self.down()
             raise RuntimeError(f"could not start the containers: {exc}") from exc
@@ -475,9 +486,9 @@ class DockerRuntime:
         return info
 
     def _start(self, topology: Topology, image: str, addresses: dict[str, str], nonce: str,
-               admin_token: str) -> dict[str, str]:
+               state: bytes) -> dict[str, str]:
         """Create the network, the state volume and one container per node; put the admin
-        token into the volume; start them all."""
+        token and the secret into the volume (``state_files``); start them all."""
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         network = self.client.networks.create(self.project, driver="bridge", labels=labels)
         volume = self.client.volumes.create(f"{self.project}-state", labels=labels)
@@ -509,9 +520,8 @@ class DockerRuntime:
             )
             container.put_archive(str(Path(TOPOLOGY_IN_CONTAINER).parent), topology_tar)
             containers.append((node.id, container))
-        # before any node starts (a node would create its own): the host's token, mode 0600
-        containers[0][1].put_archive(STATE_IN_CONTAINER, _tar_one(
-            ADMIN_TOKEN_FILE, admin_token.encode(), owner=NODE_UID, mode=0o600))
+        # before any node starts (a node would create its own): the host's token and secret
+        containers[0][1].put_archive(STATE_IN_CONTAINER, state)
         for _, container in containers:
             container.start()
         return {node_id: container.id for node_id, container in containers}

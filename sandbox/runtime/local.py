@@ -43,7 +43,7 @@ from sandbox.runtime import (
 )
 from sandbox.state import RuntimeInfo
 from simulators.common import tls
-from simulators.common.config import PROFILES, SandboxConfig, write_atomic
+from simulators.common.config import PROFILES, SandboxConfig, ensure_secret, write_atomic
 from simulators.common.http import async_client
 from simulators.common.security import ensure_admin_token
 from simulators.medmij.topology import Topology
@@ -169,6 +169,7 @@ class LocalRuntime:
         config = SandboxConfig(topology, profile, addresses, self.state_dir, reference_data,
                                run_nonce=nonce)
         ensure_admin_token(self.state_dir)
+        ensure_secret(self.state_dir)  # before the nodes, as the token (they would make it too)
         config_path = self.state_dir / "sandbox.json"
         config.save(config_path)
         logs = self.state_dir / "logs"

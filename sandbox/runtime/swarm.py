@@ -55,7 +55,6 @@ from sandbox.runtime.docker import LABEL, DockerRuntime, _save_config, ensure_im
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
 from simulators.common.config import SandboxConfig
-from simulators.common.security import ensure_admin_token
 from simulators.medmij.topology import Topology
 
 log = logging.getLogger("pgo_sandbox.swarm")
@@ -133,8 +132,7 @@ class SwarmRuntime(DockerRuntime):
         nonce = secrets.token_hex(8)
         _save_config(self.state_dir, topology, nonce, self.tls)
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
-        seed_state_volume(self.client, self.volume, labels, image,
-                          ensure_admin_token(self.state_dir))
+        seed_state_volume(self.client, self.volume, labels, image, self.state_dir)
         pki_volume = self.prepare_pki(topology, image, labels) if self.tls else None
         spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas, pki_volume)
         for node_id, service in spec["services"].items():

@@ -104,11 +104,13 @@ async def test_localisation_opens_only_the_registrys_pseudonym(registry) -> None
     bsn = population.patient(population.find(provider)).bsn
     topology = registry.config.topology
     mine = pseudonym.pseudonymise(registry.config.secret, topology.registry.hostname, bsn)
-    r = await registry.http.get("/localisation", params={"pseudonym": mine})
+    mgo = {"Authorization": "Bearer " + pseudonym.localisation_credential(
+        registry.config.secret, topology.inspection.hostname)}
+    r = await registry.http.get("/localisation", params={"pseudonym": mine}, headers=mgo)
     assert r.status_code == 200
     assert provider in {p["provider"] for p in r.json()["providers"]}
     theirs = pseudonym.pseudonymise(registry.config.secret, topology.inspection.hostname, bsn)
-    r = await registry.http.get("/localisation", params={"pseudonym": theirs})
+    r = await registry.http.get("/localisation", params={"pseudonym": theirs}, headers=mgo)
     assert_error(r, 400, "invalid_request")
 
 
@@ -119,6 +121,9 @@ async def test_localisation_names_only_providers_on_the_zal(registry) -> None:
     secret, host = registry.config.secret, registry.config.topology.registry.hostname
     r = await registry.http.delete(f"/admin/providers/{provider}", headers=registry.admin)
     assert r.status_code == 200
+    mgo = {"Authorization": "Bearer " + pseudonym.localisation_credential(
+        secret, registry.config.topology.inspection.hostname)}
     r = await registry.http.get("/localisation",
-                                params={"pseudonym": pseudonym.pseudonymise(secret, host, bsn)})
+                                params={"pseudonym": pseudonym.pseudonymise(secret, host, bsn)},
+                                headers=mgo)
     assert provider not in {p["provider"] for p in r.json()["providers"]}
