@@ -6,6 +6,7 @@ import json
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -292,12 +293,74 @@ def down(state_dir: StateDir = None) -> None:
     console.print(f"stopped {stopped} nodes")
 
 
+def restart_args(rt: Runtime, info: RuntimeInfo, topology, reference_data: tuple) -> dict:
+    """The keyword arguments of ``rt.up`` that start the sandbox described by ``info`` again
+    the way `up` started it: its base port (loopback and containers), or its profile and
+    loopback network (local ``medmij``: addresses on <network>:443, no ports), and its
+    reference patients. A ValueError when ``info`` does not say how (then `reset` stops
+    nothing)."""
+    args: dict = {"reference_data": reference_data} if reference_data else {}
+    if info.runtime == "local" and info.profile == "medmij":
+        network = _medmij_network(topology, info.addresses)
+        return {**args, "profile": "medmij", "network": network}
+    ports = []
+    for hostname, url in info.addresses.items():
+        try:
+            port = urlsplit(url).port
+        except ValueError:
+            port = None
+        if port is None:
+            raise ValueError(f"runtime.json: no port in the address of {hostname} ({url!r})")
+        ports.append(port)
+    if not ports:
+        raise ValueError("runtime.json lists no node addresses")
+    base_port = min(ports)
+    if info.runtime == "local" and rt.addresses(topology, base_port) != info.addresses:
+        raise ValueError(f"runtime.json: the addresses are not the ones `up` gives from port "
+                         f"{base_port} ({info.addresses})")
+    return {**args, "base_port": base_port}
+
+
+def _medmij_network(topology, addresses: dict[str, str]) -> str:
+    """The loopback network a local ``medmij`` sandbox was started on (``up(network=...)``),
+    from the addresses it saved; a ValueError unless they are the plan moved into it."""
+    import ipaddress
+
+    from sandbox import addressing
+    from sandbox.runtime.local import MEDMIJ_NETWORK
+
+    plan = addressing.topology_plan(topology)
+    node = topology.nodes[0].hostname
+    try:
+        saved = ipaddress.IPv4Address(urlsplit(addresses[node]).hostname or "")
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"runtime.json: no loopback address for {node} "
+                         f"({addresses.get(node)!r})") from exc
+    start = (int(saved) - int(ipaddress.IPv4Address(plan[node]))
+             + int(addressing.NETWORK.network_address))
+    default = ipaddress.IPv4Network(MEDMIJ_NETWORK)
+    for prefix in range(default.prefixlen, 33):  # the widest network starting there
+        try:
+            network = str(ipaddress.IPv4Network((start, prefix)))
+            break
+        except ValueError:
+            continue
+    else:  # pragma: no cover - a /32 always starts at its address
+        raise ValueError(f"runtime.json: no network for {saved}")
+    if LocalRuntime.medmij_addresses(topology, network) != addresses:
+        raise ValueError(f"runtime.json: the addresses are not the medmij profile's plan "
+                         f"({addresses})")
+    return network
+
+
 @app.command()
 def reset(state_dir: StateDir = None) -> None:
     """Return to the seeded state: forget grants, collected data and registry edits.
 
-    A running sandbox is restarted with the same topology and the same reference patients
-    (`up --reference`). Example: pgo-sandbox reset
+    A running sandbox is restarted as it ran: the same topology, profile and addresses (base
+    port or loopback network) and the same reference patients (`up --reference`).
+
+    Example: pgo-sandbox reset
     """
     state = _state(state_dir)
     rt, info = _runtime_of(state)
@@ -305,14 +368,25 @@ def reset(state_dir: StateDir = None) -> None:
         rt.wipe()
         console.print(f"state under {state} wiped")
         return
-    sandbox = running(state)
+    try:  # all that can fail before anything stops: a bad state loses nothing
+        sandbox = running(state)
+        reference_data = tuple(map(tuple, sandbox.config.reference_data))  # they are no state
+        args = restart_args(rt, info, sandbox.topology, reference_data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        err.print(f"[red]cannot reset: {escape(str(exc))}[/]\nNothing was stopped or wiped; "
+                  "[bold]pgo-sandbox down[/] and [bold]pgo-sandbox up[/] start it afresh "
+                  "(stored data stays).", highlight=False)
+        raise typer.Exit(1) from exc
     rt.down()
     rt.wipe()
-    base_port = min(int(u.rsplit(":", 1)[1]) for u in info.addresses.values())
-    reference_data = tuple(map(tuple, sandbox.config.reference_data))  # they are no state
-    extra = {"reference_data": reference_data} if reference_data else {}
-    info = rt.up(sandbox.topology, base_port=base_port, **extra)
-    console.print(f"reset and restarted; healthy in {info.healthy_seconds:.2f} s")
+    try:
+        info = rt.up(sandbox.topology, **args)
+    except (RuntimeError, TimeoutError) as exc:
+        err.print(f"[red]reset wiped the state, but the restart failed:[/] {escape(str(exc))}"
+                  "\nStart it again with [bold]pgo-sandbox up[/] and its options.")
+        raise typer.Exit(1) from exc
+    console.print(f"reset and restarted (profile {info.profile}); healthy in "
+                  f"{info.healthy_seconds:.2f} s")
     _announce_reference(state)
 
 

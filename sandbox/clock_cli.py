@@ -7,6 +7,7 @@ time, so `clock advance 200d` makes a 6-month consent lapse without waiting.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sandbox.cli_common import StateDir
 from sandbox.runtime import runtime_for
@@ -24,6 +26,8 @@ from simulators.medmij import utc_timestamp
 
 UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+MAX_DAYS = 36525  # 100 years: a duration, and the offset, stay within it each way
+MAX_SECONDS = MAX_DAYS * 86400
 console = Console()
 err = Console(stderr=True)
 
@@ -34,7 +38,23 @@ def parse_duration(text: str) -> float:
     parts = DURATION.findall(compact)
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise ValueError(f"not a duration: {text!r} (use e.g. 200d, 6h30m, 2w)")
-    return sum(float(n) * UNITS[u] for n, u in parts)
+    seconds = sum(float(n) * UNITS[u] for n, u in parts)
+    if seconds > MAX_SECONDS:  # also inf, from a string of 400 digits; no NaN from digits
+        raise ValueError(f"duration too long: {text!r} (at most 100 years, {MAX_DAYS}d)")
+    return seconds
+
+
+class UnusableClock(ValueError):
+    """clock.json holds something the nodes' clocks cannot use."""
+
+
+def check_offset(seconds: float) -> float:
+    """``seconds`` if a clock can use it as its offset (finite, at most 100 years either
+    way), else a ValueError."""
+    if not math.isfinite(seconds) or abs(seconds) > MAX_SECONDS:
+        raise ValueError(f"a clock offset of {seconds / 86400:+,.2f} days is out of range "
+                         f"(at most {MAX_DAYS} days, 100 years, either way)")
+    return seconds
 
 
 def clock_path(state_dir: Path | None) -> Path:
@@ -42,16 +62,24 @@ def clock_path(state_dir: Path | None) -> Path:
 
 
 def read_offset(path: Path) -> float:
+    """The offset in ``path`` (no file: 0); ``UnusableClock`` when it holds none a clock can
+    use."""
     try:
-        return float(json.loads(path.read_text("utf-8")).get("offset_seconds", 0.0))
+        return check_offset(float(json.loads(path.read_text("utf-8")).get("offset_seconds",
+                                                                          0.0)))
     except FileNotFoundError:
         return 0.0
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UnusableClock(f"{path} holds no usable clock offset ({exc}); "
+                            "`pgo-sandbox clock reset` puts the clock back to wall time") \
+            from exc
 
 
 def set_offset(path: Path, seconds: float) -> None:
     """Write the offset atomically; every node has it when this returns (``settle``).
     Containers read it from their shared state volume, so a docker sandbox gets a copy there
-    too."""
+    too. A ValueError, and nothing written, for an offset a clock cannot use."""
+    check_offset(seconds)
     data = json.dumps({"offset_seconds": seconds}).encode() if seconds else None
     if data:
         write_atomic(path, data)
@@ -82,14 +110,15 @@ def register(app: typer.Typer) -> None:
 
         Example: pgo-sandbox clock advance 200d
         """
+        path = clock_path(state_dir)
         try:
             seconds = parse_duration(duration)
-        except ValueError as exc:
-            err.print(f"[red]{exc}[/]")
+            offset = check_offset(read_offset(path) + seconds)
+        except ValueError as exc:  # nothing written
+            err.print(f"[red]{escape(str(exc))}[/]", highlight=False)
             raise typer.Exit(2) from exc
-        path = clock_path(state_dir)
-        set_offset(path, read_offset(path) + seconds)
-        console.print(describe(read_offset(path)))
+        set_offset(path, offset)
+        console.print(describe(offset))
 
     @clock_app.command("show")
     def show(state_dir: StateDir = None) -> None:
@@ -97,7 +126,12 @@ def register(app: typer.Typer) -> None:
 
         Example: pgo-sandbox clock show
         """
-        console.print(describe(read_offset(clock_path(state_dir))))
+        try:
+            offset = read_offset(clock_path(state_dir))
+        except UnusableClock as exc:
+            err.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+            raise typer.Exit(2) from exc
+        console.print(describe(offset))
 
     @clock_app.command("reset")
     def reset(state_dir: StateDir = None) -> None:

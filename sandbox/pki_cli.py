@@ -22,6 +22,7 @@ import httpx
 import typer
 from cryptography.hazmat.primitives import serialization
 from rich.console import Console
+from rich.markup import escape
 
 from sandbox import addressing
 from sandbox.cli_common import StateDir
@@ -33,6 +34,8 @@ from simulators.medmij.topology import Topology, TopologyError, load_topology
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+USAGE_EXIT = 2  # bad input, as Click's UsageError; 1 is for what did not work
+MAX_DAYS = 36500  # --days: 100 years (the issuing CA ends sooner; the certificate with it)
 
 TopologyOpt = Annotated[Path | None, typer.Option(
     "--topology", help="Topology TOML to use when no sandbox runs (default: the packaged one).",
@@ -61,9 +64,24 @@ def open_pki(state: Path, topology: Topology) -> Pki:
     return Pki(topology.seed, state / "pki")
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]{message}[/]", highlight=False)
-    return typer.Exit(1)
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """Say why on stderr; the exit to raise (1: it did not work; 2: a usage error)."""
+    err.print(f"[red]{escape(message)}[/]", highlight=False)
+    return typer.Exit(code)
+
+
+def _usage(message: str) -> typer.Exit:
+    """Bad input (an unknown name, a folder that cannot be one): exit 2."""
+    return _fail(message, USAGE_EXIT)
+
+
+def _make_out(out: Path) -> None:
+    """Create the ``--out`` folder before anything is issued or written; exit 2 when it
+    cannot be (a file in the way, no permission)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from exc
 
 
 def _known(topology: Topology, pki: Pki) -> str:
@@ -125,6 +143,7 @@ def register(app: typer.Typer) -> None:
         """
         state, topo = sandbox_topology(state_dir, topology)
         pki = open_pki(state, topo)
+        _make_out(out)
         for path in pki.export(out):
             console.print(f"wrote {path}", highlight=False)
         der = pki.root.certificate.public_bytes(serialization.Encoding.DER)
@@ -144,8 +163,8 @@ def register(app: typer.Typer) -> None:
         expired: Annotated[bool, typer.Option(
             "--expired", help="Drill: a certificate that ended on 2024-01-02.")] = False,
         days: Annotated[int | None, typer.Option(
-            "--days", min=1, help="Valid for N more days (default: to 1 January two years "
-            "after this year's).", show_default=False)] = None,
+            "--days", min=1, max=MAX_DAYS, help="Valid for N more days, up to 36500 (default: "
+            "to 1 January two years after this year's).", show_default=False)] = None,
         state_dir: StateDir = None, topology: TopologyOpt = None,
     ) -> None:
         """Issue a server+client certificate for a node or an outside DVP/DVA.
@@ -166,13 +185,13 @@ def register(app: typer.Typer) -> None:
             hostname = hostname.lower()
             organisation = organisation or hostname.split(".")[0]
         else:
-            raise _fail(f"unknown hostname {hostname!r}: not a node of the topology and not a "
-                        f"DNS name under .test; known: {_known(topo, pki)}")
+            raise _usage(f"unknown hostname {hostname!r}: not a node of the topology and not "
+                         f"a DNS name under .test; known: {_known(topo, pki)}")
+        _make_out(out)  # before issuing: a bad --out leaves the PKI as it was
         try:
             issued = pki.issue(hostname, organisation, expired=expired, days=days)
-        except PkiError as exc:
-            raise _fail(str(exc)) from exc
-        out.mkdir(parents=True, exist_ok=True)
+        except PkiError as exc:  # e.g. an --organisation too short or too long
+            raise _usage(str(exc)) from exc
         for source in (pki.cert_path(hostname), pki.key_path(hostname), pki.bundle_path):
             shutil.copy2(source, out / source.name)  # copy2 keeps the key's 0600
         cert = issued.certificate
@@ -203,8 +222,8 @@ def register(app: typer.Typer) -> None:
         name = _resolve(topo, hostname) or hostname.lower()
         if pki.current(name) is None:
             if _resolve(topo, name) is None:
-                raise _fail(f"unknown hostname {hostname!r}: no certificate issued for it; "
-                            f"known: {_known(topo, pki)}")
+                raise _usage(f"unknown hostname {hostname!r}: no certificate issued for it; "
+                             f"known: {_known(topo, pki)}")
             pki.issue(name, topo.node(name).name)  # the node's deterministic certificate
         serial = pki.revoke(name)
         console.print(f"revoked {name} serial {serial:x}; CRL {pki.crl_path}", highlight=False)

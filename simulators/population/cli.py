@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from simulators.population.bsn import DOMAIN
 from simulators.population.holders import ProviderRef
 from simulators.population.population import Population
 from simulators.population.summary import summarize
@@ -34,6 +35,7 @@ class Format(StrEnum):
 Seed = Annotated[int | None, typer.Option(
     help="Population seed (default: the topology's): same seed, same people.")]
 Size = Annotated[int | None, typer.Option(
+    min=1, max=DOMAIN,
     help="Population size (default: the topology's; up to 81,000,000, NL is ~18M).")]
 TopologyFile = Annotated[Path | None, typer.Option(
     "--topology", help="Topology TOML (default: the packaged one the sandbox runs).",
@@ -44,9 +46,13 @@ def _population(seed: int | None, size: int | None, topology: Path | None = None
                 at_least: int = 0) -> Population:
     """The population a sandbox with this topology serves: its providers, seed and size, so a
     BSN seen in the running sandbox is found here too."""
-    from simulators.medmij.topology import load_topology
+    from simulators.medmij.topology import TopologyError, load_topology
 
-    topo = load_topology(topology)
+    try:
+        topo = load_topology(topology)
+    except TopologyError as exc:  # the user's --topology file
+        err.print(f"[red]TopologyError[/red]: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
     providers = tuple(ProviderRef(p.name, p.kind, p.display) for p in topo.providers)
     return Population(topo.seed if seed is None else seed,
                       max(topo.population if size is None else size, at_least), providers)
@@ -54,7 +60,7 @@ def _population(seed: int | None, size: int | None, topology: Path | None = None
 
 def show(
     bsn: Annotated[str | None, typer.Option(help="BSN of the person.")] = None,
-    index: Annotated[int | None, typer.Option(help="Index of the person.")] = None,
+    index: Annotated[int | None, typer.Option(min=0, help="Index of the person.")] = None,
     provider: Annotated[str | None, typer.Option(
         help="The first person (from --index on) with data at this provider.")] = None,
     seed: Seed = None,
@@ -105,8 +111,10 @@ def show(
 
 
 def export(
-    n: Annotated[int, typer.Option("--n", help="How many people (indices 0..n-1).")] = 100,
-    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("population-export"),
+    n: Annotated[int, typer.Option("--n", min=1, max=DOMAIN,
+                                   help="How many people (indices 0..n-1).")] = 100,
+    out: Annotated[Path, typer.Option(help="Output directory (created if missing; not a file).",
+                                      file_okay=False)] = Path("population-export"),
     fmt: Annotated[Format, typer.Option("--format", help="ndjson or one Bundle per person.")] =
     Format.ndjson,
     seed: Seed = None,
@@ -114,9 +122,9 @@ def export(
     topology: TopologyFile = None,
     summaries: Annotated[bool, typer.Option(help="Also write summaries.ndjson.")] = False,
     workers: Annotated[int, typer.Option(
-        help="Worker processes (0: one per CPU). The output does not depend on it.")] = 0,
+        min=0, help="Worker processes (0: one per CPU). The output does not depend on it.")] = 0,
     chunk: Annotated[int | None, typer.Option(
-        help="People per chunk (default from --n). A rerun must use the same.")] = None,
+        min=1, help="People per chunk (default from --n). A rerun must use the same.")] = None,
     concat: Annotated[bool, typer.Option(
         help="Join the part files into <provider>-<dienst>.ndjson while later chunks render "
              "(joined parts are deleted); --no-concat leaves parts/ as listed in "
@@ -144,6 +152,12 @@ def export(
               f"(from {guess.people_sampled} people sampled)")
     if estimate_only:
         return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission: before any work starts
+        err.print(f"[red]UsageError[/red]: --out {escape(str(out))}: cannot create the folder "
+                  f"({escape(exc.strerror or str(exc))})")
+        raise typer.Exit(2) from None
     tty = sys.stderr.isatty()
     started = time.monotonic()
     try:
