@@ -347,7 +347,7 @@ def test_ca_issue_for_an_outside_participant(cli, tmp_path):
 def test_ca_issue_refuses_unknown_hostnames(cli, tmp_path):
     result = cli("ca", "issue", "bank.example.com", "--out", str(tmp_path / "o"),
                  "--state-dir", str(tmp_path / "state"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown hostname" in result.output and "known: registry.sandbox.test" in result.output
     assert "Traceback" not in result.output
 
@@ -368,7 +368,7 @@ def test_ca_revoke_puts_the_serial_on_the_crl(cli, tmp_path):
     assert node.exit_code == 0 and "pgo-beta.sandbox.test" in node.output, node.output
 
     unknown = cli("ca", "revoke", "nobody.sandbox.test", "--state-dir", str(state))
-    assert unknown.exit_code == 1 and "unknown hostname" in unknown.output
+    assert unknown.exit_code == 2 and "unknown hostname" in unknown.output
     assert "pgo-mine.sandbox.test" in unknown.output  # issued names are listed as known
 
 
