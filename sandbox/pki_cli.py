@@ -254,7 +254,7 @@ def register(app: typer.Typer) -> None:
         Example: sudo pgo-sandbox hosts --write
         """
         if write and remove:
-            raise _fail("choose --write or --remove, not both")
+            raise _usage("choose --write or --remove, not both")
         _, topo = sandbox_topology(state_dir, topology)
         plan = addressing.topology_plan(topo)
         try:

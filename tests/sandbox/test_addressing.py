@@ -87,4 +87,4 @@ def test_hosts_command_prints_writes_and_removes(tmp_path):
     removed = runner.invoke(app, ["hosts", "--remove", "--hosts-file", str(hosts), *state])
     assert removed.exit_code == 0 and hosts.read_text() == ORIGINAL
     both = runner.invoke(app, ["hosts", "--write", "--remove", *state])
-    assert both.exit_code == 1
+    assert both.exit_code == 2 and "not both" in both.output  # a usage error
