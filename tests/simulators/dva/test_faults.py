@@ -4,8 +4,6 @@ with the step's own OAuth error, at the place a client meets it. In process, on 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import httpx
 import pytest
 
@@ -13,31 +11,17 @@ from simulators.medmij import OAuthError
 from tests.simulators.dva.test_security import (
     CLIENT,
     DVA_ID,
-    Net,
     allow,
     consent_screen,
     location,
     login_at_digid,
+    query,
     read_patient,
     refresh,
     tokens,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def net(tmp_path):
-    network = Net(tmp_path)
-    await network.refresh_lists()
-    try:
-        yield network
-    finally:
-        await network.close()
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def dva_faults(net):

@@ -8,7 +8,6 @@ Each test names the rule it guards; removing that rule alone makes it fail.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -24,24 +23,11 @@ from tests.simulators.dva.test_security import (
     form_data,
     location,
     login_at_digid,
+    query,
 )
 
 pytestmark = pytest.mark.anyio
 SCOPES = {"a": "umcsandbox", "b": "huisartsdebrug"}  # two providers served by dva-nexus
-
-
-@pytest.fixture
-async def net(tmp_path):
-    network = Net(tmp_path)
-    await network.refresh_lists()
-    try:
-        yield network
-    finally:
-        await network.close()
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 async def start(net: Net, browser: httpx.AsyncClient, state: str) -> tuple[str, str, str]:

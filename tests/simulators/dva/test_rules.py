@@ -12,11 +12,7 @@ from simulators.common.config import SandboxConfig
 from simulators.common.lists import PATHS, ListCache
 from simulators.medmij.topology import load_topology
 from simulators.registry.state import RegistryState
-from tests.simulators.dva import test_security as harness
 from tests.simulators.dva.test_security import CLIENT, Net, read_patient, refresh, tokens
-
-# the in-process DVA, DigiD and registry of test_security
-net = harness.net
 
 
 def loopback_config(state_dir: Path = Path(".")) -> SandboxConfig:

@@ -107,14 +107,8 @@ class Net:
         self.dva.source.close()
 
 
-@pytest.fixture
-async def net(tmp_path):
-    network = Net(tmp_path)
-    await network.refresh_lists()
-    try:
-        yield network
-    finally:
-        await network.close()
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def location(r: httpx.Response) -> str:
