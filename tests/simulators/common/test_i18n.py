@@ -315,7 +315,6 @@ async def test_dva_consent_screen_again_in_english_for_its_own_browser_only(dva)
     """Rules: the consent screen's language switch shows the same open screen again
     (``GET /oauth/consent``) in the chosen language; only the browser bound to the session
     sees it (another gets the refusal page), and showing it answers nothing."""
-    from simulators.dva.authorize import authz_cookie
     from simulators.medmij import build_scope
     from tests.simulators.dva.test_dva_role import CLIENT, PROVIDER, SLUG
 
@@ -325,7 +324,7 @@ async def test_dva_consent_screen_again_in_english_for_its_own_browser_only(dva)
     async with dva.client() as client:
         r = await client.get(f"/oauth/consent?session_id={session_id}&lang=en", headers=HTML)
         assert r.status_code == 403 and "not started in this browser" in r.text
-        client.cookies.set(authz_cookie(dva.dva, session_id), "browser")
+        client.cookies.set(dva.dva.authz_cookie, "browser")
         r = await client.get(f"/oauth/consent?session_id={session_id}&lang=en", headers=HTML)
         assert r.status_code == 200 and "<html lang='en'>" in r.text
         assert "May <strong>UMC Sandbox</strong> share your data" in r.text

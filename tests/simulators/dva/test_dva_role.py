@@ -312,7 +312,7 @@ async def test_authorize_binds_the_browser_and_sends_it_to_digid(dva):
             "response_type": "code", "client_id": CLIENT, "state": "s",
             "scope": SLUG, "redirect_uri": dva.redirect_uri})
     assert r.status_code == 302 and r.headers["location"].startswith(dva.dva.digid_base)
-    assert r.headers["set-cookie"].startswith(f"{NODE}_authz_")
+    assert r.headers["set-cookie"].startswith(f"{NODE}_authz=")
     relay = parse_qs(urlsplit(r.headers["location"]).query)["RelayState"][0]
     assert dva.grants.session(relay)["provider"] == PROVIDER
 
