@@ -112,7 +112,7 @@ class DVA:
         self.digid_base = config.public_base(config.topology.digid.hostname)
         self.requests = RequestLog()
         self.answers = SearchAnswers()  # serialised answers of cached records
-        self.authz_cookie = f"{node_id}_authz"  # prefix: a cookie per authorization
+        self.authz_cookie = f"{node_id}_authz"  # binds the browser's authorizations
         self.own_origins = {config.public_base(self.hostname).rstrip("/"),
                             config.addresses[self.hostname].rstrip("/")}
         self.faults = FaultBook(node_id, kinds=())  # the app's book: see use_faults
