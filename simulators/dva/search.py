@@ -36,6 +36,17 @@ class SearchError(ValueError):
     """A search the server cannot honour (unknown parameter syntax)."""
 
 
+def _text(value: object) -> str:
+    """A FHIR string element as text, '' for a value of another shape: what a PGO shared
+    (Delen) is read with the same search code as the source system's own data, and a search
+    must not fail on it."""
+    return value if isinstance(value, str) else ""
+
+
+def _object(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _codings(value) -> Iterable[tuple[str | None, str]]:
     if value is None:
         return
@@ -47,8 +58,8 @@ def _codings(value) -> Iterable[tuple[str | None, str]]:
     elif isinstance(value, dict):
         if "coding" in value:
             yield from _codings(value["coding"])
-        elif "code" in value:
-            yield value.get("system"), value["code"]
+        elif isinstance(value.get("code"), str):
+            yield _text(value.get("system")) or None, value["code"]
 
 
 def _parse_tokens(raw: str) -> list[tuple[str | None, str]]:
@@ -71,22 +82,29 @@ def _matches(resource: dict, element: str, tokens: list[tuple[str | None, str]])
     return False
 
 
+def _span(period: object) -> tuple[str, str] | None:
+    """(start, end) dates of a FHIR Period, '' for an open end; None when it has neither."""
+    period = _object(period)
+    span = _text(period.get("start"))[:10], _text(period.get("end"))[:10]
+    return span if any(span) else None
+
+
 def _period(resource: dict, param: str) -> tuple[str, str] | None:
     """(start, end) dates behind a date search parameter; '' means open. None: no such date."""
     if param == "periodofuse":
-        for ext in resource.get("extension", []):
-            if ext.get("url") == PERIOD_OF_USE:
-                period = ext.get("valuePeriod") or {}
-                return period.get("start", "")[:10], period.get("end", "")[:10]
+        extensions = resource.get("extension")
+        for ext in extensions if isinstance(extensions, list) else ():
+            if _object(ext).get("url") == PERIOD_OF_USE:
+                return _span(ext.get("valuePeriod"))
         return None
     if param == "indexed":
-        value = resource.get("indexed") or resource.get("created")
+        value = _text(resource.get("indexed")) or _text(resource.get("created"))
     else:  # date: the clinically relevant time of an Observation, Encounter, Composition ...
         period = resource.get("effectivePeriod") or resource.get("period")
         if isinstance(period, dict):
-            return period.get("start", "")[:10], period.get("end", "")[:10]
-        value = (resource.get("effectiveDateTime") or resource.get("date")
-                 or resource.get("issued"))
+            return _span(period)
+        value = (_text(resource.get("effectiveDateTime")) or _text(resource.get("date"))
+                 or _text(resource.get("issued")))
     if not value:
         return None
     return value[:10], value[:10]
@@ -136,18 +154,15 @@ def _include_refs(resource: dict, param: str) -> Iterable[str]:
     elif "-" in param:
         outer, inner = param.split("-", 1)
         for item in resource.get(outer, []) if isinstance(resource.get(outer), list) else []:
-            yield from _references(item.get(_camel(inner)))
+            yield from _references(_object(item).get(_camel(inner)))
     if param == "device" and "codeReference" in resource:  # DeviceRequest (STU3)
         yield from _references(resource["codeReference"])
 
 
 def _effective(resource: dict) -> str:
-    return (
-        resource.get("effectiveDateTime")
-        or (resource.get("effectivePeriod") or {}).get("start")
-        or resource.get("issued")
-        or ""
-    )
+    return (_text(resource.get("effectiveDateTime"))
+            or _text(_object(resource.get("effectivePeriod")).get("start"))
+            or _text(resource.get("issued")))
 
 
 def _valid_date(value: str) -> bool:

@@ -77,6 +77,12 @@ def kind_of(resource: dict) -> str | None:
     return None
 
 
+# Elements the DVA's searches read (simulators.dva.search), checked for their FHIR shape
+DATES = ("effectiveDateTime", "issued", "date", "indexed", "created")
+PERIODS = ("effectivePeriod", "period")
+OBJECT_LISTS = ("extension", "related", "category")
+
+
 def _malformed(resource: dict) -> str | None:
     """What is wrong with the shape of an element the store reads or writes (``meta.tag``, a
     ``code``'s codings, a document's attachment URLs), None when nothing is: checked before
@@ -89,6 +95,18 @@ def _malformed(resource: dict) -> str | None:
     code = resource.get("code", {})
     if not (isinstance(code, dict) and isinstance(code.get("coding", []), list)):
         return "code must be a CodeableConcept (an object with a coding array)"
+    for name in DATES:  # what date searches and $lastn read
+        if not isinstance(resource.get(name, ""), str):
+            return f"{name} must be a string"
+    for name in PERIODS:
+        period = resource.get(name, {})
+        if not (isinstance(period, dict)
+                and all(isinstance(period.get(end, ""), str) for end in ("start", "end"))):
+            return f"{name} must be a Period (an object with string start and end)"
+    for name in OBJECT_LISTS:  # what _include and the period-of-use search walk
+        items = resource.get(name, [])
+        if not (isinstance(items, list) and all(isinstance(i, dict) for i in items)):
+            return f"{name} must be an array of objects"
     if resource["resourceType"] == KINDS["document"][0]:
         contents = resource.get("content", [])
         if not isinstance(contents, list) or not all(isinstance(c, dict) for c in contents):
