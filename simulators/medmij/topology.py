@@ -84,6 +84,8 @@ def endpoint_url_problem(url: object, profile: str | None = None,
         return f"{url!r} is not an absolute http(s) URL"
     if parts.username or parts.password or "@" in parts.netloc or "#" in url:
         return f"{url!r} must have no user info, fragment or spaces"
+    if port == 0:  # urlsplit takes it; nothing listens there
+        return f"{url!r} has port 0"
     if profile != "medmij":
         return None
     host = parts.netloc if port is None else parts.netloc.rpartition(":")[0]

@@ -259,6 +259,7 @@ def test_medmij_endpoints_the_xsd_accepts(url, kind) -> None:
     ("http://127.0.0.1:9200/fhir\u202e", "control characters"),
     ("http://127.0.0.1:9100/cb#", "fragment"),  # an empty fragment is a fragment
     ("http://@127.0.0.1:9100/cb", "user info"),
+    ("http://127.0.0.1:0/cb", "port 0"),
 ])
 def test_rules_of_every_profile(url, why) -> None:
     for profile in (None, "loopback", "medmij"):
