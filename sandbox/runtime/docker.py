@@ -67,6 +67,7 @@ from sandbox.state import RuntimeInfo
 from simulators.common import tls
 from simulators.common.config import SECRET_FILE, SandboxConfig, ensure_secret
 from simulators.common.http import async_client
+from simulators.common.lists import xsd_folder
 from simulators.common.security import ADMIN_TOKEN_FILE, ensure_admin_token
 from simulators.medmij.topology import Topology
 
@@ -83,6 +84,7 @@ NETWORK_PORT = 8000
 TOPOLOGY_IN_CONTAINER = "/tmp/pgo-topology.toml"
 LABEL = "pgo-sandbox.project"
 STATE_IN_CONTAINER = "/state"
+XSD_IN_STATE = "shared/medmij/lists/xsd"  # the image's PGO_SANDBOX_SHARED is /state/shared
 NODE_UID = 10001  # the image's user (compose/Dockerfile)
 # What enters the image (mirrors .dockerignore): a change here means a new image tag.
 IMAGE_INPUTS = ("pyproject.toml", "README.md", DOCKERFILE, ".dockerignore")
@@ -263,14 +265,22 @@ def _tar_files(files: list[tuple[str, bytes, int, int, int]]) -> bytes:
 
 
 def state_files(state_dir: Path) -> bytes:
-    """A tar of what the nodes share from this machine's state directory, to be in their
-    state volume before any of them starts: the admin token and the sandbox secret (the
-    pseudonyms' key and the MGO's localisation credential), mode 0600. Nodes that start
-    together (Swarm has no start order; another machine has another volume) would otherwise
-    each make their own."""
-    return _tar_files([
+    """A tar of what the nodes share from this machine, to be in their state volume before
+    any of them starts: the admin token and the sandbox secret (the pseudonyms' key and the
+    MGO's localisation credential), mode 0600, which nodes that start together (Swarm has no
+    start order; another machine has another volume) would otherwise each make; and the
+    official list XSDs when this machine has them (``simulators.common.lists.xsd_folder``:
+    the image does not ship them), under ``shared/`` where the image's
+    ``PGO_SANDBOX_SHARED`` points, so the nodes validate the lists as they do outside
+    containers."""
+    files = [
         (ADMIN_TOKEN_FILE, ensure_admin_token(state_dir).encode(), NODE_UID, NODE_UID, 0o600),
-        (SECRET_FILE, ensure_secret(state_dir).hex().encode(), NODE_UID, NODE_UID, 0o600)])
+        (SECRET_FILE, ensure_secret(state_dir).hex().encode(), NODE_UID, NODE_UID, 0o600)]
+    folder = xsd_folder()
+    if folder is not None:
+        files += [(f"{XSD_IN_STATE}/{xsd.name}", xsd.read_bytes(), NODE_UID, NODE_UID, 0o644)
+                  for xsd in sorted(folder.glob("*.xsd"))]
+    return _tar_files(files)
 
 
 def _save_config(state_dir: Path, topology: Topology, run_nonce: str = "",
