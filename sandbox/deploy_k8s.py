@@ -20,7 +20,10 @@ What is written, and why it is shaped so:
   hold one grant store). What compose shares besides data is carried otherwise: the sandbox
   clock is the ConfigMap ``sandbox-clock`` (an init container links ``/state/clock.json`` to
   it, so every node and replica reads one offset, updated by the kubelet within about a
-  minute) and the admin token is the Secret ``admin-token`` mounted at ``/state/admin.token``.
+  minute), the admin token is the Secret ``admin-token`` mounted at ``/state/admin.token``
+  and the sandbox secret (pseudonyms, the MGO's localisation credential) the Secret
+  ``sandbox-secret`` at ``/state/sandbox.secret``. The official list XSDs, when this machine
+  has them, are the ConfigMap ``medmij-list-xsd`` at ``/state/shared/medmij/lists/xsd``.
 - **Health and lists.** Readiness, liveness and start-up probes on ``/health``, which answers
   503 until a node's MedMij lists are loaded; the nodes refresh the lists themselves every
   ``list_refresh_seconds`` of the topology, as in every runtime.
@@ -39,12 +42,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.compose_gen import IMAGE
 from sandbox.pki import BUNDLE, CRL_FILE, Pki
-from simulators.common.config import SandboxConfig
+from sandbox.runtime.docker import XSD_IN_STATE
+from simulators.common.config import SECRET_FILE, SandboxConfig
+from simulators.common.lists import xsd_folder
 from simulators.common.security import ADMIN_TOKEN_FILE, new_token
 from simulators.medmij.topology import Node, Topology
 
@@ -224,8 +230,10 @@ def _probe(port: str, scheme: str, period: int, failures: int) -> dict:
             "periodSeconds": period, "timeoutSeconds": 3, "failureThreshold": failures}
 
 
-def _node_objects(node: Node, namespace: str, image: str, profile: str, replicas: int) -> list:
-    """PVC, Deployment and Service of one node."""
+def _node_objects(node: Node, namespace: str, image: str, profile: str, replicas: int,
+                  xsds: bool = False) -> list:
+    """PVC, Deployment and Service of one node (``xsds``: mount the ConfigMap of the list
+    XSDs)."""
     tls = profile == "medmij"
     port_name, port, scheme = ("https", TLS_PORT, "HTTPS") if tls else ("http", HTTP_PORT, "HTTP")
     labels = {**pod_labels(node.id), "app.kubernetes.io/component": node.role}
@@ -235,12 +243,20 @@ def _node_objects(node: Node, namespace: str, image: str, profile: str, replicas
               {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
               {"name": "clock", "mountPath": CLOCK_DIR, "readOnly": True},
               {"name": "admin-token", "mountPath": f"{STATE}/{ADMIN_TOKEN_FILE}",
-               "subPath": ADMIN_TOKEN_FILE, "readOnly": True}]
+               "subPath": ADMIN_TOKEN_FILE, "readOnly": True},
+              {"name": "sandbox-secret", "mountPath": f"{STATE}/{SECRET_FILE}",
+               "subPath": SECRET_FILE, "readOnly": True}]
     volumes = [{"name": "state", "persistentVolumeClaim": {"claimName": claim}},
                {"name": "config", "configMap": {"name": "sandbox-config"}},
                {"name": "clock", "configMap": {"name": "sandbox-clock"}},
                {"name": "admin-token", "secret": {"secretName": "admin-token",
-                                                  "defaultMode": 0o440}}]
+                                                  "defaultMode": 0o440}},
+               {"name": "sandbox-secret", "secret": {"secretName": "sandbox-secret",
+                                                     "defaultMode": 0o440}}]
+    if xsds:  # the official list XSDs, where the image's PGO_SANDBOX_SHARED points
+        mounts.append({"name": "list-xsd", "mountPath": f"{STATE}/{XSD_IN_STATE}",
+                       "readOnly": True})
+        volumes.append({"name": "list-xsd", "configMap": {"name": "medmij-list-xsd"}})
     if tls:
         mounts.append({"name": "pki", "mountPath": f"{STATE}/pki", "readOnly": True})
         volumes.append({"name": "pki", "projected": {"defaultMode": 0o440, "sources": [
@@ -296,10 +312,15 @@ def _node_objects(node: Node, namespace: str, image: str, profile: str, replicas
 
 
 def _secrets(topology: Topology, namespace: str, profile: str, token: str) -> list[dict]:
-    """The admin token; with ``medmij`` the CA bundle, CRL and one TLS Secret per node."""
+    """The admin token and the sandbox secret (the pseudonyms' key and the MGO's localisation
+    credential: every node must hold the same, and each has a claim of its own); with
+    ``medmij`` the CA bundle, CRL and one TLS Secret per node."""
     out = [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": _meta("admin-token", namespace),
-            "stringData": {ADMIN_TOKEN_FILE: token}}]
+            "stringData": {ADMIN_TOKEN_FILE: token}},
+           {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": _meta("sandbox-secret", namespace),
+            "stringData": {SECRET_FILE: secrets.token_hex(32)}}]
     if profile != "medmij":
         return out
     pki = Pki(topology.seed)
@@ -391,9 +412,20 @@ def generate(topology: Topology, *, namespace: str = DEFAULT_NAMESPACE, image: s
          "data": {"clock.json": json.dumps({"offset_seconds": 0.0}) + "\n"}},
     ]
     manifests.files["secrets.yaml"] = _secrets(topology, namespace, profile, token)
+    folder = xsd_folder()
+    if folder is not None:  # this machine's copy: the image does not ship them
+        manifests.files["config.yaml"].append(
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": _meta("medmij-list-xsd", namespace),
+             "data": {xsd.name: xsd.read_text("utf-8") for xsd in sorted(folder.glob("*.xsd"))}})
+    else:
+        manifests.notes.append("no MedMij list XSDs on this machine (../shared/medmij/lists/xsd "
+                               "or $PGO_SANDBOX_SHARED): the nodes accept the lists without "
+                               "XSD validation")
     for node in topology.nodes:
         manifests.files[f"{node.id}.yaml"] = _node_objects(node, namespace, image, profile,
-                                                           replicas.get(node.id, 1))
+                                                           replicas.get(node.id, 1),
+                                                           xsds=folder is not None)
     if profile == "loopback":
         manifests.files["locust.yaml"] = _locust(topology, namespace, load_image,
                                                  replicas.get(LOCUST_WORKER, 2))

@@ -35,7 +35,8 @@ from sandbox.deploy_k8s import (
 from sandbox.state import running
 from simulators.common import tls
 from simulators.common.clock import SandboxClock, settle
-from simulators.common.config import SandboxConfig
+from simulators.common.config import SECRET_FILE, SandboxConfig, ensure_secret
+from simulators.common.lists import XSD_FILES
 from simulators.medmij.topology import load_topology
 from simulators.serve import build_app
 
@@ -250,6 +251,22 @@ def test_tls_secrets_are_what_a_node_loads(replicated, tmp_path):
         for item in source["secret"]["items"]:
             (tmp_path / item["path"]).write_text(secret["stringData"][item["key"]])
     tls.server_ssl_context(tmp_path, "pgo-alpha.sandbox.test")  # chain, key, CA and CRL
+
+
+def test_every_node_holds_the_one_sandbox_secret_and_the_list_xsds(default, tmp_path):
+    """Rules: each node has a claim of its own, so the sandbox secret (pseudonyms, the MGO's
+    localisation credential) is one Secret every node mounts at /state/sandbox.secret, where
+    ``ensure_secret`` reads it; the official list XSDs (the image does not ship them) are a
+    ConfigMap mounted where the image's PGO_SANDBOX_SHARED finds them."""
+    secret = find(default, "Secret", "sandbox-secret")["stringData"][SECRET_FILE]
+    (tmp_path / SECRET_FILE).write_text(secret)
+    assert ensure_secret(tmp_path) == bytes.fromhex(secret)
+    xsds = find(default, "ConfigMap", "medmij-list-xsd")["data"]
+    assert set(XSD_FILES.values()) <= set(xsds)
+    for node in load_topology().nodes:
+        mounts = {m["mountPath"]: m for m in container(default, node.id)["volumeMounts"]}
+        assert mounts[f"/state/{SECRET_FILE}"]["subPath"] == SECRET_FILE
+        assert "/state/shared/medmij/lists/xsd" in mounts
 
 
 def test_cli_writes_manifests_and_refuses_unknown_names(tmp_path):
