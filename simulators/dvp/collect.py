@@ -265,14 +265,9 @@ async def _collect(dvp, pending: dict, services: dict[str, ServiceEndpoints],
         replay = portability.pending_replay(dvp, pending["person_id"], pending["provider"],
                                             service)
         if replay:  # an imported portability report: send exactly its requests
-            replayed_results = await portability.replay(
+            results += await portability.replay(
                 dvp, services[service], service, access_token, replay,
                 pending["correlation_id"], GEGEVENSDIENSTEN[service].fhir_version)
-            for r in replayed_results:  # not sent (off the endpoint) or not answered 200
-                if r.status != 200 and r.outcome == "complete":
-                    r.outcome, r.reason = "failed", f"HTTP {r.status}" if r.status else \
-                        "not under the provider's resource endpoint: not sent"
-            results += replayed_results
             replayed.append(service)
         else:
             results += await run_searches(dvp.client, services[service], service,

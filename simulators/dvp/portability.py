@@ -26,7 +26,7 @@ import orjson
 from simulators.common.clock import Clock, SandboxClock
 from simulators.common.http import medmij_headers
 from simulators.common.lists import ServiceEndpoints
-from simulators.common.medmij_client import SearchResult
+from simulators.common.medmij_client import SearchResult, fetch_search
 from simulators.common.storage import transaction
 from simulators.dvp.errors import Refused
 from simulators.dvp.report import (
@@ -180,24 +180,21 @@ def mark_replayed(dvp, person_id: str, provider: str, service: str) -> None:
 async def replay(dvp, endpoints: ServiceEndpoints, service: str, access_token: str,
                  uris: list[str], correlation_id: str, fhir_version: str) -> list[SearchResult]:
     """Send the imported request URIs, but only those under the provider's listed resource
-    endpoint: a token never goes to an address the ZAL does not name."""
+    endpoint: a token never goes to an address the ZAL does not name. Each goes through the
+    normal searches' ``fetch_search`` (retries, shape checks, transport errors), so an odd DVA
+    answer is a ``failed`` or ``partial`` result, never an exception."""
     bases = list(endpoints.resources.values())
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": fhir_accept(fhir_version),
+               **medmij_headers(correlation_id)}
     results = []
     for uri in dict.fromkeys(uris):
-        if not any(under_endpoint(uri, b) for b in bases):
-            results.append(SearchResult(service, uri, 0, utc_timestamp(dvp.clock.now()), 0.0))
+        base = next((b for b in bases if under_endpoint(uri, b)), None)
+        if base is None:
+            results.append(SearchResult(
+                service, uri, 0, utc_timestamp(dvp.clock.now()), 0.0, outcome="failed",
+                reason="not under the provider's resource endpoint: not sent"))
             continue
-        response = await dvp.client.get(uri, headers={
-            "Authorization": f"Bearer {access_token}",
-            "Accept": fhir_accept(fhir_version),
-            **medmij_headers(correlation_id)})
-        result = SearchResult(service, uri, response.status_code,
-                              utc_timestamp(dvp.clock.now()), 0.0)
-        if response.status_code == 200:
-            body = response.json()
-            result.resources = ([e["resource"] for e in body.get("entry", [])]
-                                if body.get("resourceType") == "Bundle" else [body])
-        results.append(result)
+        results.append(await fetch_search(dvp.client, uri, headers, service, base, dvp.clock))
     return results
 
 
