@@ -28,6 +28,7 @@ import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from simulators.common.clock import Clock, SandboxClock
 from simulators.common.config import SandboxConfig, write_atomic
@@ -39,6 +40,14 @@ from simulators.registry.errors import ChangeRefused
 from simulators.registry.lists import ListHeader, ProviderEntry, build_list, build_zal_release3
 
 KINDS = tuple(LIST_PATHS)  # zal, ocl, whitelist, gnl
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_key(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit: one address however written."""
+    parts = urlsplit(url)  # scheme and hostname come lowercased
+    return (parts.scheme, parts.hostname or "",
+            parts.port or DEFAULT_PORTS.get(parts.scheme))
 
 
 def whitelist_nodes(providers: dict[str, ProviderEntry], clients: dict[str, str]) -> list[str]:
@@ -118,6 +127,44 @@ class RegistryState:
                 if problem := endpoint_url_problem(getattr(urls, kind), self.config.profile,
                                                    kind):
                     raise ChangeRefused(400, f"endpoints.{urls.service}.{kind}: {problem}")
+                self.check_own_address(entry.dva, getattr(urls, kind),
+                                       f"endpoints.{urls.service}.{kind}")
+
+    def check_own_address(self, hostname: str, url: str, field: str) -> None:
+        """A participant's URL is its own: in the medmij profile on its own hostname (the name
+        its certificate carries); in every profile not on the hostname or address of a node
+        the sandbox runs or of another participant (else the lists and ``outside.json`` would
+        send its codes, tokens or persons to someone else)."""
+        host = urlsplit(url).hostname or ""
+        if self.config.profile == "medmij" and host != hostname:
+            raise ChangeRefused(400, f"{field}: {url!r} must be on {hostname} itself in the "
+                                "medmij profile")
+        hosts, origins = self._taken_addresses(hostname)
+        if host in hosts:
+            raise ChangeRefused(400, f"{field}: {url!r} is on {host}, a sandbox node or "
+                                f"another participant, not on {hostname}")
+        if (holder := origins.get(origin_key(url))) is not None:
+            raise ChangeRefused(400, f"{field}: {url!r} is at the address of {holder}, not "
+                                f"of {hostname}")
+
+    def _taken_addresses(self, hostname: str
+                         ) -> tuple[set[str], dict[tuple[str, str, int | None], str]]:
+        """Hostnames and origins held by anyone but ``hostname``: the sandbox's nodes (names
+        and addresses), the clients on the OCL, every outside participant (declared: its
+        ``url`` and ``redirect_uri``; live: its base URL) and the endpoints on the ZAL.
+        Returns ({host}, {origin_key: holder})."""
+        topology = self.config.topology
+        hosts = {*self.own_hostnames, *self.clients, *self.outside,
+                 *(n.hostname for n in topology.externals)}
+        urls = list(self.config.addresses.items())  # (holder, url)
+        for node in topology.externals:
+            urls += [(node.hostname, u) for u in (node.url, node.redirect_uri) if u]
+        urls += [(host, record["url"]) for host, record in self.outside.items()]
+        urls += [(p.dva, getattr(e, kind)) for p in self.providers.values()
+                 for e in p.endpoints for kind in ("authorize", "token", "resource")]
+        hosts.discard(hostname)
+        origins = {origin_key(url): holder for holder, url in urls if holder != hostname}
+        return hosts, origins
 
     def check_domain(self, hostname: str) -> None:
         """Every participant lives under the sandbox's domain (the sandbox CA certifies only
@@ -321,6 +368,7 @@ class RegistryState:
                                     "own redirect_uri")
             if problem := endpoint_url_problem(redirect_uri, self.config.profile, "redirect"):
                 raise ChangeRefused(400, f"redirect_uri: {problem}")
+            self.check_own_address(hostname, redirect_uri, "redirect_uri")
             record = {"role": "dvp", "name": name, "url": origin(redirect_uri),
                       "redirect_uri": redirect_uri}
             current_record = outside.get(hostname)
