@@ -403,16 +403,17 @@ def lists_cmd(
 
     Example: pgo-sandbox lists --profile medmij --out lists/
     """
+    from sandbox.cli_common import make_out_dir
     from simulators.common.config import PROFILES, SandboxConfig
     from simulators.registry.state import RegistryState
 
     if profile not in PROFILES:
         raise typer.BadParameter(f"profile must be one of {PROFILES}")
     topo = load_topology(topology)
+    make_out_dir(out)  # a clear exit 2, not a traceback, when it cannot be a folder
     addresses = LocalRuntime(Path(".")).addresses(topo, base_port)
     config = SandboxConfig(topo, profile, addresses, out)
     state = RegistryState(config, None)
-    out.mkdir(parents=True, exist_ok=True)
     for kind, path in LIST_PATHS.items():
         (out / path.lstrip("/")).write_bytes(state.render(kind))
         console.print(f"wrote {out / path.lstrip('/')}")

@@ -39,3 +39,37 @@ def known_topology(state: Path) -> Topology:
 
     config_path = state / "sandbox.json"
     return SandboxConfig.load(config_path).topology if config_path.exists() else load_topology()
+
+
+def make_out_dir(out: Path, option: str = "--out") -> Path:
+    """Create an output folder before any work starts; exit 2 with a one-line reason when it
+    cannot be (a file in the way, no permission, /proc)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err.print(f"[red]{escape(f'{option} {out}: cannot create the folder')} "
+                  f"({escape(exc.strerror or str(exc))})[/]", highlight=False)
+        raise typer.Exit(2) from None
+    return out
+
+
+def make_out_file(path: Path, option: str = "--out") -> Path:
+    """Check an output file can be written before any work starts: its folder is created
+    (as before), and the file opened for appending (nothing is truncated); exit 2 with
+    ``cannot create ...`` when either fails."""
+    if path.is_dir():
+        err.print(f"[red]{escape(f'{option} {path}: cannot create the file (a folder)')}[/]",
+                  highlight=False)
+        raise typer.Exit(2)
+    make_out_dir(path.parent, option)
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        err.print(f"[red]{escape(f'{option} {path}: cannot create the file')} "
+                  f"({escape(exc.strerror or str(exc))})[/]", highlight=False)
+        raise typer.Exit(2) from None
+    if not existed:
+        path.unlink(missing_ok=True)  # no empty file left behind when the work fails
+    return path

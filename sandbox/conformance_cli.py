@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sandbox.cli_common import StateDir, running_or_exit
+from sandbox.cli_common import StateDir, make_out_dir, make_out_file, running_or_exit
 from sandbox.names import check_name, check_names
 from sandbox.state import Running
 from simulators.conformance import pgocheck, report
@@ -367,6 +367,11 @@ def register(app: typer.Typer) -> None:
             if not eq:
                 raise typer.BadParameter(f"--var {item!r}: use NAME=VALUE")
             variables[name] = value
+        for path, option in ((json_out, "--json"), (junit_out, "--junit")):
+            if path is not None:  # before the suite runs
+                make_out_file(path, option)
+        if testreports is not None:
+            make_out_dir(testreports, "--testreports")
         started = time.perf_counter()
 
         def progress(result: ScriptResult) -> None:
@@ -431,6 +436,8 @@ def register(app: typer.Typer) -> None:
         sandbox = running_or_exit(state_dir)
         check_name("DVP", client, [n.id for n in sandbox.topology.dvps]
                    + [n.hostname for n in sandbox.topology.dvps])
+        if json_out is not None:
+            make_out_file(json_out, "--json")
         marks = {node.id: since for node in sandbox.topology.dvas}
         results = check_pgo(sandbox, client, marks, testscripts, anonymous)
         print_pgo_results(results)
@@ -470,12 +477,12 @@ def register(app: typer.Typer) -> None:
         check_names("DVP", pgo_ or [], [n.id for n in topo.dvps])
         check_names("provider", provider or [], [p.name for p in topo.providers]
                     + [p.slug for p in topo.providers])
+        make_out_dir(out)  # before the matrix runs for minutes
 
         def progress(cell: dict) -> None:
             err.print(f"{cell['pgo']} x {cell['provider']} {cell['service']}: {cell['status']}"
                       f" ({cell['seconds']} s)", markup=False, highlight=False)
         result = run_matrix(sandbox, testscripts, pgo_, provider, progress)
-        out.mkdir(parents=True, exist_ok=True)
         (out / "matrix.json").write_text(json.dumps(result, indent=1))
         write_heatmap(result, out / "matrix.png")
         console.print(f"{result['summary']} in {result['seconds']} s; wrote {out}/matrix.json "

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sandbox.cli_common import StateDir, running_or_exit
+from sandbox.cli_common import StateDir, make_out_dir, make_out_file, running_or_exit
 from sandbox.drill import DRILLS
 from sandbox.load_cli import seconds
 from sandbox.names import check_name
@@ -106,6 +106,10 @@ def register(app: typer.Typer) -> None:
         except DrillError as exc:
             err.print(f"[red]{escape(str(exc))}[/]")
             raise typer.Exit(2) from exc
+        if out is not None:  # before the sandbox is hit, as every usage error
+            make_out_dir(out)
+        if json_out is not None:
+            make_out_file(json_out, "--json")
         sandbox = running_or_exit(state)
         if node is not None:
             check_name(f"node for {name}", node, targets(sandbox, name))

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sandbox.cli_common import StateDir
+from sandbox.cli_common import StateDir, make_out_dir, make_out_file
 from sandbox.clock_cli import parse_duration
 from sandbox.names import check_names
 from sandbox.state import NotRunning, default_state_dir, running
@@ -126,8 +126,8 @@ def register(app: typer.Typer) -> None:
         flow: Annotated[str, typer.Argument(help="collect, longlived, inspection, registry, "
                                             "search, pgo, share, portability or mixed; "
                                             "several joined by commas.")],
-        users: Annotated[int, typer.Option("--users", "-u", help="Concurrent users (peak "
-                                           "with --shape).")] = 10,
+        users: Annotated[int, typer.Option("--users", "-u", min=1, help="Concurrent users "
+                                           "(peak with --shape).")] = 10,
         spawn_rate: Annotated[float, typer.Option("--spawn-rate", "-r",
                                                   help="Users started per second.")] = 5.0,
         duration: Annotated[str, typer.Option("--duration", "-t", help="How long: 60 (seconds), "
@@ -142,7 +142,8 @@ def register(app: typer.Typer) -> None:
                                           "--spawn-rate and --duration.")] = False,
         autostart: Annotated[bool, typer.Option("--autostart", help="With --web: start at "
                                                 "once and stop after --duration.")] = False,
-        web_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8089,
+        web_port: Annotated[int, typer.Option(min=1, max=65535,
+                                              help="Port of the web UI.")] = 8089,
         workers: Annotated[int, typer.Option(help="Run a Locust master with this many worker "
                                              "processes here (0: one process).")] = 0,
         worker_containers: Annotated[bool, typer.Option(
@@ -192,11 +193,6 @@ def register(app: typer.Typer) -> None:
         ceiling_seconds = seconds(ceiling_duration) if ceiling_duration else None
         window_seconds = seconds(window) if window else None
         state = (state_dir or default_state_dir()).resolve()
-        try:
-            sandbox = running(state)
-        except NotRunning as exc:
-            err.print(f"[red]{type(exc).__name__}:[/] {exc}")
-            raise typer.Exit(2) from exc
         opts = LoadOptions(
             flow=flow, users=users, spawn_rate=spawn_rate, duration=run_seconds,
             out_dir=reports_dir(state, flow, out),
@@ -204,6 +200,20 @@ def register(app: typer.Typer) -> None:
             ceiling_duration=ceiling_seconds,
             think_scale=think_scale, max_requests=max_requests, services=services,
             window=window_seconds, containers=worker_containers)
+        try:
+            opts.check()  # --users 0, --spawn-rate 0: a usage error, not "LoadError" exit 1
+        except LoadError as exc:
+            err.print(f"[red]{escape(str(exc))}[/]", highlight=False)
+            raise typer.Exit(2) from exc
+        if out is not None:  # before the sandbox is hit, as every usage error
+            make_out_dir(out)
+        if json_out is not None:
+            make_out_file(json_out, "--json")
+        try:
+            sandbox = running(state)
+        except NotRunning as exc:
+            err.print(f"[red]{type(exc).__name__}:[/] {exc}")
+            raise typer.Exit(2) from exc
         try:
             if web:
                 console.print(f"Locust UI at [bold]http://127.0.0.1:{web_port}[/] "

@@ -3,6 +3,7 @@ step shown as it happens, then the report."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sandbox.cli_common import StateDir, running_or_exit
+from sandbox.cli_common import StateDir, make_out_file, running_or_exit
 from sandbox.names import check_name
 from scenarios.report import live
 
@@ -25,20 +26,55 @@ SCENARIOS = ("collect", "inspection", "share", "long-lived-consent", "portabilit
              "bankruptcy")
 
 
-def _check_scenario_names(sandbox, dvp: str | None, to: str | None, provider: str | None,
-                          service: str | None) -> None:
-    """Refuse a DVP, provider or gegevensdienst the running topology does not have, before a
-    scenario reaches it as a KeyError (or as 'only 0 test persons')."""
+def outside_providers(sandbox) -> list[str]:
+    """The providers of outside DVAs on the running sandbox's ZAL (``participant add-dva`` or
+    declared), from the registry's ``GET /admin/participants``; none when it does not answer
+    (the name check then names the topology's own)."""
+    import httpx
+
+    from simulators.common.http import sync_client
+
+    try:
+        with sync_client(sandbox.info.addresses, timeout=10.0) as client:
+            r = client.get(sandbox.url("registry", "/admin/participants"),
+                           headers=sandbox.admin_headers)
+        found = r.json()["participants"] if r.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return []
+    return [name for record in found.values() if isinstance(record, dict)
+            for name in record.get("providers") or []]
+
+
+def _check_scenario_names(topo, dvp: str | None, to: str | None, provider: str | None,
+                          service: str | None, outside: Sequence[str] = ()) -> None:
+    """Refuse a DVP, provider or gegevensdienst the running sandbox does not have, before a
+    scenario reaches it as a KeyError (or as 'only 0 test persons'). ``outside``: the
+    providers of outside DVAs on its ZAL, also accepted (bring-your-own.md step 7)."""
     from simulators.medmij.gegevensdiensten import GEGEVENSDIENSTEN
 
-    topo = sandbox.topology
     for value in (dvp, to):
         if value is not None:
             check_name("DVP", value, [n.id for n in topo.dvps])
     if provider is not None:
-        check_name("provider", provider, [p.name for p in topo.providers])
+        own = [p.name for p in topo.providers]
+        check_name("provider", provider, own + [p for p in outside if p not in own])
     if service is not None:
         check_name("gegevensdienst", service, GEGEVENSDIENSTEN)
+
+
+def _any_bsn(sandbox) -> str | None:
+    """A test person's BSN for an outside DVA (it identifies persons itself, so DigiD's
+    per-provider index does not know its data); None leaves the choice to the scenario."""
+    import httpx
+
+    from simulators.common.http import sync_client
+
+    try:
+        with sync_client(sandbox.info.addresses, timeout=10.0) as client:
+            r = client.get(sandbox.url("digid", "/api/test-persons"), params={"n": 1})
+        return str(r.json()[0]["bsn"])
+    except (httpx.HTTPError, ValueError, LookupError, TypeError):
+        return None
 
 
 def _progress_printer():
@@ -86,13 +122,19 @@ def scenario_run(
     pgo-sandbox scenario run bankruptcy --users 5 --json bankruptcy.json
     """
     check_name("scenario", name, SCENARIOS)
+    if json_out is not None:  # before the scenario runs for minutes
+        make_out_file(json_out, "--json")
     sandbox = running_or_exit(state_dir)
-    _check_scenario_names(sandbox, dvp=dvp, to=to, provider=provider, service=service)
+    own = [p.name for p in sandbox.topology.providers]
+    outside = outside_providers(sandbox) if provider and provider not in own else []
+    _check_scenario_names(sandbox.topology, dvp=dvp, to=to, provider=provider,
+                          service=service, outside=outside)
     with live(_progress_printer()):  # each step as it happens, not after minutes
         if name == "collect":
             from scenarios import collect
 
-            report = collect.run(sandbox, dvp=dvp, provider=provider, service=service)
+            bsn = _any_bsn(sandbox) if provider in outside else None  # an outside DVA
+            report = collect.run(sandbox, dvp=dvp, provider=provider, service=service, bsn=bsn)
         elif name == "inspection":
             from scenarios import inspection
 

@@ -86,7 +86,8 @@ def register(app: typer.Typer) -> None:
         list_: Annotated[bool, typer.Option("--list", help="List the chapters.")] = False,
         web: Annotated[bool, typer.Option("--web", help="Serve the story page on "
                                           "127.0.0.1 instead of printing.")] = False,
-        port: Annotated[int, typer.Option(help="--web: the story page's port.")] = 8765,
+        port: Annotated[int, typer.Option(min=1, max=65535,
+                                          help="--web: the story page's port.")] = 8765,
         state_dir: StateDir = None,
     ) -> None:
         """Tell a chapter of the MedMij story against the running sandbox, step by step, in

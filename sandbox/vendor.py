@@ -51,13 +51,25 @@ class ErasureFailed(RuntimeError):
         self.answer = answer
 
 
+class SettleRefused(RuntimeError):
+    """The DVP refused the settlement (409): e.g. the vendor is not bankrupt."""
+
+
 def settle(sandbox: Running, dvp: str) -> dict:
     """The bankruptcy is settled: the curator erases all personal data and checks every file
-    of the vendor for it; raises ErasureFailed when anything is found."""
+    of the vendor for it; raises ErasureFailed when anything is found, SettleRefused when the
+    DVP refuses (not bankrupt)."""
     with sync_client(sandbox.info.addresses) as client:
         r = client.post(sandbox.url(dvp, "/admin/erase"), headers=sandbox.admin_headers)
-        if r.status_code == 409 and r.json().get("error") == "erasure_incomplete":
-            raise ErasureFailed(r.json())
+        if r.status_code == 409:
+            try:
+                answer = r.json()
+            except ValueError:
+                answer = {}
+            if answer.get("error") == "erasure_incomplete":
+                raise ErasureFailed(answer)
+            reason = answer.get("error_description") or answer.get("detail") or r.text[:300]
+            raise SettleRefused(f"{dvp} refused the settlement: {reason}")
         r.raise_for_status()
         return r.json()
 

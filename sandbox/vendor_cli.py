@@ -57,7 +57,7 @@ def vendor_settle(dvp: Annotated[str, typer.Argument(help="DVP node id.")],
     _vendor_or_exit(sandbox, dvp)
     try:
         entry = vendor.settle(sandbox, dvp)
-    except vendor.ErasureFailed as exc:
+    except (vendor.ErasureFailed, vendor.SettleRefused) as exc:
         err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(1) from exc
     console.print_json(data=entry)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sandbox.names import check_names
 from scenarios.national import assumptions, calibration, model, presets, report, uncertainty
 from scenarios.national.params import Bankruptcy, ServiceTimes
 from scenarios.national.presets import Preset
@@ -209,6 +210,8 @@ def register(app: typer.Typer) -> None:
         if list_presets:
             _list(console)
             return
+        # a mistyped preset: the one wording of every name check, no "ValueError:" prefix
+        check_names("scenario", names or [scenario], presets.PRESETS)
         try:
             overrides = Overrides(
                 years=years, capacity_factor=capacity_factor, window_requests=window_requests,

@@ -93,9 +93,10 @@ def show(
             err.print(f"[red]LookupError[/red]: {escape(bsn)} is no BSN of this population")
             raise typer.Exit(1)
     assert index is not None
-    if not 0 <= index < pop.size:
-        err.print(f"[red]IndexError[/red]: index outside 0..{pop.size - 1}")
-        raise typer.Exit(1)
+    if not 0 <= index < pop.size:  # a usage error: the valid range is the fix
+        err.print(f"[red]UsageError[/red]: --index {index} is outside 0..{pop.size - 1} "
+                  f"(the population's {pop.size:,} people)")
+        raise typer.Exit(2)
     summary = summarize(pop, index)
     if as_json or not sys.stdout.isatty():
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=None if not as_json else 2))
