@@ -126,7 +126,10 @@ def scenario_run(
         make_out_file(json_out, "--json")
     sandbox = running_or_exit(state_dir)
     own = [p.name for p in sandbox.topology.providers]
-    outside = outside_providers(sandbox) if provider and provider not in own else []
+    # an outside DVA's provider: collect only (bring-your-own.md step 7); the other
+    # scenarios pick their test persons by the topology's providers
+    outside = outside_providers(sandbox) if name == "collect" and provider \
+        and provider not in own else []
     _check_scenario_names(sandbox.topology, dvp=dvp, to=to, provider=provider,
                           service=service, outside=outside)
     with live(_progress_printer()):  # each step as it happens, not after minutes
