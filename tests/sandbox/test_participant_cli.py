@@ -377,6 +377,14 @@ def test_our_dvp_collects_from_an_outside_dva_on_its_own_paths(sandbox) -> None:
                                       bsn=bsn)
         assert report.ok, report.to_dict()
         assert report.summary["resources"] >= 2, report.summary
+        # the documented command (bring-your-own.md step 7): the CLI knows the outside provider
+        from sandbox.cli import app as main_cli
+
+        result = CliRunner().invoke(main_cli, [
+            "scenario", "run", "collect", "--dvp", "pgo-alpha", "--provider", OUTSIDE_PROVIDER,
+            "--state-dir", str(sandbox.state_dir)])
+        assert result.exit_code == 0 and "scenario collect passed" in result.output, \
+            result.output
         paths = {p for _m, p in app.state.requests}
         assert paths and all(p.startswith("/api/fhir/buitenkliniek/48/") for p in paths)
         rows = LocalRuntime(sandbox.state_dir).status(sandbox.info, sandbox.topology)
