@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sandbox import addressing
-from sandbox.cli_common import StateDir
+from sandbox.cli_common import StateDir, make_out_dir
 from sandbox.pki import Pki, PkiError, valid_hostname
 from sandbox.state import NotRunning, Running, default_state_dir, running
 from simulators.common import tls
@@ -73,15 +73,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _usage(message: str) -> typer.Exit:
     """Bad input (an unknown name, a folder that cannot be one): exit 2."""
     return _fail(message, USAGE_EXIT)
-
-
-def _make_out(out: Path) -> None:
-    """Create the ``--out`` folder before anything is issued or written; exit 2 when it
-    cannot be (a file in the way, no permission)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _usage(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from exc
 
 
 def _known(topology: Topology, pki: Pki) -> str:
@@ -143,7 +134,7 @@ def register(app: typer.Typer) -> None:
         """
         state, topo = sandbox_topology(state_dir, topology)
         pki = open_pki(state, topo)
-        _make_out(out)
+        make_out_dir(out)
         for path in pki.export(out):
             console.print(f"wrote {path}", highlight=False)
         der = pki.root.certificate.public_bytes(serialization.Encoding.DER)
@@ -187,7 +178,7 @@ def register(app: typer.Typer) -> None:
         else:
             raise _usage(f"unknown hostname {hostname!r}: not a node of the topology and not "
                          f"a DNS name under .test; known: {_known(topo, pki)}")
-        _make_out(out)  # before issuing: a bad --out leaves the PKI as it was
+        make_out_dir(out)  # before issuing: a bad --out leaves the PKI as it was
         try:
             issued = pki.issue(hostname, organisation, expired=expired, days=days)
         except PkiError as exc:  # e.g. an --organisation too short or too long
