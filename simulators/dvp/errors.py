@@ -27,6 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+import httpx
+
 from simulators.common import html
 from simulators.common.html import escape, hidden
 from simulators.common.i18n import _
@@ -152,6 +154,13 @@ class UpstreamFailed(DvpError):
         self.retry = retry
         if retry:
             self.context["retry"] = retry
+
+    @classmethod
+    def unreachable(cls, step: str, exc: Exception, **context: object) -> UpstreamFailed:
+        """The DVA refused the connection, dropped it, or gave no answer in time (504)."""
+        return cls(step, OAuthError.TEMPORARILY_UNAVAILABLE,
+                   f"the DVA could not be reached ({type(exc).__name__})",
+                   status=504 if isinstance(exc, httpx.TimeoutException) else 502, **context)
 
 
 def is_api(request: Request) -> bool:

@@ -130,11 +130,7 @@ async def revoke(dvp, db: sqlite3.Connection, person_id: str, provider: str,
                   else "access_token"},
             headers=medmij_headers(correlation_id))
     except httpx.TransportError as exc:  # refused, dropped, or no answer in time
-        raise UpstreamFailed(
-            "revoke", OAuthError.TEMPORARILY_UNAVAILABLE,
-            f"the DVA could not be reached ({type(exc).__name__})",
-            status=504 if isinstance(exc, httpx.TimeoutException) else 502,
-            provider=provider) from exc
+        raise UpstreamFailed.unreachable("revoke", exc, provider=provider) from exc
     if response.status_code != 200:
         body = json_object(response)
         raise UpstreamFailed("revoke", str(body.get("error", "error")),

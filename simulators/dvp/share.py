@@ -258,11 +258,7 @@ async def complete_share(dvp, shares: ShareStore, pending: dict, context: dict,
                      "Content-Type": fhir, **medmij_headers(corr)})
     except httpx.TransportError as exc:  # refused, dropped, or no answer in time
         shares.log(pending, "failed", OAuthError.TEMPORARILY_UNAVAILABLE, [])
-        raise UpstreamFailed(
-            "write", OAuthError.TEMPORARILY_UNAVAILABLE,
-            f"the DVA could not be reached ({type(exc).__name__})",
-            status=504 if isinstance(exc, httpx.TimeoutException) else 502,
-            **context) from exc
+        raise UpstreamFailed.unreachable("write", exc, **context) from exc
     body = json_object(response)
     if response.status_code != 200:
         issues = body.get("issue")
