@@ -41,11 +41,3 @@ def localisation_credential(secret: bytes, hostname: str) -> str:
     """The bearer token with which the inspection function ``hostname`` asks the registry's
     localisation index: an HMAC of its hostname under the sandbox secret."""
     return hmac.new(secret, b"localisation|" + hostname.encode(), hashlib.sha256).hexdigest()
-
-
-def credential_ok(secret: bytes, hostname: str, given: str | None) -> bool:
-    """Constant-time check of a presented localisation credential."""
-    if not given:
-        return False
-    return hmac.compare_digest(localisation_credential(secret, hostname).encode(),
-                               given.encode())

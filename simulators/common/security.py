@@ -181,12 +181,16 @@ def admin_headers(state_dir: Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def check_admin(request: Request, token: str | None) -> None:
-    """Raise 401 unless the request carries the admin token (FastAPI dependency body)."""
-    given = request.headers.get("authorization", "")
-    scheme, _, value = given.partition(" ")
+def check_bearer(request: Request, token: str | None, refusal: str, realm: str) -> None:
+    """Raise 401 (``refusal``, a ``WWW-Authenticate`` for ``realm``) unless the request
+    carries ``token`` as its bearer token, compared in constant time."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
             value.strip().encode(), token.encode()):
-        raise HTTPException(401, "admin API: send Authorization: Bearer <admin token> "
-                                 "(the runtime wrote it to admin.token in the state directory)",
-                            headers={"WWW-Authenticate": 'Bearer realm="pgo-sandbox-admin"'})
+        raise HTTPException(401, refusal, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
+
+
+def check_admin(request: Request, token: str | None) -> None:
+    """Raise 401 unless the request carries the admin token (FastAPI dependency body)."""
+    check_bearer(request, token, "admin API: send Authorization: Bearer <admin token> (the "
+                 "runtime wrote it to admin.token in the state directory)", "pgo-sandbox-admin")

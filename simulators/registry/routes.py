@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from simulators.common import pseudonym as pseudonyms
 from simulators.common.html import render
 from simulators.common.lists import parse_list
+from simulators.common.security import check_bearer
 from simulators.common.tls import peer_hostname, uses_tls
 from simulators.medmij import LIST_PATHS
 from simulators.population import Population
@@ -100,12 +101,9 @@ def require_inspection(request: Request) -> None:
         if peer != inspection:
             raise HTTPException(403, f"localisation answers only the inspection function, "
                                      f"not {peer}")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not pseudonyms.credential_ok(config.secret, inspection,
-                                                                  value.strip()):
-        raise HTTPException(401, "localisation answers only the inspection function: send "
-                                 "its credential as Authorization: Bearer",
-                            headers={"WWW-Authenticate": 'Bearer realm="localisation"'})
+    check_bearer(request, pseudonyms.localisation_credential(config.secret, inspection),
+                 "localisation answers only the inspection function: send its credential as "
+                 "Authorization: Bearer", "localisation")
 
 
 @router.get("/localisation", dependencies=[Depends(require_inspection)])
