@@ -6,7 +6,8 @@
 - CSRF: every form post carries a per-session token that the server compares in constant
   time (``csrf_ok``), and a present ``Origin`` or ``Referer`` must be one of the node's own
   origins (``same_origin``). Browser binding: a session lives in an HttpOnly, SameSite cookie
-  (``set_session_cookie``), never in a value carried in the URL.
+  (``set_session_cookie``), host-only on https (``cookie_name``), never in a value carried
+  in the URL.
 - Admin APIs (MedMij Beheer, the curator, test hooks) require ``Authorization: Bearer
   <admin token>``; the runtime writes the token into the state directory (``admin.token``,
   mode 0600) before any node starts, and the CLI reads it from there.
@@ -145,12 +146,39 @@ def same_origin(request: Request, own_origins: set[str] | frozenset[str]) -> boo
     return True
 
 
-def set_session_cookie(response: Response, name: str, value: str, *, secure: bool,
-                       max_age: int | None = None, path: str = "/") -> None:
+HOST_PREFIX = "__Host-"
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """The name a browser-binding cookie has on this request: ``__Host-<name>`` on https.
+
+    A browser keeps a cookie of that name only when this very host set it, Secure, with
+    ``Path=/`` and no ``Domain``. So another host of the sandbox domain (an outside
+    participant at ``evil.sandbox.test``) cannot plant one with ``Domain=.sandbox.test`` to
+    tie a login or an authorization to a session of its own; a cookie without the prefix is
+    not read at all. Plain http (the loopback profile) has no such guard: every 127.0.0.1
+    port shares one cookie jar, which is why the names carry the node id."""
+    return HOST_PREFIX + name if request.url.scheme == "https" else name
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    """This browser's cookie ``name`` (see ``cookie_name``), if it sent one."""
+    return request.cookies.get(cookie_name(request, name))
+
+
+def set_session_cookie(response: Response, request: Request, name: str, value: str, *,
+                       max_age: int | None = None) -> None:
     """A browser-bound session: HttpOnly (no script reads it), SameSite=Lax (not sent on
-    cross-site posts), Secure on https."""
-    response.set_cookie(name, value, httponly=True, samesite="lax", secure=secure,
-                        max_age=max_age, path=path)
+    cross-site posts), on https Secure and host-only (``cookie_name``)."""
+    response.set_cookie(cookie_name(request, name), value, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", max_age=max_age, path="/")
+
+
+def delete_session_cookie(response: Response, request: Request, name: str) -> None:
+    """Ends ``set_session_cookie``'s cookie; with the same attributes, since a browser
+    ignores a ``__Host-`` cookie's deletion that is not Secure."""
+    response.delete_cookie(cookie_name(request, name), path="/", httponly=True,
+                           samesite="lax", secure=request.url.scheme == "https")
 
 
 # Admin token ---------------------------------------------------------------------------

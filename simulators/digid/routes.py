@@ -13,7 +13,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.common.security import (
+    csrf_ok,
+    new_token,
+    read_cookie,
+    same_origin,
+    set_session_cookie,
+)
 from simulators.common.tls import peer_hostname
 from simulators.digid.errors import FormRefused
 from simulators.digid.pages import home_page, login_page
@@ -57,15 +63,14 @@ def back_to_rp(digid: DigiD, bsn: str, rp: str, return_to: str, relay_state: str
 def show_login(request: Request, digid: DigiD, rp: str, return_to: str, relay_state: str,
                error: str = "") -> HTMLResponse:
     """The login page; sets the pre-login cookie its CSRF token is bound to."""
-    pre_login = request.cookies.get(csrf_cookie(request)) or new_token()
+    pre_login = read_cookie(request, csrf_cookie(request)) or new_token()
     html = login_page(digid, rp=rp, return_to=return_to, relay_state=relay_state,
                       csrf_token=digid.login_csrf(pre_login),
-                      session=digid.live_session(request.cookies.get(session_cookie(request))),
+                      session=digid.live_session(read_cookie(request, session_cookie(request))),
                       error=error)
     response = HTMLResponse(html, status_code=400 if error else 200)
-    if request.cookies.get(csrf_cookie(request)) != pre_login:
-        set_session_cookie(response, csrf_cookie(request), pre_login,
-                           secure=request.url.scheme == "https")
+    if read_cookie(request, csrf_cookie(request)) != pre_login:
+        set_session_cookie(response, request, csrf_cookie(request), pre_login)
     return response
 
 
@@ -89,7 +94,7 @@ async def login(request: Request, digid: Service, rp: str = Form(...),
                 csrf_token: str | None = Form(None)):
     digid.check_return(rp, return_to)
     from_digid(request, "Dit inlogformulier komt niet van DigiD.")
-    pre_login = request.cookies.get(csrf_cookie(request))
+    pre_login = read_cookie(request, csrf_cookie(request))
     if not pre_login or not csrf_ok(digid.login_csrf(pre_login), csrf_token):
         raise FormRefused("Het inlogformulier is verlopen of komt niet van deze pagina.")
     bsn = bsn.strip()
@@ -99,8 +104,8 @@ async def login(request: Request, digid: Service, rp: str = Form(...),
     status = digid.login_status(bsn)
     response = back_to_rp(digid, bsn, rp, return_to, relay_state, status)
     if status == "success":  # a cancelled or failed login opens no DigiD session
-        set_session_cookie(response, session_cookie(request), digid.open_session(bsn),
-                           secure=request.url.scheme == "https", max_age=SESSION_SECONDS)
+        set_session_cookie(response, request, session_cookie(request), digid.open_session(bsn),
+                           max_age=SESSION_SECONDS)
     return response
 
 
@@ -112,7 +117,7 @@ async def continue_as(request: Request, digid: Service, rp: str = Form(...),
     """Single sign-on, confirmed by the person: "Doorgaan als ..." on the login page."""
     digid.check_return(rp, return_to)
     from_digid(request, "Dit formulier komt niet van DigiD.")
-    session = digid.live_session(request.cookies.get(session_cookie(request)))
+    session = digid.live_session(read_cookie(request, session_cookie(request)))
     if session is None:
         raise FormRefused("U bent niet (meer) ingelogd bij DigiD. Log opnieuw in.")
     if not csrf_ok(session.csrf_token, csrf_token):

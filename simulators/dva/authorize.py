@@ -3,7 +3,8 @@
 OAuth profile), raised by ``simulators.dva.service`` and answered by ``simulators.dva.errors``.
 
 Browser binding: ``/oauth/authorize`` binds each authorization to the browser's one DVA
-cookie (``<node id>_authz``, HttpOnly, SameSite=Lax, Max-Age the session's lifetime): a secret
+cookie (``<node id>_authz``, ``__Host-`` on https, HttpOnly, SameSite=Lax, Max-Age the session's
+lifetime): a secret
 made at the browser's first authorization and reused by the next while it lives, whose hash is
 kept with each authorization session. The session id travels in URLs (DigiD's RelayState) and
 forms, so on its own it proves nothing: ``/digid/acs`` and ``POST /oauth/consent`` also require
@@ -24,7 +25,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from simulators.common.security import csrf_ok, new_token, same_origin, set_session_cookie
+from simulators.common.security import (
+    csrf_ok,
+    new_token,
+    read_cookie,
+    same_origin,
+    set_session_cookie,
+)
 from simulators.dva.deps import DvaDep
 from simulators.dva.errors import BrowserRefused, UntrustedRequest
 from simulators.dva.grants import CODE_SECONDS
@@ -42,7 +49,7 @@ router = APIRouter()
 def browser_secret(dva: DVA, request: Request) -> str:
     """The browser's binding secret: the one its cookie holds when it is one of ours (the
     shape of ``new_token``), else a new one."""
-    held = request.cookies.get(dva.authz_cookie, "")
+    held = read_cookie(request, dva.authz_cookie) or ""
     return held if SECRET.fullmatch(held) else new_token()
 
 
@@ -53,7 +60,7 @@ def bound_session(dva: DVA, request: Request, session_id: str, identified: bool 
     if session is None or (identified and session["patient_index"] is None):
         raise UntrustedRequest(OAuthError.INVALID_REQUEST,
                                "Unknown or expired authorization session.")
-    if not dva.grants.bound_to(session, request.cookies.get(dva.authz_cookie)):
+    if not dva.grants.bound_to(session, read_cookie(request, dva.authz_cookie)):
         raise BrowserRefused(NOT_THIS_BROWSER)
     return session
 
@@ -74,8 +81,7 @@ async def authorize(request: Request, dva: DvaDep, response_type: str | None = N
     session_id = dva.start_authorization(client_id, redirect_uri, response_type, scope, state,
                                          x_correlation_id, secret)
     response = RedirectResponse(dva.digid_login_url(session_id), status_code=302)
-    set_session_cookie(response, dva.authz_cookie, secret,
-                       secure=request.url.scheme == "https", max_age=CODE_SECONDS)
+    set_session_cookie(response, request, dva.authz_cookie, secret, max_age=CODE_SECONDS)
     return response
 
 

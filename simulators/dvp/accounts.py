@@ -44,7 +44,9 @@ from simulators.common.body import read_body
 from simulators.common.security import (
     bound_token,
     csrf_ok,
+    delete_session_cookie,
     new_token,
+    read_cookie,
     same_origin,
     set_session_cookie,
 )
@@ -194,23 +196,22 @@ class AccountGuard:
     # sessions ------------------------------------------------------------------------
 
     def current(self, request: Request) -> Session | None:
-        return self.store.session(request.cookies.get(self.cookie))
+        return self.store.session(read_cookie(request, self.cookie))
 
     def login(self, request: Request, person_id: str,
               respond: Callable[[Session], Response]) -> Response:
         """Open a session (ending one this browser had) and set its cookie on the answer that
         ``respond`` builds for it (the answer may carry the session's CSRF token)."""
-        self.store.close_session(request.cookies.get(self.cookie))
+        self.store.close_session(read_cookie(request, self.cookie))
         session_id, session = self.store.open_session(person_id)
         response = respond(session)
-        set_session_cookie(response, self.cookie, session_id,
-                           secure=request.url.scheme == "https",
+        set_session_cookie(response, request, self.cookie, session_id,
                            max_age=SESSION_MAX_SECONDS)
         return response
 
     def logout(self, request: Request, response: Response) -> None:
-        self.store.close_session(request.cookies.get(self.cookie))
-        response.delete_cookie(self.cookie, path="/")
+        self.store.close_session(read_cookie(request, self.cookie))
+        delete_session_cookie(response, request, self.cookie)
 
     async def check_password(self, person_id: str, password: str) -> bool:
         return await asyncio.to_thread(self.store.check_password, person_id, password)
@@ -238,10 +239,9 @@ class AccountGuard:
     def pre_session(self, request: Request, respond: Callable[[str], Response]) -> Response:
         """A page with the login and create-account forms: their CSRF token (no session yet)
         is bound to a pre-session cookie."""
-        value = request.cookies.get(self.pre_cookie) or new_token()
+        value = read_cookie(request, self.pre_cookie) or new_token()
         response = respond(self._pre_token(value))
-        set_session_cookie(response, self.pre_cookie, value,
-                           secure=request.url.scheme == "https")
+        set_session_cookie(response, request, self.pre_cookie, value)
         return response
 
     def _pre_token(self, value: str) -> str:
@@ -256,7 +256,7 @@ class AccountGuard:
             raise Forbidden("send the account as application/json")
 
     async def check_pre_session(self, request: Request) -> None:
-        value = request.cookies.get(self.pre_cookie)
+        value = read_cookie(request, self.pre_cookie)
         await self.check_csrf(request, self._pre_token(value) if value else None)
 
     # dependencies --------------------------------------------------------------------

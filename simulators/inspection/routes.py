@@ -22,7 +22,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from simulators.common.app import require_admin
 from simulators.common.html import render
-from simulators.common.security import new_token, set_session_cookie
+from simulators.common.security import (
+    delete_session_cookie,
+    new_token,
+    read_cookie,
+    set_session_cookie,
+)
 from simulators.inspection import service as svc
 from simulators.inspection.errors import (
     LoginNotConfirmed,
@@ -63,7 +68,7 @@ def login_cookie_name(request: Request) -> str:
 
 def this_browser(request: Request, sessions: SessionStore) -> ViewSession | None:
     """The session of the browser's own cookie, never one named in the URL."""
-    return sessions.get(request.cookies.get(cookie_name(request)))
+    return sessions.get(read_cookie(request, cookie_name(request)))
 
 
 def logged_in(request: Request, sessions: Sessions) -> ViewSession:
@@ -88,12 +93,12 @@ async def home(mgo: Function) -> str:
 async def start(request: Request, mgo: Function, sessions: Sessions) -> RedirectResponse:
     """A DigiD login for this browser (nothing stored: see the module docstring); an earlier
     session of the same browser is dropped with what it held."""
-    sessions.drop(request.cookies.get(cookie_name(request)))
+    sessions.drop(read_cookie(request, cookie_name(request)))
     pre_login, relay_state = sessions.start_login()
     response = RedirectResponse(mgo.digid_login_url(relay_state), status_code=302)
-    response.delete_cookie(cookie_name(request))
-    set_session_cookie(response, login_cookie_name(request), pre_login, max_age=LOGIN_SECONDS,
-                       secure=request.url.scheme == "https")
+    delete_session_cookie(response, request, cookie_name(request))
+    set_session_cookie(response, request, login_cookie_name(request), pre_login,
+                       max_age=LOGIN_SECONDS)
     return response
 
 
@@ -102,7 +107,7 @@ async def digid_return(request: Request, mgo: Function, sessions: Sessions,
                        saml_art: str = Query("", alias="SAMLart"),
                        relay_state: str = Query("", alias="RelayState")) -> RedirectResponse:
     """DigiD's return: only for the browser whose own pending login has this RelayState."""
-    if not sessions.login_ok(request.cookies.get(login_cookie_name(request)), relay_state):
+    if not sessions.login_ok(read_cookie(request, login_cookie_name(request)), relay_state):
         raise NotThisBrowser()
     if not saml_art:
         raise LoginNotConfirmed("DigiD gaf geen bevestiging van uw login.")
@@ -114,9 +119,9 @@ async def digid_return(request: Request, mgo: Function, sessions: Sessions,
         raise
     session.logged_in = True
     response = RedirectResponse("/next", status_code=303)
-    response.delete_cookie(login_cookie_name(request))  # one time: a replay binds nothing
-    set_session_cookie(response, cookie_name(request), sid, max_age=SESSION_SECONDS,
-                       secure=request.url.scheme == "https")
+    # one time: a replay binds nothing
+    delete_session_cookie(response, request, login_cookie_name(request))
+    set_session_cookie(response, request, cookie_name(request), sid, max_age=SESSION_SECONDS)
     return response
 
 
@@ -153,13 +158,13 @@ async def callback(mgo: Function, session: LoggedIn, state: str = "", code: str 
 async def overview(request: Request, mgo: Function, sessions: Sessions,
                    session: LoggedIn) -> HTMLResponse | JSONResponse:
     """The overview, shown once: then the session is forgotten with what it held."""
-    sessions.drop(request.cookies.get(cookie_name(request)) or "")
+    sessions.drop(read_cookie(request, cookie_name(request)) or "")
     response: HTMLResponse | JSONResponse
     if "text/html" not in request.headers.get("accept", ""):
         response = JSONResponse(svc.overview(session))
     else:
         response = HTMLResponse(svc.overview_html(session, mgo.name))
-    response.delete_cookie(cookie_name(request))
+    delete_session_cookie(response, request, cookie_name(request))
     return response
 
 

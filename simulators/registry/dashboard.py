@@ -44,7 +44,9 @@ from simulators.common.html import TEMPLATES, Markup, render
 from simulators.common.security import (
     PendingLogins,
     csrf_ok,
+    delete_session_cookie,
     new_token,
+    read_cookie,
     same_origin,
     set_session_cookie,
 )
@@ -101,7 +103,7 @@ class Dashboard:
         return sid
 
     def session(self, request: Request) -> dict | None:
-        sid = request.cookies.get(self.cookie)
+        sid = read_cookie(request, self.cookie)
         found = self.sessions.get(sid or "")
         if found is None or found["expires"] < time.time():
             return None
@@ -259,13 +261,8 @@ def _login_page(board: Dashboard, request: Request, message: str = "",
     response = _page("dashboard_login.html", status, title="Dashboard: inloggen",
                      banner=board.config.topology.registry.name, csrf_token=csrf,
                      message=message)
-    set_session_cookie(response, board.login_cookie, login_id, path="/dashboard",
-                       secure=_secure(request), max_age=LOGIN_SECONDS)
+    set_session_cookie(response, request, board.login_cookie, login_id, max_age=LOGIN_SECONDS)
     return response
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
 
 
 @router.get("/dashboard/login", response_class=HTMLResponse)
@@ -280,7 +277,7 @@ async def login(request: Request, board: Board, token: str = Form("", max_length
                 csrf_token: str = Form("", max_length=200)) -> Response:
     """The admin token typed into the form: a session cookie, then the dashboard. The form's
     CSRF token must be the one issued with this browser's pre-login cookie."""
-    pre_login = request.cookies.get(board.login_cookie, "")
+    pre_login = read_cookie(request, board.login_cookie) or ""
     if not same_origin(request, board.own_origins()) or not board.login_ok(pre_login,
                                                                            csrf_token):
         return _login_page(board, request, "Dit formulier is verlopen of kwam niet van deze "
@@ -293,9 +290,9 @@ async def login(request: Request, board: Board, token: str = Form("", max_length
 
 def _logged_in(request: Request, board: Board) -> RedirectResponse:
     response = RedirectResponse("/dashboard", status_code=303)
-    set_session_cookie(response, board.cookie, board.new_session(), path="/dashboard",
-                       secure=_secure(request), max_age=SESSION_SECONDS)
-    response.delete_cookie(board.login_cookie, path="/dashboard")
+    set_session_cookie(response, request, board.cookie, board.new_session(),
+                       max_age=SESSION_SECONDS)
+    delete_session_cookie(response, request, board.login_cookie)
     return response
 
 
@@ -325,9 +322,9 @@ async def logout(request: Request, board: Board,
             or not csrf_ok(found["csrf"], csrf_token):
         return _login_page(board, request, "Uitloggen mislukt: het formulier kwam niet van "
                            "deze pagina.", 403)
-    board.sessions.pop(request.cookies.get(board.cookie, ""), None)
+    board.sessions.pop(read_cookie(request, board.cookie) or "", None)
     response = RedirectResponse("/dashboard/login", status_code=303)
-    response.delete_cookie(board.cookie, path="/dashboard")
+    delete_session_cookie(response, request, board.cookie)
     return response
 
 

@@ -22,6 +22,7 @@ from lxml import etree
 from sandbox.pki import Pki
 from sandbox.runtime.local import check_can_bind_tls
 from scenarios import collect
+from scenarios.accounts import create_account
 from scenarios.flow import authorization_code
 from scenarios.oauth_probe import authorize_url, exchange, get_code, refresh, resource_base
 from scenarios.useragent import Browser
@@ -327,3 +328,72 @@ def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):
         with client(medmij, hostname=gone) as fresh:
             with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
                 fresh.post(url, data=form)
+
+
+LANGUAGE_COOKIE = "pgo_sandbox_lang"  # a preference, binds nothing
+
+
+def test_browser_cookies_are_host_only_over_https(medmij):
+    """Rule (``security.cookie_name``): over https every cookie that binds a login, a session
+    or an authorization to a browser is ``__Host-``: Secure, ``Path=/``, no ``Domain``. A
+    browser then keeps it only from the host that set it, so no other ``*.sandbox.test``
+    host can plant one. Cookies from all five kinds of node: the PGO (pre-session and
+    session), DigiD (login form and session), the DVA (authorization), the inspection
+    function (pending login) and the registry's dashboard (login form)."""
+    topology = medmij.topology
+    with Browser(medmij.info.addresses) as browser:
+        report = collect.run(medmij, browser=browser)
+        assert report.ok, report.steps
+        assert browser.get(medmij.public_url(topology.dvps[0].id, "/")).status_code == 200
+        assert browser.get(medmij.public_url(topology.inspection.id, "/start")).status_code == 302
+        assert browser.get(medmij.public_url(topology.registry.id,
+                                             "/dashboard/login")).status_code == 200
+        cookies = [c for c in browser.client.cookies.jar if c.name != LANGUAGE_COOKIE]
+    expected = {topology.dvps[0].hostname, topology.digid.hostname,
+                topology.provider(topology.providers[0].name).dva, topology.inspection.hostname,
+                topology.registry.hostname}
+    assert {c.domain for c in cookies} == expected, [(c.name, c.domain) for c in cookies]
+    assert len(cookies) >= 7, [c.name for c in cookies]
+    for cookie in cookies:
+        assert cookie.name.startswith("__Host-"), cookie.name
+        assert cookie.secure and cookie.path == "/", cookie
+        assert not cookie.domain_specified and not cookie.domain.startswith("."), cookie
+
+
+def held(browser: Browser, name: str) -> str:
+    """The value of the browser's cookie ``name``, whatever prefix it has."""
+    values = [c.value for c in browser.client.cookies.jar if c.name.endswith(name) and c.value]
+    assert len(values) == 1, list(browser.client.cookies.jar)
+    return values[0]
+
+
+def test_a_cookie_planted_for_the_sandbox_domain_binds_nothing(medmij):
+    """Rule (``security.cookie_name``): over https a node reads only its ``__Host-`` cookie.
+    Another host of the sandbox domain can set ``<node>_authz`` or ``<node>_session`` with
+    ``Domain=.sandbox.test`` in a victim's browser; read, it would let the victim finish the
+    attacker's authorization (a consent given into the attacker's hands) or use the
+    attacker's PGO account (what they upload lands with the attacker)."""
+    topology = medmij.topology
+    provider = topology.providers[0].name
+    dva = topology.node(topology.provider(provider).dva)
+    pgo = topology.dvps[0]
+    bsn = person_with_data(medmij, provider)
+    redirect_uri = medmij.public_url(pgo.id, "/oauth/callback")
+    url = authorize_url(medmij, provider, pgo.hostname, redirect_uri)
+    with Browser(medmij.info.addresses) as attacker, Browser(medmij.info.addresses) as victim:
+        login_url = attacker.location(attacker.get(url))
+        secret = held(attacker, f"{dva.id}_authz")
+        victim.client.cookies.set(f"{dva.id}_authz", secret, domain=".sandbox.test", path="/")
+        back = victim.digid_login(victim.get(login_url), bsn)
+        assert back.status_code == 303, back.text[:300]
+        refused = victim.get(victim.location(back))
+        assert refused.status_code == 403, refused.text[:300]
+
+        account = create_account(attacker, medmij.public_url(pgo.id), "aanvaller")
+        session = held(attacker, f"{pgo.id}_session")
+        own = attacker.get(account.url(f"/persons/{account.person_id}"))
+        assert own.status_code == 200, own.text[:300]
+        victim.client.cookies.set(f"{pgo.id}_session", session, domain=".sandbox.test",
+                                  path="/")
+        planted = victim.get(account.url(f"/persons/{account.person_id}"))
+        assert planted.status_code != 200 and "aanvaller" not in planted.text, planted.text[:300]
