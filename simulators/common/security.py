@@ -35,6 +35,9 @@ PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 )
+# Over https (the medmij profile): a browser that has seen a node never tries plain http for
+# its hostname again (no subdomains: the sandbox domain's other hosts are other parties)
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 NO_STORE: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
@@ -42,8 +45,9 @@ NO_STORE: tuple[tuple[bytes, bytes], ...] = (
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware: frame, sniff and referrer headers on every response, and
-    ``Cache-Control: no-store`` on HTML and redirects (unless the app already set a policy)."""
+    """Pure ASGI middleware: frame, sniff and referrer headers on every response,
+    ``Strict-Transport-Security`` on every https response, and ``Cache-Control: no-store`` on
+    HTML and redirects (unless the app already set a policy)."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -52,12 +56,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = PAGE_HEADERS + (HSTS,) if scope.get("scheme") == "https" else PAGE_HEADERS
 
         async def send_wrapper(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in PAGE_HEADERS if k not in names]
+                headers += [(k, v) for k, v in added if k not in names]
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 redirect = 300 <= message["status"] < 400
                 if (content_type.startswith(b"text/html") or redirect) \

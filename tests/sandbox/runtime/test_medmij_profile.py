@@ -397,3 +397,15 @@ def test_a_cookie_planted_for_the_sandbox_domain_binds_nothing(medmij):
                                   path="/")
         planted = victim.get(account.url(f"/persons/{account.person_id}"))
         assert planted.status_code != 200 and "aanvaller" not in planted.text, planted.text[:300]
+
+
+def test_pages_over_https_carry_hsts(medmij):
+    """Rule (``security.HSTS``): every https answer tells the browser to use https only for
+    that hostname (not its subdomains: other parties), so a person's later visit typed as
+    http cannot be taken over on the way; the pages' other headers stay."""
+    topology = medmij.topology
+    with Browser(medmij.info.addresses) as browser:
+        for node in (topology.dvps[0], topology.digid, topology.registry, topology.inspection):
+            page = browser.get(medmij.public_url(node.id, "/health"))
+            assert page.headers.get("strict-transport-security") == "max-age=31536000", node.id
+            assert page.headers["x-frame-options"] == "DENY"
