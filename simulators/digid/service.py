@@ -191,11 +191,15 @@ class DigiD:
 
     def resolve_artifact(self, artifact: str, rp: str, peer: str | None = None) -> dict:
         """Back-channel resolution: single use, bound to the relying party (over TLS the one
-        whose certificate ``peer`` names). A DVA gets the BSN; the inspection function only a
-        pseudonym the localisation service can open."""
+        whose certificate ``peer`` names; an artifact named with another relying party stays its
+        owner's, unspent). A DVA gets the BSN; the inspection function only a pseudonym the
+        localisation service can open."""
         self.authenticate_rp(rp, peer)
-        found = self.artifacts.pop(artifact, None)
-        if found is None or found.rp != rp or found.expires < self.clock.now():
+        found = self.artifacts.get(artifact)
+        if found is None or found.rp != rp:  # another relying party's: left for its owner
+            raise ArtifactRefused()
+        del self.artifacts[artifact]  # single use: spent by its relying party, even expired
+        if found.expires < self.clock.now():
             raise ArtifactRefused()
         if found.status != "success":  # a cancelled or failed login identifies nobody
             return {"status": found.status}

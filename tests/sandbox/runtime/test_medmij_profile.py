@@ -217,6 +217,11 @@ def test_digid_artifact_is_resolved_only_by_its_relying_party(medmij):
         assert stolen.status_code == 403, stolen.text
         assert stolen.json()["error"] == "access_denied"
         assert f"certificate hostname {intruder} is not the relying party" in stolen.text
+    # a listed relying party naming itself: authenticated, but not the artifact's; refused
+    # without spending it (it was popped first: another DVA could burn a person's login)
+    with client(medmij, hostname=lumen) as http:
+        burnt = http.post(url, data={"artifact": artifact, "rp": lumen})
+    assert burnt.status_code == 400 and burnt.json()["error"] == "invalid_grant", burnt.text
     with client(medmij, hostname=nexus) as http:
         own = http.post(url, data={"artifact": artifact, "rp": nexus})
     assert own.status_code == 200 and own.json() == {"bsn": bsn}, own.text

@@ -83,6 +83,17 @@ async def test_artifact_resolves_once_within_its_lifetime(world) -> None:
     assert again.status_code == 400
 
 
+async def test_another_relying_party_does_not_spend_the_artifact(world) -> None:
+    """An artifact named with another relying party is refused and stays its owner's: the
+    wrong caller must not be able to burn a person's login (it was popped before the check)."""
+    artifact = await world.log_in()
+    wrong = await world.browser.post("/artifact", data={"artifact": artifact,
+                                                        "rp": "dva-lumen.sandbox.test"})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    own = await world.browser.post("/artifact", data={"artifact": artifact, "rp": DVA})
+    assert own.status_code == 200 and own.json() == {"bsn": world.bsn}
+
+
 async def test_back_channel_errors_are_json(world) -> None:
     artifact = await world.log_in()
     r = await world.browser.post("/artifact", data={"artifact": artifact,
