@@ -239,6 +239,7 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
     if crl is not None:  # the registry publishes and takes CRLs through this same file
         app.state.crl = crl  # (``registry.crl.held_crl``): one holder, not two
     asgi, protocol = tls_gate(app, serving_app(app, node_id), config, node_id)
+    protocol = tls.rechecking(protocol, live)  # a resumed session meets the CRL of now too
     registry = config.topology.registry.hostname
     if crl is not None and hostname != registry:
         # without the node's certificate, as a CRL distribution point is fetched: a node

@@ -27,9 +27,11 @@ Clients. ``trust`` registers a sandbox CA bundle for this process's clients and
 
 Revocation, as PKIoverheid has it: the CA publishes a CRL and every relying party fetches it.
 Server (``LiveServerContext``) and client contexts (``LiveClientContext``) follow a CRL file
-without a restart. In the local runtime every node follows ``<state>/pki/crl.pem``, which
-``pgo-sandbox ca revoke`` writes; in containers each node's own CRL file
-(``simulators.common.revocation``, which also holds the rule every copy of the CRL obeys).
+without a restart; a client resuming a TLS session (no certificate check in that handshake)
+is checked against the CRL of now by the serving protocol (``rechecking``). In the local
+runtime every node follows ``<state>/pki/crl.pem``, which ``pgo-sandbox ca revoke`` writes; in
+containers each node's own CRL file (``simulators.common.revocation``, which also holds the
+rule every copy of the CRL obeys).
 """
 
 from __future__ import annotations
@@ -100,12 +102,22 @@ class PeerCertProtocol(HttpToolsProtocol):
     _tls: dict | None = None
     admit: Admit | None = None  # None: every peer the handshake accepted
     refused: Callable[[str], None] | None = None  # told of each refusal (the node's events)
+    # a resumed session's certificate, still good now? (``rechecking``); None: not asked
+    still_good: Callable[[bytes], bool] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         hostname = cert_hostname(der)
+        if der is not None and self.still_good is not None and ssl_object.session_reused \
+                and not self.still_good(der):
+            # a resumed session skips certificate verification: a peer revoked after its
+            # first handshake would keep its identity for the session's (renewable) life
+            log.warning("closed the resumed TLS connection of %s: its certificate was revoked "
+                        "or expired after the session began", hostname)
+            transport.abort()
+            return
         if hostname is not None and self.admit is not None and not self.admit(hostname):
             # Python's ssl cannot send the alert (it has no verify callback, and after the
             # handshake every alert is encrypted), so the refusal is the nearest thing: the
@@ -145,6 +157,19 @@ def admitting(whitelist: Whitelist, infrastructure: frozenset[str],
                  "refused": staticmethod(refused) if refused is not None else None})
 
 
+def rechecking(protocol: type[PeerCertProtocol], live: LiveServerContext
+               ) -> type[PeerCertProtocol]:
+    """``protocol`` that closes a resumed TLS session whose client certificate the CRL ``live``
+    follows now revokes (or that expired since). OpenSSL verifies a certificate only in a full
+    handshake, and session tickets and the session cache belong to the listener's context,
+    which ``LiveServerContext`` never replaces: without this a peer revoked after one
+    handshake kept its identity by resuming that session (Python offers no switch to turn
+    resumption off on a server: no session-cache mode, and tickets off still leaves the
+    TLS 1.2 session-id cache)."""
+    return type(f"Rechecking{protocol.__name__}", (protocol,),
+                {"still_good": staticmethod(live.still_good)})
+
+
 # --- contexts -----------------------------------------------------------------------------
 
 def server_ssl_context(pki_dir: Path, hostname: str, crl: Path | None = None
@@ -159,6 +184,17 @@ def server_ssl_context(pki_dir: Path, hostname: str, crl: Path | None = None
     _trust_files(context, pki_dir, crl)
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+def revoked_serials(crl: Path) -> frozenset[tuple[bytes, int]]:
+    """(issuer name in DER, serial number) of every certificate on a PEM CRL file (none when
+    it is missing or unreadable: the contexts built from the same file check nothing then)."""
+    try:
+        found = x509.load_pem_x509_crl(crl.read_bytes())
+    except (OSError, ValueError):
+        return frozenset()
+    issuer = found.issuer.public_bytes()
+    return frozenset((issuer, entry.serial_number) for entry in found)
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -195,6 +231,7 @@ class LiveServerContext:
         self._crl_stamp = file_stamp(self.crl)
         self._checked = time.monotonic()
         self.current = server_ssl_context(self.pki_dir, hostname, self.crl)
+        self.revoked = revoked_serials(self.crl)
         self.context = server_ssl_context(self.pki_dir, hostname, self.crl)  # the listener's
         self.context.sni_callback = self._on_hello
 
@@ -204,8 +241,19 @@ class LiveServerContext:
         if stamp == self._crl_stamp:
             return False
         self.current = server_ssl_context(self.pki_dir, self.hostname, self.crl)
+        self.revoked = revoked_serials(self.crl)
         self._crl_stamp = stamp
         return True
+
+    def still_good(self, der: bytes) -> bool:
+        """Whether a client certificate verified in an earlier handshake is neither on the
+        CRL this context follows now nor expired (a resumed session: ``rechecking``)."""
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+        except ValueError:
+            return False
+        on_crl = (certificate.issuer.public_bytes(), certificate.serial_number) in self.revoked
+        return not on_crl and certificate.not_valid_after_utc.timestamp() > time.time()
 
     def _on_hello(self, connection, _server_name: str | None, _context) -> None:
         now = time.monotonic()

@@ -10,6 +10,7 @@ certificate whose hostname is on the latest Whitelist.
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import time
 from pathlib import Path
@@ -291,6 +292,66 @@ def test_live_added_dvp_collects_over_mutual_tls(medmij):
     finally:
         with client(medmij) as http:
             http.delete(f"{admin}/participants/{mine}", headers=medmij.admin_headers)
+
+
+def resumed_get(medmij, context: ssl.SSLContext, hostname: str, path: str,
+                session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession | None]:
+    """GET ``path`` from ``hostname`` on a new connection, resuming ``session`` if given (what
+    a browser or any TLS stack does; httpx never does): (the answer's status line or b"" when
+    the server closed without one, the session to resume next time)."""
+    address = urlsplit(medmij.info.addresses[hostname]).hostname
+    with socket.create_connection((address, 443), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=hostname, session=session) as conn:
+            assert session is None or conn.session_reused, "the server did not resume"
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\n"
+                         f"Connection: close\r\n\r\n".encode())
+            answer = b""
+            try:
+                while chunk := conn.recv(65536):
+                    answer += chunk
+            except (ssl.SSLError, ConnectionError):
+                pass
+            return answer.split(b"\r\n", 1)[0], conn.session
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_a_revoked_peer_cannot_resume_its_tls_session(medmij, version):
+    """Rule (``tls.rechecking``): OpenSSL checks a client certificate only in a full handshake;
+    a resumed session (a TLS 1.3 ticket, a TLS 1.2 ticket or session id) keeps the identity of
+    the first one. A vendor revoked with ``ca revoke`` kept passing every back channel by
+    resuming a session from before the revocation, on new connections, for the session's
+    life. Now the resumed connection is closed before any HTTP, as a fresh handshake fails."""
+    topology = medmij.topology
+    revoked = f"pgo-revoked-{version.name[-1]}.{topology.domain}"
+    pki = Pki(topology.seed, medmij.state_dir / "pki")
+    pki.issue(revoked, "Ingetrokken PGO")
+    admin = f"https://{topology.registry.hostname}/admin"
+    with client(medmij) as http:
+        added = http.post(f"{admin}/clients", headers=medmij.admin_headers, json={
+            "hostname": revoked, "name": "Ingetrokken PGO",
+            "redirect_uri": f"https://{revoked}/callback"})
+    assert added.status_code < 300, added.text
+    try:
+        context = ssl.create_default_context(cafile=medmij.state_dir / "pki" / "ca-bundle.pem")
+        context.maximum_version = version
+        context.load_cert_chain(pki.cert_path(revoked), pki.key_path(revoked))
+        registry, whitelist = topology.registry.hostname, LIST_PATHS["whitelist"]
+        status, session = resumed_get(medmij, context, registry, whitelist)
+        assert status.endswith(b"200 OK"), status  # on the Whitelist, the registry's own
+        status, session = resumed_get(medmij, context, registry, whitelist, session)
+        assert status.endswith(b"200 OK"), status  # the control: a resumed session passes
+        pki.revoke(revoked)
+        time.sleep(1.5)  # the nodes look at the CRL file at most once a second
+        try:  # a full handshake: refused in it (TLS 1.2) or closed right after (TLS 1.3)
+            status, _ = resumed_get(medmij, context, registry, whitelist)
+        except (ssl.SSLError, ConnectionError):
+            status = b""
+        assert status == b"", status
+        status, _ = resumed_get(medmij, context, registry, whitelist, session)
+        assert status == b"", status
+    finally:
+        with client(medmij) as http:
+            http.delete(f"{admin}/participants/{revoked}", headers=medmij.admin_headers)
 
 
 def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):

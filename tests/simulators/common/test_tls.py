@@ -55,12 +55,13 @@ async def echo_peer(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _serve(pki, protocol):
-    """A real uvicorn TLS server on 127.0.0.1 with ``protocol``; yields its port."""
+def _serve(pki, protocol, context: ssl.SSLContext | None = None):
+    """A real uvicorn TLS server on 127.0.0.1 with ``protocol`` (and ``context``, by default
+    a plain server context); yields its port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    context = tls.server_ssl_context(pki, SERVER)
+    context = context or tls.server_ssl_context(pki, SERVER)
     config = uvicorn.Config(echo_peer, host="127.0.0.1", port=port, log_level="warning",
                             http=protocol, lifespan="off",
                             ssl_context_factory=lambda *_: context)
@@ -143,6 +144,52 @@ def test_a_peer_off_the_whitelist_is_refused_in_tls_before_any_http(pki, admitti
     with _client(pki, admitting_server, UNLISTED) as http:
         assert http.get(f"https://{SERVER}/health").text == UNLISTED
     lists.whitelist = {CLIENT}
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_a_resumed_session_meets_the_crl_of_now(tmp_path, monkeypatch, version):
+    """A resumed TLS session skips certificate verification, and tickets and the session
+    cache belong to the listener's context, which ``LiveServerContext`` keeps: a client
+    revoked after one handshake kept its identity by resuming. ``rechecking`` closes it."""
+    monkeypatch.setattr(tls.LiveServerContext, "CHECK_SECONDS", 0.0)
+    directory = tmp_path / "pki"
+    authority = Pki(7, directory)
+    for hostname in (SERVER, CLIENT):
+        authority.issue(hostname, "Some Org")
+    live = tls.LiveServerContext(directory, SERVER)
+    server = _serve(directory, tls.rechecking(tls.PeerCertProtocol, live), live.context)
+    port = next(server)
+    client = ssl.create_default_context(cafile=directory / "ca-bundle.pem")
+    client.maximum_version = version
+    client.load_cert_chain(directory / f"{CLIENT}.crt", directory / f"{CLIENT}.key")
+
+    def get(session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession | None]:
+        """The raw answer to a GET on a new connection resuming ``session``; the session."""
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with client.wrap_socket(raw, server_hostname=SERVER, session=session) as conn:
+                assert session is None or conn.session_reused
+                conn.sendall(f"GET / HTTP/1.1\r\nHost: {SERVER}\r\n"
+                             "Connection: close\r\n\r\n".encode())
+                answer = b""
+                try:
+                    while chunk := conn.recv(4096):
+                        answer += chunk
+                except (ssl.SSLError, ConnectionError):
+                    pass
+                return answer, conn.session
+
+    try:
+        answer, session = get()
+        assert CLIENT.encode() in answer, answer
+        answer, session = get(session)
+        assert CLIENT.encode() in answer, answer  # resumed: the same identity, unrevoked
+        authority.revoke(CLIENT)
+        assert get(session)[0] == b""  # closed before any HTTP
+        other = authority.issue(UNLISTED, "Other Org")  # an unrevoked peer still resumes
+        assert other and live.still_good(other.certificate.public_bytes(
+            serialization.Encoding.DER))
+    finally:
+        next(server, None)
 
 
 def test_client_verifies_the_server_hostname(pki, tls_server):
