@@ -25,9 +25,21 @@ err = Console(stderr=True)
 
 
 
+def browser_url(sandbox: Running, path: str) -> str:
+    """A registry URL for a browser on this machine. The local runtime's ``medmij`` profile
+    serves the registry at <address>:443 with a certificate for its MedMij hostname only, so a
+    browser can verify it only under that name (``hosts --write`` maps it); a link to the
+    address meets a certificate warning, clicked through with the login code in the URL.
+    Elsewhere the address (loopback: the same; containers: the port this machine reaches)."""
+    registry = sandbox.topology.registry.id
+    if sandbox.info.runtime == "local" and sandbox.info.profile == "medmij":
+        return sandbox.public_url(registry, path)
+    return sandbox.url(registry, path)
+
+
 def dashboard_url(sandbox: Running) -> str:
     """Where the dashboard is, as a browser on this machine reaches the registry."""
-    return sandbox.url(sandbox.topology.registry.id, "/dashboard")
+    return browser_url(sandbox, "/dashboard")
 
 
 def dashboard_line(state_dir: Path) -> str:
@@ -48,7 +60,7 @@ def login_link(sandbox: Running) -> str:
                         headers=sandbox.admin_headers)
         r.raise_for_status()
         code = r.json()["code"]
-    return sandbox.url(registry.id, f"/dashboard/login/{code}")
+    return browser_url(sandbox, f"/dashboard/login/{code}")
 
 
 def register(app: typer.Typer) -> None:

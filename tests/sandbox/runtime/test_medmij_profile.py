@@ -294,6 +294,24 @@ def test_live_added_dvp_collects_over_mutual_tls(medmij):
             http.delete(f"{admin}/participants/{mine}", headers=medmij.admin_headers)
 
 
+def test_the_dashboard_link_names_the_registry_not_its_address(medmij):
+    """``pgo-sandbox dashboard`` in the medmij profile printed ``https://127.x.y.1/dashboard/
+    login/<code>``: the registry's certificate names only registry.sandbox.test, so every
+    browser stopped at a certificate warning, and a click-through sent the login code to a
+    server it had not verified. The link names the MedMij hostname (``hosts --write`` maps
+    it) and logs a browser in over a verified connection."""
+    from sandbox.dashboard_cli import dashboard_url, login_link
+
+    registry = medmij.topology.registry.hostname
+    link = login_link(medmij)
+    assert dashboard_url(medmij) == f"https://{registry}/dashboard"
+    assert link.startswith(f"https://{registry}/dashboard/login/"), link
+    with Browser(medmij.info.addresses) as browser:  # resolves the name, verifies the certificate
+        logged_in = browser.get(link)
+        assert logged_in.status_code == 303, logged_in.text[:300]
+        assert browser.get(dashboard_url(medmij)).status_code == 200
+
+
 def resumed_get(medmij, context: ssl.SSLContext, hostname: str, path: str,
                 session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession | None]:
     """GET ``path`` from ``hostname`` on a new connection, resuming ``session`` if given (what
