@@ -213,8 +213,8 @@ def register(app: typer.Typer) -> None:
                  "sees it after its next list refresh.", *_configuration(sandbox, hostname, pki),
                  "  OCL            check client_id (and the Whitelist) against it at authorize "
                  "and token",
-                 f"  DigiD          {sandbox.url('digid', '/login')} (relying parties are the "
-                 "topology's DVAs; an outside DVA identifies persons itself)"]
+                 f"  DigiD          {sandbox.public_url('digid', '/login')} (relying parties are "
+                 "the topology's DVAs; an outside DVA identifies persons itself)"]
         lines += _persons_lines("test persons DigiD knows (serve data for one of them)",
                                 _test_persons(sandbox, None, 3))
         console.print("\n".join(lines), highlight=False)

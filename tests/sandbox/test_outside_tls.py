@@ -283,10 +283,14 @@ def test_our_dvp_collects_from_an_outside_dva_over_mutual_tls(
     base = dva.base
     pgo = topology.dvps[0]
     try:
-        cli(medmij, "participant", "add-dva", "--hostname", OUTSIDE_DVA, "--name", "Buiten DVA",
-            "--provider", OUTSIDE_PROVIDER, "--display", "Buitenkliniek", "--service", "48",
-            "--authorize", f"{base}/auth/start", "--token", f"{base}/auth/token",
-            "--resource", f"{base}/api/fhir/buitenkliniek/48")
+        added = cli(medmij, "participant", "add-dva", "--hostname", OUTSIDE_DVA, "--name",
+                    "Buiten DVA", "--provider", OUTSIDE_PROVIDER, "--display", "Buitenkliniek",
+                    "--service", "48", "--authorize", f"{base}/auth/start", "--token",
+                    f"{base}/auth/token", "--resource", f"{base}/api/fhir/buitenkliniek/48")
+        # every URL it prints names a MedMij hostname: a 127.x one fails any TLS client's
+        # hostname check (the DigiD line did)
+        assert f"https://{topology.digid.hostname}/login" in added, added
+        assert "https://127." not in added, added
         with client(mine, hosts) as http:  # the live ZAL, with its other paths, is XSD-valid
             zal = http.get(f"{registry}/MedMij_Zorgaanbiederslijst.xml", params={"api": "1"})
             assert zal.status_code == 200, zal.text
