@@ -379,18 +379,29 @@ async def events_json(board: Board, since: int = Query(0, ge=0)) -> dict:
 async def stream(request: Request, board: Board, since: int = Query(0, ge=0),
                  seconds: float = Query(STREAM_SECONDS, gt=0, le=3600)) -> StreamingResponse:
     """Server-sent events: every new event of every node (no noise), with display names.
-    The stream ends after ``seconds``; EventSource reconnects and resumes (Last-Event-ID)."""
+    The stream ends after ``seconds``; EventSource reconnects and resumes (Last-Event-ID).
+
+    When the feed drops a node's events (a curator's erasure, a restart: ``Feed.forget``) the
+    page is told to drop what it holds of them: ``event: forget`` with the node and the
+    ``fseq`` up to which its events went. A stream starts with every drop the feed remembers
+    (a reconnecting page may hold events from before one); the ``fseq`` keeps a page from
+    dropping the node's later events."""
     last_id = request.headers.get("last-event-id", "")
     cursor = int(last_id) if last_id.isdigit() else since
 
     async def lines() -> AsyncIterator[str]:
         position = cursor
+        dropped = 0  # the drops sent (``Feed.forgets`` numbers them)
         ends = time.monotonic() + seconds
         beat = time.monotonic()
         yield "retry: 1000\n\n"
         first = True
         while time.monotonic() < ends and not await request.is_disconnected():
             await board.feed.refresh()
+            for number, node, through in board.feed.forgotten_after(dropped):
+                dropped = number
+                yield (f"event: forget\ndata: "
+                       f"{json.dumps({'node': node, 'through': through})}\n\n")
             batch = board.feed.since(position)
             names = board.names() if batch else {}
             if batch:

@@ -10,8 +10,10 @@ history of the registry's own lists.
   node forgets, the feed forgets: each answer names the node's log (``epoch``, new with every
   node process and every curator's erasure, see ``simulators.common.events``), and when it
   changes the feed drops every event it took from that node (the journeys and pages are made
-  from these events when asked, so they lose them too) before taking the new ones. The
-  registry trusts nobody's word for an erasure: it only mirrors what the node still serves.
+  from these events when asked, so they lose them too) before taking the new ones, and notes
+  the drop (``forgotten``) so that open dashboard pages, which hold the events they were sent,
+  drop them too. The registry trusts nobody's word for an erasure: it only mirrors what the
+  node still serves.
 - ``Health``: each node's ``/health`` over HTTP, as the runtime probes it.
 - ``ListHistory``: a snapshot of the lists per Volgnummer, so the dashboard can say what
   changed between versions (which provider left the ZAL, which PGO the OCL).
@@ -38,6 +40,7 @@ REFRESH_SECONDS = 0.4  # at most this often the nodes are polled, however many v
 POLL_TIMEOUT = 2.0  # a node that does not answer in time is skipped this round
 BACKOFF_SECONDS = 5.0  # a node that failed is not asked again for this long
 KEEP = 20_000  # merged events kept (a node keeps 5000)
+FORGETS_KEPT = 200  # drops remembered for pages that reconnect (each a node and an fseq)
 HEALTH_CACHE_SECONDS = 2.0
 
 
@@ -55,6 +58,10 @@ class Feed:
         self.seen: dict[str, int] = {}  # node id -> last seq taken from it
         self.epochs: dict[str, str | None] = {}  # node id -> the epoch of its log we took from
         self.failed: dict[str, tuple[float, str]] = {}  # node id -> (when, why)
+        # (number, node, fseq): the events of ``node`` up to ``fseq`` were dropped; numbered
+        # from 1 so a stream knows which it has sent
+        self.forgotten: deque[tuple[int, str, int]] = deque(maxlen=FORGETS_KEPT)
+        self.forgets = 0
         self._refreshed = 0.0
         self._lock = asyncio.Lock()
 
@@ -86,9 +93,18 @@ class Feed:
         return taken
 
     def forget(self, node: str) -> None:
-        """Drop every event taken from ``node`` (``fseq`` goes on: viewers' cursors stay valid)."""
-        self.events = deque((e for e in self.events if e["node"] != node), maxlen=KEEP)
+        """Drop every event taken from ``node`` (``fseq`` goes on: viewers' cursors stay
+        valid) and note the drop for open pages (``forgotten``)."""
+        kept = deque((e for e in self.events if e["node"] != node), maxlen=KEEP)
+        if len(kept) != len(self.events):
+            self.forgets += 1
+            self.forgotten.append((self.forgets, node, self.last_fseq))
+        self.events = kept
         self.seen.pop(node, None)
+
+    def forgotten_after(self, number: int) -> list[tuple[int, str, int]]:
+        """The drops after the ``number``-th (``forget``), oldest first."""
+        return [f for f in self.forgotten if f[0] > number]
 
     async def refresh(self, force: bool = False) -> None:
         """Poll every node once (all at once), unless that was done a moment ago."""

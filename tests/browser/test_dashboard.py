@@ -64,3 +64,32 @@ def test_dashboard_shows_a_collect_live(desktop, sandbox) -> None:
     assert desktop.find_elements(By.CSS_SELECTOR, "figure svg g.hop")
     desktop.save_screenshot(str(SCREENSHOTS / "23-dashboard-sequence.png"))
     print(f"collect seen on the dashboard {seen:.1f} s after it started")
+
+
+def test_an_open_dashboard_drops_the_events_the_registry_dropped(desktop, sandbox) -> None:
+    """Rule (``dashboard.js``, ``event: forget``): when the registry drops a node's events (a
+    new log: here the node's process killed and restarted, as after a curator's erasure) an
+    open page removes that node's rows without a reload, and keeps the other nodes' rows."""
+    from sandbox.drill import Fault, kill_and_wait
+
+    desktop.get(login_link(sandbox))
+    WebDriverWait(desktop, 60).until(lambda d: "Live verbonden" in d.page_source,
+                                     "the live stream did not connect")
+    report = collect.run(sandbox)
+    assert report.ok, report.steps
+    corr = report.summary["correlation_id"]
+
+    def rows(node: str) -> list:
+        return desktop.find_elements(
+            By.CSS_SELECTOR, f"details.journey[data-corr='{corr}'] li[data-node='{node}']")
+
+    WebDriverWait(desktop, 30).until(lambda d: rows("pgo-alpha") and rows("dva-nexus"),
+                                     "the collect's hops did not arrive live")
+    kept = len(rows("dva-nexus"))
+    fault = Fault("kill", "pgo-alpha")
+    kill_and_wait(sandbox, "pgo-alpha", fault)
+    assert not fault.error, fault.error
+    WebDriverWait(desktop, 30).until(lambda d: not rows("pgo-alpha"),
+                                     "the restarted PGO's old hops stayed on the page")
+    assert len(rows("dva-nexus")) >= kept  # late rows of the collect may still have come in
+    desktop.save_screenshot(str(SCREENSHOTS / "24-dashboard-after-restart.png"))

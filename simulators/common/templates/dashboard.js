@@ -1,7 +1,9 @@
 // The dashboard's live parts: hops per journey from /dashboard/stream (server-sent events),
 // node health and the sandbox clock from /dashboard/health.json, Volgnummers from
 // /dashboard/state.json. Served by the registry itself (no CDN). Only textContent is set,
-// never HTML: paths and names come from the outside world.
+// never HTML: paths and names come from the outside world. A "forget" event (a node's
+// events dropped by the registry: a curator's erasure, a restart) removes that node's rows
+// up to the given fseq from the page, as the registry removed them from its own pages.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -69,18 +71,15 @@
       row = el("li", ev.status >= 400 ? "hop error new" : "hop new",
         ev.caller_name + " → " + where + ": " + ev.method + " " + ev.path + " → " +
         ev.status + " (" + Math.round(ev.ms) + " ms)");
-      [ev.caller_name, ev.node_name].forEach(function (n) {
-        if (g.nodes.indexOf(n) < 0) g.nodes.push(n);
-      });
-      if (key !== "achtergrond" && key !== "browser") {
-        g.title.textContent = g.nodes.join(" → ");
-      }
+      row.dataset.names = JSON.stringify([ev.caller_name, ev.node_name]);
+      named(g, [ev.caller_name, ev.node_name]);
     } else {
       row = el("li", ev.kind === "fault" ? "fault new" : "event new",
         (ev.kind === "fault" ? "⚠ storing bij " : ev.kind + " bij ") + ev.node_name + ": " +
         (ev.text || ""));
     }
     row.dataset.node = ev.node;
+    row.dataset.fseq = ev.fseq;
     g.list.appendChild(row);
     while (g.list.children.length > MAX_ROWS) g.list.removeChild(g.list.firstChild);
     g.n += 1;
@@ -90,6 +89,40 @@
     }
   }
 
+  function named(g, names) {
+    names.forEach(function (n) {
+      if (g.nodes.indexOf(n) < 0) g.nodes.push(n);
+    });
+    if (g.box.dataset.corr !== "achtergrond" && g.box.dataset.corr !== "browser") {
+      g.title.textContent = g.nodes.join(" → ");
+    }
+  }
+
+  function forget(node, through) {
+    Object.keys(groups).forEach(function (key) {
+      var g = groups[key];
+      var removed = 0;
+      Array.prototype.slice.call(g.list.children).forEach(function (row) {
+        if (row.dataset.node === node && Number(row.dataset.fseq) <= through) {
+          row.remove();
+          removed += 1;
+        }
+      });
+      if (!removed) return;
+      if (!g.list.children.length) {
+        g.box.remove();
+        delete groups[key];
+        return;
+      }
+      g.n = Math.max(g.n - removed, g.list.children.length);
+      g.count.textContent = "(" + g.n + (g.n === 1 ? " hop)" : " hops)");
+      g.nodes = [];
+      Array.prototype.forEach.call(g.list.children, function (row) {
+        if (row.dataset.names) named(g, JSON.parse(row.dataset.names));
+      });
+    });
+  }
+
   function connect() {
     var source = new EventSource("/dashboard/stream");
     source.onopen = function () { status.textContent = "Live verbonden met alle knooppunten."; };
@@ -97,6 +130,12 @@
     source.onmessage = function (message) {
       try { add(JSON.parse(message.data)); } catch (e) { /* one bad event: skip it */ }
     };
+    source.addEventListener("forget", function (message) {
+      try {
+        var dropped = JSON.parse(message.data);
+        forget(dropped.node, dropped.through);
+      } catch (e) { /* a bad message: keep the page */ }
+    });
   }
 
   var WORDS = {ok: "gezond", starting: "start op", down: "niet bereikbaar"};

@@ -10,6 +10,8 @@ Each test names the rule it guards; removing that rule alone makes it fail.
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -161,3 +163,24 @@ async def test_the_first_poll_after_a_registry_restart_takes_everything(ecosyste
     await ecosystem.someone_visits_the_dva()
     text, events, journeys = await ecosystem.dashboard()
     assert person not in text and DVP_CORR not in journeys and DVA_CORR in journeys
+
+
+async def test_open_pages_are_told_to_drop_what_the_feed_dropped(ecosystem) -> None:
+    """Rule: a page holds the events it was streamed, so when the feed drops a node's events
+    (``Feed.forget``) the stream sends ``event: forget`` with the node and the ``fseq`` it
+    dropped up to (``dashboard.js`` removes those rows); a stream opened after the drop gets
+    it too (a reconnecting page may hold them), and a node that dropped nothing sends none."""
+    await ecosystem.person_visits_the_dvp()
+    await ecosystem.someone_visits_the_dva()
+    await ecosystem.dashboard()
+    held = [e["fseq"] for e in ecosystem.board.feed.events if e["node"] == DVP]
+    first = await ecosystem.http.get("/dashboard/stream", params={"seconds": 0.2},
+                                     headers=ecosystem.admin)
+    assert first.status_code == 200 and "event: forget" not in first.text
+    await ecosystem.settle_the_dvp()
+    later = await ecosystem.http.get("/dashboard/stream", params={"seconds": 0.2},
+                                     headers=ecosystem.admin)
+    forgets = [line for line in later.text.split("\n\n") if line.startswith("event: forget")]
+    assert len(forgets) == 1, later.text[:500]
+    dropped = json.loads(forgets[0].split("data: ", 1)[1])
+    assert dropped["node"] == DVP and dropped["through"] >= max(held)
