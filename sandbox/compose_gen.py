@@ -163,43 +163,56 @@ def runtime_compose(topology: Topology, base_port: int, image: str, nonce: str,
             "volumes": volumes}
 
 
-EDGE = "edge"  # the swarm stack's port forwarder (sandbox.runtime.swarm edge)
+EDGE = "edge"  # the swarm runtime's port forwarder (sandbox.runtime.swarm edge)
+
+
+def edge_forwards(topology: Topology, base_port: int, tls: bool = False) -> list[str]:
+    """The edge forwarder's arguments, ``PORT=HOST:TARGET`` per node: its published port to
+    its MedMij hostname and port inside the network (443 with ``tls``, else 8000)."""
+    forwards = []
+    for service in _node_services(topology, base_port, tls).values():
+        published, target = service["ports"][0].split(":")[1:]
+        forwards.append(f"{published}={service['hostname']}:{target}")
+    return forwards
 
 
 def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volume: str,
-                replicas: dict[str, int] | None = None, pki_volume: str | None = None) -> dict:
+                replicas: dict[str, int] | None = None, pki_volume: str | None = None, *,
+                edge_service: bool = True) -> dict:
     """The deployable variant for ``docker stack deploy``: what Swarm ignores or refuses is
     left out (``build``, ``pull_policy``, ``depends_on`` conditions, host IPs on ports) and
     ``deploy.replicas`` says how many tasks each node runs (``replicas``: node id -> n, the
     rest 1). Tasks of one service share the state volume, so DVA replicas share their
     SQLite file. Every service resolves by DNS round robin (``endpoint_mode: dnsrr``): it needs
-    no IPVS in the kernel, which the VIP and the ingress routing mesh do. From this machine the
-    one ``edge`` service reaches the nodes: it publishes every node's port (host mode) and
-    forwards each connection to a task of that node, round robin. ``pki_volume``: every node
-    HTTPS on 443 with mutual TLS; the edge forwards TCP, so TLS runs end to end."""
+    no IPVS in the kernel, which the VIP and the ingress routing mesh do. The overlay network
+    is attachable: the swarm runtime runs the edge (``edge_forwards``) as a container of its
+    own on it, publishing every node's port on 127.0.0.1. ``pki_volume``: every node HTTPS on
+    443 with mutual TLS; the edge forwards TCP, so TLS runs end to end.
+
+    ``edge_service`` adds the edge as a service of the stack instead, as the runtime ran it
+    before: Swarm publishes a service's ports on every interface of the machine (it has no
+    host IP), so the whole sandbox is reachable from the LAN. The runtime passes False."""
     replicas = replicas or {}
     services = {}
-    forwards = []
     tls = pki_volume is not None
     for node_id, service in _node_services(topology, base_port, tls).items():
-        published, target = service["ports"][0].split(":")[1:]
-        hostname = service["hostname"]
-        forwards.append(f"{published}={hostname}:{target}")
         services[node_id] = {
-            "image": image, "command": service["command"], "hostname": hostname,
+            "image": image, "command": service["command"], "hostname": service["hostname"],
             "environment": {**service["environment"], "PGO_SANDBOX_RUN_NONCE": nonce},
             "volumes": service["volumes"], "healthcheck": service["healthcheck"],
             "networks": service["networks"], **({"sysctls": service["sysctls"]} if tls else {}),
             "deploy": {"replicas": replicas.get(node_id, 1), "endpoint_mode": "dnsrr",
                        "restart_policy": {"condition": "any", "delay": "2s"}},
         }
-    services[EDGE] = {
-        "image": image, "entrypoint": ["python", "-m", "sandbox.runtime.swarm", EDGE],
-        "command": forwards, "networks": [NETWORK], "healthcheck": {"disable": True},
-        "ports": [{"target": int(f.split("=")[0]), "published": int(f.split("=")[0]),
-                   "protocol": "tcp", "mode": "host"} for f in forwards],
-        "deploy": {"replicas": 1, "endpoint_mode": "dnsrr"},
-    }
+    if edge_service:
+        forwards = edge_forwards(topology, base_port, tls)
+        services[EDGE] = {
+            "image": image, "entrypoint": ["python", "-m", "sandbox.runtime.swarm", EDGE],
+            "command": forwards, "networks": [NETWORK], "healthcheck": {"disable": True},
+            "ports": [{"target": int(f.split("=")[0]), "published": int(f.split("=")[0]),
+                       "protocol": "tcp", "mode": "host"} for f in forwards],
+            "deploy": {"replicas": 1, "endpoint_mode": "dnsrr"},
+        }
     volumes = {"state": {"external": True, "name": volume}}
     if tls:
         volumes["pki"] = {"external": True, "name": pki_volume}

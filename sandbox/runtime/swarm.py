@@ -13,8 +13,15 @@ restarts and replicates the nodes; scenarios, ``status`` and ``load`` run unchan
 * Inside the overlay network every node resolves by its MedMij hostname to its tasks
   (``endpoint_mode: dnsrr``, round robin). Swarm's VIP and ingress routing mesh need IPVS in
   the kernel, which many CI and container hosts lack (this one does), so from this machine
-  the ``edge`` service (``python -m sandbox.runtime.swarm edge``, a TCP forwarder in the same
-  image) publishes every node's port and forwards each connection to one of its tasks.
+  the edge (``python -m sandbox.runtime.swarm edge``, a TCP forwarder in the same image)
+  publishes every node's port and forwards each connection to one of its tasks.
+* The edge is no service of the stack but a container of its own (``<project>-edge``) on the
+  stack's attachable overlay network, started after ``docker stack deploy`` and removed before
+  ``docker stack rm`` (attached, it would keep the network). A container publishes on a host
+  IP, a swarm service cannot: the edge binds 127.0.0.1 only, as the docker and compose
+  runtimes do. ``PGO_SANDBOX_SWARM_LISTEN=0.0.0.0`` publishes on every interface instead, for
+  load workers on other machines (docs/load-testing.md): the LAN then reaches the test login,
+  every node and the admin APIs.
 * The admin token is put into the state volume before any task starts (tasks start together),
   and the sandbox PKI into the docker runtime's read-only PKI volume: every node serves HTTPS
   on 443 with mutual TLS, as with ``--runtime docker`` (the default since it ran end to end,
@@ -34,9 +41,11 @@ restarts and replicates the nodes; scenarios, ``status`` and ``load`` run unchan
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import json
 import logging
+import os
 import secrets
 import shutil
 import socket
@@ -47,8 +56,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from docker.errors import DockerException, NotFound
 
-from sandbox.compose_gen import EDGE, swarm_stack
+from sandbox.compose_gen import EDGE, NETWORK, edge_forwards, swarm_stack
 from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
 from sandbox.runtime.compose import seed_state_volume
 from sandbox.runtime.docker import LABEL, DockerRuntime, _save_config, ensure_image
@@ -62,6 +72,28 @@ log = logging.getLogger("pgo_sandbox.swarm")
 STACK_FILE = "stack.yml"
 REPLICAS_FILE = "swarm.json"  # the replicas of the last `up`, for `reset`
 STACK_LABEL = "com.docker.stack.namespace"
+LISTEN_ENV = "PGO_SANDBOX_SWARM_LISTEN"
+LOOPBACK, EVERY_INTERFACE = "127.0.0.1", "0.0.0.0"
+
+
+def edge_listen() -> str:
+    """The host IP the edge publishes the nodes' ports on: 127.0.0.1, or 0.0.0.0 (every
+    interface) when ``PGO_SANDBOX_SWARM_LISTEN`` says so. Another address is refused: this
+    machine reaches the nodes at 127.0.0.1 (runtime.json), which a single other IP would not
+    serve."""
+    value = os.environ.get(LISTEN_ENV, "").strip()
+    if not value:
+        return LOOPBACK
+    try:
+        address = str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise RuntimeError(f"{LISTEN_ENV}={value!r} is no IP address: want {LOOPBACK} "
+                           f"(the default) or {EVERY_INTERFACE} (every interface)") from exc
+    if address not in (LOOPBACK, EVERY_INTERFACE):
+        raise RuntimeError(f"{LISTEN_ENV}={value!r}: want {LOOPBACK} (the default) or "
+                           f"{EVERY_INTERFACE} (every interface); this machine reaches the "
+                           f"nodes at {LOOPBACK}")
+    return address
 
 
 def parse_replicas(items: list[str], replicable: list[str]) -> dict[str, int]:
@@ -123,6 +155,7 @@ class SwarmRuntime(DockerRuntime):
             raise RuntimeError("reference data (--reference) needs the local runtime")
         if shutil.which("docker") is None:
             raise RuntimeError("`docker stack deploy` needs the docker CLI on this machine")
+        listen = edge_listen()
         addresses = self.addresses(topology, base_port)
         check_can_start(self.state_dir, addresses)
         replicas = self._replicas(replicas)
@@ -134,7 +167,8 @@ class SwarmRuntime(DockerRuntime):
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         seed_state_volume(self.client, self.volume, labels, image, self.state_dir)
         pki_volume = self.prepare_pki(topology, image, labels) if self.tls else None
-        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas, pki_volume)
+        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas, pki_volume,
+                           edge_service=False)
         for node_id, service in spec["services"].items():
             service["labels"] = {**labels, "pgo-sandbox.node": node_id}
         stack_file = self.state_dir / STACK_FILE
@@ -147,6 +181,12 @@ class SwarmRuntime(DockerRuntime):
         if deploy.returncode != 0:
             self.down()
             raise RuntimeError(f"docker stack deploy failed:\n{deploy.stderr.strip()}")
+        try:
+            self._start_edge(image, edge_forwards(topology, base_port, self.tls), listen,
+                             labels)
+        except DockerException as exc:
+            self.down()
+            raise RuntimeError(f"could not start the edge container: {exc}") from exc
         ids = {s.name.removeprefix(f"{self.project}_"): s.id for s in self._services()}
         info = RuntimeInfo(self.name, "medmij", addresses, ids, started)
         info.save(self.state_dir)
@@ -161,6 +201,35 @@ class SwarmRuntime(DockerRuntime):
         info.healthy_seconds = time.time() - started
         info.save(self.state_dir)
         return info
+
+    def _edge_containers(self) -> list:
+        return self.client.containers.list(all=True, ignore_removed=True, filters={
+            "label": [f"{LABEL}={self.project}", f"pgo-sandbox.node={EDGE}"]})
+
+    def _start_edge(self, image: str, forwards: list[str], listen: str,
+                    labels: dict[str, str]) -> None:
+        """The edge forwarder as a container on the stack's overlay network (created by
+        ``docker stack deploy``), every node's port published on ``listen`` only. Its health
+        check is off (the image's probes :8000, which the edge does not serve); it restarts
+        with the engine, as the stack's tasks do."""
+        ports = [int(f.split("=", 1)[0]) for f in forwards]
+        self.client.containers.run(
+            image, [EDGE, *forwards], entrypoint=["python", "-m", "sandbox.runtime.swarm"],
+            name=f"{self.project}-{EDGE}", detach=True,
+            labels={**labels, "pgo-sandbox.node": EDGE},
+            network=f"{self.project}_{NETWORK}",
+            ports={f"{port}/tcp": (listen, port) for port in ports},
+            healthcheck={"test": ["NONE"]}, restart_policy={"Name": "unless-stopped"})
+        if listen != LOOPBACK:
+            log.warning("%s=%s: the edge publishes ports %d-%d on every interface of this "
+                        "machine", LISTEN_ENV, listen, min(ports), max(ports))
+
+    def _remove_edge(self) -> None:
+        for container in self._edge_containers():
+            try:
+                container.remove(force=True)
+            except NotFound:
+                pass
 
     def _running_tasks(self) -> dict[str, tuple[int, int]]:
         """node id -> (tasks running, tasks wanted)."""
@@ -210,16 +279,19 @@ class SwarmRuntime(DockerRuntime):
                        sorted(tasks, key=lambda c: c.attrs.get("Created", "")))
 
     def down(self, timeout: float = 5.0) -> int:
-        """``docker stack rm`` after saving every service's log; waits until the tasks'
-        containers are gone (the state volume stays until ``wipe``)."""
+        """The edge container removed, then ``docker stack rm`` after saving every service's
+        log; waits until the tasks' containers and the network are gone (the state volume
+        stays until ``wipe``)."""
+        self._remove_edge()  # first: a container attached to the overlay keeps the network
         services = self._services()
         if services:
             logs = self.state_dir / "logs"
             logs.mkdir(parents=True, exist_ok=True)
             for service in services:
                 node = service.name.removeprefix(f"{self.project}_")
-                if node != EDGE:
-                    (logs / f"{node}.log").write_text(self.logs(node) or "", "utf-8")
+                text = self.logs(node) if node != EDGE else None
+                if isinstance(text, str):  # a Path: no task left here, a saved log stays
+                    (logs / f"{node}.log").write_text(text, "utf-8")
             subprocess.run(["docker", "stack", "rm", self.project], capture_output=True,
                            text=True, timeout=60)
         deadline = time.time() + 30 + timeout
@@ -231,6 +303,7 @@ class SwarmRuntime(DockerRuntime):
             time.sleep(0.5)
         self._remove_pki_volume()
         (self.state_dir / "runtime.json").unlink(missing_ok=True)
+        # a stack deployed before the edge became a container has it as a service
         return len([s for s in services if not s.name.endswith(f"_{EDGE}")])
 
 

@@ -4,7 +4,9 @@ The stack file and the edge forwarder are tested in-process; the real run needs 
 skips as the docker tests do (fails instead when CI's docker setup succeeded). The real run
 is the swarm default, the ``medmij`` profile with TLS and mutual TLS (issue 13): the edge
 forwards TCP to each task's HTTPS on 443, and a certificate revoked while the stack runs is
-refused by every node and every replica within one list refresh.
+refused by every node and every replica within one list refresh. The edge is a container of
+its own publishing on 127.0.0.1 only (Swarm would publish a service's ports on every
+interface): checked in-process with a fake engine and on the real one.
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ import time
 
 import pytest
 import yaml
+from docker.errors import NotFound
 from typer.testing import CliRunner
 
 from sandbox.cli import app
-from sandbox.compose_gen import EDGE, swarm_stack
-from sandbox.runtime.swarm import Forward, parse_replicas
+from sandbox.compose_gen import EDGE, NETWORK, edge_forwards, swarm_stack
+from sandbox.runtime.docker import LABEL
+from sandbox.runtime.swarm import (
+    LISTEN_ENV,
+    STACK_FILE,
+    STACK_LABEL,
+    Forward,
+    SwarmRuntime,
+    edge_listen,
+    parse_replicas,
+)
 from sandbox.state import running
 from scenarios import collect
 from simulators.medmij.topology import load_topology
@@ -35,22 +47,96 @@ from tests.sandbox.runtime.test_docker_tls import _tls_probe
 
 def test_stack_is_deployable_replicated_and_reached_through_the_edge():
     topology = load_topology()
-    spec = swarm_stack(topology, 18400, "img:1", "n0nce", "vol", {"dva-nexus": 3})
+    spec = swarm_stack(topology, 18400, "img:1", "n0nce", "vol", {"dva-nexus": 3},
+                       edge_service=False)  # as the runtime writes it
     yaml.safe_dump(spec)
     assert spec["version"].startswith("3")  # docker stack deploy's loader wants one
     nodes = {n.id for n in topology.nodes}
-    assert set(spec["services"]) == nodes | {EDGE}
+    assert set(spec["services"]) == nodes  # no edge: nothing the stack publishes
     for node_id in nodes:
         service = spec["services"][node_id]
         assert not {"build", "pull_policy", "depends_on", "ports"} & set(service)
         assert service["deploy"]["replicas"] == (3 if node_id == "dva-nexus" else 1)
         assert service["deploy"]["endpoint_mode"] == "dnsrr"  # no IPVS needed
         assert service["volumes"] == ["state:/state"]
-    edge = spec["services"][EDGE]
-    assert [p["published"] for p in edge["ports"]] == list(range(18400, 18400 + len(nodes)))
-    assert all(p["mode"] == "host" for p in edge["ports"])
-    assert "18402=dva-nexus.sandbox.test:8000" in edge["command"]
+    assert spec["networks"][NETWORK]["attachable"]  # the edge container joins it
+    forwards = edge_forwards(topology, 18400)
+    assert [int(f.split("=")[0]) for f in forwards] == list(range(18400, 18400 + len(nodes)))
+    assert "18402=dva-nexus.sandbox.test:8000" in forwards
+    assert "18402=dva-nexus.sandbox.test:443" in edge_forwards(topology, 18400, tls=True)
     assert spec["volumes"]["state"] == {"external": True, "name": "vol"}
+    # the old edge service only on request: Swarm publishes its ports on every interface
+    edge = swarm_stack(topology, 18400, "img:1", "n0nce", "vol")["services"][EDGE]
+    assert edge["command"] == forwards and all(p["mode"] == "host" for p in edge["ports"])
+
+
+def test_edge_listens_on_loopback_unless_every_interface_is_asked_for(monkeypatch):
+    monkeypatch.delenv(LISTEN_ENV, raising=False)
+    assert edge_listen() == "127.0.0.1"
+    monkeypatch.setenv(LISTEN_ENV, " 0.0.0.0 ")
+    assert edge_listen() == "0.0.0.0"
+    for bad in ["lan", "192.168.1.5", "127.0.0.2", "::"]:
+        monkeypatch.setenv(LISTEN_ENV, bad)
+        with pytest.raises(RuntimeError, match=LISTEN_ENV):
+            edge_listen()
+
+
+class _FakeContainer:
+    def __init__(self, fake, labels):
+        self.fake, self.labels = fake, labels
+
+    def remove(self, force=False):
+        self.fake.events.append("edge removed")
+        self.fake.edges.remove(self)
+
+
+class _FakeEngine:
+    """Just what the edge's start and `down` ask of the docker SDK."""
+
+    def __init__(self):
+        self.events, self.edges, self.runs = [], [], []
+        self.containers = self.services = self.networks = self.volumes = self
+
+    def run(self, image, command, **kwargs):
+        self.runs.append((image, command, kwargs))
+        self.edges.append(_FakeContainer(self, kwargs["labels"]))
+
+    def list(self, **kwargs):
+        labels = kwargs.get("filters", {}).get("label")
+        if isinstance(labels, list) and f"pgo-sandbox.node={EDGE}" in labels:
+            return list(self.edges)
+        return []  # no services, tasks or networks left
+
+    def get(self, name):
+        raise NotFound(name)  # the PKI volume
+
+
+class _FakeService:
+    name = "pgo-sandbox-x_registry"
+
+
+def test_edge_container_publishes_on_loopback_and_goes_before_the_stack(tmp_path,
+                                                                        monkeypatch):
+    fake = _FakeEngine()
+    runtime = SwarmRuntime(tmp_path, client=fake)
+    forwards = edge_forwards(load_topology(), 18400, tls=True)
+    runtime._start_edge("img:1", forwards, edge_listen(), {LABEL: runtime.project})
+    (image, command, kwargs), = fake.runs
+    assert command == [EDGE, *forwards] and kwargs["detach"]
+    assert kwargs["ports"] == {f"{p}/tcp": ("127.0.0.1", p)
+                               for p in range(18400, 18400 + len(forwards))}
+    assert kwargs["network"] == f"{runtime.project}_{NETWORK}"
+    assert kwargs["labels"] == {LABEL: runtime.project, "pgo-sandbox.node": EDGE}
+    assert kwargs["healthcheck"] == {"test": ["NONE"]}  # the image's probes :8000
+
+    def stack_rm(argv, **kwargs):
+        fake.events.append(" ".join(argv[:3]))
+
+    monkeypatch.setattr("sandbox.runtime.swarm.subprocess.run", stack_rm)
+    monkeypatch.setattr(SwarmRuntime, "_services", lambda self: [_FakeService()])
+    assert runtime.down() == 1
+    assert fake.events == ["edge removed", "docker stack rm"]  # it would keep the network
+
 
 
 def test_only_dvas_are_replicated_with_a_sane_count():
@@ -124,6 +210,7 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
         TIMINGS["swarm TLS healthy after deploy"] = running(state).info.healthy_seconds
         assert all(a.startswith("https://127.0.0.1:")
                    for a in running(state).info.addresses.values())
+        _edge_publishes_on_loopback_only(runtime, state)
         status = CliRunner().invoke(app, ["status", "--json", *args])
         assert status.exit_code == 0, status.output
         rows = {r["node"]: r for r in json.loads(status.output)}
@@ -152,10 +239,35 @@ def test_swarm_stack_with_two_dva_replicas_collects_and_down_removes_it(engine, 
         _revoked_certificate_is_refused_by_every_task(state, args)
     finally:
         down = CliRunner().invoke(app, ["down", *args])
-        leftover = runtime._containers()
+        leftover = runtime._containers() + runtime._edge_containers()
+        networks = [n.name for n in engine.networks.list()
+                    if n.name == f"{runtime.project}_{NETWORK}"] + [
+            n.name for n in engine.networks.list(
+                filters={"label": f"{STACK_LABEL}={runtime.project}"})]
         runtime.wipe()
     assert down.exit_code == 0 and "stopped 8 nodes" in down.output, down.output
     assert leftover == [] and runtime._services() == []
+    assert networks == []  # the edge, attached to the overlay, was gone before `stack rm`
+
+
+def _edge_publishes_on_loopback_only(runtime, state) -> None:
+    """The edge container publishes every node's port on 127.0.0.1 and nothing else; the
+    stack itself publishes nothing (a service's ports would be on every interface)."""
+    stack = yaml.safe_load((state / STACK_FILE).read_text("utf-8"))
+    assert EDGE not in stack["services"]
+    assert not any("ports" in s for s in stack["services"].values())
+    edge, = runtime._edge_containers()
+    edge.reload()
+    assert edge.status == "running"
+    assert edge.attrs["Config"]["Healthcheck"]["Test"] == ["NONE"]
+    assert f"{runtime.project}_{NETWORK}" in edge.attrs["NetworkSettings"]["Networks"]
+    # the image's EXPOSE 8000 shows as "8000/tcp": None, exposed but not published
+    published = {p: b for p, b in edge.attrs["NetworkSettings"]["Ports"].items() if b}
+    ports = {int(a.rsplit(":", 1)[1]) for a in running(state).info.addresses.values()}
+    assert {int(p.split("/")[0]) for p in published} == ports
+    bindings = [b for p in published.values() for b in p]
+    assert len(bindings) == len(ports), published  # one each: no IPv6 or second binding
+    assert all(b["HostIp"] == "127.0.0.1" for b in bindings), published
 
 
 def _revoked_certificate_is_refused_by_every_task(state, args: list[str]) -> None:
