@@ -177,8 +177,7 @@ def edge_forwards(topology: Topology, base_port: int, tls: bool = False) -> list
 
 
 def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volume: str,
-                replicas: dict[str, int] | None = None, pki_volume: str | None = None, *,
-                edge_service: bool = True) -> dict:
+                replicas: dict[str, int] | None = None, pki_volume: str | None = None) -> dict:
     """The deployable variant for ``docker stack deploy``: what Swarm ignores or refuses is
     left out (``build``, ``pull_policy``, ``depends_on`` conditions, host IPs on ports) and
     ``deploy.replicas`` says how many tasks each node runs (``replicas``: node id -> n, the
@@ -187,11 +186,8 @@ def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volu
     no IPVS in the kernel, which the VIP and the ingress routing mesh do. The overlay network
     is attachable: the swarm runtime runs the edge (``edge_forwards``) as a container of its
     own on it, publishing every node's port on 127.0.0.1. ``pki_volume``: every node HTTPS on
-    443 with mutual TLS; the edge forwards TCP, so TLS runs end to end.
-
-    ``edge_service`` adds the edge as a service of the stack instead, as the runtime ran it
-    before: Swarm publishes a service's ports on every interface of the machine (it has no
-    host IP), so the whole sandbox is reachable from the LAN. The runtime passes False."""
+    443 with mutual TLS; the edge forwards TCP, so TLS runs end to end. No service publishes a
+    port: Swarm would publish it on every interface of the machine (it has no host IP)."""
     replicas = replicas or {}
     services = {}
     tls = pki_volume is not None
@@ -203,15 +199,6 @@ def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volu
             "networks": service["networks"], **({"sysctls": service["sysctls"]} if tls else {}),
             "deploy": {"replicas": replicas.get(node_id, 1), "endpoint_mode": "dnsrr",
                        "restart_policy": {"condition": "any", "delay": "2s"}},
-        }
-    if edge_service:
-        forwards = edge_forwards(topology, base_port, tls)
-        services[EDGE] = {
-            "image": image, "entrypoint": ["python", "-m", "sandbox.runtime.swarm", EDGE],
-            "command": forwards, "networks": [NETWORK], "healthcheck": {"disable": True},
-            "ports": [{"target": int(f.split("=")[0]), "published": int(f.split("=")[0]),
-                       "protocol": "tcp", "mode": "host"} for f in forwards],
-            "deploy": {"replicas": 1, "endpoint_mode": "dnsrr"},
         }
     volumes = {"state": {"external": True, "name": volume}}
     if tls:

@@ -167,8 +167,7 @@ class SwarmRuntime(DockerRuntime):
         labels = {LABEL: self.project, "pgo-sandbox.state-dir": str(self.state_dir)}
         seed_state_volume(self.client, self.volume, labels, image, self.state_dir)
         pki_volume = self.prepare_pki(topology, image, labels) if self.tls else None
-        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas, pki_volume,
-                           edge_service=False)
+        spec = swarm_stack(topology, base_port, image, nonce, self.volume, replicas, pki_volume)
         for node_id, service in spec["services"].items():
             service["labels"] = {**labels, "pgo-sandbox.node": node_id}
         stack_file = self.state_dir / STACK_FILE

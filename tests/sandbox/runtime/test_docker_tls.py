@@ -26,7 +26,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from sandbox.cli import app
-from sandbox.compose_gen import PKI_MOUNT, runtime_compose, swarm_stack
+from sandbox.compose_gen import PKI_MOUNT, edge_forwards, runtime_compose, swarm_stack
 from sandbox.pki import Pki
 from sandbox.runtime.docker import NODE_UID, DockerRuntime, _tar_files, make_pki, pki_files
 from sandbox.state import running
@@ -105,7 +105,8 @@ def test_compose_and_swarm_specs_serve_tls_on_443_with_the_pki_read_only():
     plain = runtime_compose(topology, 18400, "img:1", "n0nce", "vol")
     assert "pki" not in plain["volumes"]
     stack = swarm_stack(topology, 18400, "img:1", "n0nce", "vol", None, "pki-vol")
-    assert "18402=dva-nexus.sandbox.test:443" in stack["services"]["edge"]["command"]
+    assert "18402=dva-nexus.sandbox.test:443" in edge_forwards(topology, 18400, tls=True)
+    assert not any("ports" in service for service in stack["services"].values())
     assert f"pki:{PKI_MOUNT}:ro" in stack["services"]["dva-nexus"]["volumes"]
 
 

@@ -47,8 +47,7 @@ from tests.sandbox.runtime.test_docker_tls import _tls_probe
 
 def test_stack_is_deployable_replicated_and_reached_through_the_edge():
     topology = load_topology()
-    spec = swarm_stack(topology, 18400, "img:1", "n0nce", "vol", {"dva-nexus": 3},
-                       edge_service=False)  # as the runtime writes it
+    spec = swarm_stack(topology, 18400, "img:1", "n0nce", "vol", {"dva-nexus": 3})
     yaml.safe_dump(spec)
     assert spec["version"].startswith("3")  # docker stack deploy's loader wants one
     nodes = {n.id for n in topology.nodes}
@@ -65,9 +64,6 @@ def test_stack_is_deployable_replicated_and_reached_through_the_edge():
     assert "18402=dva-nexus.sandbox.test:8000" in forwards
     assert "18402=dva-nexus.sandbox.test:443" in edge_forwards(topology, 18400, tls=True)
     assert spec["volumes"]["state"] == {"external": True, "name": "vol"}
-    # the old edge service only on request: Swarm publishes its ports on every interface
-    edge = swarm_stack(topology, 18400, "img:1", "n0nce", "vol")["services"][EDGE]
-    assert edge["command"] == forwards and all(p["mode"] == "host" for p in edge["ports"])
 
 
 def test_edge_listens_on_loopback_unless_every_interface_is_asked_for(monkeypatch):
