@@ -21,6 +21,7 @@ import argparse
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -163,9 +164,11 @@ def whitelist_source(app, config: SandboxConfig, node_id: str):
 INFRASTRUCTURE_ROLES = ("registry", "digid", "inspection")
 
 
-def tls_gate(app, asgi, config: SandboxConfig, node_id: str):
+def tls_gate(app, asgi, config: SandboxConfig, node_id: str,
+             revoked: Callable[[tls.CertId], bool] | None = None):
     """(the served app behind the Whitelist gate on the role's back channels, the uvicorn
-    protocol that refuses an unlisted peer's connection) for a node that serves TLS."""
+    protocol that refuses an unlisted peer's connection) for a node that serves TLS.
+    ``revoked``: the CRL of now (``LiveServerContext.revoked_now``), checked per request."""
     role = config.topology.node(node_id).role
     prefixes = BACK_CHANNELS.get(role)
     if not prefixes:
@@ -181,7 +184,7 @@ def tls_gate(app, asgi, config: SandboxConfig, node_id: str):
         events.publish("tls-refused", peer=hostname, why="not on the Whitelist")
 
     protocol = tls.admitting(whitelist, infrastructure, refused)
-    return tls.BackChannelGate(asgi, prefixes, whitelist, ready, extra), protocol
+    return tls.BackChannelGate(asgi, prefixes, whitelist, ready, extra, revoked), protocol
 
 
 def with_crl_follower(asgi, follower: CrlFollower):
@@ -238,7 +241,7 @@ def serve(config: SandboxConfig, node_id: str, host: str, port: int, *,
     app = build_app(config, node_id)
     if crl is not None:  # the registry publishes and takes CRLs through this same file
         app.state.crl = crl  # (``registry.crl.held_crl``): one holder, not two
-    asgi, protocol = tls_gate(app, serving_app(app, node_id), config, node_id)
+    asgi, protocol = tls_gate(app, serving_app(app, node_id), config, node_id, live.revoked_now)
     protocol = tls.rechecking(protocol, live)  # a resumed session meets the CRL of now too
     registry = config.topology.registry.hostname
     if crl is not None and hostname != registry:

@@ -79,6 +79,25 @@ def cert_hostname(der: bytes | None) -> str | None:
     return names[0].lower() if names else None
 
 
+CertId = tuple[bytes, int]  # (issuer name in DER, serial number): what a CRL lists
+
+
+def cert_id(der: bytes | None) -> CertId | None:
+    """The (issuer, serial) of a DER certificate, as a CRL names it."""
+    if not der:
+        return None
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    return certificate.issuer.public_bytes(), certificate.serial_number
+
+
+def peer_cert_id(scope: dict) -> CertId | None:
+    """(issuer, serial) of the client certificate of this request's connection, if any."""
+    return ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_id")
+
+
 def peer_hostname(scope: dict) -> str | None:
     """The hostname of the client certificate of this request's connection, if any."""
     return ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_hostname")
@@ -128,7 +147,7 @@ class PeerCertProtocol(HttpToolsProtocol):
                 self.refused(hostname)
             transport.abort()
             return
-        self._tls = {"client_cert_hostname": hostname}
+        self._tls = {"client_cert_hostname": hostname, "client_cert_id": cert_id(der)}
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -255,11 +274,21 @@ class LiveServerContext:
         on_crl = (certificate.issuer.public_bytes(), certificate.serial_number) in self.revoked
         return not on_crl and certificate.not_valid_after_utc.timestamp() > time.time()
 
-    def _on_hello(self, connection, _server_name: str | None, _context) -> None:
+    def _look(self) -> None:
+        """Look at the CRL file, at most once per ``CHECK_SECONDS``."""
         now = time.monotonic()
         if now - self._checked >= self.CHECK_SECONDS:
             self._checked = now
             self.refresh()
+
+    def revoked_now(self, certificate: CertId) -> bool:
+        """Whether the CRL this context follows now lists ``certificate``: for a request on a
+        connection whose handshake came before the revocation (``BackChannelGate``)."""
+        self._look()
+        return certificate in self.revoked
+
+    def _on_hello(self, connection, _server_name: str | None, _context) -> None:
+        self._look()
         connection.context = self.current
 
 
@@ -393,10 +422,11 @@ def _json(status: int, body: dict, headers: Iterable[tuple[bytes, bytes]] = ()) 
                                         (b"cache-control", b"no-store"), *headers]
 
 
-def refusal(path: str, peer: str | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def refusal(path: str, peer: str | None, why: str | None = None
+            ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """The protocol's answer to a back-channel call from a peer that may not make it."""
-    why = ("no client certificate: this back channel requires mutual TLS" if peer is None
-           else f"certificate hostname {peer} is not on the Whitelist")
+    why = why or ("no client certificate: this back channel requires mutual TLS" if peer is None
+                  else f"certificate hostname {peer} is not on the Whitelist")
     if path.startswith("/oauth/"):
         return _json(401, {"error": OAuthError.INVALID_CLIENT, "error_description": why})
     if path.startswith("/fhir/"):
@@ -414,16 +444,22 @@ class BackChannelGate:
     ``prefixes``: the gated paths (a path equal to one, or under one ending in ``/``).
     ``whitelist()``: the hostnames on the latest Whitelist the node holds (None: no lists yet;
     the gate then waits for ``ready`` up to LIST_WAIT_SECONDS, as the node's /health does).
+    ``revoked(cert_id)``: whether the CRL of now lists the peer's certificate. A handshake
+    checks the CRL once, so a keep-alive connection opened before ``ca revoke`` would carry
+    a revoked vendor's requests for as long as it stays open (the Whitelist is checked per
+    request for the same reason).
     """
 
     def __init__(self, app, prefixes: tuple[str, ...], whitelist: Whitelist,
                  ready: Callable[[], asyncio.Event | None] | None = None,
-                 extra: frozenset[str] = frozenset()) -> None:
+                 extra: frozenset[str] = frozenset(),
+                 revoked: Callable[[CertId], bool] | None = None) -> None:
         self.app = app
         self.prefixes = prefixes
         self.whitelist = whitelist
         self.ready = ready
         self.extra = extra  # sandbox infrastructure allowed besides the Whitelist (DigiD)
+        self.revoked = revoked
 
     def gated(self, path: str) -> bool:
         return any(path == p or (p.endswith("/") and path.startswith(p))
@@ -444,10 +480,14 @@ class BackChannelGate:
             await self.app(scope, receive, send)
             return
         peer = peer_hostname(scope)
+        why = None
         if peer is not None and (peer in self.extra or peer in await self._latest()):
-            await self.app(scope, receive, send)
-            return
-        status, body, headers = refusal(scope["path"], peer)
+            certificate = peer_cert_id(scope)
+            if self.revoked is None or certificate is None or not self.revoked(certificate):
+                await self.app(scope, receive, send)
+                return
+            why = f"the certificate of {peer} was revoked"
+        status, body, headers = refusal(scope["path"], peer, why)
         log.warning("refused %s %s from %s", scope["method"], scope["path"],
                     peer or "a peer without certificate")
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -372,6 +372,43 @@ def test_a_revoked_peer_cannot_resume_its_tls_session(medmij, version):
             http.delete(f"{admin}/participants/{revoked}", headers=medmij.admin_headers)
 
 
+def test_a_revoked_peer_is_refused_on_the_connection_it_kept_open(medmij):
+    """Rule (``BackChannelGate``, ``LiveServerContext.revoked_now``): a handshake checks the
+    CRL once, so a vendor revoked with ``ca revoke`` while it holds a keep-alive connection
+    kept passing every back channel on it for as long as it stayed open. Each back-channel
+    request is now checked against the CRL of now and refused with the protocol's error, as
+    a vendor taken off the Whitelist is; the control certificate on the same kind of
+    connection still passes."""
+    topology = medmij.topology
+    revoked = f"pgo-kept-open.{topology.domain}"
+    pki = Pki(topology.seed, medmij.state_dir / "pki")
+    pki.issue(revoked, "Open Gehouden PGO")
+    admin = f"https://{topology.registry.hostname}/admin"
+    with client(medmij) as http:
+        added = http.post(f"{admin}/clients", headers=medmij.admin_headers, json={
+            "hostname": revoked, "name": "Open Gehouden PGO",
+            "redirect_uri": f"https://{revoked}/callback"})
+    assert added.status_code < 300, added.text
+    whitelist = f"https://{topology.registry.hostname}{LIST_PATHS['whitelist']}"
+    try:
+        with client(medmij, hostname=revoked) as kept, \
+                client(medmij, hostname=topology.dvps[0].hostname) as control:
+            first = kept.get(whitelist)
+            assert first.status_code == 200, first.text
+            stream = first.extensions["network_stream"]
+            assert control.get(whitelist).status_code == 200
+            pki.revoke(revoked)
+            time.sleep(1.5)  # the nodes look at the CRL file at most once a second
+            again = kept.get(whitelist)
+            assert again.extensions["network_stream"] is stream  # the same connection
+            assert again.status_code == 403, again.text
+            assert f"the certificate of {revoked} was revoked" in again.text
+            assert control.get(whitelist).status_code == 200
+    finally:
+        with client(medmij) as http:
+            http.delete(f"{admin}/participants/{revoked}", headers=medmij.admin_headers)
+
+
 def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):
     """Last in the module: it changes the lists. A PGO taken off the OCL and Whitelist is
     refused by the DVA from the DVA's next list refresh on: on the connection it kept open,

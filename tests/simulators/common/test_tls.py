@@ -215,10 +215,12 @@ def test_rewrite_keeps_the_hostname_for_tls():
     assert "sni_hostname" not in plain.extensions and plain.headers["Host"] == "127.0.0.1:8000"
 
 
-async def _call(gate, path: str, peer: str | None) -> tuple[int, dict]:
+async def _call(gate, path: str, peer: str | None,
+                serial: int | None = None) -> tuple[int, dict]:
     scope = {"type": "http", "method": "POST", "path": path, "headers": []}
     if peer is not None:
-        scope["extensions"] = {"tls": {"client_cert_hostname": peer}}
+        scope["extensions"] = {"tls": {"client_cert_hostname": peer,
+                                       "client_cert_id": (b"issuer", serial or 1)}}
     sent: list[dict] = []
 
     async def receive():
@@ -254,6 +256,22 @@ def test_gate_refuses_with_the_protocols_errors():
     assert run(_call(gate, "/fhir/umc/48/Patient", "pgo.sandbox.test"))[0] == 200
     assert run(_call(gate, "/artifact", "digid.sandbox.test"))[0] == 200  # infrastructure
     assert run(_call(gate, "/oauth/authorize", None))[0] == 200  # front channel: not gated
+
+
+def test_gate_refuses_a_revoked_certificate_on_every_back_channel():
+    """Rule: a listed peer whose certificate the CRL of now lists (``revoked``) is refused per
+    request with the protocol's error, though its connection's handshake passed."""
+    ready = asyncio.Event()
+    ready.set()
+    gate = tls.BackChannelGate(passed, ("/oauth/token", "/fhir/"), lambda: {"pgo.sandbox.test"},
+                               lambda: ready, revoked=lambda cert: cert == (b"issuer", 7))
+    run = asyncio.run
+    status, body = run(_call(gate, "/oauth/token", "pgo.sandbox.test", serial=7))
+    assert (status, body["error"]) == (401, "invalid_client")
+    assert "pgo.sandbox.test was revoked" in body["error_description"]
+    status, body = run(_call(gate, "/fhir/umc/48/Patient", "pgo.sandbox.test", serial=7))
+    assert status == 403 and "revoked" in body["issue"][0]["diagnostics"]
+    assert run(_call(gate, "/oauth/token", "pgo.sandbox.test", serial=8))[0] == 200
 
 
 def test_a_trusted_sandbox_that_is_gone_is_no_longer_trusted(tmp_path, monkeypatch):
