@@ -100,6 +100,10 @@ def compose_yaml(topology: Topology, base_port: int = DEFAULT_BASE_PORT,
         "    PGO_SANDBOX_STATE: /state",
         "  volumes:",
         "    - state:/state",
+        "  # no capability and no way to gain one: a node binds 443 by the port sysctl, not",
+        "  # NET_BIND_SERVICE, and runs as its own user",
+        "  cap_drop: [ALL]",
+        '  security_opt: ["no-new-privileges:true"]',
         "  healthcheck:",
         f"    test: {HEALTH_TEST}",
         "    interval: 2s",
@@ -197,6 +201,7 @@ def swarm_stack(topology: Topology, base_port: int, image: str, nonce: str, volu
             "environment": {**service["environment"], "PGO_SANDBOX_RUN_NONCE": nonce},
             "volumes": service["volumes"], "healthcheck": service["healthcheck"],
             "networks": service["networks"], **({"sysctls": service["sysctls"]} if tls else {}),
+            "cap_drop": service["cap_drop"],  # Swarm ignores security_opt
             "deploy": {"replicas": replicas.get(node_id, 1), "endpoint_mode": "dnsrr",
                        "restart_policy": {"condition": "any", "delay": "2s"}},
         }

@@ -86,6 +86,9 @@ LABEL = "pgo-sandbox.project"
 STATE_IN_CONTAINER = "/state"
 XSD_IN_STATE = "shared/medmij/lists/xsd"  # the image's PGO_SANDBOX_SHARED is /state/shared
 NODE_UID = 10001  # the image's user (compose/Dockerfile)
+# every container: no capability and no way to gain one (a node binds 443 by the port sysctl,
+# not NET_BIND_SERVICE); the compose file and the stack say the same (``compose_gen``)
+UNPRIVILEGED = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
 # What enters the image (mirrors .dockerignore): a change here means a new image tag.
 IMAGE_INPUTS = ("pyproject.toml", "README.md", DOCKERFILE, ".dockerignore")
 IMAGE_PACKAGES = ("sandbox", "simulators", "scenarios", "loadtests")
@@ -524,6 +527,7 @@ class DockerRuntime:
                 volumes=mounts,
                 environment=environment,
                 **options,
+                **UNPRIVILEGED,
                 network=network.name,
                 networking_config={network.name: self.client.api.create_endpoint_config(
                     aliases=[node.hostname])},

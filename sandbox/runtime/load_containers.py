@@ -36,6 +36,7 @@ from sandbox.runtime.docker import (
     DOCKERFILE,
     LABEL,
     ROOT,
+    UNPRIVILEGED,
     _engine,
     build_failure,
     choose_base_image,
@@ -228,7 +229,8 @@ class LoadContainers:
                 aliases=[name])},
             volumes={str(self.out_dir): {"bind": str(REPORTS_IN_CONTAINER), "mode": "rw"},
                      str(self.sandbox.state_dir): {"bind": str(self.sandbox.state_dir),
-                                                   "mode": "ro"}})
+                                                   "mode": "ro"}},
+            **UNPRIVILEGED)
         container.start()
         return container
 

@@ -61,7 +61,13 @@ from docker.errors import DockerException, NotFound
 from sandbox.compose_gen import EDGE, NETWORK, edge_forwards, swarm_stack
 from sandbox.runtime import NodeStatus, check_can_start, probe_all, wait_healthy
 from sandbox.runtime.compose import seed_state_volume
-from sandbox.runtime.docker import LABEL, DockerRuntime, _save_config, ensure_image
+from sandbox.runtime.docker import (
+    LABEL,
+    UNPRIVILEGED,
+    DockerRuntime,
+    _save_config,
+    ensure_image,
+)
 from sandbox.runtime.local import DEFAULT_BASE_PORT
 from sandbox.state import RuntimeInfo
 from simulators.common.config import SandboxConfig
@@ -218,7 +224,8 @@ class SwarmRuntime(DockerRuntime):
             labels={**labels, "pgo-sandbox.node": EDGE},
             network=f"{self.project}_{NETWORK}",
             ports={f"{port}/tcp": (listen, port) for port in ports},
-            healthcheck={"test": ["NONE"]}, restart_policy={"Name": "unless-stopped"})
+            healthcheck={"test": ["NONE"]}, restart_policy={"Name": "unless-stopped"},
+            **UNPRIVILEGED)
         if listen != LOOPBACK:
             log.warning("%s=%s: the edge publishes ports %d-%d on every interface of this "
                         "machine", LISTEN_ENV, listen, min(ports), max(ports))

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.compose_gen import COMPOSE_FILE, compose_yaml, topology_toml
+from sandbox.compose_gen import (
+    COMPOSE_FILE,
+    compose_yaml,
+    runtime_compose,
+    swarm_stack,
+    topology_toml,
+)
 from simulators.medmij.topology import load_topology, parse_topology
 from tests.conftest import ROOT
 
@@ -53,6 +59,19 @@ def test_ports_are_published_on_loopback_only():
     for service in compose()["services"].values():
         for port in service["ports"]:
             assert port.startswith("127.0.0.1:"), port
+
+
+def test_every_node_runs_without_capabilities():
+    """Rule: the compose file, the runtimes' compose and the swarm stack drop every capability
+    (a node binds 443 by the port sysctl, as its own user), as the Kubernetes manifests do;
+    the compose files also forbid gaining one (Swarm ignores ``security_opt``)."""
+    topology = load_topology()
+    runtime = runtime_compose(topology, 18400, "img:1", "n0nce", "vol", {}, "pki-vol")
+    for service in [*compose()["services"].values(), *runtime["services"].values()]:
+        assert service["cap_drop"] == ["ALL"]
+        assert service["security_opt"] == ["no-new-privileges:true"]
+    stack = swarm_stack(topology, 18400, "img:1", "n0nce", "vol", None, "pki-vol")
+    assert all(s["cap_drop"] == ["ALL"] for s in stack["services"].values())
 
 
 def test_topology_round_trips_through_toml():

@@ -169,6 +169,10 @@ def test_nodes_run_as_non_root_and_reach_each_other_by_medmij_hostname(docker_sa
     _, runtime, _ = docker_sandbox
     (alpha,) = [c for c in runtime._containers() if c.labels["pgo-sandbox.node"] == "pgo-alpha"]
     assert alpha.exec_run(["id", "-u"]).output.strip() == b"10001"
+    for container in runtime._containers():  # no capability, none to gain (UNPRIVILEGED)
+        host = container.attrs["HostConfig"]
+        assert host["CapDrop"] == ["ALL"], container.name
+        assert "no-new-privileges" in (host["SecurityOpt"] or []), container.name
     probe = ("import urllib.request as u; "
              "print(u.urlopen('http://dva-nexus.sandbox.test:8000/health').status)")
     result = alpha.exec_run(["python", "-c", probe])
