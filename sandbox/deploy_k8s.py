@@ -323,7 +323,7 @@ def _secrets(topology: Topology, namespace: str, profile: str, token: str) -> li
             "stringData": {SECRET_FILE: secrets.token_hex(32)}}]
     if profile != "medmij":
         return out
-    pki = Pki(topology.seed)
+    pki = Pki(topology.seed, secret=secrets.token_bytes(32))  # a CA of these files alone
     out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": _meta("pki-ca", namespace),
                 "stringData": {BUNDLE: pki.bundle_pem().decode(),

@@ -11,9 +11,18 @@ copies that shape with its own, clearly marked hierarchy::
                                                                    SAN dNSName = the hostname,
                                                                    O = the organisation
 
-Determinism: every key is an EC P-256 key derived from (seed, name) with HKDF, serial numbers
-are hashes, validity periods are fixed dates and the signatures use RFC 6979 deterministic ECDSA,
-so the same seed (and the same revocation history) gives byte-identical certificates.
+Determinism: every key is an EC P-256 key derived from (seed, the CA secret, name) with HKDF,
+serial numbers are hashes, validity periods are fixed dates and the signatures use RFC 6979
+deterministic ECDSA, so the same seed and CA secret (and the same revocation history) give
+byte-identical certificates.
+
+The CA secret: 32 random bytes in ``ca.secret`` (mode 0600) of the PKI folder, made the first
+time the folder is opened, kept by ``reset``, never copied into a container or a Kubernetes
+Secret. Without it anyone who knows the seed (the default one is in the packaged topology)
+could derive the CA keys and every node's key, and so mint a certificate for any node: the
+DigiD artifact resolution, a PGO's token calls, the MGO's localisation, every back channel's
+mutual TLS would prove nothing. A ``Pki`` without a folder (in memory, tests) has no secret
+unless given one: its keys follow from the seed alone.
 
 Validity rule: the CAs run from 2024-01-01 for ten years. A node certificate runs from 1 January
 of the current (real, UTC) year for two years, so it is always valid for at least one more year:
@@ -22,9 +31,8 @@ Drills: ``issue(..., expired=True)`` gives a certificate that ended on 2024-01-0
 ``issue(..., days=N)`` one that ends N days from today, ``revoke(hostname)`` puts the current
 certificate of a hostname on the issuing CA's CRL.
 
-Not a secret: anyone who knows the seed (the default one is in the packaged topology) can derive
-the CA keys. Both CAs therefore carry a critical name constraint limiting them to ``.test``
-names, and the bundle is meant for a DVP's or DVA's own TLS settings, not a system trust store.
+Still a sandbox CA: both CAs carry a critical name constraint limiting them to ``.test`` names,
+and the bundle is meant for a DVP's or DVA's own TLS settings, not a system trust store.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import json
 import os
 import re
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +70,7 @@ ROOT_FILE = "root-ca.crt"
 ISSUING_FILE = "issuing-ca.crt"
 CRL_FILE = "crl.pem"
 REVOKED_FILE = "revoked.json"
+SECRET_FILE = "ca.secret"  # the CA secret of a PKI folder (see the module docstring)
 
 
 class PkiError(ValueError):
@@ -72,13 +82,13 @@ def valid_hostname(hostname: str) -> bool:
     return bool(HOSTNAME.match(hostname))
 
 
-def derive_key(seed: int, label: str) -> ec.EllipticCurvePrivateKey:
-    """An EC P-256 key that depends only on (seed, label): HKDF output reduced into [1, n-1].
-
-    48 bytes (384 bits) are reduced modulo a 256-bit order, so the bias is negligible."""
+def derive_key(seed: int, label: str, secret: bytes = b"") -> ec.EllipticCurvePrivateKey:
+    """An EC P-256 key that depends only on (seed, secret, label): HKDF output reduced into
+    [1, n-1]. 48 bytes (384 bits) are reduced modulo a 256-bit order, so the bias is
+    negligible."""
     material = HKDF(
         algorithm=hashes.SHA256(), length=48, salt=b"pgo-sandbox pki v1", info=label.encode()
-    ).derive(str(seed).encode())
+    ).derive(str(seed).encode() + secret)
     scalar = int.from_bytes(material, "big") % (P256_ORDER - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
 
@@ -156,9 +166,9 @@ def _name_constraints() -> x509.NameConstraints:
     )
 
 
-def make_root(seed: int) -> CertifiedKey:
+def make_root(seed: int, secret: bytes = b"") -> CertifiedKey:
     """The self-signed root, like "Staat der Nederlanden Private Root CA - G1"."""
-    key = derive_key(seed, "root-ca")
+    key = derive_key(seed, "root-ca", secret)
     name = _name(ROOT_NAME, CA_ORGANISATION)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     builder = (
@@ -174,9 +184,9 @@ def make_root(seed: int) -> CertifiedKey:
     return CertifiedKey(_sign(builder, key), key)
 
 
-def make_issuing(seed: int, root: CertifiedKey) -> CertifiedKey:
+def make_issuing(seed: int, root: CertifiedKey, secret: bytes = b"") -> CertifiedKey:
     """The issuing CA under the root (pathlen 0: it signs only end-entity certificates)."""
-    key = derive_key(seed, "issuing-ca")
+    key = derive_key(seed, "issuing-ca", secret)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(ISSUING_NAME, CA_ORGANISATION))
@@ -207,6 +217,27 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def ca_secret(directory: Path) -> bytes:
+    """The CA secret of a PKI folder: read, or made (32 random bytes, mode 0600) the first
+    time; two processes making it at once agree on the first one written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the other process may not have written it yet
+            text = path.read_text("ascii").strip()
+            if text:
+                return bytes.fromhex(text)
+            time.sleep(0.01)
+        raise PkiError(f"{path} is empty: remove it (the CA and certificates are made "
+                       "anew)") from None
+    secret = os.urandom(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret.hex())
+    return secret
+
+
 def _write_public(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
@@ -220,16 +251,21 @@ class Pki:
     Files: ``ca-bundle.pem`` (root + issuing CA: what participants trust), ``root-ca.crt``,
     ``issuing-ca.crt``, ``crl.pem`` (the issuing CA's CRL), ``<hostname>.crt`` (leaf followed
     by the issuing CA, as TLS servers send it), ``<hostname>.key`` (0600) and ``revoked.json``.
-    The CA keys are never written: they follow from the seed.
+    The CA keys are never written: they follow from the seed and the folder's CA secret
+    (``ca.secret``, made at the first open). ``secret``: another CA secret to use (a second
+    folder with the same CA, an in-memory copy); without folder or secret, none (the seed's).
     """
 
     def __init__(self, seed: int, directory: Path | None = None, *,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, secret: bytes | None = None) -> None:
         self.seed = seed
         self.directory = directory
         self.now = now or datetime.now(UTC)
-        self.root = make_root(seed)
-        self.issuing = make_issuing(seed, self.root)
+        if secret is None:
+            secret = ca_secret(directory) if directory is not None else b""
+        self.secret = secret
+        self.root = make_root(seed, secret)
+        self.issuing = make_issuing(seed, self.root, secret)
         self._issued: dict[str, Issued] = {}
         self._revoked: list[dict] = []  # {serial, hostname, date}, in revocation order
         if directory is not None:
@@ -238,8 +274,9 @@ class Pki:
     # -- files ---------------------------------------------------------------------------
 
     def _open(self, directory: Path) -> None:
-        """Create the folder, or adopt it; a folder made for another seed is cleared, because
-        its certificates belong to a CA that no longer exists."""
+        """Create the folder, or adopt it; a folder made for another seed or CA secret (one
+        from before ``ca.secret``) is cleared, because its certificates belong to a CA that
+        no longer exists."""
         directory.mkdir(parents=True, exist_ok=True)
         root_path = directory / ROOT_FILE
         if root_path.exists() and root_path.read_bytes() != self.root.cert_pem:
@@ -306,7 +343,7 @@ class Pki:
             not_before = min(not_before, end - timedelta(days=1))
         end = min(end, CA_NOT_AFTER)
         generation = self._generation(hostname)
-        key = derive_key(self.seed, f"leaf:{hostname}:{generation}")
+        key = derive_key(self.seed, f"leaf:{hostname}:{generation}", self.secret)
         serial = derive_serial(self.seed, "leaf", hostname, organisation, not_before.isoformat(),
                                end.isoformat(), generation)
         builder = (

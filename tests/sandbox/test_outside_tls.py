@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import string
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from sandbox.participant_cli import register as register_participant
+from sandbox.pki import SECRET_FILE
 from sandbox.pki_cli import register as register_pki
 from sandbox.runtime.local import LocalRuntime
 from scenarios import collect as collect_scenario
@@ -133,7 +135,12 @@ def hosts_lines(medmij):
 
 def issue(sandbox, hostname: str, out: Path, *extra: str, state_dir: Path | None = None
           ) -> Identity:
-    """`pgo-sandbox ca issue HOSTNAME --out DIR`: the files an outside participant uses."""
+    """`pgo-sandbox ca issue HOSTNAME --out DIR`: the files an outside participant uses.
+    ``state_dir``: issued elsewhere, by the sandbox's CA (its CA secret copied there), so a
+    drill's certificate for a node's hostname leaves the node's own files as they are."""
+    if state_dir is not None and state_dir != sandbox.state_dir:
+        (state_dir / "pki").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(sandbox.state_dir / "pki" / SECRET_FILE, state_dir / "pki" / SECRET_FILE)
     cli(sandbox, "ca", "issue", hostname, "--out", str(out), *extra, state_dir=state_dir)
     return Identity.in_dir(out, hostname)
 
@@ -224,8 +231,8 @@ def test_outside_dvp_added_live_collects_over_mutual_tls_and_is_refused_after_re
         with client(mine, hosts | {provider.dva: hosts[topology.registry.hostname]}) as http:
             with pytest.raises(httpx.ConnectError, match="[Hh]ostname mismatch"):
                 http.post(token_url, data=form)
-        # an expired certificate (`ca issue --expired`, the same CA from the same seed, issued
-        # elsewhere): the DVA and the registry refuse it in the handshake
+        # an expired certificate (`ca issue --expired`, the same CA, issued elsewhere): the
+        # DVA and the registry refuse it in the handshake
         expired = issue(medmij, OUTSIDE_DVP, tmp_path / "expired", "--expired",
                         state_dir=tmp_path / "elsewhere")
         with client(expired, hosts, tls12=True) as http:

@@ -318,8 +318,11 @@ def test_ca_export_writes_the_bundle(cli, tmp_path):
                  "--state-dir", str(tmp_path / "state"))
     assert result.exit_code == 0, result.output
     bundle = x509.load_pem_x509_certificates((tmp_path / "out" / "ca-bundle.pem").read_bytes())
-    assert bundle == [Pki(SEED).root.certificate, Pki(SEED).issuing.certificate]
+    own = Pki(SEED, tmp_path / "state" / "pki")  # the state directory's CA (its ca.secret)
+    assert bundle == [own.root.certificate, own.issuing.certificate]
+    assert bundle[0] != Pki(SEED).root.certificate  # not the one the public seed gives
     assert (tmp_path / "out" / "crl.pem").exists()
+    assert not list((tmp_path / "out").glob("*.secret"))
 
 
 def test_ca_issue_for_an_outside_participant(cli, tmp_path):

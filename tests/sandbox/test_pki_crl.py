@@ -36,7 +36,8 @@ def test_the_crl_is_public_and_a_newer_one_is_taken_with_the_admin_token(sandbox
     first = client.get(tls.CRL_PATH)
     assert first.status_code == 200 and first.headers["content-type"] == "application/x-pem-file"
     assert first.content == pki.crl_path.read_bytes() and _serials(first.content) == set()
-    newer = Pki(pki.seed)  # the same CA, elsewhere (a container's copy stays as it was)
+    # the same CA, elsewhere (a container's copy stays as it was)
+    newer = Pki(pki.seed, secret=pki.secret)
     newer.issue(REVOKED, "Gamma PGO", revoked=True)
     refused = client.request("PUT", "/admin/crl", content=newer.crl_pem(), headers=PEM)
     assert refused.status_code == 401  # no admin token

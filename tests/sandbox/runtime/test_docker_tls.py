@@ -84,6 +84,7 @@ def test_pki_volume_holds_the_nodes_keys_readable_by_the_node_user_only(tmp_path
     Pki(topology.seed, pki_dir).issue(STRANGER, "Vreemde PGO")
     files = {name: (uid, gid, mode) for name, _, uid, gid, mode in pki_files(pki_dir, topology)}
     assert f"{STRANGER}.key" not in files and f"{STRANGER}.crt" not in files
+    assert (pki_dir / "ca.secret").exists() and "ca.secret" not in files  # no node mints
     for node in topology.nodes:
         assert files[f"{node.hostname}.key"] == (0, NODE_UID, 0o440)
         assert files[f"{node.hostname}.crt"] == (0, NODE_UID, 0o444)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from sandbox.pki import Pki
+from sandbox.pki import Pki, ca_secret
 from sandbox.runtime.local import check_can_bind_tls
 from scenarios import collect
 from scenarios.accounts import create_account
@@ -50,15 +50,20 @@ def medmij(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def certs(medmij, tmp_path_factory) -> Path:
-    """Certificates for drills: a stranger's (right CA, not on the lists), an expired one
-    and one from another CA, both for a listed PGO's hostname."""
+    """Certificates for drills: a stranger's (right CA, not on the lists), an expired one,
+    one from another CA and one from the CA the public seed alone gives (what anyone could
+    mint without the state directory's CA secret), the last three for a listed PGO's
+    hostname."""
     out = tmp_path_factory.mktemp("certs")
     pgo = medmij.topology.dvps[0]
-    Pki(medmij.topology.seed, out).issue(STRANGER, "Vreemde PGO")
-    expired = Pki(medmij.topology.seed, out / "expired")
+    secret = ca_secret(medmij.state_dir / "pki")  # the sandbox's own CA, in other folders
+    Pki(medmij.topology.seed, out, secret=secret).issue(STRANGER, "Vreemde PGO")
+    expired = Pki(medmij.topology.seed, out / "expired", secret=secret)
     expired.issue(pgo.hostname, pgo.name, expired=True)
     other = Pki(medmij.topology.seed + 1, out / "other-ca")
     other.issue(pgo.hostname, pgo.name)
+    minted = Pki(medmij.topology.seed, out / "seed-only", secret=b"")
+    minted.issue(pgo.hostname, pgo.name)
     return out
 
 
@@ -159,6 +164,12 @@ def test_bad_certificates_fail_the_handshake(medmij, certs):
     for drill in ("expired", "other-ca"):  # TLS 1.3: the server closes, no HTTP answer
         with pytest.raises(httpx.TransportError):
             token_call(medmij, pgo, pgo, pki_dir=certs / drill)
+    # Rule (``sandbox.pki.ca_secret``): the seed is public, the CA is not: a certificate
+    # derived from the seed alone is another CA's, in TLS 1.2 and 1.3
+    with pytest.raises(httpx.ConnectError):
+        token_call(medmij, pgo, pgo, pki_dir=certs / "seed-only", tls12=True)
+    with pytest.raises(httpx.TransportError):
+        token_call(medmij, pgo, pgo, pki_dir=certs / "seed-only")
     # a server whose certificate names another host: the registry's address asked for the
     # DVA's name (as a DNS spoof would send it there)
     registry_address = medmij.info.addresses[medmij.topology.registry.hostname]

@@ -25,12 +25,13 @@ SERVER = "server.sandbox.test"
 CLIENT = "client.sandbox.test"
 UNLISTED = "unlisted.sandbox.test"
 INFRA = "registry.sandbox.test"
+CA = b"one sandbox CA for every folder of these tests"  # its CA secret (sandbox.pki)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pki")
-    pki = Pki(7, directory)
+    pki = Pki(7, directory, secret=CA)
     pki.issue(SERVER, "Server Org")
     pki.issue(CLIENT, "Client Org")
     pki.issue(UNLISTED, "Unlisted Org")
@@ -39,7 +40,7 @@ def pki(tmp_path_factory):
 
 
 def test_cert_hostname_reads_the_san(pki):
-    certificate = Pki(7, pki).current(CLIENT)
+    certificate = Pki(7, pki, secret=CA).current(CLIENT)
     der = certificate.public_bytes(serialization.Encoding.DER)
     assert tls.cert_hostname(der) == CLIENT
     assert tls.cert_hostname(None) is None
@@ -153,7 +154,7 @@ def test_a_resumed_session_meets_the_crl_of_now(tmp_path, monkeypatch, version):
     revoked after one handshake kept its identity by resuming. ``rechecking`` closes it."""
     monkeypatch.setattr(tls.LiveServerContext, "CHECK_SECONDS", 0.0)
     directory = tmp_path / "pki"
-    authority = Pki(7, directory)
+    authority = Pki(7, directory, secret=CA)
     for hostname in (SERVER, CLIENT):
         authority.issue(hostname, "Some Org")
     live = tls.LiveServerContext(directory, SERVER)
@@ -187,7 +188,8 @@ def test_a_resumed_session_meets_the_crl_of_now(tmp_path, monkeypatch, version):
         assert get(session)[0] == b""  # closed before any HTTP
         other = authority.issue(UNLISTED, "Other Org")  # an unrevoked peer still resumes
         assert live.still_good(other.certificate.public_bytes(serialization.Encoding.DER))
-        expired = Pki(7, tmp_path / "expired").issue(UNLISTED, "Other Org", expired=True)
+        expired = Pki(7, tmp_path / "expired", secret=CA).issue(UNLISTED, "Other Org",
+                                                               expired=True)
         assert not live.still_good(expired.certificate.public_bytes(serialization.Encoding.DER))
     finally:
         next(server, None)
@@ -283,7 +285,7 @@ def test_a_trusted_sandbox_that_is_gone_is_no_longer_trusted(tmp_path, monkeypat
     monkeypatch.setattr(tls, "_trusted", [])
     monkeypatch.setattr(tls, "_contexts", {})
     kept, gone = tmp_path / "kept", tmp_path / "gone"
-    Pki(7, kept)
+    Pki(7, kept, secret=CA)
     Pki(8, gone)
     tls.trust(kept)
     tls.trust(gone)
@@ -297,7 +299,7 @@ def test_a_trusted_sandbox_that_is_gone_is_no_longer_trusted(tmp_path, monkeypat
 def _crl_after(directory, *revoked: str, now=None) -> bytes:
     """The CRL of seed 7's CA after revoking ``revoked`` (issued as in ``pki``), made in a
     folder of its own: a container's PKI copy stays as it was."""
-    authority = Pki(7, directory, now=now)
+    authority = Pki(7, directory, now=now, secret=CA)
     for hostname in revoked:
         authority.issue(hostname, "Some Org", revoked=True)
     return authority.crl_pem()
@@ -306,14 +308,15 @@ def _crl_after(directory, *revoked: str, now=None) -> bytes:
 def test_check_crl_takes_only_a_newer_crl_of_the_sandbox_ca(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    issuer = Pki(7).issuing.certificate
+    issuer = Pki(7, secret=CA).issuing.certificate
     first = revocation.check_crl(_crl_after(tmp_path / "a"), issuer)
     second = revocation.check_crl(_crl_after(tmp_path / "b", UNLISTED), issuer, first)
     assert revocation.check_crl(_crl_after(tmp_path / "c", UNLISTED, CLIENT), issuer, second)
     with pytest.raises(revocation.CrlRefused, match="not signed by the sandbox CA"):
         revocation.check_crl(Pki(8).crl_pem(), issuer)  # another CA (seed), however new
     with pytest.raises(revocation.CrlRefused, match="not signed"):  # the root signs no leaf's CRL
-        revocation.check_crl(Pki(7).crl_pem(), Pki(7).root.certificate)
+        seven = Pki(7, secret=CA)
+        revocation.check_crl(seven.crl_pem(), seven.root.certificate)
     with pytest.raises(revocation.CrlRefused, match="not a PEM CRL"):
         revocation.check_crl(b"nonsense", issuer)
     long_ago = datetime(2024, 3, 1, tzinfo=UTC)  # its nextUpdate is a year later: past
@@ -331,7 +334,7 @@ def test_check_crl_takes_only_a_newer_crl_of_the_sandbox_ca(tmp_path):
 
 def test_a_crl_file_moves_only_forward_and_outlives_a_restart(tmp_path):
     directory = tmp_path / "pki"
-    authority = Pki(7, directory)
+    authority = Pki(7, directory, secret=CA)
     own = tmp_path / "node" / "crl.pem"
     crl = revocation.CrlFile(directory, own)  # made from the PKI folder's
     assert own.read_bytes() == (directory / "crl.pem").read_bytes() and crl.number == 1
@@ -357,7 +360,7 @@ def test_server_and_client_contexts_follow_the_nodes_own_crl_file(tmp_path, monk
     monkeypatch.setattr(tls, "_crl_files", {})
     monkeypatch.setattr(tls.LiveClientContext, "CHECK_SECONDS", 0.0)
     directory = tmp_path / "pki"
-    authority = Pki(7, directory)
+    authority = Pki(7, directory, secret=CA)
     for hostname in (SERVER, CLIENT):
         authority.issue(hostname, "Some Org")
     folder_crl = (directory / "crl.pem").read_bytes()
@@ -391,7 +394,7 @@ def test_long_lived_clients_refuse_a_server_revoked_while_they_run(tmp_path, mon
     monkeypatch.setattr(tls, "_identity", None)
     monkeypatch.setattr(tls.LiveClientContext, "CHECK_SECONDS", 0.0)
     directory = tmp_path / "pki"
-    authority = Pki(7, directory)
+    authority = Pki(7, directory, secret=CA)
     for hostname in (SERVER, CLIENT):
         authority.issue(hostname, "Some Org")
     tls.use_identity(directory, CLIENT)
@@ -423,7 +426,7 @@ def test_the_crl_follower_takes_a_newer_crl_and_keeps_it_against_a_forged_one(tm
     from simulators.common.lists import CrlFollower
 
     directory = tmp_path / "pki"
-    Pki(7, directory)
+    Pki(7, directory, secret=CA)
     published = {"body": _crl_after(tmp_path / "newer", CLIENT)}
 
     async def distribution_point(scope, receive, send) -> None:
@@ -466,7 +469,7 @@ def test_the_issuing_ca_is_found_in_the_bundle_when_its_own_file_is_not_there(tm
     """A Kubernetes deployment projects only the CA bundle and the CRL into /state/pki: a
     node must still find the CA that signs the CRL, or it would not start."""
     directory = tmp_path / "pki"
-    Pki(7, directory)
+    Pki(7, directory, secret=CA)
     (directory / "issuing-ca.crt").unlink()
-    assert revocation.issuing_ca(directory) == Pki(7).issuing.certificate
+    assert revocation.issuing_ca(directory) == Pki(7, secret=CA).issuing.certificate
     assert revocation.CrlFile(directory, tmp_path / "node" / "crl.pem").number == 1
