@@ -9,10 +9,11 @@ certificate whose hostname is on the latest Whitelist.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
 import ssl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -30,6 +31,7 @@ from scenarios.useragent import Browser
 from simulators.common.http import ResolvingTransport
 from simulators.medmij import LIST_PATHS
 from tests.conftest import medmij_profile_sandbox
+from tests.simulators.common.test_tls import raw_get
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="binds <address>:443: needs root")
 
@@ -325,22 +327,30 @@ def test_the_dashboard_link_names_the_registry_not_its_address(medmij):
 
 def resumed_get(medmij, context: ssl.SSLContext, hostname: str, path: str,
                 session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession | None]:
-    """GET ``path`` from ``hostname`` on a new connection, resuming ``session`` if given (what
-    a browser or any TLS stack does; httpx never does): (the answer's status line or b"" when
-    the server closed without one, the session to resume next time)."""
+    """GET ``path`` from ``hostname`` on a new connection, resuming ``session`` if given:
+    (the answer's status line or b"" when the server closed without one, the session to
+    resume next time)."""
     address = urlsplit(medmij.info.addresses[hostname]).hostname
-    with socket.create_connection((address, 443), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=hostname, session=session) as conn:
-            assert session is None or conn.session_reused, "the server did not resume"
-            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\n"
-                         f"Connection: close\r\n\r\n".encode())
-            answer = b""
-            try:
-                while chunk := conn.recv(65536):
-                    answer += chunk
-            except (ssl.SSLError, ConnectionError):
-                pass
-            return answer.split(b"\r\n", 1)[0], conn.session
+    answer, session = raw_get(context, address, 443, hostname, path, session)
+    return answer.split(b"\r\n", 1)[0], session
+
+
+@contextlib.contextmanager
+def listed_vendor(medmij, hostname: str, name: str) -> Iterator[Pki]:
+    """A PGO vendor with a certificate of the sandbox CA, on the OCL and Whitelist (the admin
+    API, as ``participant add-dvp`` does) while the block runs; taken off afterwards."""
+    pki = Pki(medmij.topology.seed, medmij.state_dir / "pki")
+    pki.issue(hostname, name)
+    admin = f"https://{medmij.topology.registry.hostname}/admin"
+    with client(medmij) as http:
+        added = http.post(f"{admin}/clients", headers=medmij.admin_headers, json={
+            "hostname": hostname, "name": name, "redirect_uri": f"https://{hostname}/callback"})
+    assert added.status_code < 300, added.text
+    try:
+        yield pki
+    finally:
+        with client(medmij) as http:
+            http.delete(f"{admin}/participants/{hostname}", headers=medmij.admin_headers)
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -352,15 +362,7 @@ def test_a_revoked_peer_cannot_resume_its_tls_session(medmij, version):
     life. Now the resumed connection is closed before any HTTP, as a fresh handshake fails."""
     topology = medmij.topology
     revoked = f"pgo-revoked-{version.name[-1]}.{topology.domain}"
-    pki = Pki(topology.seed, medmij.state_dir / "pki")
-    pki.issue(revoked, "Ingetrokken PGO")
-    admin = f"https://{topology.registry.hostname}/admin"
-    with client(medmij) as http:
-        added = http.post(f"{admin}/clients", headers=medmij.admin_headers, json={
-            "hostname": revoked, "name": "Ingetrokken PGO",
-            "redirect_uri": f"https://{revoked}/callback"})
-    assert added.status_code < 300, added.text
-    try:
+    with listed_vendor(medmij, revoked, "Ingetrokken PGO") as pki:
         context = ssl.create_default_context(cafile=medmij.state_dir / "pki" / "ca-bundle.pem")
         context.maximum_version = version
         context.load_cert_chain(pki.cert_path(revoked), pki.key_path(revoked))
@@ -378,9 +380,6 @@ def test_a_revoked_peer_cannot_resume_its_tls_session(medmij, version):
         assert status == b"", status
         status, _ = resumed_get(medmij, context, registry, whitelist, session)
         assert status == b"", status
-    finally:
-        with client(medmij) as http:
-            http.delete(f"{admin}/participants/{revoked}", headers=medmij.admin_headers)
 
 
 def test_a_revoked_peer_is_refused_on_the_connection_it_kept_open(medmij):
@@ -392,16 +391,8 @@ def test_a_revoked_peer_is_refused_on_the_connection_it_kept_open(medmij):
     connection still passes."""
     topology = medmij.topology
     revoked = f"pgo-kept-open.{topology.domain}"
-    pki = Pki(topology.seed, medmij.state_dir / "pki")
-    pki.issue(revoked, "Open Gehouden PGO")
-    admin = f"https://{topology.registry.hostname}/admin"
-    with client(medmij) as http:
-        added = http.post(f"{admin}/clients", headers=medmij.admin_headers, json={
-            "hostname": revoked, "name": "Open Gehouden PGO",
-            "redirect_uri": f"https://{revoked}/callback"})
-    assert added.status_code < 300, added.text
     whitelist = f"https://{topology.registry.hostname}{LIST_PATHS['whitelist']}"
-    try:
+    with listed_vendor(medmij, revoked, "Open Gehouden PGO") as pki:
         with client(medmij, hostname=revoked) as kept, \
                 client(medmij, hostname=topology.dvps[0].hostname) as control:
             first = kept.get(whitelist)
@@ -415,9 +406,6 @@ def test_a_revoked_peer_is_refused_on_the_connection_it_kept_open(medmij):
             assert again.status_code == 403, again.text
             assert f"the certificate of {revoked} was revoked" in again.text
             assert control.get(whitelist).status_code == 200
-    finally:
-        with client(medmij) as http:
-            http.delete(f"{admin}/participants/{revoked}", headers=medmij.admin_headers)
 
 
 def test_vendor_removed_from_the_lists_is_refused_within_one_refresh(medmij):

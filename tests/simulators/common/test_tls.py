@@ -147,6 +147,25 @@ def test_a_peer_off_the_whitelist_is_refused_in_tls_before_any_http(pki, admitti
     lists.whitelist = {CLIENT}
 
 
+def raw_get(context: ssl.SSLContext, address: str, port: int, hostname: str, path: str,
+            session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession | None]:
+    """GET ``path`` on a new TLS connection, resuming ``session`` if given (what a browser or
+    any TLS stack does; httpx never does): (the raw answer, b"" when the server closed
+    without one; the session to resume next time)."""
+    with socket.create_connection((address, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=hostname, session=session) as conn:
+            assert session is None or conn.session_reused, "the server did not resume"
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            answer = b""
+            try:
+                while chunk := conn.recv(65536):
+                    answer += chunk
+            except (ssl.SSLError, ConnectionError):
+                pass
+            return answer, conn.session
+
+
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 def test_a_resumed_session_meets_the_crl_of_now(tmp_path, monkeypatch, version):
     """A resumed TLS session skips certificate verification, and tickets and the session
@@ -166,18 +185,7 @@ def test_a_resumed_session_meets_the_crl_of_now(tmp_path, monkeypatch, version):
 
     def get(session: ssl.SSLSession | None = None) -> tuple[bytes, ssl.SSLSession | None]:
         """The raw answer to a GET on a new connection resuming ``session``; the session."""
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with client.wrap_socket(raw, server_hostname=SERVER, session=session) as conn:
-                assert session is None or conn.session_reused
-                conn.sendall(f"GET / HTTP/1.1\r\nHost: {SERVER}\r\n"
-                             "Connection: close\r\n\r\n".encode())
-                answer = b""
-                try:
-                    while chunk := conn.recv(4096):
-                        answer += chunk
-                except (ssl.SSLError, ConnectionError):
-                    pass
-                return answer, conn.session
+        return raw_get(client, "127.0.0.1", port, SERVER, "/", session)
 
     try:
         answer, session = get()
