@@ -34,7 +34,7 @@ from sandbox.deploy_k8s import (
     replica_names,
 )
 from sandbox.names import USAGE_EXIT, check_name
-from sandbox.pki import BUNDLE
+from sandbox.pki import BUNDLE, CA_SECRET_FILE
 from sandbox.state import RuntimeInfo, default_state_dir
 from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.security import ADMIN_TOKEN_FILE
@@ -81,6 +81,12 @@ def attach(manifests_dir: Path, state_dir: Path, base_port: int | None = None) -
         fh.write(data["admin_token"])
     for name, pem in (data.get("pki") or {}).items():  # medmij: this machine trusts the CA
         write_atomic(state_dir / "pki" / name, pem.encode())
+    if data.get("ca_secret"):  # and `ca issue`/`participant add-*` here are the cluster's CA
+        secret = state_dir / "pki" / CA_SECRET_FILE
+        secret.unlink(missing_ok=True)
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(data["ca_secret"])
     addresses = {n.hostname: f"{data['scheme']}://127.0.0.1:{port + i}"
                  for i, n in enumerate(topology.nodes)}
     info = RuntimeInfo(RUNTIME, "medmij", addresses, {}, time.time())

@@ -311,10 +311,12 @@ def _node_objects(node: Node, namespace: str, image: str, profile: str, replicas
     return [pvc, deployment, service]
 
 
-def _secrets(topology: Topology, namespace: str, profile: str, token: str) -> list[dict]:
+def _secrets(topology: Topology, namespace: str, profile: str, token: str,
+             ca: bytes) -> list[dict]:
     """The admin token and the sandbox secret (the pseudonyms' key and the MGO's localisation
     credential: every node must hold the same, and each has a claim of its own); with
-    ``medmij`` the CA bundle, CRL and one TLS Secret per node."""
+    ``medmij`` the CA bundle, CRL and one TLS Secret per node, from a CA of these files
+    alone (``ca``: its CA secret, kept only in ``attach.json``)."""
     out = [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": _meta("admin-token", namespace),
             "stringData": {ADMIN_TOKEN_FILE: token}},
@@ -323,7 +325,7 @@ def _secrets(topology: Topology, namespace: str, profile: str, token: str) -> li
             "stringData": {SECRET_FILE: secrets.token_hex(32)}}]
     if profile != "medmij":
         return out
-    pki = Pki(topology.seed, secret=secrets.token_bytes(32))  # a CA of these files alone
+    pki = Pki(topology.seed, secret=ca)
     out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": _meta("pki-ca", namespace),
                 "stringData": {BUNDLE: pki.bundle_pem().decode(),
@@ -411,7 +413,8 @@ def generate(topology: Topology, *, namespace: str = DEFAULT_NAMESPACE, image: s
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("sandbox-clock", namespace),
          "data": {"clock.json": json.dumps({"offset_seconds": 0.0}) + "\n"}},
     ]
-    manifests.files["secrets.yaml"] = _secrets(topology, namespace, profile, token)
+    ca = secrets.token_bytes(32)  # this set of files' CA secret (sandbox.pki)
+    manifests.files["secrets.yaml"] = _secrets(topology, namespace, profile, token, ca)
     folder = xsd_folder()
     if folder is not None:  # this machine's copy: the image does not ship them
         manifests.files["config.yaml"].append(
@@ -447,7 +450,9 @@ def generate(topology: Topology, *, namespace: str = DEFAULT_NAMESPACE, image: s
         "namespace": namespace, "profile": profile, "scheme": scheme, "base_port": base_port,
         "topology": topology.to_dict(), "admin_token": token,
         **({"pki": {BUNDLE: _secret_data(manifests, "pki-ca", BUNDLE),
-                    CRL_FILE: _secret_data(manifests, "pki-ca", CRL_FILE)}}
+                    CRL_FILE: _secret_data(manifests, "pki-ca", CRL_FILE)},
+            # `deploy attach` puts it into <state>/pki: `ca issue` there is the cluster's CA
+            "ca_secret": ca.hex()}
            if profile == "medmij" else {}),
     }, indent=2) + "\n"
     return manifests

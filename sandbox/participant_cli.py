@@ -75,8 +75,8 @@ def _admin(sandbox: Running, method: str, path: str, body: dict | None = None) -
 
 def _certificate(sandbox: Running, hostname: str, name: str) -> Pki:
     """Issue the participant's server+client certificate into the state directory's pki/."""
-    pki = Pki(sandbox.topology.seed, sandbox.state_dir / "pki")
     try:
+        pki = Pki(sandbox.topology.seed, sandbox.state_dir / "pki")
         pki.issue(hostname, name)
     except PkiError as exc:
         raise _fail(str(exc)) from exc

@@ -17,12 +17,14 @@ deterministic ECDSA, so the same seed and CA secret (and the same revocation his
 byte-identical certificates.
 
 The CA secret: 32 random bytes in ``ca.secret`` (mode 0600) of the PKI folder, made the first
-time the folder is opened, kept by ``reset``, never copied into a container or a Kubernetes
-Secret. Without it anyone who knows the seed (the default one is in the packaged topology)
-could derive the CA keys and every node's key, and so mint a certificate for any node: the
-DigiD artifact resolution, a PGO's token calls, the MGO's localisation, every back channel's
-mutual TLS would prove nothing. A ``Pki`` without a folder (in memory, tests) has no secret
-unless given one: its keys follow from the seed alone.
+time the folder is opened, kept by ``reset``, never copied into a node's container or volume
+or a Kubernetes Secret (``deploy k8s`` keeps its own CA's in ``attach.json``, the owner's
+file, which ``deploy attach`` puts here; the load containers, our own Locust users, mount the
+state directory read-only). Without it anyone who knows the seed (the default one is in the
+packaged topology) could derive the CA keys and every node's key, and so mint a certificate
+for any node: the DigiD artifact resolution, a PGO's token calls, the MGO's localisation,
+every back channel's mutual TLS would prove nothing. A ``Pki`` without a folder (in memory,
+tests) has no secret unless given one: its keys follow from the seed alone.
 
 Validity rule: the CAs run from 2024-01-01 for ten years. A node certificate runs from 1 January
 of the current (real, UTC) year for two years, so it is always valid for at least one more year:
@@ -42,7 +44,6 @@ import json
 import os
 import re
 import ssl
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,7 +71,7 @@ ROOT_FILE = "root-ca.crt"
 ISSUING_FILE = "issuing-ca.crt"
 CRL_FILE = "crl.pem"
 REVOKED_FILE = "revoked.json"
-SECRET_FILE = "ca.secret"  # the CA secret of a PKI folder (see the module docstring)
+CA_SECRET_FILE = "ca.secret"  # the CA secret of a PKI folder (see the module docstring)
 
 
 class PkiError(ValueError):
@@ -217,24 +218,48 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def ca_secret(directory: Path) -> bytes:
+LEGACY = ("the PKI in {directory} holds a CA without its CA secret (ca.secret; made by an "
+          "earlier version): run `pgo-sandbox down` and `pgo-sandbox up` to make it anew, then "
+          "`pgo-sandbox ca export` again and re-issue outside participants' certificates (`ca "
+          "issue`); a Kubernetes sandbox: generate and apply the files again, then `deploy "
+          "attach`")
+
+
+def ca_secret(directory: Path, renew: bool = False) -> bytes:
     """The CA secret of a PKI folder: read, or made (32 random bytes, mode 0600) the first
-    time; two processes making it at once agree on the first one written."""
+    time; two processes making it at once agree on the one linked into place first.
+
+    A folder that already holds a CA but no secret (made by a version before it) is remade
+    only when ``renew`` (the runtimes' ``up``, which issue every node anew): anything else
+    would delete the certificates and keys of nodes that still run. A damaged secret is a
+    ``PkiError`` that says what to do."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / SECRET_FILE
+    path = directory / CA_SECRET_FILE
+    if not path.exists():
+        held = (directory / ROOT_FILE).exists() or (directory / BUNDLE).exists()
+        if held and not renew:  # a CA of before, or one `deploy attach` wrote without secret
+            raise PkiError(LEGACY.format(directory=directory))
+        tmp = directory / f".{CA_SECRET_FILE}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, os.urandom(32).hex().encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # whole or not at all; another process's may be there first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # the other process may not have written it yet
-            text = path.read_text("ascii").strip()
-            if text:
-                return bytes.fromhex(text)
-            time.sleep(0.01)
-        raise PkiError(f"{path} is empty: remove it (the CA and certificates are made "
-                       "anew)") from None
-    secret = os.urandom(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret.hex())
+        secret = bytes.fromhex(path.read_text("ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        secret = b""
+    if len(secret) != 32:
+        raise PkiError(f"{path} is damaged (not 64 hex digits): remove it and run `pgo-sandbox "
+                       "up` for a new CA, then `ca export` again and re-issue outside "
+                       "participants' certificates")
     return secret
 
 
@@ -254,15 +279,17 @@ class Pki:
     The CA keys are never written: they follow from the seed and the folder's CA secret
     (``ca.secret``, made at the first open). ``secret``: another CA secret to use (a second
     folder with the same CA, an in-memory copy); without folder or secret, none (the seed's).
+    ``renew``: a folder from before the CA secret is made anew (``ca_secret``).
     """
 
     def __init__(self, seed: int, directory: Path | None = None, *,
-                 now: datetime | None = None, secret: bytes | None = None) -> None:
+                 now: datetime | None = None, secret: bytes | None = None,
+                 renew: bool = False) -> None:
         self.seed = seed
         self.directory = directory
         self.now = now or datetime.now(UTC)
         if secret is None:
-            secret = ca_secret(directory) if directory is not None else b""
+            secret = ca_secret(directory, renew) if directory is not None else b""
         self.secret = secret
         self.root = make_root(seed, secret)
         self.issuing = make_issuing(seed, self.root, secret)

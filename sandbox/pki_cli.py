@@ -61,7 +61,12 @@ def sandbox_topology(state_dir: Path | None, topology: Path | None = None
 
 
 def open_pki(state: Path, topology: Topology) -> Pki:
-    return Pki(topology.seed, state / "pki")
+    """The state directory's PKI; one the commands may not open (made before its CA secret,
+    a damaged secret) is exit 1 with what to do."""
+    try:
+        return Pki(topology.seed, state / "pki")
+    except PkiError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -141,7 +146,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"root {pki.root.certificate.subject.rfc4514_string()}\n"
                       f"  SHA-256 fingerprint {hashlib.sha256(der).hexdigest()}", highlight=False)
         console.print("Trust ca-bundle.pem in your implementation's TLS settings only, not in "
-                      "the system store: the sandbox CA keys follow from the public seed.")
+                      "the system store: it is a sandbox CA, valid for .test names only.")
 
     @ca_app.command("issue")
     def issue(

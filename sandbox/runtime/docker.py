@@ -304,7 +304,7 @@ def make_pki(state_dir: Path, topology: Topology) -> Path:
     """The sandbox PKI in ``<state>/pki`` (the local medmij profile's own code: one
     certificate per node, same seed, same revocations), trusted by this process's clients."""
     pki_dir = state_dir / "pki"
-    Pki(topology.seed, pki_dir).issue_nodes(topology.nodes)
+    Pki(topology.seed, pki_dir, renew=True).issue_nodes(topology.nodes)
     tls.trust(pki_dir)
     return pki_dir
 

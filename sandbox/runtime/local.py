@@ -160,7 +160,7 @@ class LocalRuntime:
         client = httpx.AsyncClient
         if profile == "medmij":
             pki_dir = self.state_dir / "pki"
-            Pki(topology.seed, pki_dir).issue_nodes(topology.nodes)
+            Pki(topology.seed, pki_dir, renew=True).issue_nodes(topology.nodes)
             tls.trust(pki_dir)  # this process's clients (tests, scenarios) trust the CA
 
             def client() -> httpx.AsyncClient:

@@ -15,6 +15,7 @@ import stat
 import httpx
 import pytest
 import yaml
+from cryptography import x509
 from typer.testing import CliRunner
 
 from sandbox import deploy_k8s
@@ -300,7 +301,20 @@ def test_attach_points_this_machine_at_the_port_forwards(replicated, tmp_path):
     assert sandbox.public_url("dva-nexus", "/x") == "https://dva-nexus.sandbox.test/x"
     assert sandbox.admin_headers == {"Authorization": "Bearer t0k3n"}
     assert stat.S_IMODE((state / "admin.token").stat().st_mode) == 0o600
-    assert (state / "pki" / "ca-bundle.pem").read_text().startswith("-----BEGIN CERTIFICATE")
+    bundle = (state / "pki" / "ca-bundle.pem").read_bytes()
+    assert bundle.startswith(b"-----BEGIN CERTIFICATE")
+    # the CA commands here are the cluster's CA (its CA secret came with attach.json): a
+    # participant's certificate is one the cluster's nodes accept, the bundle stays theirs
+    secret = state / "pki" / "ca.secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    issued = runner.invoke(app, ["ca", "issue", "pgo-mine.sandbox.test", "--out",
+                                 str(tmp_path / "mine"), "--state-dir", str(state)])
+    assert issued.exit_code == 0, issued.output
+    assert (state / "pki" / "ca-bundle.pem").read_bytes() == bundle
+    cluster_ca = x509.load_pem_x509_certificates(bundle)[1]
+    mine = x509.load_pem_x509_certificates(
+        (tmp_path / "mine" / "pgo-mine.sandbox.test.crt").read_bytes())[0]
+    mine.verify_directly_issued_by(cluster_ca)
     assert runner.invoke(app, ["deploy", "detach", "--state-dir", str(state)]).exit_code == 0
     assert not (state / "runtime.json").exists()
     assert runner.invoke(app, ["deploy", "detach", "--state-dir", str(state)]).exit_code == 1

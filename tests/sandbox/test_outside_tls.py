@@ -36,7 +36,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from sandbox.participant_cli import register as register_participant
-from sandbox.pki import SECRET_FILE
+from sandbox.pki import CA_SECRET_FILE
 from sandbox.pki_cli import register as register_pki
 from sandbox.runtime.local import LocalRuntime
 from scenarios import collect as collect_scenario
@@ -140,7 +140,7 @@ def issue(sandbox, hostname: str, out: Path, *extra: str, state_dir: Path | None
     drill's certificate for a node's hostname leaves the node's own files as they are."""
     if state_dir is not None and state_dir != sandbox.state_dir:
         (state_dir / "pki").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(sandbox.state_dir / "pki" / SECRET_FILE, state_dir / "pki" / SECRET_FILE)
+        shutil.copy2(sandbox.state_dir / "pki" / CA_SECRET_FILE, state_dir / "pki" / CA_SECRET_FILE)
     cli(sandbox, "ca", "issue", hostname, "--out", str(out), *extra, state_dir=state_dir)
     return Identity.in_dir(out, hostname)
 

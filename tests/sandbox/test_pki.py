@@ -1,6 +1,7 @@
 """The sandbox PKI (issue 13, item 1): a PKIoverheid-shaped chain that verifies, works in real
 mutual TLS handshakes, refuses expired / wrong-host / revoked certificates, and is
-deterministic from the seed. Plus the `pgo-sandbox ca` commands."""
+deterministic from the seed and the state directory's CA secret. Plus the `pgo-sandbox ca`
+commands."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def test_verifier_refuses_other_hostname_and_expiry(pki):
 
 
 def test_cas_are_constrained_to_test_names(pki):
-    """Anyone can derive the CA keys from a public seed: the CAs may only vouch for .test."""
+    """A sandbox CA (and one from the public seed alone, in memory) may only vouch for .test."""
     with pytest.raises(PkiError, match="under .test"):
         pki.issue("www.example.com", "Somebody Else")
     # a certificate minted by hand with the real issuing key for a .com name does not verify
@@ -391,3 +392,46 @@ def test_a_running_server_follows_the_crl_without_a_restart(pki, monkeypatch):
     pki.issue(DVP, "Alpha Gezond PGO")
     again = handshake(live.context, client_context(pki.directory, DVP), DVA)
     assert again.get("reply") == b"pong:ping", again
+
+
+def test_a_folder_holding_a_ca_without_its_secret_is_renewed_only_by_up(cli, tmp_path):
+    """Rule (``ca_secret``): a PKI folder made before the CA secret holds a CA and the running
+    nodes' keys; a command opening it must not make a new CA (that deleted every node's key
+    under the running sandbox): it says what to do and exits 1. Only a runtime's ``up``
+    (``renew``) makes it anew."""
+    folder = tmp_path / "state" / "pki"
+    Pki(SEED, folder, secret=b"").issue(DVA, "Nexus DVA")  # as an earlier version left it
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(PkiError, match="without its CA secret"):
+        Pki(SEED, folder)
+    result = cli("ca", "issue", "pgo-mine.sandbox.test", "--out", str(tmp_path / "out"),
+                 "--state-dir", str(tmp_path / "state"))
+    assert result.exit_code == 1 and "pgo-sandbox up" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in folder.iterdir()) == before  # the node's key is still there
+    renewed = Pki(SEED, folder, renew=True)
+    assert (folder / "ca.secret").exists() and not (folder / f"{DVA}.key").exists()
+    assert renewed.root.certificate != Pki(SEED).root.certificate
+
+
+@pytest.mark.parametrize("content", ["", "not hex", "ab" * 8])
+def test_a_damaged_ca_secret_is_a_clear_error(cli, tmp_path, content):
+    """Rule: an empty, non-hex or short ``ca.secret`` is a ``PkiError`` saying what to do,
+    and the commands exit 1 with it, not a traceback."""
+    folder = tmp_path / "state" / "pki"
+    folder.mkdir(parents=True)
+    (folder / "ca.secret").write_text(content)
+    with pytest.raises(PkiError, match="damaged"):
+        Pki(SEED, folder)
+    result = cli("ca", "export", "--out", str(tmp_path / "out"),
+                 "--state-dir", str(tmp_path / "state"))
+    assert result.exit_code == 1 and "damaged" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_two_processes_making_the_secret_agree(tmp_path):
+    """Rule: the secret is linked into place whole; whoever comes second reads the first."""
+    first = pki_module.ca_secret(tmp_path / "pki")
+    assert pki_module.ca_secret(tmp_path / "pki") == first and len(first) == 32
+    assert stat.S_IMODE((tmp_path / "pki" / "ca.secret").stat().st_mode) == 0o600
+    assert not list((tmp_path / "pki").glob(".ca.secret.*"))
