@@ -171,19 +171,28 @@ def read_cookie(request: Request, name: str) -> str | None:
     return request.cookies.get(cookie_name(request, name))
 
 
+def _cookie_path(request: Request, path: str) -> str:
+    """``path`` over plain http (every 127.0.0.1 port gets a cookie whose path matches, so
+    it is kept to the pages that read it); ``/`` on https, as ``__Host-`` requires."""
+    return "/" if request.url.scheme == "https" else path
+
+
 def set_session_cookie(response: Response, request: Request, name: str, value: str, *,
-                       max_age: int | None = None) -> None:
+                       max_age: int | None = None, path: str = "/") -> None:
     """A browser-bound session: HttpOnly (no script reads it), SameSite=Lax (not sent on
     cross-site posts), on https Secure and host-only (``cookie_name``)."""
     response.set_cookie(cookie_name(request, name), value, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", max_age=max_age, path="/")
+                        secure=request.url.scheme == "https", max_age=max_age,
+                        path=_cookie_path(request, path))
 
 
-def delete_session_cookie(response: Response, request: Request, name: str) -> None:
+def delete_session_cookie(response: Response, request: Request, name: str,
+                          path: str = "/") -> None:
     """Ends ``set_session_cookie``'s cookie; with the same attributes, since a browser
     ignores a ``__Host-`` cookie's deletion that is not Secure."""
-    response.delete_cookie(cookie_name(request, name), path="/", httponly=True,
-                           samesite="lax", secure=request.url.scheme == "https")
+    response.delete_cookie(cookie_name(request, name), path=_cookie_path(request, path),
+                           httponly=True, samesite="lax",
+                           secure=request.url.scheme == "https")
 
 
 # Admin token ---------------------------------------------------------------------------

@@ -255,13 +255,20 @@ class LiveServerContext:
         self.context.sni_callback = self._on_hello
 
     def refresh(self) -> bool:
-        """Rebuild the context if the CRL file changed; whether it did."""
+        """Rebuild the context if the CRL file changed; whether it did. Files that cannot be
+        read (a PKI folder being remade) leave the context as it was, with an error in the
+        log, rather than failing the handshake or the request that looked."""
         stamp = file_stamp(self.crl)
         if stamp == self._crl_stamp:
             return False
-        self.current = server_ssl_context(self.pki_dir, self.hostname, self.crl)
-        self.revoked = revoked_serials(self.crl)
         self._crl_stamp = stamp
+        try:
+            self.current = server_ssl_context(self.pki_dir, self.hostname, self.crl)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            log.error("kept the TLS context of %s: its files could not be read (%s)",
+                      self.hostname, exc)
+            return False
+        self.revoked = revoked_serials(self.crl)
         return True
 
     def still_good(self, der: bytes) -> bool:
@@ -321,10 +328,15 @@ class LiveClientContext(ssl.SSLContext):
         stamps = [file_stamp(p) for p in self._watched]
         if stamps == self._stamps:
             return False
-        current = self._build()
+        self._stamps = stamps
+        try:
+            current = self._build()
+        except (OSError, ssl.SSLError, ValueError) as exc:  # as LiveServerContext.refresh
+            log.error("kept the TLS client context: its files could not be read (%s)", exc)
+            return False
         if self._alpn is not None:
             current.set_alpn_protocols(self._alpn)
-        self.current, self._stamps = current, stamps
+        self.current = current
         return True
 
     def _latest(self) -> ssl.SSLContext:

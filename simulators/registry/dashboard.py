@@ -58,6 +58,9 @@ from simulators.registry.state import KINDS, RegistryState
 SESSION_SECONDS = 12 * 3600  # a trainer's day
 LOGIN_SECONDS = 15 * 60  # a login form (its CSRF token) stays valid this long
 CODE_SECONDS = 5 * 60  # a one-time login link from the CLI
+# over plain http the dashboard's cookies go to its own pages only: every 127.0.0.1 port (an
+# outside participant's too) would get a cookie with Path=/, and it opens the dashboard
+COOKIE_PATH = "/dashboard"
 STREAM_SECONDS = 300  # a stream ends after this; EventSource reconnects with Last-Event-ID
 TICK_SECONDS = 0.5  # how often a stream asks the feed for news
 HEARTBEAT_SECONDS = 15.0
@@ -261,7 +264,8 @@ def _login_page(board: Dashboard, request: Request, message: str = "",
     response = _page("dashboard_login.html", status, title="Dashboard: inloggen",
                      banner=board.config.topology.registry.name, csrf_token=csrf,
                      message=message)
-    set_session_cookie(response, request, board.login_cookie, login_id, max_age=LOGIN_SECONDS)
+    set_session_cookie(response, request, board.login_cookie, login_id, max_age=LOGIN_SECONDS,
+                       path=COOKIE_PATH)
     return response
 
 
@@ -291,8 +295,8 @@ async def login(request: Request, board: Board, token: str = Form("", max_length
 def _logged_in(request: Request, board: Board) -> RedirectResponse:
     response = RedirectResponse("/dashboard", status_code=303)
     set_session_cookie(response, request, board.cookie, board.new_session(),
-                       max_age=SESSION_SECONDS)
-    delete_session_cookie(response, request, board.login_cookie)
+                       max_age=SESSION_SECONDS, path=COOKIE_PATH)
+    delete_session_cookie(response, request, board.login_cookie, COOKIE_PATH)
     return response
 
 
@@ -324,7 +328,7 @@ async def logout(request: Request, board: Board,
                            "deze pagina.", 403)
     board.sessions.pop(read_cookie(request, board.cookie) or "", None)
     response = RedirectResponse("/dashboard/login", status_code=303)
-    delete_session_cookie(response, request, board.cookie)
+    delete_session_cookie(response, request, board.cookie, COOKIE_PATH)
     return response
 
 

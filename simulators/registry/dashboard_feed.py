@@ -76,9 +76,9 @@ class Feed:
                epoch: str | None = None) -> list[dict]:
         """Take a node's events after what we have; another ``epoch`` means the node forgot
         what we took (an erasure, a restart): so do we; a lower ``last`` means it restarted."""
-        if self.epochs.get(node) != epoch:
-            self.forget(node)
-            self.epochs[node] = epoch
+        if node in self.epochs and self.epochs[node] != epoch:
+            self.forget(node)  # even when none of its events is left here: a page may hold some
+        self.epochs[node] = epoch
         if last < self.seen.get(node, 0):
             self.seen[node] = 0
         taken = []
@@ -95,12 +95,10 @@ class Feed:
     def forget(self, node: str) -> None:
         """Drop every event taken from ``node`` (``fseq`` goes on: viewers' cursors stay
         valid) and note the drop for open pages (``forgotten``)."""
-        kept = deque((e for e in self.events if e["node"] != node), maxlen=KEEP)
-        if len(kept) != len(self.events):
-            self.forgets += 1
-            self.forgotten.append((self.forgets, node, self.last_fseq))
-        self.events = kept
+        self.events = deque((e for e in self.events if e["node"] != node), maxlen=KEEP)
         self.seen.pop(node, None)
+        self.forgets += 1
+        self.forgotten.append((self.forgets, node, self.last_fseq))
 
     def forgotten_after(self, number: int) -> list[tuple[int, str, int]]:
         """The drops after the ``number``-th (``forget``), oldest first."""

@@ -124,6 +124,7 @@ def test_edge_container_publishes_on_loopback_and_goes_before_the_stack(tmp_path
     assert kwargs["network"] == f"{runtime.project}_{NETWORK}"
     assert kwargs["labels"] == {LABEL: runtime.project, "pgo-sandbox.node": EDGE}
     assert kwargs["healthcheck"] == {"test": ["NONE"]}  # the image's probes :8000
+    assert kwargs["cap_drop"] == ["ALL"] and kwargs["security_opt"] == ["no-new-privileges"]
 
     def stack_rm(argv, **kwargs):
         fake.events.append(" ".join(argv[:3]))

@@ -481,3 +481,22 @@ def test_the_issuing_ca_is_found_in_the_bundle_when_its_own_file_is_not_there(tm
     (directory / "issuing-ca.crt").unlink()
     assert revocation.issuing_ca(directory) == Pki(7, secret=CA).issuing.certificate
     assert revocation.CrlFile(directory, tmp_path / "node" / "crl.pem").number == 1
+
+
+def test_a_pki_folder_being_remade_leaves_the_live_context_as_it_was(tmp_path, monkeypatch):
+    """Rule (``LiveServerContext.refresh``): files that cannot be read when the CRL changed
+    (a PKI folder being remade: its keys gone) keep the context and the revocations it had,
+    instead of failing every later handshake and back-channel request with an exception."""
+    monkeypatch.setattr(tls.LiveServerContext, "CHECK_SECONDS", 0.0)
+    directory = tmp_path / "pki"
+    authority = Pki(7, directory, secret=CA)
+    authority.issue(SERVER, "Some Org")
+    gone = authority.issue(CLIENT, "Some Org", revoked=True)
+    live = tls.LiveServerContext(directory, SERVER)
+    before = live.current
+    revoked = tls.cert_id(gone.certificate.public_bytes(serialization.Encoding.DER))
+    assert live.revoked_now(revoked)
+    (directory / f"{SERVER}.key").unlink()
+    (directory / "crl.pem").write_bytes(b"being rewritten")
+    assert live.refresh() is False and live.current is before
+    assert live.revoked_now(revoked)

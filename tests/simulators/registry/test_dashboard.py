@@ -103,7 +103,7 @@ async def test_login_form_checks_csrf_origin_and_token(registry) -> None:
     assert r.status_code == 303
     cookie = next(c for c in r.headers.get_list("set-cookie")
                   if c.startswith("registry_dashboard="))
-    assert "HttpOnly" in cookie and "Path=/;" in cookie and "SameSite=lax" in cookie
+    assert "HttpOnly" in cookie and "Path=/dashboard" in cookie and "SameSite=lax" in cookie
     page = await registry.http.get("/dashboard")
     assert page.status_code == 200 and "Het stelsel" in page.text
     assert page.headers["x-frame-options"] == "DENY"
@@ -138,7 +138,7 @@ async def test_logout_needs_the_session_csrf(registry) -> None:
     assert (await registry.http.get("/dashboard")).status_code == 200
     r = await registry.http.post("/dashboard/logout", data={"csrf_token": csrf})
     assert r.status_code == 303
-    registry.http.cookies.delete("registry_dashboard", path="/")
+    registry.http.cookies.delete("registry_dashboard", path="/dashboard")
     assert (await registry.http.get("/dashboard")).status_code == 303
 
 

@@ -184,3 +184,20 @@ async def test_open_pages_are_told_to_drop_what_the_feed_dropped(ecosystem) -> N
     assert len(forgets) == 1, later.text[:500]
     dropped = json.loads(forgets[0].split("data: ", 1)[1])
     assert dropped["node"] == DVP and dropped["through"] >= max(held)
+
+
+def test_a_new_log_is_announced_though_its_events_left_the_feed(monkeypatch) -> None:
+    """Rule: open pages are told of a node's new log (``forgotten``) whenever the feed saw
+    another one before, even when the node's old events already rolled out of the feed's
+    window (a page may still show them); a node seen for the first time is no drop."""
+    from simulators.common.events import EventLog
+    from simulators.registry import dashboard_feed
+
+    monkeypatch.setattr(dashboard_feed, "KEEP", 3)
+    feed = dashboard_feed.Feed(None, "registry", EventLog("registry"))  # type: ignore[arg-type]
+    feed.ingest(DVP, [{"seq": 1, "kind": "hop"}], 1, "old log")
+    assert feed.forgotten_after(0) == []
+    feed.ingest(DVA, [{"seq": n, "kind": "hop"} for n in range(1, 4)], 3, "dva log")
+    assert not [e for e in feed.events if e["node"] == DVP]  # rolled out
+    feed.ingest(DVP, [], 1, "new log")
+    assert [(node, through) for _, node, through in feed.forgotten_after(0)] == [(DVP, 4)]

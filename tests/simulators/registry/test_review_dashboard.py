@@ -42,13 +42,13 @@ async def test_an_expired_login_form_is_refused(registry) -> None:  # noqa: F811
     board = registry.app.state.dashboard
     token = registry.admin["Authorization"].split(" ", 1)[1]
     pre_login = f"{time.time() - LOGIN_SECONDS - 1:.3f}.nonce"  # issued LOGIN_SECONDS + 1 s ago
-    registry.http.cookies.set(board.login_cookie, pre_login, path="/")
+    registry.http.cookies.set(board.login_cookie, pre_login, path="/dashboard")
     r = await registry.http.post("/dashboard/login", data={
         "token": token, "csrf_token": board.login_csrf(pre_login)})
     assert r.status_code == 403 and "verlopen" in r.text
     fresh = f"{time.time():.3f}.nonce"
     registry.http.cookies.clear()  # the refusal set a new form's cookie
-    registry.http.cookies.set(board.login_cookie, fresh, path="/")
+    registry.http.cookies.set(board.login_cookie, fresh, path="/dashboard")
     r = await registry.http.post("/dashboard/login", data={
         "token": token, "csrf_token": board.login_csrf(fresh)})
     assert r.status_code == 303
