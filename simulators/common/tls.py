@@ -248,6 +248,7 @@ class LiveServerContext:
         self.hostname = hostname
         self.crl = Path(crl) if crl is not None else self.pki_dir / CRL_FILE
         self._crl_stamp = file_stamp(self.crl)
+        self._failed_stamp: tuple[int, int, int] | None = None  # logged once per stamp
         self._checked = time.monotonic()
         self.current = server_ssl_context(self.pki_dir, hostname, self.crl)
         self.revoked = revoked_serials(self.crl)
@@ -261,14 +262,16 @@ class LiveServerContext:
         stamp = file_stamp(self.crl)
         if stamp == self._crl_stamp:
             return False
-        self._crl_stamp = stamp
         try:
             self.current = server_ssl_context(self.pki_dir, self.hostname, self.crl)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            log.error("kept the TLS context of %s: its files could not be read (%s)",
-                      self.hostname, exc)
+        except (OSError, ssl.SSLError, ValueError) as exc:  # tried again at the next look
+            if stamp != self._failed_stamp:
+                log.error("kept the TLS context of %s: its files could not be read (%s)",
+                          self.hostname, exc)
+                self._failed_stamp = stamp
             return False
         self.revoked = revoked_serials(self.crl)
+        self._crl_stamp = stamp
         return True
 
     def still_good(self, der: bytes) -> bool:
@@ -320,6 +323,7 @@ class LiveClientContext(ssl.SSLContext):
         self._watched = watched
         self._alpn: list[str] | None = None
         self._stamps = [file_stamp(p) for p in watched]
+        self._failed_stamps: list | None = None  # logged once per set of stamps
         self._checked = time.monotonic()
         self.current = build()
 
@@ -328,15 +332,16 @@ class LiveClientContext(ssl.SSLContext):
         stamps = [file_stamp(p) for p in self._watched]
         if stamps == self._stamps:
             return False
-        self._stamps = stamps
         try:
             current = self._build()
         except (OSError, ssl.SSLError, ValueError) as exc:  # as LiveServerContext.refresh
-            log.error("kept the TLS client context: its files could not be read (%s)", exc)
+            if stamps != self._failed_stamps:
+                log.error("kept the TLS client context: its files could not be read (%s)", exc)
+                self._failed_stamps = stamps
             return False
         if self._alpn is not None:
             current.set_alpn_protocols(self._alpn)
-        self.current = current
+        self.current, self._stamps = current, stamps
         return True
 
     def _latest(self) -> ssl.SSLContext:

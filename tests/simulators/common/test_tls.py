@@ -496,7 +496,13 @@ def test_a_pki_folder_being_remade_leaves_the_live_context_as_it_was(tmp_path, m
     before = live.current
     revoked = tls.cert_id(gone.certificate.public_bytes(serialization.Encoding.DER))
     assert live.revoked_now(revoked)
+    key = (directory / f"{SERVER}.key").read_bytes()
     (directory / f"{SERVER}.key").unlink()
     (directory / "crl.pem").write_bytes(b"being rewritten")
     assert live.refresh() is False and live.current is before
+    assert live.revoked_now(revoked)
+    (directory / "crl.pem").write_bytes(authority.crl_pem())  # the CRL first, the key later
+    assert live.refresh() is False and live.current is before
+    (directory / f"{SERVER}.key").write_bytes(key)  # the CRL file unchanged since: still taken
+    assert live.refresh() is True and live.current is not before
     assert live.revoked_now(revoked)
