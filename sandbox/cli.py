@@ -26,6 +26,7 @@ from sandbox.load_cli import register as register_load
 from sandbox.logs_cli import register as register_logs
 from sandbox.names import check_name
 from sandbox.participant_cli import register as register_participant
+from sandbox.pki import PkiError, renew_legacy
 from sandbox.pki_cli import register as register_pki
 from sandbox.runtime import (
     LAST_RUNTIME_FILE,
@@ -186,9 +187,13 @@ def up(
         task = progress.add_task(f"starting {len(topo.nodes)} nodes ({runtime})",
                                  total=len(topo.nodes))
         try:
+            if renew_legacy(state / "pki", topo.seed):
+                progress.console.print(f"made the PKI in {state / 'pki'} anew (a CA without "
+                                       "its secret): `ca export` again, re-issue outside "
+                                       "certificates")
             info = rt.up(topo, base_port=base_port, timeout=timeout,
                          on_progress=lambda _: progress.advance(task), **extra)
-        except (RuntimeError, TimeoutError) as exc:
+        except (RuntimeError, TimeoutError, PkiError) as exc:
             console.print(f"[red]up failed:[/] {escape(str(exc))}")  # a node's log tail
             raise typer.Exit(1) from exc
     (state / LAST_RUNTIME_FILE).write_text(runtime)
@@ -380,8 +385,9 @@ def reset(state_dir: StateDir = None) -> None:
     rt.down()
     rt.wipe()
     try:
+        renew_legacy(state / "pki", sandbox.topology.seed)
         info = rt.up(sandbox.topology, **args)
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, PkiError) as exc:
         err.print(f"[red]reset wiped the state, but the restart failed:[/] {escape(str(exc))}"
                   "\nStart it again with [bold]pgo-sandbox up[/] and its options.")
         raise typer.Exit(1) from exc

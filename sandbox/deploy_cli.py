@@ -34,7 +34,7 @@ from sandbox.deploy_k8s import (
     replica_names,
 )
 from sandbox.names import USAGE_EXIT, check_name
-from sandbox.pki import BUNDLE, CA_SECRET_FILE
+from sandbox.pki import BUNDLE, CA_SECRET_FILE, write_private
 from sandbox.state import RuntimeInfo, default_state_dir
 from simulators.common.config import SandboxConfig, write_atomic
 from simulators.common.security import ADMIN_TOKEN_FILE
@@ -82,16 +82,26 @@ def attach(manifests_dir: Path, state_dir: Path, base_port: int | None = None) -
     for name, pem in (data.get("pki") or {}).items():  # medmij: this machine trusts the CA
         write_atomic(state_dir / "pki" / name, pem.encode())
     if data.get("ca_secret"):  # and `ca issue`/`participant add-*` here are the cluster's CA
-        secret = state_dir / "pki" / CA_SECRET_FILE
-        secret.unlink(missing_ok=True)
-        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(data["ca_secret"])
+        write_private(state_dir / "pki" / CA_SECRET_FILE, data["ca_secret"].encode())
     addresses = {n.hostname: f"{data['scheme']}://127.0.0.1:{port + i}"
                  for i, n in enumerate(topology.nodes)}
     info = RuntimeInfo(RUNTIME, "medmij", addresses, {}, time.time())
     info.save(state_dir)
     return info
+
+
+def other_ca(manifests_dir: Path, state_dir: Path) -> str | None:
+    """Why attaching would throw away a CA this state directory holds (a local sandbox's,
+    whose outside participants hold certificates of it), or None. Files from before the
+    cluster's CA secret was kept bring none: then any CA held here is in the way too."""
+    data = json.loads((manifests_dir / ATTACH_FILE).read_text("utf-8"))
+    held = state_dir / "pki" / CA_SECRET_FILE
+    if not data.get("pki") or not held.exists():
+        return None
+    if held.read_text("ascii", errors="replace").strip() == data.get("ca_secret"):
+        return None  # attached to this cluster before
+    return (f"{state_dir} holds a CA of its own ({held}); attaching would replace it, and "
+            "certificates issued by it would no longer be trusted: use another --state-dir")
 
 
 def register(app: typer.Typer) -> None:
@@ -177,6 +187,10 @@ def register(app: typer.Typer) -> None:
         if current is not None and current.runtime != RUNTIME:
             err.print(f"[red]a {current.runtime} sandbox runs under {state}: "
                       "`pgo-sandbox down` first, or use --state-dir[/]")
+            raise typer.Exit(1)
+        problem = other_ca(manifests_dir, state)
+        if problem is not None:
+            err.print(f"[red]{problem}[/]")
             raise typer.Exit(1)
         info = attach(manifests_dir, state, base_port)
         first = next(iter(info.addresses.values()))

@@ -73,10 +73,18 @@ def _admin(sandbox: Running, method: str, path: str, body: dict | None = None) -
     return answer
 
 
-def _certificate(sandbox: Running, hostname: str, name: str) -> Pki:
+def _open_pki(sandbox: Running) -> Pki:
+    """The state directory's PKI, opened before the registry is asked anything: one the
+    command may not use (``sandbox.pki.ca_secret``) leaves the lists as they were."""
+    try:
+        return Pki(sandbox.topology.seed, sandbox.state_dir / "pki")
+    except PkiError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _certificate(pki: Pki, hostname: str, name: str) -> Pki:
     """Issue the participant's server+client certificate into the state directory's pki/."""
     try:
-        pki = Pki(sandbox.topology.seed, sandbox.state_dir / "pki")
         pki.issue(hostname, name)
     except PkiError as exc:
         raise _fail(str(exc)) from exc
@@ -153,9 +161,10 @@ def register(app: typer.Typer) -> None:
         """
         sandbox = _running(state_dir)
         hostname = hostname.lower()
+        pki = _open_pki(sandbox)
         answer = _admin(sandbox, "POST", "/admin/clients",
                         {"hostname": hostname, "name": name, "redirect_uri": redirect_uri})
-        pki = _certificate(sandbox, hostname, name)
+        pki = _certificate(pki, hostname, name)
         lines = [f"{hostname} ({name}) is on the OCL and Whitelist"
                  f"{'' if answer.get('changed') else ' (already was)'}; every DVA accepts it "
                  "after its next list refresh.", *_configuration(sandbox, hostname, pki),
@@ -204,10 +213,11 @@ def register(app: typer.Typer) -> None:
                      for s, a, t, r in zip(service, authorize, token, resource, strict=True)}
         if len(endpoints) != len(service):
             raise _fail("each --service once")
+        pki = _open_pki(sandbox)
         answer = _admin(sandbox, "POST", "/admin/providers", {
             "name": provider, "dva": hostname, "gegevensdiensten": list(service),
             "endpoints": endpoints, "dva_name": name, "display": display})
-        pki = _certificate(sandbox, hostname, name)
+        pki = _certificate(pki, hostname, name)
         lines = [f"{provider} is on the ZAL at {hostname} ({name}), {hostname} on the "
                  f"Whitelist{'' if answer.get('changed') else ' (already was)'}; every PGO "
                  "sees it after its next list refresh.", *_configuration(sandbox, hostname, pki),

@@ -44,6 +44,7 @@ import json
 import os
 import re
 import ssl
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -205,7 +206,7 @@ def make_issuing(seed: int, root: CertifiedKey, secret: bytes = b"") -> Certifie
     return CertifiedKey(_sign(builder, root.key), key)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a key file readable by its owner only (0600), atomically."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -239,17 +240,20 @@ def ca_secret(directory: Path, renew: bool = False) -> bytes:
         held = (directory / ROOT_FILE).exists() or (directory / BUNDLE).exists()
         if held and not renew:  # a CA of before, or one `deploy attach` wrote without secret
             raise PkiError(LEGACY.format(directory=directory))
-        tmp = directory / f".{CA_SECRET_FILE}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix=f".{CA_SECRET_FILE}.", dir=directory)  # 0600
+        tmp = Path(name)
         try:
             os.write(fd, os.urandom(32).hex().encode())
             os.fsync(fd)
-        finally:
             os.close(fd)
-        try:
             os.link(tmp, path)  # whole or not at all; another process's may be there first
         except FileExistsError:
             pass
+        except OSError:  # a file system without hard links: the first to create it writes it
+            try:
+                os.replace(tmp, path) if not path.exists() else None
+            except OSError as exc:
+                raise PkiError(f"cannot write {path}: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
     try:
@@ -259,8 +263,20 @@ def ca_secret(directory: Path, renew: bool = False) -> bytes:
     if len(secret) != 32:
         raise PkiError(f"{path} is damaged (not 64 hex digits): remove it and run `pgo-sandbox "
                        "up` for a new CA, then `ca export` again and re-issue outside "
-                       "participants' certificates")
+                       "participants' certificates (a sandbox attached to a cluster: `deploy "
+                       "attach` again)")
     return secret
+
+
+def renew_legacy(directory: Path, seed: int) -> bool:
+    """Remake a PKI folder that holds a CA without its secret (an earlier version's), as
+    ``up`` does whatever the profile or runtime: no node of the state runs then, and the
+    ``ca`` and ``participant`` commands refuse such a folder until it is remade."""
+    if (directory / CA_SECRET_FILE).exists() or not (
+            (directory / ROOT_FILE).exists() or (directory / BUNDLE).exists()):
+        return False
+    Pki(seed, directory, renew=True)
+    return True
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -395,7 +411,7 @@ class Pki:
         issued = Issued(_sign(builder, self.issuing.key), key, hostname, organisation)
         self._issued[hostname] = issued
         if self.directory is not None:
-            _write_private(self.key_path(hostname), issued.key_pem)
+            write_private(self.key_path(hostname), issued.key_pem)
             _write_public(self.cert_path(hostname), issued.cert_pem + self.issuing.cert_pem)
         if revoked:
             self.revoke(hostname)

@@ -26,6 +26,7 @@ from rich.markup import escape
 
 from sandbox import addressing
 from sandbox.cli_common import StateDir, make_out_dir
+from sandbox.deploy_cli import RUNTIME as K8S_RUNTIME
 from sandbox.pki import Pki, PkiError, valid_hostname
 from sandbox.state import NotRunning, Running, default_state_dir, running
 from simulators.common import tls
@@ -102,6 +103,9 @@ def hand_over_crl(sandbox: Running, pem: bytes) -> str | None:
     registry = sandbox.topology.registry.hostname
     if sandbox.info.runtime == "local" or not tls.uses_tls(sandbox.config, registry):
         return None
+    if sandbox.info.runtime == K8S_RUNTIME:  # the pods follow the Secret's crl.pem, not the
+        return ("the cluster's nodes follow the crl.pem of the pki-ca Secret, not the "  # registry
+                "registry: generate the files again (`pgo-sandbox deploy k8s`) and apply them")
     headers = {**sandbox.admin_headers, "Content-Type": "application/x-pem-file"}
     try:
         with sync_client(sandbox.info.addresses, timeout=30.0) as client:

@@ -260,7 +260,7 @@ class LiveServerContext:
         read (a PKI folder being remade) leave the context as it was, with an error in the
         log, rather than failing the handshake or the request that looked."""
         stamp = file_stamp(self.crl)
-        if stamp == self._crl_stamp:
+        if stamp == self._crl_stamp or stamp is None:  # a CRL gone for a moment revokes less
             return False
         try:
             self.current = server_ssl_context(self.pki_dir, self.hostname, self.crl)

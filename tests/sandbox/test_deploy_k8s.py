@@ -337,3 +337,31 @@ def test_attach_refuses_over_another_runtime(default, tmp_path):
 def test_generate_refuses_an_unknown_profile():
     with pytest.raises(ValueError, match="profile"):
         deploy_k8s.generate(load_topology(), profile="tls")
+
+
+def test_attach_keeps_a_local_ca_and_revoke_names_the_way_to_the_cluster(replicated,
+                                                                         tmp_path):
+    """Rules: attaching over a state directory that holds a CA of its own (a local sandbox's,
+    whose outside participants hold its certificates) is refused, nothing written; and in an
+    attached state `ca revoke` says the pods follow the Secret's CRL (regenerate and apply)
+    instead of claiming the registry's CRL reaches them."""
+    out, local, state = tmp_path / "k8s", tmp_path / "local", tmp_path / "state"
+    replicated.write(out)
+    from sandbox.pki import Pki
+
+    Pki(load_topology().seed, local / "pki")
+    held = (local / "pki" / "ca.secret").read_bytes()
+    result = runner.invoke(app, ["deploy", "attach", str(out), "--state-dir", str(local)])
+    assert result.exit_code == 1 and "holds a CA of its own" in result.output, result.output
+    assert (local / "pki" / "ca.secret").read_bytes() == held
+    assert not (local / "runtime.json").exists()
+
+    assert runner.invoke(app, ["deploy", "attach", str(out), "--state-dir",
+                               str(state)]).exit_code == 0
+    again = runner.invoke(app, ["deploy", "attach", str(out), "--state-dir", str(state)])
+    assert again.exit_code == 0, again.output  # the same cluster's CA: no conflict
+    assert runner.invoke(app, ["ca", "issue", "pgo-mine.sandbox.test", "--out",
+                               str(tmp_path / "mine"), "--state-dir", str(state)]).exit_code == 0
+    revoked = runner.invoke(app, ["ca", "revoke", "pgo-mine.sandbox.test", "--state-dir",
+                                  str(state)], env={"COLUMNS": "200"})
+    assert revoked.exit_code == 0 and "deploy k8s" in revoked.output, revoked.output

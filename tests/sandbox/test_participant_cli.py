@@ -7,6 +7,7 @@ code that is not ours (``tests/outside``: httpx, lxml, FastAPI only)."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import tomllib
 from pathlib import Path
@@ -397,3 +398,27 @@ def test_our_dvp_collects_from_an_outside_dva_on_its_own_paths(sandbox) -> None:
             admin.delete(sandbox.url("registry", f"/admin/participants/{OUTSIDE_DVA}"),
                          headers=sandbox.admin_headers)
 
+
+
+def test_a_refused_pki_leaves_the_lists_as_they_were(sandbox, tmp_path) -> None:
+    """Rule (``participant_cli._open_pki``): the state directory's PKI is opened before the
+    registry is asked; a folder the command may not use (a CA without its secret, from an
+    earlier version) is exit 1 with what to do, and the participant is not listed without
+    a certificate."""
+    from sandbox.pki import Pki
+
+    pki, aside = sandbox.state_dir / "pki", tmp_path / "pki-aside"
+    if pki.exists():
+        shutil.move(pki, aside)
+    try:
+        Pki(sandbox.topology.seed, pki, secret=b"")  # as an earlier version left it
+        result = CliRunner().invoke(cli(), [
+            "participant", "add-dvp", "--hostname", "pgo-halfway.sandbox.test", "--name",
+            "Halverwege PGO", "--redirect-uri", "http://127.0.0.1:9/callback",
+            "--state-dir", str(sandbox.state_dir)])
+        assert result.exit_code == 1 and "without its CA secret" in result.output, result.output
+        assert "pgo-halfway" not in run_cli(sandbox, "participant", "list")
+    finally:
+        shutil.rmtree(pki, ignore_errors=True)
+        if aside.exists():
+            shutil.move(aside, pki)

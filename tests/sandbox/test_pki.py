@@ -435,3 +435,15 @@ def test_two_processes_making_the_secret_agree(tmp_path):
     assert pki_module.ca_secret(tmp_path / "pki") == first and len(first) == 32
     assert stat.S_IMODE((tmp_path / "pki" / "ca.secret").stat().st_mode) == 0o600
     assert not list((tmp_path / "pki").glob(".ca.secret.*"))
+
+
+def test_up_remakes_a_folder_without_its_secret_whatever_the_profile(tmp_path):
+    """Rule (``renew_legacy``, called by ``up`` and ``reset`` in every profile): a CA without
+    its secret is made anew, once; a folder with its secret, or none, is left alone."""
+    folder = tmp_path / "pki"
+    assert pki_module.renew_legacy(folder, SEED) is False and not folder.exists()
+    Pki(SEED, folder, secret=b"")
+    assert pki_module.renew_legacy(folder, SEED) is True
+    secret = (folder / "ca.secret").read_bytes()
+    assert pki_module.renew_legacy(folder, SEED) is False
+    assert (folder / "ca.secret").read_bytes() == secret

@@ -506,3 +506,17 @@ def test_a_pki_folder_being_remade_leaves_the_live_context_as_it_was(tmp_path, m
     (directory / f"{SERVER}.key").write_bytes(key)  # the CRL file unchanged since: still taken
     assert live.refresh() is True and live.current is not before
     assert live.revoked_now(revoked)
+
+
+def test_a_crl_gone_for_a_moment_revokes_no_less(tmp_path, monkeypatch):
+    """Rule: a CRL file that is missing (being replaced) keeps the revocations the context
+    had; without it the per-request gate and resumed sessions let revoked peers through."""
+    monkeypatch.setattr(tls.LiveServerContext, "CHECK_SECONDS", 0.0)
+    directory = tmp_path / "pki"
+    authority = Pki(7, directory, secret=CA)
+    authority.issue(SERVER, "Some Org")
+    gone = authority.issue(CLIENT, "Some Org", revoked=True)
+    live = tls.LiveServerContext(directory, SERVER)
+    revoked = tls.cert_id(gone.certificate.public_bytes(serialization.Encoding.DER))
+    (directory / "crl.pem").unlink()
+    assert live.revoked_now(revoked)
