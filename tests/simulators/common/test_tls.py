@@ -483,18 +483,25 @@ def test_the_issuing_ca_is_found_in_the_bundle_when_its_own_file_is_not_there(tm
     assert revocation.CrlFile(directory, tmp_path / "node" / "crl.pem").number == 1
 
 
-def test_a_pki_folder_being_remade_leaves_the_live_context_as_it_was(tmp_path, monkeypatch):
-    """Rule (``LiveServerContext.refresh``): files that cannot be read when the CRL changed
-    (a PKI folder being remade: its keys gone) keep the context and the revocations it had,
-    instead of failing every later handshake and back-channel request with an exception."""
+def _live_with_a_revoked_peer(tmp_path, monkeypatch):
+    """(the CA, its folder, a server's live context looking at every refresh, the (issuer,
+    serial) of a revoked client)."""
     monkeypatch.setattr(tls.LiveServerContext, "CHECK_SECONDS", 0.0)
     directory = tmp_path / "pki"
     authority = Pki(7, directory, secret=CA)
     authority.issue(SERVER, "Some Org")
     gone = authority.issue(CLIENT, "Some Org", revoked=True)
     live = tls.LiveServerContext(directory, SERVER)
-    before = live.current
     revoked = tls.cert_id(gone.certificate.public_bytes(serialization.Encoding.DER))
+    return authority, directory, live, revoked
+
+
+def test_a_pki_folder_being_remade_leaves_the_live_context_as_it_was(tmp_path, monkeypatch):
+    """Rule (``LiveServerContext.refresh``): files that cannot be read when the CRL changed
+    (a PKI folder being remade: its keys gone) keep the context and the revocations it had,
+    instead of failing every later handshake and back-channel request with an exception."""
+    authority, directory, live, revoked = _live_with_a_revoked_peer(tmp_path, monkeypatch)
+    before = live.current
     assert live.revoked_now(revoked)
     key = (directory / f"{SERVER}.key").read_bytes()
     (directory / f"{SERVER}.key").unlink()
@@ -511,12 +518,6 @@ def test_a_pki_folder_being_remade_leaves_the_live_context_as_it_was(tmp_path, m
 def test_a_crl_gone_for_a_moment_revokes_no_less(tmp_path, monkeypatch):
     """Rule: a CRL file that is missing (being replaced) keeps the revocations the context
     had; without it the per-request gate and resumed sessions let revoked peers through."""
-    monkeypatch.setattr(tls.LiveServerContext, "CHECK_SECONDS", 0.0)
-    directory = tmp_path / "pki"
-    authority = Pki(7, directory, secret=CA)
-    authority.issue(SERVER, "Some Org")
-    gone = authority.issue(CLIENT, "Some Org", revoked=True)
-    live = tls.LiveServerContext(directory, SERVER)
-    revoked = tls.cert_id(gone.certificate.public_bytes(serialization.Encoding.DER))
+    _, directory, live, revoked = _live_with_a_revoked_peer(tmp_path, monkeypatch)
     (directory / "crl.pem").unlink()
     assert live.revoked_now(revoked)
