@@ -12,7 +12,6 @@ docs/kubernetes.md.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -76,9 +75,7 @@ def attach(manifests_dir: Path, state_dir: Path, base_port: int | None = None) -
     network = in_cluster_addresses(topology, data["profile"])
     state_dir.mkdir(parents=True, exist_ok=True)
     SandboxConfig(topology, "medmij", network, state_dir).save(state_dir / "sandbox.json")
-    fd = os.open(state_dir / ADMIN_TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(data["admin_token"])
+    write_private(state_dir / ADMIN_TOKEN_FILE, data["admin_token"].encode())
     for name, pem in (data.get("pki") or {}).items():  # medmij: this machine trusts the CA
         write_atomic(state_dir / "pki" / name, pem.encode())
     if data.get("ca_secret"):  # and `ca issue`/`participant add-*` here are the cluster's CA

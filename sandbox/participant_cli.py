@@ -82,13 +82,12 @@ def _open_pki(sandbox: Running) -> Pki:
         raise _fail(str(exc)) from exc
 
 
-def _certificate(pki: Pki, hostname: str, name: str) -> Pki:
+def _certificate(pki: Pki, hostname: str, name: str) -> None:
     """Issue the participant's server+client certificate into the state directory's pki/."""
     try:
         pki.issue(hostname, name)
     except PkiError as exc:
         raise _fail(str(exc)) from exc
-    return pki
 
 
 def _test_persons(sandbox: Running, provider: str | None, n: int = 3) -> list[dict]:
@@ -164,7 +163,7 @@ def register(app: typer.Typer) -> None:
         pki = _open_pki(sandbox)
         answer = _admin(sandbox, "POST", "/admin/clients",
                         {"hostname": hostname, "name": name, "redirect_uri": redirect_uri})
-        pki = _certificate(pki, hostname, name)
+        _certificate(pki, hostname, name)
         lines = [f"{hostname} ({name}) is on the OCL and Whitelist"
                  f"{'' if answer.get('changed') else ' (already was)'}; every DVA accepts it "
                  "after its next list refresh.", *_configuration(sandbox, hostname, pki),
@@ -217,7 +216,7 @@ def register(app: typer.Typer) -> None:
         answer = _admin(sandbox, "POST", "/admin/providers", {
             "name": provider, "dva": hostname, "gegevensdiensten": list(service),
             "endpoints": endpoints, "dva_name": name, "display": display})
-        pki = _certificate(pki, hostname, name)
+        _certificate(pki, hostname, name)
         lines = [f"{provider} is on the ZAL at {hostname} ({name}), {hostname} on the "
                  f"Whitelist{'' if answer.get('changed') else ' (already was)'}; every PGO "
                  "sees it after its next list refresh.", *_configuration(sandbox, hostname, pki),

@@ -226,6 +226,13 @@ LEGACY = ("the PKI in {directory} holds a CA without its CA secret (ca.secret; m
           "attach`")
 
 
+def holds_ca_without_secret(directory: Path) -> bool:
+    """Whether a PKI folder holds a CA but no CA secret: an earlier version's, or a bundle
+    ``deploy attach`` wrote from files that kept no secret."""
+    return not (directory / CA_SECRET_FILE).exists() and (
+        (directory / ROOT_FILE).exists() or (directory / BUNDLE).exists())
+
+
 def ca_secret(directory: Path, renew: bool = False) -> bytes:
     """The CA secret of a PKI folder: read, or made (32 random bytes, mode 0600) the first
     time; two processes making it at once agree on the one linked into place first.
@@ -237,8 +244,7 @@ def ca_secret(directory: Path, renew: bool = False) -> bytes:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CA_SECRET_FILE
     if not path.exists():
-        held = (directory / ROOT_FILE).exists() or (directory / BUNDLE).exists()
-        if held and not renew:  # a CA of before, or one `deploy attach` wrote without secret
+        if holds_ca_without_secret(directory) and not renew:
             raise PkiError(LEGACY.format(directory=directory))
         fd, name = tempfile.mkstemp(prefix=f".{CA_SECRET_FILE}.", dir=directory)  # 0600
         tmp = Path(name)
@@ -272,8 +278,7 @@ def renew_legacy(directory: Path, seed: int) -> bool:
     """Remake a PKI folder that holds a CA without its secret (an earlier version's), as
     ``up`` does whatever the profile or runtime: no node of the state runs then, and the
     ``ca`` and ``participant`` commands refuse such a folder until it is remade."""
-    if (directory / CA_SECRET_FILE).exists() or not (
-            (directory / ROOT_FILE).exists() or (directory / BUNDLE).exists()):
+    if not holds_ca_without_secret(directory):
         return False
     Pki(seed, directory, renew=True)
     return True

@@ -66,12 +66,19 @@ _contexts: dict[tuple, ssl.SSLContext] = {}
 
 # --- certificates -------------------------------------------------------------------------
 
-def cert_hostname(der: bytes | None) -> str | None:
-    """The first SAN dNSName of a DER certificate (what MedMij compares with the Whitelist)."""
+def load_certificate(der: bytes | None) -> x509.Certificate | None:
+    """A DER certificate (a peer's), or None when there is none or it does not parse."""
     if not der:
         return None
     try:
-        certificate = x509.load_der_x509_certificate(der)
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+
+
+def hostname_of(certificate: x509.Certificate) -> str | None:
+    """The first SAN dNSName of a certificate (what MedMij compares with the Whitelist)."""
+    try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except (ValueError, x509.ExtensionNotFound):
         return None
@@ -79,18 +86,24 @@ def cert_hostname(der: bytes | None) -> str | None:
     return names[0].lower() if names else None
 
 
+def cert_hostname(der: bytes | None) -> str | None:
+    """``hostname_of`` a DER certificate."""
+    certificate = load_certificate(der)
+    return hostname_of(certificate) if certificate is not None else None
+
+
 CertId = tuple[bytes, int]  # (issuer name in DER, serial number): what a CRL lists
 
 
-def cert_id(der: bytes | None) -> CertId | None:
-    """The (issuer, serial) of a DER certificate, as a CRL names it."""
-    if not der:
-        return None
-    try:
-        certificate = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return None
+def id_of(certificate: x509.Certificate) -> CertId:
+    """The (issuer, serial) of a certificate, as a CRL names it."""
     return certificate.issuer.public_bytes(), certificate.serial_number
+
+
+def cert_id(der: bytes | None) -> CertId | None:
+    """``id_of`` a DER certificate."""
+    certificate = load_certificate(der)
+    return id_of(certificate) if certificate is not None else None
 
 
 def peer_cert_id(scope: dict) -> CertId | None:
@@ -122,15 +135,16 @@ class PeerCertProtocol(HttpToolsProtocol):
     admit: Admit | None = None  # None: every peer the handshake accepted
     refused: Callable[[str], None] | None = None  # told of each refusal (the node's events)
     # a resumed session's certificate, still good now? (``rechecking``); None: not asked
-    still_good: Callable[[bytes], bool] | None = None
+    still_good: Callable[[x509.Certificate], bool] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        hostname = cert_hostname(der)
-        if der is not None and self.still_good is not None and ssl_object.session_reused \
-                and not self.still_good(der):
+        certificate = load_certificate(der)  # parsed once per connection
+        hostname = hostname_of(certificate) if certificate is not None else None
+        if certificate is not None and self.still_good is not None \
+                and ssl_object.session_reused and not self.still_good(certificate):
             # a resumed session skips certificate verification: a peer revoked after its
             # first handshake would keep its identity for the session's (renewable) life
             log.warning("closed the resumed TLS connection of %s: its certificate was revoked "
@@ -147,7 +161,8 @@ class PeerCertProtocol(HttpToolsProtocol):
                 self.refused(hostname)
             transport.abort()
             return
-        self._tls = {"client_cert_hostname": hostname, "client_cert_id": cert_id(der)}
+        self._tls = {"client_cert_hostname": hostname,
+                     "client_cert_id": id_of(certificate) if certificate is not None else None}
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -205,7 +220,7 @@ def server_ssl_context(pki_dir: Path, hostname: str, crl: Path | None = None
     return context
 
 
-def revoked_serials(crl: Path) -> frozenset[tuple[bytes, int]]:
+def revoked_serials(crl: Path) -> frozenset[CertId]:
     """(issuer name in DER, serial number) of every certificate on a PEM CRL file (none when
     it is missing or unreadable: the contexts built from the same file check nothing then)."""
     try:
@@ -274,15 +289,11 @@ class LiveServerContext:
         self._crl_stamp = stamp
         return True
 
-    def still_good(self, der: bytes) -> bool:
+    def still_good(self, certificate: x509.Certificate) -> bool:
         """Whether a client certificate verified in an earlier handshake is neither on the
         CRL this context follows now nor expired (a resumed session: ``rechecking``)."""
-        try:
-            certificate = x509.load_der_x509_certificate(der)
-        except ValueError:
-            return False
-        on_crl = (certificate.issuer.public_bytes(), certificate.serial_number) in self.revoked
-        return not on_crl and certificate.not_valid_after_utc.timestamp() > time.time()
+        return id_of(certificate) not in self.revoked \
+            and certificate.not_valid_after_utc.timestamp() > time.time()
 
     def _look(self) -> None:
         """Look at the CRL file, at most once per ``CHECK_SECONDS``."""
